@@ -1,0 +1,1 @@
+"""Test harness helpers (real kube-apiserver + etcd, see kube_cluster.py)."""
