@@ -1,0 +1,93 @@
+"""Which model decodes which kind, and the two questions the registry asks of an entry:
+is it valid, and what does it reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from wippy.kinds.models.base import KindModel
+from wippy.kinds.models.lua import FunctionLua, LibraryLua, ProcessLua
+from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
+from wippy.kinds.models.process import ProcessHost, ProcessService
+from wippy.kinds.models.terminal import TerminalHost
+from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
+from wippy.registry.errors import format_validation_errors
+
+MODELS: dict[str, type[KindModel]] = {
+    model.kind: model
+    for model in (
+        FunctionLua,
+        ProcessLua,
+        LibraryLua,
+        ProcessHost,
+        ProcessService,
+        TerminalHost,
+        RegistryEntry,
+        NsDefinition,
+        NsRequirement,
+        NsDependency,
+    )
+}
+
+
+class EntryInvalid(ValueError):
+    """An entry whose data does not fit its kind.
+
+    ``str()`` is the full line for the user (``file:line: entry id (kind): problems``);
+    ``reason`` is the part after the entry, which the registry prefixes itself.
+    """
+
+    def __init__(self, entry: Entry, problems: list[str], *, known_kind: bool = True):
+        self.entry_id = entry.id
+        self.kind = entry.kind
+        self.source = entry.source
+        self.problems = problems
+        detail = "; ".join(problems)
+        self.reason = f"invalid {entry.kind}: {detail}" if known_kind else detail
+        where = f"{entry.source}: " if entry.source else ""
+        super().__init__(f"{where}entry {entry.id} ({entry.kind}): {detail}")
+
+
+def validate_entry(entry: Entry) -> KindModel:
+    model = MODELS.get(entry.kind)
+    if model is None:
+        raise EntryInvalid(entry, [f"unknown kind '{entry.kind}'"], known_kind=False)
+    try:
+        return model.from_data(entry.data)
+    except ValidationError as e:
+        raise EntryInvalid(entry, format_validation_errors(e, model)) from None
+    except ValueError as e:
+        raise EntryInvalid(entry, [str(e)]) from None
+
+
+def entry_references(entry: Entry) -> set[str]:
+    """Full ids this entry depends on; empty for unknown kinds or undecodable data."""
+    model = MODELS.get(entry.kind)
+    if model is None:
+        return set()
+    try:
+        refs = model.from_data(entry.data).references(entry.ns)
+    except ValueError:
+        refs = set()
+    for path in model.meta_references:
+        value = _lookup(entry.meta, path)
+        if isinstance(value, str) and value:
+            try:
+                refs.add(resolve_ref(value, entry.ns))
+            except InvalidEntryId:
+                pass  # not a reference we can follow; the kind's handler reports it
+    refs.discard(entry.id)
+    return refs
+
+
+def _lookup(meta: Mapping, path: str) -> Any:
+    value: Any = meta
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value

@@ -1,0 +1,63 @@
+"""The ``lifecycle`` block shared by every supervised kind (reference §3.1)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from wippy.kinds.models.base import ConfigModel
+from wippy.kinds.models.types import Duration, EntryRef
+from wippy.registry.entry import resolve_ref
+
+
+class RestartPolicy(ConfigModel):
+    initial_delay: Duration = Field("1s", validate_default=True, description="Delay before the first restart.")
+    max_delay: Duration = Field("90s", validate_default=True, description="Upper bound for the restart delay.")
+    backoff_factor: float = Field(2.0, ge=1.0, description="Multiplier applied to the delay after each failure.")
+    jitter: float = Field(0.1, ge=0.0, le=1.0, description="Random spread of each delay, as a fraction (0.1 = +/-10%).")
+    max_attempts: int = Field(0, ge=0, description="Restarts before giving up; 0 retries forever.")
+
+
+class SecurityActor(ConfigModel):
+    id: str = Field(description="Actor id the service runs as.")
+    meta: dict[str, Any] = Field(default_factory=dict, description="Actor metadata visible to policies.")
+
+
+class Security(ConfigModel):
+    actor: SecurityActor | None = Field(None, description="Identity the service runs under.")
+    policies: list[EntryRef] = Field(default_factory=list, description="security.policy entries granted to the service.")
+    groups: list[str] = Field(default_factory=list, description="Policy groups granted to the service.")
+
+
+class Lifecycle(ConfigModel):
+    auto_start: bool = Field(False, description="Start when the entry appears (and at boot).")
+    startup: Literal["required", "optional"] = Field(
+        "required", description="'optional' lets an auto-started service fail without failing boot."
+    )
+    requires: list[EntryRef] = Field(
+        default_factory=list, description="Services that must be running before this one starts."
+    )
+    depends_on: list[EntryRef] = Field(
+        default_factory=list, description="Legacy name for 'requires'; both lists are merged."
+    )
+    start_timeout: Duration = Field("10s", validate_default=True, description="Longest a start may take; a timeout is a retryable failure.")
+    stop_timeout: Duration = Field("10s", validate_default=True, description="Graceful stop budget.")
+    stable_threshold: Duration = Field(
+        "5s", validate_default=True, description="Run time after which the restart counter resets."
+    )
+    restart: RestartPolicy = Field(default_factory=RestartPolicy, description="Restart backoff after failures.")
+    security: Security | None = Field(None, description="Identity and grants the service runs with.")
+
+    @model_validator(mode="after")
+    def _merge_depends_on(self) -> Lifecycle:
+        merged = list(dict.fromkeys([*self.requires, *self.depends_on]))
+        self.requires = merged
+        self.depends_on = []
+        return self
+
+    def references(self, entry_ns: str) -> set[str]:
+        refs = {resolve_ref(r, entry_ns) for r in self.requires}
+        if self.security is not None:
+            refs |= {resolve_ref(p, entry_ns) for p in self.security.policies}
+        return refs

@@ -1,0 +1,60 @@
+"""Lua code kinds: function.lua, process.lua, library.lua."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.types import EntryRef, ModuleName
+from wippy.registry.entry import resolve_ref
+
+
+class LuaCode(KindModel):
+    source: str = Field(description="Lua source text; 'file://path' in a definition file is replaced by that file's content.")
+    modules: list[ModuleName] = Field(default_factory=list, description="Built-in modules the code may require().")
+    imports: dict[str, EntryRef] = Field(
+        default_factory=dict, description="Alias -> library.lua entry, available as require(alias)."
+    )
+
+    def references(self, entry_ns: str) -> set[str]:
+        return {resolve_ref(target, entry_ns) for target in self.imports.values()}
+
+
+class LibraryLua(LuaCode):
+    kind = "library.lua"
+
+
+class Pool(ConfigModel):
+    type: Literal["inline", "lazy", "static", "adaptive"] | None = Field(
+        None, description="VM pool strategy; unset picks 'static' when workers is set, else 'lazy'."
+    )
+    workers: int | None = Field(None, ge=1, description="Fixed number of VMs for a static pool (default: size, else 8).")
+    size: int | None = Field(None, ge=1, description="Pool size; fallback for workers.")
+    buffer: int | None = Field(None, ge=1, description="Queued calls a static pool accepts (default workers*64).")
+    max_size: int = Field(16, ge=1, description="Most VMs a lazy or adaptive pool grows to.")
+    warm_start: bool = Field(False, description="Create the VMs up front instead of on first call.")
+
+    @model_validator(mode="after")
+    def _auto_select(self) -> Pool:
+        kind = self.type or ("static" if self.workers is not None else "lazy")
+        self.type = kind
+        if kind == "static":
+            workers = self.workers or self.size or 8
+            self.workers = workers
+            self.buffer = self.buffer or workers * 64
+        return self
+
+
+class FunctionLua(LuaCode):
+    kind = "function.lua"
+
+    method: str = Field(min_length=1, description="Function the chunk's returned table provides (ignored if the chunk returns a function).")
+    pool: Pool = Field(default_factory=Pool, description="How calls are spread over Lua VMs.")
+
+
+class ProcessLua(LuaCode):
+    kind = "process.lua"
+
+    method: str = Field(min_length=1, description="Entry function of the process.")
