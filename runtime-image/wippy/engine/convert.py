@@ -1,0 +1,68 @@
+"""Values crossing between Lua and Python.
+
+Lua tables become dicts or lists (a table whose keys are exactly 1..n is a list, the
+empty table is an empty list, as Wippy's JSON does); Python values become fresh Lua
+tables, so nothing is ever shared between engines by reference.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lupa import lua54
+
+from .errors import WippyError
+
+lua_type = lua54.lua_type
+
+
+class NotConvertible(ValueError):
+    pass
+
+
+def to_python(engine, value: Any, _depth: int = 0) -> Any:
+    kind = lua_type(value)
+    if kind is None:
+        return value
+    if kind != "table":
+        raise NotConvertible(f"cannot convert a Lua {kind} value")
+    if _depth > 128:
+        raise NotConvertible("value nested deeper than 128 levels")
+    tag = engine.classify(value)
+    if tag == "error":
+        return engine.error_to_python(value)
+    if tag == "payload":
+        return to_python(engine, value.v, _depth + 1)
+    items = list(value.items())
+    n = len(items)
+    if n and all(type(k) is int for k, _ in items) and sorted(k for k, _ in items) == list(range(1, n + 1)):
+        items.sort(key=lambda kv: kv[0])
+        return [to_python(engine, v, _depth + 1) for _, v in items]
+    if not n:
+        return []
+    return {_key(k): to_python(engine, v, _depth + 1) for k, v in items}
+
+
+def _key(k: Any) -> Any:
+    if isinstance(k, (str, int, float, bool)):
+        return k
+    raise NotConvertible(f"table key of unsupported type {lua_type(k) or type(k).__name__}")
+
+
+def to_lua(engine, value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, WippyError):
+        return engine.new_error(value)
+    if isinstance(value, dict):
+        t = engine.lua.table()
+        for k, v in value.items():
+            t[k] = to_lua(engine, v)
+        return t
+    if isinstance(value, (list, tuple)):
+        t = engine.lua.table()
+        for i, v in enumerate(value, 1):
+            t[i] = to_lua(engine, v)
+        return t
+    if lua_type(value) is not None:
+        return value
+    raise NotConvertible(f"cannot pass a Python {type(value).__name__} to Lua")

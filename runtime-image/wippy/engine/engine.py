@@ -1,0 +1,389 @@
+"""An engine: one Lua state serving one host, driven by the asyncio loop.
+
+The scheduler itself is Lua (lua/core.lua); this class feeds it the clock, wakes it when
+Python completes something, and answers the few calls that need Python: compiling
+entries, routing to other engines, and awaiting Python coroutines.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Callable
+
+from lupa import lua54
+
+from .convert import to_lua, to_python
+from .errors import WippyError, INTERNAL, NOT_FOUND, INVALID
+
+if TYPE_CHECKING:
+    from .node import Node
+
+log = logging.getLogger("wippy.engine")
+
+RUN_BUDGET = 2000            # resumes per pump before yielding back to asyncio
+DEFAULT_SLICE_TIMEOUT = 5.0  # seconds a slice may run without yielding
+
+
+def _lua_source(package: str, name: str) -> str:
+    return resources.files(package).joinpath(name).read_text()
+
+
+def _deny_private(obj: Any, name: Any, is_setting: bool) -> Any:
+    # Lua code never gets Python objects, but keep the door shut anyway.
+    if not isinstance(name, str) or name.startswith("_"):
+        raise AttributeError("access denied")
+    return name
+
+
+class Engine:
+    def __init__(self, node: "Node", host: str, *, slice_timeout: float = DEFAULT_SLICE_TIMEOUT,
+                 max_instructions: int = 0, max_memory: int | None = None,
+                 modules: set[str] | None = None):
+        self.node = node
+        self.host = host
+        self.loop = asyncio.get_event_loop()
+        kwargs = dict(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
+                      attribute_filter=_deny_private)
+        if max_memory:
+            kwargs["max_memory"] = max_memory
+        self.lua = lua54.LuaRuntime(**kwargs)
+        self.lua.execute("python = nil")
+        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._tokens = itertools.count(1)
+        self._pending: dict[int, asyncio.Future] = {}
+        self._calls: dict[int, asyncio.Future] = {}
+        self.closed = False
+
+        cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
+                                   "max_instructions": max_instructions})
+        self.P = self._bridge()
+        self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
+        self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
+        self._classify = self.lua.eval("""function(S) return function(v)
+            local mt = getmetatable(v)
+            if mt == S.ERR then return 'error' elseif mt == S.PAYLOAD then return 'payload' end
+            return nil end end""")(self.S)
+        self._wrap_py = self.lua.eval("function(f) return function(...) return f(...) end end")
+        self._wrap_async = self.lua.eval("""function(S, start) return function(f) return function(...)
+            local tok, err = start(f, ...)
+            if tok == nil then return nil, err end
+            return S.await_token(tok) end end end""")(self.S, self._start_async)
+        from ..modules import install_all
+        install_all(self, modules)
+        self.S.seal_base()
+        self._runner_body = self.lua.eval(
+            "function(S, budget) while true do budget = coroutine.yield(S.run(budget)) end end")
+        self._runner = None
+
+    # ------------------------------------------------------------------ bridge
+    def _bridge(self):
+        node = self.node
+        fns: dict[str, Callable] = {
+            "monotonic": self.loop.time,
+            "arm": self._arm,
+            "compile": self._compile,
+            "route_event": lambda pid, ev: node.route_event(pid, self.py(ev)),
+            "route_unlink": lambda pid, other: node.unlink(pid, other),
+            "on_exit": lambda pid, value, err: node.on_exit(pid, self.py(value), self.py(err)),
+            "lookup_name": node.lookup_name,
+            "register_name": self._register_name,
+            "unregister_name": lambda name, scope: node.unregister_name(name),
+            "send_remote": lambda pid, topic, frm, value: node.send(pid, topic, frm, self.py(value)),
+            "spawn_remote": self._spawn_remote,
+            "exec_remote": self._exec_remote,
+            "cancel_remote": lambda pid, frm, reason: node.cancel(pid, frm, reason),
+            "terminate_remote": lambda pid: node.terminate(pid),
+            "monitor_remote": lambda pid, watcher, on: node.monitor(pid, watcher, on),
+            "link_remote": self._link_remote,
+            "cancel_token": self._cancel_token,
+            "call_done": self._call_done,
+            "frame_id": node.frame_id,
+            "format_duration": _format_duration_ns,
+            "wall_ns": node.wall_ns,
+        }
+        return self.lua.table_from(fns)
+
+    def _arm(self, at: float) -> None:
+        if self._timer_at is not None and self._timer_at <= at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._pump()
+
+    def kick(self) -> None:
+        if not self._scheduled and not self.closed:
+            self._scheduled = True
+            self.loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._scheduled = False
+        if self.closed:
+            return
+        try:
+            more, deadline = self._run()
+        except Exception:  # a bug in the core must not take the node down
+            log.exception("engine %s: scheduler error", self.host)
+            self._runner = None
+            more, deadline = False, None
+        if more:
+            self.kick()
+        elif deadline is not None:
+            self._arm(deadline)
+
+    def _run(self):
+        # The scheduler runs inside a coroutine resumed from Python: Python code called back
+        # from Lua may then call into this Lua state (lupa cannot do that from a Lua-resumed
+        # coroutine, because the main thread is busy in coroutine.resume).
+        if self._runner is None:
+            self._runner = self._runner_body.coroutine(self.S, RUN_BUDGET)
+            return self._runner.send(None)
+        return self._runner.send(RUN_BUDGET)
+
+    # ------------------------------------------------------------------ compile
+    def _compile(self, entry_id: str):
+        try:
+            self.compile(entry_id)
+            return True
+        except WippyError as e:
+            return False, self.lua.table_from({"kind": e.kind, "message": e.message})
+
+    def compile(self, entry_id: str) -> None:
+        """Compile an entry's Lua into this engine's factory cache."""
+        entry = self.node.get_entry(entry_id)
+        if entry is None:
+            raise WippyError(NOT_FOUND, f"entry {entry_id} not found")
+        data = entry.data if isinstance(entry.data, dict) else {}
+        source = data.get("source")
+        if not isinstance(source, str):
+            raise WippyError(INVALID, f"entry {entry_id} ({entry.kind}) has no Lua source")
+        modules = self.lua.table_from(list(data.get("modules") or []))
+        imports = self.lua.table_from(dict(data.get("imports") or {}))
+        fac, err = self.S.compile(entry_id, entry.kind, source, data.get("method"), modules, imports,
+                                  self.node.entry_version(entry_id))
+        if fac is None:
+            raise WippyError(INVALID, f"{entry_id}: {err}")
+        pool = data.get("pool") or {}
+        if isinstance(pool, dict) and pool.get("max_size"):
+            fac.pool_max = int(pool["max_size"])
+        self.S.install(fac)
+
+    def check_syntax(self, entry_id: str, source: str) -> str | None:
+        """Return the Lua syntax error of a source, or None."""
+        fac, err = self.S.compile(entry_id, "check", source, None, None, None, 0)
+        return None if fac is not None else str(err)
+
+    def invalidate(self, entry_id: str) -> None:
+        self.S.invalidate(entry_id)
+
+    # ------------------------------------------------------------------ values
+    def py(self, value: Any) -> Any:
+        return to_python(self, value)
+
+    def to_lua(self, value: Any) -> Any:
+        return to_lua(self, value)
+
+    def classify(self, value: Any) -> str | None:
+        return self._classify(value)
+
+    def new_error(self, err: WippyError):
+        e = self.S.new_error(err.kind, err.message, err.retryable, to_lua(self, err.details))
+        return e
+
+    def error_to_python(self, e) -> WippyError:
+        return WippyError(e._kind or "", str(e._message), e._retryable, to_python(self, e._details) if e._details is not None else e._stack)
+
+    def lua_error(self, kind: str, message: str):
+        return self.S.new_error(kind, message)
+
+    def args_table(self, args: list | tuple):
+        t = self.lua.table()
+        for i, v in enumerate(args, 1):
+            t[i] = to_lua(self, v)
+        t.n = len(args)
+        return t
+
+    # ------------------------------------------------------------------ python awaits
+    def wrap(self, fn: Callable) -> Any:
+        """Expose a Python callable to Lua; coroutine functions park the calling task."""
+        if inspect.iscoroutinefunction(fn):
+            return self._wrap_async(fn)
+        return self._wrap_py(fn)
+
+    def _start_async(self, fn, *args):
+        token = next(self._tokens)
+        try:
+            coro = fn(*args)
+        except WippyError as e:
+            return None, self.new_error(e)
+        task = self.loop.create_task(coro)
+        self._pending[token] = task
+        task.add_done_callback(lambda t: self._finish_async(token, t))
+        return token
+
+    def _finish_async(self, token: int, task: asyncio.Task) -> None:
+        self._pending.pop(token, None)
+        if task.cancelled() or self.closed:
+            return
+        exc = task.exception()
+        if exc is None:
+            result = task.result()
+            if isinstance(result, tuple):
+                vals = [to_lua(self, v) for v in result]
+            else:
+                vals = [to_lua(self, result)]
+        elif isinstance(exc, WippyError):
+            vals = [None, self.new_error(exc)]
+        else:
+            log.error("engine %s: async call failed", self.host, exc_info=exc)
+            vals = [None, self.new_error(WippyError(INTERNAL, f"{type(exc).__name__}: {exc}"))]
+        if self.S.complete(token, *vals[:3]):
+            self.kick()
+
+    def _cancel_token(self, token: int) -> None:
+        task = self._pending.pop(token, None)
+        if task is not None:
+            task.cancel()
+
+    # ------------------------------------------------------------------ remote ops
+    def _register_name(self, name, pid, scope=0):
+        try:
+            self.node.register_name(name, pid)
+            return True
+        except WippyError as e:
+            return None, self.new_error(e)
+
+    def _spawn_remote(self, entry_id, host, sp, caller, monitored, linked, args):
+        try:
+            opts = self.py(sp) if sp is not None else {}
+            pid = self.node.spawn(entry_id, host, self.py_args(args), caller=caller,
+                                  monitored=bool(monitored), linked=bool(linked), options=opts)
+            return pid
+        except WippyError as e:
+            return None, self.new_error(e)
+
+    def _exec_remote(self, entry_id, host, sp, args):
+        token = next(self._tokens)
+        try:
+            opts = self.py(sp) if sp is not None else {}
+            coro = self.node.exec(entry_id, host, self.py_args(args), options=opts)
+        except WippyError as e:
+            return self.new_error(e)
+        task = self.loop.create_task(coro)
+        self._pending[token] = task
+        task.add_done_callback(lambda t: self._finish_async(token, t))
+        return token
+
+    def _link_remote(self, pid, other, on):
+        try:
+            return self.node.link(pid, other, bool(on))
+        except WippyError as e:
+            return None, self.new_error(e)
+
+    def py_args(self, args) -> list:
+        n = args.n if args.n is not None else len(args)
+        return [to_python(self, args[i]) for i in range(1, n + 1)]
+
+    # ------------------------------------------------------------------ entry points from Python
+    def spawn(self, entry_id: str, args: list, *, watcher: str | None = None, monitored: bool = False,
+              linked: bool = False, name: str | None = None, ctx: dict | None = None,
+              py_watch: bool = False) -> str:
+        pid, err = self.S.spawn_local(entry_id, self.args_table(args),
+                                      to_lua(self, ctx) if ctx else None, watcher, monitored, linked,
+                                      name, py_watch)
+        if pid is None:
+            raise self.error_to_python(err)
+        self.kick()
+        return pid
+
+    def deliver(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
+        proc = self.S.procs[pid]
+        if proc is None:
+            return False
+        self.S.deliver(proc, topic, frm, to_lua(self, value))
+        self.kick()
+        return True
+
+    def deliver_event(self, pid: str, event: dict) -> bool:
+        if self.S.procs[pid] is None:
+            return False
+        self.S.deliver_event(pid, to_lua(self, event))
+        self.kick()
+        return True
+
+    def has_process(self, pid: str) -> bool:
+        return self.S.procs[pid] is not None
+
+    def call(self, entry_id: str, args: list, ctx: dict | None = None) -> asyncio.Future:
+        """Call a function entry from Python; the future resolves to its value or raises."""
+        token = next(self._tokens)
+        fut = self.loop.create_future()
+        self._calls[token] = fut
+        self.S.call_from_python(entry_id, self.args_table(args), to_lua(self, ctx) if ctx else None, token)
+        self.kick()
+        return fut
+
+    def _call_done(self, token, value=None, err=None):
+        fut = self._calls.pop(token, None)
+        if fut is None or fut.done():
+            return
+        if err is not None:
+            fut.set_exception(self.error_to_python(err))
+        else:
+            try:
+                fut.set_result(to_python(self, value))
+            except Exception as e:
+                fut.set_exception(WippyError(INTERNAL, f"result not convertible: {e}"))
+
+    def cancel(self, pid: str, frm: str | None, reason: str | None) -> bool:
+        ok = bool(self.S.cancel(pid, frm, reason))
+        self.kick()
+        return ok
+
+    def terminate(self, pid: str, reason: str = "terminated") -> bool:
+        ok = bool(self.S.terminate(pid, reason))
+        self.kick()
+        return ok
+
+    def add_monitor(self, pid: str, watcher: str) -> bool:
+        return bool(self.S.add_monitor(pid, watcher))
+
+    def remove_monitor(self, pid: str, watcher: str) -> None:
+        self.S.remove_monitor(pid, watcher)
+
+    def add_link(self, pid: str, other: str) -> bool:
+        return bool(self.S.add_link(pid, other))
+
+    def remove_link(self, pid: str, other: str) -> None:
+        self.S.remove_link(pid, other)
+
+    def process_count(self) -> int:
+        return int(self.S.stats.spawned - self.S.stats.exited)
+
+    def memory_used(self) -> int:
+        return self.lua.get_memory_used() or 0
+
+    def close(self) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._pending.values():
+            task.cancel()
+        for fut in self._calls.values():
+            if not fut.done():
+                fut.set_exception(WippyError("Canceled", f"host {self.host} stopped"))
+
+
+def _format_duration_ns(ns: int) -> str:
+    from ..durations import format_duration
+    return format_duration(ns / 1e9)

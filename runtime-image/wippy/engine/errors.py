@@ -1,0 +1,41 @@
+"""Structured errors shared by Python code and Lua's `errors` objects."""
+from __future__ import annotations
+
+from typing import Any
+
+NOT_FOUND = "NotFound"
+ALREADY_EXISTS = "AlreadyExists"
+INVALID = "Invalid"
+PERMISSION_DENIED = "PermissionDenied"
+UNAVAILABLE = "Unavailable"
+INTERNAL = "Internal"
+CANCELED = "Canceled"
+CONFLICT = "Conflict"
+TIMEOUT = "Timeout"
+RATE_LIMITED = "RateLimited"
+UNKNOWN = ""
+
+
+class WippyError(Exception):
+    """An error with a kind; crosses into Lua as an `errors` object and back."""
+
+    def __init__(self, kind: str, message: str, retryable: bool | None = None, details: Any = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"WippyError({self.kind!r}, {self.message!r})"
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "message": self.message}
+        if self.retryable is not None:
+            d["retryable"] = self.retryable
+        if self.details is not None:
+            d["details"] = self.details
+        return d

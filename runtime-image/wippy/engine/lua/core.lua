@@ -1,0 +1,617 @@
+-- The engine core: scheduler, channels, tasks and processes, all inside one Lua state.
+-- Hot paths (send, receive, select, spawn, funcs.call) never cross into Python; Python
+-- drives `run` from the asyncio loop and is called only for I/O, compilation and routing.
+local P, CFG = ...
+
+local co_create, co_resume, co_yield, co_status, co_running, co_close =
+  coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.running, coroutine.close
+local setmetatable, getmetatable, type, select, pairs, next, error, tostring, rawget, rawset, rawequal, pcall =
+  setmetatable, getmetatable, type, select, pairs, next, error, tostring, rawget, rawset, rawequal, pcall
+local pack, unpack, tinsert, tremove, concat = table.pack, table.unpack, table.insert, table.remove, table.concat
+local sethook, clock, sformat, floor = debug.sethook, os.clock, string.format, math.floor
+local traceback = debug.traceback
+
+local S = {}
+S.node = CFG.node
+S.host = CFG.host            -- the host entry id this engine serves
+S.procs = {}                 -- pid -> process record
+S.factories = {}             -- entry id -> compiled code (process.lua / function.lua / library.lua)
+S.modules = {}               -- module name -> module table (installed by Python and by Lua)
+S.protected = setmetatable({}, {__mode = "k"})   -- read-only proxies shared by every sandbox
+S.stats = {spawned = 0, exited = 0, messages = 0}
+
+-- Marker yielded by a task that parks on the scheduler; user coroutines never see it.
+local SUSPEND = setmetatable({}, {__name = "suspend"})
+-- Raised (and re-raised through pcall) when a task exceeds its budget or is killed.
+local KILL = setmetatable({}, {__name = "kill", __tostring = function() return "killed" end})
+S.SUSPEND, S.KILL = SUSPEND, KILL
+
+---------------------------------------------------------------------------
+-- errors
+---------------------------------------------------------------------------
+local ERR = {}
+ERR.__index = ERR
+ERR.__name = "error"
+ERR.__tostring = function(e)
+  return e._message
+end
+function ERR:kind() return self._kind end
+function ERR:message() return self._message end
+function ERR:retryable() return self._retryable end
+function ERR:details() return self._details end
+function ERR:stack() return self._stack end
+S.ERR = ERR
+
+local function new_error(kind, message, retryable, details, stack)
+  return setmetatable({_kind = kind or "", _message = message, _retryable = retryable,
+                       _details = details, _stack = stack}, ERR)
+end
+S.new_error = new_error
+
+local function is_error(v) return getmetatable(v) == ERR end
+S.is_error = is_error
+
+-- Turn whatever a task raised into an error object; strings keep their "chunk:line:" position.
+local function as_error(e, kind)
+  if is_error(e) then return e end
+  if e == KILL then return new_error("Canceled", "killed") end
+  if type(e) == "string" and e:find("not enough memory", 1, true) then
+    return new_error("LimitExceeded", e)
+  end
+  return new_error(kind or "Internal", tostring(e))
+end
+S.as_error = as_error
+
+---------------------------------------------------------------------------
+-- ready queue and timers
+---------------------------------------------------------------------------
+local ready, rhead, rtail = {}, 1, 0
+local current = nil          -- the task being resumed
+S.slice_start = 0
+
+local function push_ready(task)
+  rtail = rtail + 1
+  ready[rtail] = task
+end
+
+local function wake(task, a, b, c)
+  if task.dead then return end
+  task.a, task.b, task.c = a, b, c
+  push_ready(task)
+end
+S.wake = wake
+
+local function suspend()
+  local a, b, c = co_yield(SUSPEND)
+  return a, b, c
+end
+S.suspend = suspend
+
+-- timers: binary heap ordered by deadline (seconds on the loop's monotonic clock)
+local heap, hn, tseq = {}, 0, 0
+local function heap_push(t)
+  hn = hn + 1; heap[hn] = t
+  local i = hn
+  while i > 1 do
+    local p = i // 2
+    local hp = heap[p]
+    if hp.at < t.at or (hp.at == t.at and hp.seq < t.seq) then break end
+    heap[i], heap[p] = hp, t
+    i = p
+  end
+end
+local function heap_pop()
+  local top = heap[1]
+  heap[1] = heap[hn]; heap[hn] = nil; hn = hn - 1
+  local i = 1
+  while true do
+    local l, r, m = 2 * i, 2 * i + 1, i
+    if l <= hn and (heap[l].at < heap[m].at or (heap[l].at == heap[m].at and heap[l].seq < heap[m].seq)) then m = l end
+    if r <= hn and (heap[r].at < heap[m].at or (heap[r].at == heap[m].at and heap[r].seq < heap[m].seq)) then m = r end
+    if m == i then break end
+    heap[i], heap[m] = heap[m], heap[i]
+    i = m
+  end
+  return top
+end
+
+local now = P.monotonic
+S.now = now
+
+-- A timer calls fire(timer) when due unless cancelled.
+local function add_timer(delay, fire, data)
+  tseq = tseq + 1
+  local t = {at = now() + delay, seq = tseq, fire = fire, data = data}
+  heap_push(t)
+  P.arm(t.at)
+  return t
+end
+S.add_timer = add_timer
+
+local function fire_timers()
+  if hn == 0 then return end
+  local t0 = now()
+  while hn > 0 and heap[1].at <= t0 do
+    local t = heap_pop()
+    if not t.cancelled then t.fire(t) end
+  end
+end
+
+---------------------------------------------------------------------------
+-- budgets: a count hook bounds how long one slice may run without yielding
+---------------------------------------------------------------------------
+local slice_timeout = CFG.slice_timeout or 0
+local max_instructions = CFG.max_instructions or 0
+local HOOK_EVERY = 10000
+
+local function budget_hook()
+  local task = current
+  if task == nil then return end
+  if task.dead then error(KILL, 0) end
+  local used = (task.instr or 0) + HOOK_EVERY
+  task.instr = used
+  if max_instructions > 0 and used > max_instructions then
+    task.kill_reason = new_error("LimitExceeded", "instruction budget exceeded (" .. max_instructions .. ")")
+    task.dead = true
+    error(KILL, 0)
+  end
+  if slice_timeout > 0 and clock() - S.slice_start > slice_timeout then
+    task.kill_reason = new_error("LimitExceeded",
+      sformat("ran %.1fs without yielding (slice timeout %.1fs)", clock() - S.slice_start, slice_timeout))
+    task.dead = true
+    error(KILL, 0)
+  end
+end
+local hooks_on = slice_timeout > 0 or max_instructions > 0
+
+local function new_co(fn)
+  local co = co_create(fn)
+  if hooks_on then sethook(co, budget_hook, "", HOOK_EVERY) end
+  return co
+end
+S.new_co = new_co
+
+---------------------------------------------------------------------------
+-- channels (Go semantics: unbuffered rendezvous, buffered, close then drain)
+---------------------------------------------------------------------------
+local CH = {}
+CH.__index = CH
+CH.__name = "channel"
+S.CH = CH
+
+local function new_channel(size)
+  size = size or 0
+  if type(size) ~= "number" or size < 0 then error("channel size must be a non-negative number", 2) end
+  return setmetatable({cap = size, buf = {}, bh = 1, bt = 0, recvq = {}, sendq = {}, closed = false}, CH)
+end
+S.new_channel = new_channel
+
+-- waiter: {task=, sel=, case=}; a select is shared by its waiters and completed once
+local function take_waiter(q)
+  while true do
+    local w = tremove(q, 1)
+    if w == nil then return nil end
+    if not w.task.dead and not (w.sel and w.sel.done) then return w end
+  end
+end
+
+local function complete_waiter(w, ch, value, ok)
+  if w.sel then
+    w.sel.done = true
+    wake(w.task, {channel = ch, value = value, ok = ok})
+  else
+    wake(w.task, value, ok)
+  end
+end
+
+local function buf_count(ch) return ch.bt - ch.bh + 1 end
+
+-- try to send without blocking; returns true when delivered
+local function try_send(ch, v)
+  if ch.closed then error("send on closed channel", 3) end
+  local w = take_waiter(ch.recvq)
+  if w then complete_waiter(w, ch, v, true) return true end
+  if buf_count(ch) < ch.cap then
+    ch.bt = ch.bt + 1; ch.buf[ch.bt] = v
+    return true
+  end
+  return false
+end
+
+local function try_recv(ch)
+  if ch.bt >= ch.bh then
+    local v = ch.buf[ch.bh]; ch.buf[ch.bh] = nil; ch.bh = ch.bh + 1
+    -- a blocked sender can now move its value into the buffer
+    local w = take_waiter(ch.sendq)
+    if w then
+      ch.bt = ch.bt + 1; ch.buf[ch.bt] = w.value
+      if w.sel then w.sel.done = true; wake(w.task, {channel = ch, value = nil, ok = true})
+      else wake(w.task, true) end
+    end
+    return true, v, true
+  end
+  local w = take_waiter(ch.sendq)
+  if w then
+    if w.sel then w.sel.done = true; wake(w.task, {channel = ch, value = nil, ok = true})
+    else wake(w.task, true) end
+    return true, w.value, true
+  end
+  if ch.closed then return true, nil, false end
+  return false
+end
+
+-- Python (and other engines) push into channels without a task context.
+S.channel_push = function(ch, v)
+  if ch.closed then return false end
+  local w = take_waiter(ch.recvq)
+  if w then complete_waiter(w, ch, v, true) return true end
+  ch.bt = ch.bt + 1; ch.buf[ch.bt] = v
+  return true
+end
+
+function CH:send(v)
+  if try_send(self, v) then return true end
+  local task = current
+  self.sendq[#self.sendq + 1] = {task = task, value = v}
+  local ok = suspend()
+  if ok == nil then error("send on closed channel", 2) end
+  return true
+end
+
+function CH:receive()
+  local got, v, ok = try_recv(self)
+  if got then return v, ok end
+  self.recvq[#self.recvq + 1] = {task = current}
+  return suspend()
+end
+
+function CH:close()
+  if self.closed then return true end
+  self.closed = true
+  local w = take_waiter(self.recvq)
+  while w do
+    complete_waiter(w, self, nil, false)
+    w = take_waiter(self.recvq)
+  end
+  w = take_waiter(self.sendq)
+  while w do
+    if w.sel then w.sel.done = true; w.task.dead_err = "send on closed channel"; wake(w.task, nil)
+    else wake(w.task, nil) end
+    w = take_waiter(self.sendq)
+  end
+  return true
+end
+
+function CH:case_receive() return {ch = self, dir = "recv"} end
+function CH:case_send(v) return {ch = self, dir = "send", value = v} end
+function CH:is_closed() return self.closed end
+function CH:len() return buf_count(self) end
+function CH:cap_() return self.cap end
+
+local function select_(cases)
+  if type(cases) ~= "table" then error("channel.select expects a table of cases", 2) end
+  local n = #cases
+  -- Go picks uniformly among ready cases; start at a rotating offset to stay fair.
+  local start = n > 0 and (S.stats.messages % n) or 0
+  for k = 1, n do
+    local c = cases[(start + k - 1) % n + 1]
+    if type(c) ~= "table" or getmetatable(c.ch) ~= CH then error("channel.select: case " .. k .. " is not a channel case", 2) end
+    if c.dir == "recv" then
+      local got, v, ok = try_recv(c.ch)
+      if got then return {channel = c.ch, value = v, ok = ok} end
+    else
+      if c.ch.closed then error("send on closed channel", 2) end
+      if try_send(c.ch, c.value) then return {channel = c.ch, value = nil, ok = true} end
+    end
+  end
+  if cases.default then return {default = true, ok = true} end
+  if n == 0 then error("channel.select with no cases blocks forever", 2) end
+  local sel = {done = false}
+  local task = current
+  for k = 1, n do
+    local c = cases[k]
+    if c.dir == "recv" then
+      c.ch.recvq[#c.ch.recvq + 1] = {task = task, sel = sel}
+    else
+      c.ch.sendq[#c.ch.sendq + 1] = {task = task, sel = sel, value = c.value}
+    end
+  end
+  local r = suspend()
+  if r == nil then error(task.dead_err or "send on closed channel", 2) end
+  return r
+end
+S.select = select_
+
+---------------------------------------------------------------------------
+-- deep copy: processes share nothing, so every value crossing a boundary is copied
+---------------------------------------------------------------------------
+local PAYLOAD = {}
+PAYLOAD.__index = PAYLOAD
+PAYLOAD.__name = "payload"
+S.PAYLOAD = PAYLOAD
+
+local copy
+local function copy_table(t, seen, depth)
+  if depth > 128 then error("value nested deeper than 128 levels", 0) end
+  local mt = getmetatable(t)
+  if mt == PAYLOAD then return copy(t.v, seen, depth) end
+  if mt == CH then return t end            -- channels are shared handles within an engine
+  if seen[t] then error("cannot copy a cyclic table", 0) end
+  seen[t] = true
+  local r = {}
+  for k, v in next, t do
+    local tk, tv = type(k), type(v)
+    if tk == "table" then k = copy_table(k, seen, depth + 1) end
+    if tv == "table" then r[k] = copy_table(v, seen, depth + 1)
+    elseif tv == "function" or tv == "thread" or tv == "userdata" then
+      error("cannot send a " .. tv .. " value (field " .. tostring(k) .. ")", 0)
+    else r[k] = v end
+  end
+  seen[t] = nil
+  if mt == ERR or (mt and rawget(mt, "__copy_keep")) then setmetatable(r, mt) end
+  return r
+end
+copy = function(v, seen, depth)
+  local t = type(v)
+  if t == "table" then return copy_table(v, seen or {}, depth or 0) end
+  if t == "function" or t == "thread" or t == "userdata" then error("cannot send a " .. t .. " value", 0) end
+  return v
+end
+S.copy = copy
+
+function PAYLOAD:data() return copy(self.v) end
+function PAYLOAD:get_format() return self.format or "lua/any" end
+function PAYLOAD:unmarshal() return copy(self.v) end
+function PAYLOAD:transcode(fmt) return setmetatable({v = self.v, format = fmt}, PAYLOAD) end
+local function new_payload(v) return setmetatable({v = v}, PAYLOAD) end
+S.new_payload = new_payload
+
+---------------------------------------------------------------------------
+-- messages and events
+---------------------------------------------------------------------------
+local MSG = {}
+MSG.__index = MSG
+MSG.__name = "message"
+function MSG:topic() return self[1] end
+function MSG:from() return self[2] end
+function MSG:payload() return setmetatable({v = self[3]}, PAYLOAD) end
+S.MSG = MSG
+
+local EV_EXIT, EV_CANCEL, EV_LINK_DOWN = "pid.exit", "pid.cancel", "pid.link.down"
+
+local function events_channel(proc)
+  local ch = proc.events
+  if not ch then ch = new_channel(math.huge); proc.events = ch end
+  return ch
+end
+
+-- deliver a message to a local process: a listened topic wins, else the inbox
+local function deliver(proc, topic, from, value)
+  S.stats.messages = S.stats.messages + 1
+  local l = proc.listeners and proc.listeners[topic]
+  if l then
+    if l.message then S.channel_push(l.ch, setmetatable({topic, from, value}, MSG))
+    else S.channel_push(l.ch, value) end
+  else
+    S.channel_push(proc.inbox, setmetatable({topic, from, value}, MSG))
+  end
+end
+S.deliver = deliver
+
+local function deliver_event(pid, ev)
+  local proc = S.procs[pid]
+  if proc then S.channel_push(events_channel(proc), ev)
+  else P.route_event(pid, ev) end
+end
+S.deliver_event = deliver_event
+
+---------------------------------------------------------------------------
+-- tasks and the run loop
+---------------------------------------------------------------------------
+local pid_seq = 0
+local function new_pid()
+  pid_seq = pid_seq + 1
+  return sformat("{%s@%s|0x%05x}", S.node, S.host, pid_seq)
+end
+S.new_pid = new_pid
+
+local exit_proc  -- forward
+
+local function kill_task(task, reason)
+  if task.dead and task.reaped then return end
+  task.dead = true
+  task.reaped = true
+  if task.token then P.cancel_token(task.token); S.tokens[task.token] = nil; task.token = nil end
+  if task.timer then task.timer.cancelled = true end
+  if task ~= current and co_status(task.co) == "suspended" then co_close(task.co) end
+end
+
+S.kill_task = kill_task
+
+-- a task ended (returned, raised, or was killed); decide what it means for its owner
+local function task_done(task, ok, ...)
+  task.dead = true
+  local proc = task.proc
+  if proc then proc.tasks[task] = nil end
+  if task.on_done then return task.on_done(task, ok, ...) end
+  if not proc or proc.dead then return end
+  if task.main then
+    if ok then
+      local v, e = ...
+      if v == nil and e ~= nil then exit_proc(proc, nil, as_error(e))
+      else exit_proc(proc, v, nil) end
+    else
+      exit_proc(proc, nil, ...)
+    end
+  elseif not ok then
+    -- a coroutine.spawn'ed task that crashes takes its process down (let it crash)
+    exit_proc(proc, nil, ...)
+  end
+end
+
+local function failure(task, e)
+  if task.kill_reason then return task.kill_reason end
+  if e == KILL then return new_error("Canceled", "killed") end
+  local err = as_error(e)
+  -- a dead coroutine keeps its frames, so the traceback still shows where it failed
+  if err._stack == nil then err._stack = traceback(task.co, nil, 0) end
+  return err
+end
+
+-- Run ready tasks until none are left or the budget is spent. Returns whether work remains.
+function S.run(budget)
+  fire_timers()
+  local n = 0
+  while rhead <= rtail and n < budget do
+    local task = ready[rhead]
+    ready[rhead] = nil
+    rhead = rhead + 1
+    if not task.dead then
+      n = n + 1
+      current = task
+      S.slice_start = clock()
+      local ok, a, b, c, d
+      if task.args then
+        local args = task.args
+        task.args = nil
+        ok, a, b, c, d = co_resume(task.co, unpack(args, 1, args.n))
+      else
+        local x, y, z = task.a, task.b, task.c
+        task.a, task.b, task.c = nil, nil, nil
+        ok, a, b, c, d = co_resume(task.co, x, y, z)
+      end
+      current = nil
+      if not ok then
+        task_done(task, false, failure(task, a))
+      elseif co_status(task.co) == "dead" then
+        task_done(task, true, a, b, c, d)
+      elseif a ~= SUSPEND then
+        task_done(task, false, new_error("Internal", "coroutine.yield outside of a coroutine"))
+      elseif task.dead then
+        kill_task(task)
+        task_done(task, false, task.kill_reason or new_error("Canceled", "killed"))
+      end
+    end
+  end
+  if rhead > rtail then
+    ready, rhead, rtail = {}, 1, 0
+    fire_timers()
+  end
+  return rhead <= rtail, hn > 0 and heap[1].at or nil
+end
+
+function S.current() return current end
+
+-- start a task: fn runs inside a fresh coroutine with the given arguments
+local function start_task(proc, fn, args, fields)
+  local task = fields or {}
+  task.co = new_co(fn)
+  task.proc = proc
+  task.args = args
+  if proc then proc.tasks[task] = true end
+  push_ready(task)
+  return task
+end
+S.start_task = start_task
+
+---------------------------------------------------------------------------
+-- Python awaits: a task parks on a token until Python completes it
+---------------------------------------------------------------------------
+S.tokens = {}
+function S.await_token(token)
+  local task = current
+  task.token = token
+  S.tokens[token] = task
+  local a, b, c = suspend()
+  return a, b, c
+end
+
+function S.complete(token, a, b, c)
+  local task = S.tokens[token]
+  if task == nil then return false end
+  S.tokens[token] = nil
+  task.token = nil
+  wake(task, a, b, c)
+  return true
+end
+
+---------------------------------------------------------------------------
+-- processes
+---------------------------------------------------------------------------
+local function get_proc(pid) return S.procs[pid] end
+S.get_proc = get_proc
+
+exit_proc = function(proc, value, err)
+  if proc.dead then return end
+  proc.dead = true
+  S.procs[proc.pid] = nil
+  S.stats.exited = S.stats.exited + 1
+  for task in pairs(proc.tasks) do kill_task(task) end
+  proc.tasks = {}
+  if proc.inbox then proc.inbox:close() end
+  local pid = proc.pid
+  if proc.monitors then
+    for watcher in pairs(proc.monitors) do
+      local ok, v = pcall(copy, value)
+      deliver_event(watcher, {kind = EV_EXIT, type = EV_EXIT, from = pid,
+                              result = {value = ok and v or nil, error = err}})
+    end
+  end
+  if proc.links then
+    for other in pairs(proc.links) do
+      local o = S.procs[other]
+      if o then o.links[pid] = nil end
+      if err then
+        if o then S.link_down(o, pid, err)
+        else P.route_event(other, {kind = EV_LINK_DOWN, type = EV_LINK_DOWN, from = pid, result = {error = err}}) end
+      elseif not o then
+        P.route_unlink(other, pid)
+      end
+    end
+  end
+  if proc.exit_waiters then
+    for _, w in pairs(proc.exit_waiters) do w(value, err) end
+  end
+  if proc.py_watch or proc.named then P.on_exit(pid, value, err) end
+end
+S.exit_proc = exit_proc
+
+-- a linked process failed: trap it as an event, or go down with it
+function S.link_down(proc, from, err)
+  if proc.dead then return end
+  if proc.trap_links then
+    S.channel_push(events_channel(proc), {kind = EV_LINK_DOWN, type = EV_LINK_DOWN, from = from, result = {error = err}})
+  else
+    exit_proc(proc, nil, new_error("LinkDown", "linked process " .. from .. " failed: " .. tostring(err), false, nil, nil))
+  end
+end
+
+-- create a process record and its main task; `main_fn(proc, ...)` is the body
+function S.create_process(entry_id, main_fn, args, opts)
+  local pid = opts and opts.pid or new_pid()
+  local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge),
+                ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope}
+  S.procs[pid] = proc
+  S.stats.spawned = S.stats.spawned + 1
+  proc.main_task = start_task(proc, main_fn, args, {main = true, ctx = proc.ctx})
+  return proc
+end
+
+function S.cancel(pid, from, reason)
+  local proc = S.procs[pid]
+  if not proc then return false end
+  S.channel_push(events_channel(proc), {kind = EV_CANCEL, type = EV_CANCEL, from = from, reason = reason})
+  return true
+end
+
+function S.terminate(pid, reason)
+  local proc = S.procs[pid]
+  if not proc then return false end
+  exit_proc(proc, nil, new_error("Terminated", reason or "terminated"))
+  return true
+end
+
+S.events_channel = events_channel
+S.EV = {EXIT = EV_EXIT, CANCEL = EV_CANCEL, LINK_DOWN = EV_LINK_DOWN}
+
+return S

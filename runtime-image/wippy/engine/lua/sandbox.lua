@@ -1,0 +1,227 @@
+-- The sandbox: what Lua code of an entry can see. Built once per engine; every process and
+-- function instance gets a fresh global table whose misses fall through to the shared,
+-- read-only base. Only granted modules can be required.
+local S, P = ...
+
+local setmetatable, getmetatable, type, pairs, next, error, tostring, rawget, rawset, pcall, xpcall, select =
+  setmetatable, getmetatable, type, pairs, next, error, tostring, rawget, rawset, pcall, xpcall, select
+local pack, unpack = table.pack, table.unpack
+local co_create, co_resume, co_yield, co_status, co_running, co_close, co_wrap_raw =
+  coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.running, coroutine.close, coroutine.wrap
+local SUSPEND, KILL = S.SUSPEND, S.KILL
+local new_error = S.new_error
+
+-- Read-only view of a table, nested tables included. Objects with their own metatable
+-- (channels, errors, constants tables of modules) are shared as they are.
+local function protect(t, name)
+  local view = {}
+  for k, v in pairs(t) do
+    if type(v) == "table" and getmetatable(v) == nil then view[k] = protect(v, name .. "." .. tostring(k))
+    else view[k] = v end
+  end
+  local proxy = setmetatable({}, {
+    __index = view,
+    __newindex = function(_, k) error("attempt to modify read-only table '" .. name .. "' (field " .. tostring(k) .. ")", 2) end,
+    __pairs = function() return next, view, nil end,
+    __len = function() return #view end,
+    __metatable = false,
+  })
+  S.protected[proxy] = true
+  return proxy
+end
+S.protect = protect
+
+-- Scheduler parks bubble through user coroutines: a task parked inside a user coroutine
+-- parks the whole task, and the wake-up values are handed back down.
+local function resume_through(co, ...)
+  local r = pack(co_resume(co, ...))
+  while r[1] and r[2] == SUSPEND and co_status(co) == "suspended" do
+    r = pack(co_resume(co, co_yield(SUSPEND)))
+  end
+  if not r[1] and (r[2] == KILL or (S.current() and S.current().dead)) then error(KILL, 0) end
+  return unpack(r, 1, r.n)
+end
+
+local user_coroutine = {
+  create = function(f) return S.new_co(f) end,
+  resume = resume_through,
+  yield = co_yield,
+  status = co_status,
+  running = co_running,
+  isyieldable = coroutine.isyieldable,
+  close = co_close,
+  wrap = function(f)
+    local co = S.new_co(f)
+    return function(...)
+      local r = pack(resume_through(co, ...))
+      if not r[1] then error(r[2], 0) end
+      return unpack(r, 2, r.n)
+    end
+  end,
+  spawn = function(f, ...)
+    local task = S.current()
+    if not task then error("coroutine.spawn outside of a process", 2) end
+    S.start_task(task.proc, f, pack(...), {ctx = task.ctx, fac = task.fac, actor = task.actor, scope = task.scope})
+    return true
+  end,
+}
+
+-- pcall/xpcall never swallow a kill: a task over its budget must end.
+local function guard(ok, ...)
+  if not ok then
+    local e = ...
+    local task = S.current()
+    if e == KILL or (task and task.dead) then error(KILL, 0) end
+  end
+  return ok, ...
+end
+local function safe_pcall(f, ...) return guard(pcall(f, ...)) end
+local function safe_xpcall(f, h, ...)
+  return guard(xpcall(f, function(e)
+    if e == KILL then return KILL end
+    return h(e)
+  end, ...))
+end
+
+local function safe_rawset(t, k, v)
+  if S.protected[t] then error("attempt to modify a read-only table", 2) end
+  return rawset(t, k, v)
+end
+
+local function safe_setmetatable(t, mt)
+  if S.protected[t] then error("cannot change a protected metatable", 2) end
+  return setmetatable(t, mt)
+end
+
+local function safe_collectgarbage(opt, ...)
+  opt = opt or "collect"
+  if opt == "count" or opt == "collect" or opt == "step" then return collectgarbage(opt, ...) end
+  error("collectgarbage('" .. tostring(opt) .. "') is not allowed", 2)
+end
+
+-- Strings cannot reach the shared string metatable.
+getmetatable("").__metatable = false
+
+local safe_string = {}
+for k, v in pairs(string) do if k ~= "dump" then safe_string[k] = v end end
+
+local safe_os = {time = os.time, date = os.date, clock = os.clock, difftime = os.difftime}
+
+local base = {
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+  pcall = safe_pcall, xpcall = safe_xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
+  rawset = safe_rawset, select = select, setmetatable = safe_setmetatable, getmetatable = getmetatable,
+  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+  collectgarbage = safe_collectgarbage, _VERSION = _VERSION,
+  string = safe_string, table = table, math = math, utf8 = utf8, os = safe_os,
+  coroutine = user_coroutine,
+}
+S.base_raw = base
+
+-- Called once all always-present globals (process, channel, errors, ...) are installed.
+function S.seal_base()
+  local sealed = {}
+  for k, v in pairs(base) do
+    if type(v) == "table" and getmetatable(v) == nil then sealed[k] = protect(v, k) else sealed[k] = v end
+  end
+  S.base = sealed
+  S.base_mt = {__index = sealed}
+  for name, m in pairs(S.modules) do
+    if type(m) == "table" and getmetatable(m) == nil then S.modules[name] = protect(m, name) end
+  end
+end
+
+-- text-only load into a sandboxed environment
+base.load = function(chunk, name, mode, env)
+  if mode ~= nil and mode ~= "t" then return nil, "only text chunks can be loaded" end
+  if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, "binary chunks are not allowed" end
+  env = env or setmetatable({}, S.base_mt)
+  return load(chunk, name, "t", env)
+end
+
+---------------------------------------------------------------------------
+-- compiled entries and their instances
+---------------------------------------------------------------------------
+local function wrap_source(src)
+  -- keep line numbers: the wrapper header shares line 1 with the source
+  if src:sub(1, 1) == "#" then src = "--" .. src end
+  return "return function(_ENV, ...) " .. src .. "\nend"
+end
+
+-- Compile an entry's source into a factory. Returns factory or nil, message.
+function S.compile(id, kind, source, method, modules, imports, version)
+  local chunk, err = load(wrap_source(source), "=" .. id, "t", {})
+  if not chunk then return nil, err end
+  local fac = {id = id, kind = kind, fn = chunk(), method = method, version = version,
+               modules = {}, imports = {}, ns = id:match("^(.*):") or ""}
+  if modules then for _, m in pairs(modules) do fac.modules[m] = true end end
+  if imports then for alias, target in pairs(imports) do fac.imports[alias] = target end end
+  return fac, nil
+end
+
+function S.install(fac)
+  S.factories[fac.id] = fac
+  return true
+end
+
+function S.invalidate(id)
+  S.factories[id] = nil
+  if S.function_pools then S.function_pools[id] = nil end
+end
+
+-- Factory for an id, compiling through Python on first use in this engine.
+function S.get_factory(id, want_kind)
+  local fac = S.factories[id]
+  if not fac then
+    local ok, err = P.compile(id)
+    if not ok then return nil, new_error(err and err.kind or "NotFound", err and err.message or ("entry " .. id .. " not found")) end
+    fac = S.factories[id]
+    if not fac then return nil, new_error("NotFound", "entry " .. id .. " not found") end
+  end
+  if want_kind and fac.kind ~= want_kind then
+    return nil, new_error("Invalid", "entry " .. id .. " is a " .. tostring(fac.kind) .. ", not a " .. want_kind)
+  end
+  return fac
+end
+
+local function make_require(fac, env)
+  local loaded
+  return function(name)
+    if type(name) ~= "string" then error("require expects a module name", 2) end
+    if loaded and loaded[name] ~= nil then return loaded[name] end
+    local value
+    if fac.modules[name] then
+      value = S.modules[name]
+      if value == nil then error("module '" .. name .. "' does not exist", 2) end
+    elseif fac.imports[name] then
+      local lib, err = S.get_factory(fac.imports[name], "library.lua")
+      if not lib then error(tostring(err), 2) end
+      local _, v = S.instantiate(lib)
+      value = v == nil and true or v
+    else
+      error("module '" .. name .. "' is not available to " .. fac.id .. " (not listed in its modules or imports)", 2)
+    end
+    loaded = loaded or {}
+    loaded[name] = value
+    return value
+  end
+end
+
+-- Run an entry's chunk in a fresh global table; returns env and the chunk's value.
+function S.instantiate(fac, ...)
+  local env = setmetatable({}, S.base_mt)
+  env.require = make_require(fac, env)
+  env._G = env
+  return env, fac.fn(env, ...)
+end
+
+-- The callable an entry exposes: a returned function, or `method` in the returned table/globals.
+function S.entry_callable(fac, env, value)
+  if type(value) == "function" then return value end
+  local m = fac.method
+  if type(value) == "table" and m and type(value[m]) == "function" then return value[m] end
+  if m and type(rawget(env, m)) == "function" then return rawget(env, m) end
+  error(fac.id .. ": method '" .. tostring(m) .. "' not found (the chunk must return a function, or define it)", 0)
+end
+
+return protect
