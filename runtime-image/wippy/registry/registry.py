@@ -111,10 +111,7 @@ class Registry:
     def snapshot_at(self, version_id: int) -> Snapshot:
         if version_id == self._version:
             return self.snapshot()
-        state: dict[str, Entry] = {}
-        for vid in reversed(self._ancestry(version_id)):
-            _apply_ops(state, self._history.changes_of(vid))
-        return Snapshot(version_id, state)
+        return Snapshot(version_id, self._replay(version_id))
 
     # -- boot ------------------------------------------------------------------------
 
@@ -124,9 +121,7 @@ class Registry:
         """
         async with self._lock:
             head = self._history.head()
-            state: dict[str, Entry] = {}
-            for vid in reversed(self._ancestry(head)):
-                _apply_ops(state, self._history.changes_of(vid))
+            state = self._replay(head)
             ops = [Op("create", e) for e in state.values()]
             try:
                 ops = order(ops, self._refs)
@@ -226,6 +221,13 @@ class Registry:
         while chain[-1] != 0:
             chain.append(parents[chain[-1]])
         return chain
+
+    def _replay(self, version_id: int) -> dict[str, Entry]:
+        """The entries at ``version_id``, rebuilt from the empty registry."""
+        state: dict[str, Entry] = {}
+        for vid in reversed(self._ancestry(version_id)[:-1]):
+            _apply_ops(state, self._history.changes_of(vid))
+        return state
 
     def _resolve(self, ops: list[Op]) -> list[Op]:
         """Check each op against the state it will meet and record what it replaces."""

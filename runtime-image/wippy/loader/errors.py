@@ -1,0 +1,20 @@
+"""Problems found while reading definition files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wippy.registry.entry import SourceLocation
+
+
+@dataclass(frozen=True)
+class LoadError:
+    file: str
+    line: int | None
+    entry_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = SourceLocation(self.file, self.line)
+        what = f"entry {self.entry_id}: " if self.entry_id else ""
+        return f"{where}: {what}{self.message}"
