@@ -97,6 +97,8 @@ def test_process_host_and_limits():
                                                          "max_instructions": 1000000}}))
     assert (h.host.workers, h.host.queue_size, h.host.local_queue_size) == (3, 1024, 256)
     assert (h.limits.max_memory, h.limits.slice_timeout) == (64 * 1024 * 1024, 0.05)
+    limits = MODELS["process.host"].model_json_schema()["$defs"]["SandboxLimits"]["properties"]
+    assert limits["max_memory"]["anyOf"][0]["x-kubernetes-int-or-string"] is True
     assert validate_entry(entry("process.host", {})).host.workers >= 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from registry_helpers import Recorder, host, lua_lib, proc, service
 
@@ -238,8 +240,6 @@ async def test_caller_mutations_do_not_leak_into_the_registry(registry):
 
 
 async def test_slow_handler_times_out_and_is_reverted():
-    import asyncio
-
     class Slow:
         async def apply(self, op):
             if op.action == "create" and op.id == "a:slow":
@@ -267,3 +267,21 @@ async def test_find_and_snapshot(registry):
 
 def test_rejected_is_an_exception_handlers_raise():
     assert issubclass(Rejected, Exception)
+
+
+async def test_concurrent_applies_are_serialised():
+    class Slow(Recorder):
+        async def apply(self, op):
+            await asyncio.sleep(0.01)
+            await super().apply(op)
+
+    reg = Registry(MemoryHistory())
+    handler = Slow()
+    reg.add_handler("**", handler)
+    versions = await asyncio.gather(reg.apply([Op.create(lua_lib("a:one")), Op.create(lua_lib("a:two"))]),
+                                    reg.apply([Op.create(lua_lib("a:three"))]))
+    assert sorted(versions) == [1, 2]
+    assert [(v.id, v.parent) for v in reg.versions()] == [(1, 0), (2, 1)]
+    # One changeset's ops are never interleaved with another's.
+    assert handler.seen in ([("create", "a:one"), ("create", "a:two"), ("create", "a:three")],
+                            [("create", "a:three"), ("create", "a:one"), ("create", "a:two")])

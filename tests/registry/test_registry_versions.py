@@ -6,7 +6,7 @@ import pytest
 from registry_helpers import Recorder, host, lua_lib, proc, service
 
 from wippy.kinds.models import entry_references, validate_entry
-from wippy.registry import ApplyError, MemoryHistory, Op, Registry, SqliteHistory
+from wippy.registry import ApplyError, Entry, MemoryHistory, Op, Registry, SqliteHistory
 
 
 def ids(registry) -> list[str]:
@@ -164,8 +164,6 @@ async def test_unserialisable_data_is_refused_by_sqlite_history_and_reverted(tmp
     recorder = Recorder()
     reg = Registry(SqliteHistory(tmp_path / "r.db"))
     reg.add_handler("**", recorder)
-    from wippy.registry import Entry
-
     with pytest.raises(ApplyError, match="could not record the version") as exc:
         await reg.apply([Op.create(Entry("app:x", "registry.entry", {}, {"when": object()}))])
     assert exc.value.kind == "Internal"

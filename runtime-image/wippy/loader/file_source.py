@@ -74,6 +74,11 @@ class FileSource:
         if self._sync is None:
             raise RuntimeError("FileSource not started")
         async with self._lock:
+            if not self.root.is_dir():
+                # Most likely a checkout in progress: deleting every entry would be worse than waiting.
+                report = SyncReport()
+                self._sync.report(report, f"{self.root}: app folder is missing; keeping the current entries")
+                return report
             self._refresh(None if changed is None else {str(Path(p).resolve()) for p in changed})
             merged = combine(self._results.values())
             report = SyncReport()

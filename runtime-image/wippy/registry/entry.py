@@ -110,7 +110,3 @@ class Entry:
     def copy(self) -> Entry:
         """A deep copy, so a caller mutating its dicts cannot alter stored state."""
         return Entry(self.id, self.kind, copy.deepcopy(self.meta), copy.deepcopy(self.data), self.source)
-
-    def describe(self) -> str:
-        """``path:line: entry ns:name`` for messages."""
-        return f"{self.source}: entry {self.id}" if self.source else f"entry {self.id}"

@@ -120,6 +120,8 @@ class Registry:
         handlers, without writing versions. Rejections are collected in ``boot_errors``.
         """
         async with self._lock:
+            if self._state or self._version:
+                raise RuntimeError("load() rebuilds the registry at boot; it has already been loaded or changed")
             head = self._history.head()
             state = self._replay(head)
             ops = [Op("create", e) for e in state.values()]

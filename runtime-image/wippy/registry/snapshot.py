@@ -14,7 +14,7 @@ class Snapshot:
     def __init__(self, version: int, entries: Mapping[str, Entry]):
         # The registry never mutates a state dict once published, so sharing it is safe.
         self._version = version
-        self._entries = MappingProxyType(dict(entries)) if not isinstance(entries, MappingProxyType) else entries
+        self._entries = entries if isinstance(entries, MappingProxyType) else MappingProxyType(dict(entries))
 
     def version(self) -> int:
         return self._version
@@ -33,9 +33,3 @@ class Snapshot:
 
     def as_dict(self) -> Mapping[str, Entry]:
         return self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, entry_id: object) -> bool:
-        return entry_id in self._entries

@@ -10,11 +10,11 @@ from wippy.kinds.models.lua import FunctionLua, LibraryLua, Pool, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import HostOptions, ProcessHost, ProcessService, SandboxLimits
 from wippy.kinds.models.terminal import TerminalHost
-from wippy.kinds.models.types import Duration, EntryRef, ModuleName
+from wippy.kinds.models.types import Duration, EntryRef, ModuleName, Size
 
 __all__ = [
     "MODELS", "ConfigModel", "Duration", "EntryInvalid", "EntryRef", "FunctionLua", "HostOptions",
     "KindModel", "LibraryLua", "Lifecycle", "ModuleName", "NsDefinition", "NsDependency",
     "NsRequirement", "Pool", "ProcessHost", "ProcessLua", "ProcessService", "RegistryEntry",
-    "RestartPolicy", "SandboxLimits", "Security", "TerminalHost", "entry_references", "validate_entry",
+    "RestartPolicy", "SandboxLimits", "Security", "Size", "TerminalHost", "entry_references", "validate_entry",
 ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import ByteSize, Field
+from pydantic import Field
 
 from wippy.kinds.models.base import ConfigModel, KindModel
 from wippy.kinds.models.lifecycle import Lifecycle
-from wippy.kinds.models.types import Duration, EntryRef
+from wippy.kinds.models.types import Duration, EntryRef, Size
 from wippy.registry.entry import resolve_ref
 
 
@@ -29,7 +29,7 @@ class SandboxLimits(ConfigModel):
     slice_timeout: Duration | None = Field(
         None, description="Wall-clock time one process may run before it must yield (unset = no limit)."
     )
-    max_memory: ByteSize | None = Field(
+    max_memory: Size | None = Field(
         None, description="Memory one Lua process may allocate, e.g. '64MiB' (unset = no limit)."
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import annotated_types
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ByteSize, WithJsonSchema
 
 from wippy.durations import parse_duration
 from wippy.registry.entry import parse_id
@@ -32,6 +32,12 @@ Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     annotated_types.Ge(0),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}),
+]
+
+# Bytes; written as a number or with a unit ("64MiB", "1GB").
+Size = Annotated[
+    ByteSize,
     WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}),
 ]
 
