@@ -543,6 +543,9 @@ class KubeCluster:
             f"--etcd-servers={self.etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # the lease reconciler refuses a loopback advertise address; with "none" the
+            # default/kubernetes Service simply has no endpoints (no pods here anyway)
+            "--endpoint-reconciler-type=none",
             f"--secure-port={self.port}",
             f"--cert-dir={workdir / 'apiserver-certs'}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -556,6 +559,9 @@ class KubeCluster:
             "--authorization-mode=RBAC",
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
+            # close open watches on SIGTERM; with the default 0s an open watch keeps the
+            # process alive until the 60s server shutdown timeout
+            "--shutdown-watch-termination-grace-period=5s",
             "--profiling=false",
             f"--v={self.log_level}",
             *self._extra_apiserver_args,
