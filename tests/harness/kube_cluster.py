@@ -124,12 +124,34 @@ def free_port() -> int:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    """preexec_fn: SIGTERM the child when the process that started it dies."""
+    """preexec_fn: SIGKILL the child when the process that started it dies.
+
+    SIGKILL, not SIGTERM: a gracefully stopping kube-apiserver whose etcd is already
+    gone hangs in its pre-shutdown hooks. The state is throw-away anyway.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+WORKDIR_PREFIX = "wippy-kube-"
+
+
+def _remove_stale_workdirs() -> None:
+    """Remove temp dirs left behind by test processes that were killed (-9)."""
+    for path in Path(tempfile.gettempdir()).glob(WORKDIR_PREFIX + "*"):
+        try:
+            pid = int((path / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass
 
 
 # --------------------------------------------------------------------------- certs
@@ -346,7 +368,9 @@ class KubeCluster:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
         else:
-            self.workdir = Path(tempfile.mkdtemp(prefix="wippy-kube-"))
+            _remove_stale_workdirs()
+            self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+            (self.workdir / "owner.pid").write_text(str(os.getpid()))
         if not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
