@@ -11,7 +11,7 @@
 #
 # Only the Go toolchain (GOTOOLCHAIN=local) and the Go module proxy are needed; with a
 # warm module cache no network access happens. Building kube-apiserver from scratch
-# takes a long while on a small machine (see the harness README), the others a few minutes.
+# takes a long while on a small machine (see tests/harness/README.md), the others minutes.
 #
 # Options:
 #   --check     only report whether the cache is complete (exit 0) or not (exit 1)

@@ -481,6 +481,12 @@ class KubeCluster:
             raise KeyError(f"unknown user {user!r}")
         return self._require_workdir() / f"kubeconfig-{_safe(user)}"
 
+    def api_client(self, user: str = ADMIN_USER):  # -> kubernetes.client.ApiClient
+        """An ApiClient of the official ``kubernetes`` package, acting as ``user``."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig_for(user)))
+
     def user_token(self, user: str) -> str:
         return self.users[user].token
 
@@ -717,7 +723,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME[:GROUP,...]",
         help="extra token user (repeatable); system:serviceaccount:NS:NAME gets SA groups",
     )
-    parser.add_argument("--workdir", help="keep state here instead of a temp dir")
+    parser.add_argument(
+        "--workdir", help="put kubeconfig, PKI, logs and etcd data here (kept on exit)"
+    )
     parser.add_argument("--no-build", action="store_true", help="fail instead of building tools")
     parser.add_argument("--bin-dir", help="directory with etcd and kube-apiserver")
     parser.add_argument("-v", "--verbosity", type=int, default=0, help="kube-apiserver --v")

@@ -145,11 +145,11 @@ class _Watcher(threading.Thread):
     """A minimal informer: list+watch ConfigMaps in a namespace with the official client,
     resuming from the last resourceVersion after errors and relisting on 410 Gone."""
 
-    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+    def __init__(self, api_client: object, namespace: str) -> None:
         super().__init__(daemon=True)
-        from kubernetes import client, config
+        from kubernetes import client
 
-        self.api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+        self.api = client.CoreV1Api(api_client)
         self.namespace = namespace
         self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.seen: dict[str, str] = {}
@@ -223,7 +223,7 @@ class _Watcher(threading.Thread):
 def test_watch_survives_apiserver_restart(kube: KubeCluster) -> None:
     ns = "watch-test"
     kube.kubectl("create", "namespace", ns)
-    watcher = _Watcher(kube.kubeconfig, ns)
+    watcher = _Watcher(kube.api_client(), ns)
     watcher.start()
     try:
         kube.kubectl("create", "configmap", "before", "-n", ns, "--from-literal=k=v")
