@@ -40,11 +40,12 @@ def _deny_private(obj: Any, name: Any, is_setting: bool) -> Any:
 
 class Engine:
     def __init__(self, node: "Node", host: str, *, slice_timeout: float = DEFAULT_SLICE_TIMEOUT,
-                 max_instructions: int = 0, max_memory: int | None = None,
-                 modules: set[str] | None = None):
+                 max_instructions: int = 0, max_memory: int | None = None, max_processes: int = 0,
+                 terminal: bool = False, modules: set[str] | None = None):
         self.node = node
         self.host = host
-        self.loop = asyncio.get_event_loop()
+        self.terminal = terminal
+        self.loop = asyncio.get_running_loop()
         kwargs = dict(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
                       attribute_filter=_deny_private)
         if max_memory:
@@ -60,7 +61,7 @@ class Engine:
         self.closed = False
 
         cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
-                                   "max_instructions": max_instructions})
+                                   "max_instructions": max_instructions, "max_processes": max_processes})
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
@@ -178,10 +179,13 @@ class Engine:
             fac.pool_max = int(pool["max_size"])
         self.S.install(fac)
 
-    def check_syntax(self, entry_id: str, source: str) -> str | None:
-        """Return the Lua syntax error of a source, or None."""
-        fac, err = self.S.compile(entry_id, "check", source, None, None, None, 0)
-        return None if fac is not None else str(err)
+    def reconfigure(self, *, slice_timeout: float, max_instructions: int, max_memory: int | None,
+                    max_processes: int) -> None:
+        """Live change of a host's limits."""
+        self.S.slice_timeout = slice_timeout
+        self.S.max_instructions = max_instructions
+        self.S.max_processes = max_processes
+        self.lua.set_max_memory(max_memory or 0)
 
     def invalidate(self, entry_id: str) -> None:
         self.S.invalidate(entry_id)
@@ -218,7 +222,13 @@ class Engine:
         """Expose a Python callable to Lua; coroutine functions park the calling task."""
         if inspect.iscoroutinefunction(fn):
             return self._wrap_async(fn)
-        return self._wrap_py(fn)
+
+        def call(*args):
+            try:
+                return fn(*args)
+            except WippyError as e:
+                return None, self.new_error(e)
+        return self._wrap_py(call)
 
     def _start_async(self, fn, *args):
         token = next(self._tokens)

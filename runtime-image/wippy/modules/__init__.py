@@ -19,10 +19,11 @@ class ModuleSpec:
     name: str
     classes: frozenset[str]
     is_global: bool = False
+    terminal_only: bool = False
 
 
-def _spec(name: str, *classes: str, is_global: bool = False) -> ModuleSpec:
-    return ModuleSpec(name, frozenset(classes), is_global)
+def _spec(name: str, *classes: str, is_global: bool = False, terminal_only: bool = False) -> ModuleSpec:
+    return ModuleSpec(name, frozenset(classes), is_global, terminal_only)
 
 
 # Order matters: globals first (later modules may use them), then requirable modules.
@@ -44,6 +45,7 @@ SPECS: list[ModuleSpec] = [
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),
     _spec("registry", "storage", "io"),
+    _spec("io", "io", terminal_only=True),
 ]
 BY_NAME = {s.name: s for s in SPECS}
 # internal helpers that are installed but cannot be required by name
@@ -69,6 +71,8 @@ def install_all(engine, only: set[str] | None = None) -> None:
     S = engine.S
     for spec in SPECS:
         if only is not None and spec.name not in only and not spec.is_global and spec.name not in INTERNAL:
+            continue
+        if spec.terminal_only and not engine.terminal:
             continue
         py_part = None
         if _has(spec.name, ".py"):

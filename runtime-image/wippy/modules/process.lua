@@ -103,8 +103,9 @@ local function spawn_with(sp, id, host, monitored, linked, ...)
   end
   local fac, err = S.get_factory(id, "process.lua")
   if not fac then return nil, err end
-  local proc = S.create_process(id, main_of(fac), cargs,
+  local proc, perr = S.create_process(id, main_of(fac), cargs,
     {ctx = sp.ctx, actor = sp.actor, scope = sp.scope})
+  if not proc then return nil, perr end
   proc.main_task.fac = fac
   if monitored and me then proc.monitors = {[me.pid] = true} end
   if linked and me then link(proc, me.pid); link(me, proc.pid) end
@@ -124,7 +125,8 @@ S.spawn_with = spawn_with
 function S.spawn_local(id, args, ctx, watcher, monitored, linked, name, py_watch)
   local fac, err = S.get_factory(id, "process.lua")
   if not fac then return nil, err end
-  local proc = S.create_process(id, main_of(fac), args, {ctx = ctx})
+  local proc, perr = S.create_process(id, main_of(fac), args, {ctx = ctx})
+  if not proc then return nil, perr end
   proc.main_task.fac = fac
   if watcher and monitored then proc.monitors = {[watcher] = true} end
   if watcher and linked then link(proc, watcher) end

@@ -140,16 +140,19 @@ end
 ---------------------------------------------------------------------------
 -- budgets: a count hook bounds how long one slice may run without yielding
 ---------------------------------------------------------------------------
-local slice_timeout = CFG.slice_timeout or 0
-local max_instructions = CFG.max_instructions or 0
+S.slice_timeout = CFG.slice_timeout or 0
+S.max_instructions = CFG.max_instructions or 0
+S.max_processes = CFG.max_processes or 0
 local HOOK_EVERY = 10000
 
+-- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget.
 local function budget_hook()
   local task = current
   if task == nil then return end
   if task.dead then error(KILL, 0) end
   local used = (task.instr or 0) + HOOK_EVERY
   task.instr = used
+  local max_instructions, slice_timeout = S.max_instructions, S.slice_timeout
   if max_instructions > 0 and used > max_instructions then
     task.kill_reason = new_error("LimitExceeded", "instruction budget exceeded (" .. max_instructions .. ")")
     task.dead = true
@@ -162,11 +165,10 @@ local function budget_hook()
     error(KILL, 0)
   end
 end
-local hooks_on = slice_timeout > 0 or max_instructions > 0
 
 local function new_co(fn)
   local co = co_create(fn)
-  if hooks_on then sethook(co, budget_hook, "", HOOK_EVERY) end
+  sethook(co, budget_hook, "", HOOK_EVERY)
   return co
 end
 S.new_co = new_co
@@ -588,6 +590,9 @@ end
 
 -- create a process record and its main task; `main_fn(proc, ...)` is the body
 function S.create_process(entry_id, main_fn, args, opts)
+  if S.max_processes > 0 and S.stats.spawned - S.stats.exited >= S.max_processes then
+    return nil, new_error("LimitExceeded", "host " .. S.host .. " is at its limit of " .. S.max_processes .. " processes")
+  end
   local pid = opts and opts.pid or new_pid()
   local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge),
                 ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope}

@@ -1,0 +1,24 @@
+"""Kinds: what each registry entry becomes.
+
+`models/` validates an entry's data (one pydantic model per kind); `handlers/` makes the
+running system match it. HANDLERS below is the one place that maps a kind to its handler.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from .handlers.lua_code import LuaCodeHandler
+from .handlers.process_host import ProcessHostHandler, TerminalHostHandler
+from .handlers.process_service import ProcessServiceHandler
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+HANDLERS: dict[str, Callable[["Runtime"], object]] = {
+    "function.lua": LuaCodeHandler,
+    "process.lua": LuaCodeHandler,
+    "library.lua": LuaCodeHandler,
+    "process.host": ProcessHostHandler,
+    "terminal.host": TerminalHostHandler,
+    "process.service": ProcessServiceHandler,
+}

@@ -1,0 +1,31 @@
+"""process.service: a supervised instance of a process.lua entry."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...registry import Op, resolve_ref
+from ...supervisor.supervisor import ServiceSpec
+
+if TYPE_CHECKING:
+    from ...runtime import Runtime
+
+
+def service_spec(runtime: "Runtime", entry) -> ServiceSpec:
+    model = runtime.decode(entry)
+    ns = entry.ns
+    return ServiceSpec(id=entry.id, process=resolve_ref(model.process, ns), host=resolve_ref(model.host, ns),
+                       input=list(model.input), lifecycle=model.lifecycle)
+
+
+class ProcessServiceHandler:
+    def __init__(self, runtime: "Runtime"):
+        self.runtime = runtime
+
+    async def apply(self, op: Op) -> None:
+        sup = self.runtime.supervisor
+        if op.action == "delete":
+            await sup.remove(op.entry.id)
+        elif op.action == "create":
+            sup.add(service_spec(self.runtime, op.entry))
+        else:
+            await sup.replace(service_spec(self.runtime, op.entry))

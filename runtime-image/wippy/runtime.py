@@ -1,0 +1,118 @@
+"""A runtime: the registry, the node with its engines, the supervisor, and the sources that
+feed the registry (an app folder here; Kubernetes custom resources in a pod)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any, Sequence
+
+from .engine.node import Node
+from .kinds import HANDLERS
+from .kinds.models.catalog import entry_references, validate_entry
+from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory
+from .supervisor.supervisor import Supervisor
+
+log = logging.getLogger("wippy.runtime")
+
+DATA_DIR = ".wippy"
+
+
+def default_node_name() -> str:
+    return os.environ.get("WIPPY_NODE_ID") or socket.gethostname() or "local"
+
+
+class Runtime:
+    def __init__(self, app_dir: str | Path | None = None, *, node_name: str | None = None,
+                 persist_history: bool = True, overrides: Sequence[Any] = ()):
+        self.app_dir = Path(app_dir).resolve() if app_dir else None
+        self.node_name = node_name or default_node_name()
+        self.overrides = list(overrides)
+        if persist_history and self.app_dir is not None:
+            data = self.app_dir / DATA_DIR
+            data.mkdir(exist_ok=True)
+            self.history = SqliteHistory(data / "registry.db")
+        else:
+            self.history = MemoryHistory()
+        self.registry = Registry(self.history, validate=validate_entry, references=entry_references)
+        self.node = Node(self.node_name, entries=self.registry.get)
+        self.node.registry = self.registry
+        self.supervisor = Supervisor(self.node)
+        self.source = None
+        self.errors: list[str] = []
+        self._changed_code: set[str] = set()   # entries whose code changed in the apply under way
+        for kind, make in HANDLERS.items():
+            self.registry.add_handler(kind, make(self))
+        self.registry.subscribe(self._after_commit)
+
+    def decode(self, entry: Entry):
+        return validate_entry(entry)
+
+    def report(self, message: str) -> None:
+        self.errors.append(message)
+        log.error("%s", message)
+
+    async def start(self) -> None:
+        await self.registry.load()
+        for err in getattr(self.registry, "boot_errors", []):
+            self.report(str(err))
+        if self.app_dir is not None:
+            from .loader.file_source import FileSource
+            self.source = FileSource(self.app_dir, on_error=self.report, overrides=self.overrides)
+            await self.source.start(self.registry)
+
+    async def stop(self) -> None:
+        if self.source is not None:
+            await self.source.stop()
+        await self.supervisor.stop_all()
+        for host_id in list(self.node.hosts):
+            host = self.node.remove_host(host_id)
+            close = getattr(host, "close", None)
+            if close:
+                close()
+        self.history.close()
+
+    # ------------------------------------------------------------------ live change
+    def code_changed(self, entry_id: str) -> None:
+        """Drop compiled copies of an entry and of everything that imports it."""
+        seen: set[str] = set()
+        todo = [entry_id]
+        while todo:
+            eid = todo.pop()
+            if eid in seen:
+                continue
+            seen.add(eid)
+            self.node.entry_changed(eid)
+            for e in self.registry.entries():
+                imports = (e.data or {}).get("imports") if isinstance(e.data, dict) else None
+                if isinstance(imports, dict) and any(_ref(t, e.ns) == eid for t in imports.values()):
+                    todo.append(e.id)
+        self._changed_code |= seen
+
+    async def _after_commit(self, version: int, ops: list[Op]) -> None:
+        """Supervised processes whose code changed restart on the new version."""
+        changed, self._changed_code = self._changed_code, set()
+        if not changed:
+            return
+        from .kinds.handlers.process_service import service_spec
+        touched = {op.entry.id for op in ops if op.entry.kind == "process.service"}
+        for sid, svc in list(self.supervisor.services.items()):
+            if svc.spec.process in changed and sid not in touched:
+                entry = self.registry.get(sid)
+                if entry is not None:
+                    log.info("service %s: code of %s changed, restarting", sid, svc.spec.process)
+                    await self.supervisor.replace(service_spec(self, entry))
+
+
+def _ref(target: str, ns: str) -> str:
+    return target if ":" in target else f"{ns}:{target}"
+
+
+async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
+    await runtime.start()
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()

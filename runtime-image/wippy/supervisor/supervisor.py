@@ -1,0 +1,195 @@
+"""Supervision of `process.service` entries (reference §3).
+
+Each service runs its process on a host, monitored from a Python control pid. A failure
+restarts it with exponential backoff; a normal return ends it (Exited, not restarted).
+Services stop in the reverse of their start order.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..engine.errors import WippyError
+from ..engine.node import Node
+from ..kinds.models.lifecycle import Lifecycle, RestartPolicy
+
+log = logging.getLogger("wippy.supervisor")
+
+
+class State(str, enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+    EXITED = "exited"
+    FAILED = "failed"
+
+
+def restart_delay(policy: RestartPolicy, attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Delay before restart number `attempt` (1-based): initial x factor^(n-1), capped, jittered."""
+    base = min(policy.initial_delay * policy.backoff_factor ** (attempt - 1), policy.max_delay)
+    return base * (1 + policy.jitter * (2 * rng() - 1))
+
+
+@dataclass
+class ServiceSpec:
+    id: str
+    process: str
+    host: str
+    input: list
+    lifecycle: Lifecycle
+
+
+@dataclass
+class Service:
+    spec: ServiceSpec
+    state: State = State.STOPPED
+    pid: str | None = None
+    attempts: int = 0
+    restarts: int = 0
+    last_error: str | None = None
+    delays: list[float] = field(default_factory=list)
+    task: asyncio.Task | None = None
+    exit_fut: asyncio.Future | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: bool = False
+
+
+class Supervisor:
+    def __init__(self, node: Node, *, clock: Callable[[], float] = time.monotonic):
+        self.node = node
+        self.clock = clock
+        self.services: dict[str, Service] = {}
+        self._order: list[str] = []          # start order, for reverse shutdown
+        self._listeners: list[Callable[[str, State], None]] = []
+
+    def on_state(self, cb: Callable[[str, State], None]) -> None:
+        self._listeners.append(cb)
+
+    def _set(self, svc: Service, state: State) -> None:
+        svc.state = state
+        for cb in self._listeners:
+            cb(svc.spec.id, state)
+
+    # ------------------------------------------------------------------ public
+    def add(self, spec: ServiceSpec) -> Service:
+        svc = Service(spec)
+        self.services[spec.id] = svc
+        if spec.lifecycle.auto_start:
+            self.start(spec.id)
+        return svc
+
+    def start(self, service_id: str) -> None:
+        svc = self.services[service_id]
+        if svc.task is not None and not svc.task.done():
+            return
+        svc.stopping = False
+        svc.attempts = 0
+        if service_id in self._order:
+            self._order.remove(service_id)
+        self._order.append(service_id)
+        svc.task = asyncio.get_running_loop().create_task(self._run(svc), name=f"service {service_id}")
+
+    async def replace(self, spec: ServiceSpec) -> None:
+        """A changed service (or its code) restarts on the new version."""
+        svc = self.services.get(spec.id)
+        was_running = svc is not None and svc.task is not None and not svc.task.done()
+        if svc is not None:
+            await self.stop(spec.id)
+        new = Service(spec)
+        self.services[spec.id] = new
+        if was_running or spec.lifecycle.auto_start:
+            self.start(spec.id)
+
+    async def remove(self, service_id: str) -> None:
+        if service_id in self.services:
+            await self.stop(service_id)
+            del self.services[service_id]
+            if service_id in self._order:
+                self._order.remove(service_id)
+
+    async def stop(self, service_id: str) -> None:
+        svc = self.services.get(service_id)
+        if svc is None or svc.task is None or svc.task.done():
+            return
+        svc.stopping = True
+        svc.wake.set()
+        self._set(svc, State.STOPPING)
+        if svc.pid is not None:
+            self.node.cancel(svc.pid, None, "service stopping")
+            try:
+                await asyncio.wait_for(asyncio.shield(svc.exit_fut), svc.spec.lifecycle.stop_timeout)
+            except (asyncio.TimeoutError, TypeError):
+                log.warning("service %s did not stop within %ss; terminating", service_id,
+                            svc.spec.lifecycle.stop_timeout)
+                self.node.terminate(svc.pid, "stop timeout")
+        try:
+            await svc.task
+        except asyncio.CancelledError:
+            pass
+
+    async def stop_all(self) -> None:
+        for service_id in reversed(list(self._order)):
+            await self.stop(service_id)
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        return {sid: {"state": s.state.value, "pid": s.pid, "restarts": s.restarts, "error": s.last_error}
+                for sid, s in self.services.items()}
+
+    # ------------------------------------------------------------------ the loop
+    async def _run(self, svc: Service) -> None:
+        spec = svc.spec
+        policy = spec.lifecycle.restart
+        loop = asyncio.get_running_loop()
+        while not svc.stopping:
+            self._set(svc, State.STARTING)
+            svc.exit_fut = loop.create_future()
+            fut = svc.exit_fut
+
+            def on_event(ev: dict, fut=fut) -> None:
+                if ev.get("kind") == "pid.exit" and not fut.done():
+                    fut.set_result(ev.get("result") or {})
+
+            cpid = self.node.control_pid(on_event)
+            started = self.clock()
+            try:
+                svc.pid = self.node.spawn(spec.process, spec.host, list(spec.input), caller=cpid, monitored=True)
+                self._set(svc, State.RUNNING)
+                result = await fut
+            except WippyError as e:      # could not even start: a failure like any other
+                result = {"error": e}
+            finally:
+                self.node.release_control(cpid)
+                svc.pid = None
+            if svc.stopping:
+                break
+            err = result.get("error")
+            if err is None:
+                log.info("service %s exited normally", spec.id)
+                self._set(svc, State.EXITED)
+                return
+            svc.last_error = str(err)
+            if self.clock() - started >= spec.lifecycle.stable_threshold:
+                svc.attempts = 0
+            svc.attempts += 1
+            if policy.max_attempts and svc.attempts > policy.max_attempts:
+                log.error("service %s failed %d times, giving up: %s", spec.id, svc.attempts, err)
+                self._set(svc, State.FAILED)
+                return
+            delay = restart_delay(policy, svc.attempts)
+            svc.delays.append(delay)
+            log.warning("service %s failed (%s); restart %d in %.3fs", spec.id, err, svc.attempts, delay)
+            self._set(svc, State.RESTARTING)
+            svc.wake.clear()
+            try:
+                await asyncio.wait_for(svc.wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            svc.restarts += 1
+        self._set(svc, State.STOPPED)
