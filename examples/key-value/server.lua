@@ -1,0 +1,31 @@
+local function main(parent)
+  local ok, err = process.registry.register("kv")
+  if not ok then return nil, err end
+  if parent then process.send(parent, "ready", true) end
+  local store = {}
+  local inbox = process.inbox()
+  local events = process.events()
+  while true do
+    local r = channel.select({inbox:case_receive(), events:case_receive()})
+    if r.channel == events then
+      if r.value.kind == process.event.CANCEL then return "stopped" end
+    else
+      local msg = r.value
+      local req = msg:payload():data()
+      local topic = msg:topic()
+      if topic == "set" then
+        store[req.key] = req.value
+        process.send(msg:from(), "ok", {key = req.key})
+      elseif topic == "get" then
+        process.send(msg:from(), "value", {key = req.key, value = store[req.key]})
+      elseif topic == "delete" then
+        store[req.key] = nil
+        process.send(msg:from(), "ok", {key = req.key})
+      else
+        process.send(msg:from(), "error", {message = "unknown command " .. topic})
+      end
+    end
+  end
+end
+
+return {main = main}

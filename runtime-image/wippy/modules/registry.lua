@@ -1,0 +1,91 @@
+-- The `registry` module: read entries, take snapshots, build and apply changesets, roll back.
+local S, P, py = ...
+local type, setmetatable, tostring, error = type, setmetatable, tostring, error
+local new_error, is_error = S.new_error, S.is_error
+
+local registry = {}
+
+local VERSION = {}
+VERSION.__index = VERSION
+VERSION.__copy_keep = true
+local function version_obj(id, parent) return setmetatable({_id = id, _parent = parent}, VERSION) end
+function VERSION:id() return self._id end
+function VERSION:previous()
+  if not self._parent then return nil end
+  return version_obj(self._parent)
+end
+function VERSION:string() return tostring(self._id) end
+VERSION.__tostring = VERSION.string
+
+local function version_id(v)
+  if type(v) == "table" and getmetatable(v) == VERSION then return v._id end
+  return v
+end
+
+local function parent_of(id)
+  for _, v in ipairs(py.versions()) do
+    if v.id == id then return v.parent end
+  end
+end
+
+-- changesets
+local CHANGES = {}
+CHANGES.__index = CHANGES
+local function changes(base_version) return setmetatable({_ops = {}, _base = base_version}, CHANGES) end
+local function entry_arg(e)
+  if type(e) ~= "table" then error("entry must be a table {id=, kind=, meta=, data=}", 3) end
+  return e
+end
+function CHANGES:create(e) self._ops[#self._ops + 1] = {kind = "entry.create", entry = entry_arg(e)}; return self end
+function CHANGES:update(e) self._ops[#self._ops + 1] = {kind = "entry.update", entry = entry_arg(e)}; return self end
+function CHANGES:delete(id)
+  if type(id) == "table" then id = id.id or (id.ns .. ":" .. id.name) end
+  self._ops[#self._ops + 1] = {kind = "entry.delete", id = id}
+  return self
+end
+function CHANGES:ops() return S.copy(self._ops) end
+function CHANGES:apply()
+  if #self._ops == 0 then return nil, new_error("Invalid", "empty changeset") end
+  local v, err = py.apply(self._ops, self._base)
+  if v == nil then return nil, err end
+  return version_obj(v, self._base)
+end
+
+-- snapshots pin a version
+local SNAP = {}
+SNAP.__index = SNAP
+local function snapshot(v) return setmetatable({_v = v}, SNAP) end
+function SNAP:version() return version_obj(self._v, parent_of(self._v)) end
+function SNAP:entries() return py.entries(self._v) end
+function SNAP:get(id) return py.get(id, self._v) end
+function SNAP:find(f) return py.find(f, self._v) end
+function SNAP:namespace(ns) return py.namespace(self._v, ns) end
+function SNAP:changes() return changes(self._v) end
+
+function registry.get(id) return py.get(id) end
+function registry.find(f) return py.find(f) end
+function registry.parse_id(s) return py.parse_id(s) end
+function registry.snapshot() return snapshot(py.current_version()) end
+function registry.snapshot_at(v) return snapshot(version_id(v)) end
+function registry.current_version()
+  local id = py.current_version()
+  return version_obj(id, parent_of(id))
+end
+function registry.versions()
+  local out = {}
+  for i, v in ipairs(py.versions()) do out[i] = version_obj(v.id, v.parent) end
+  return out
+end
+function registry.apply_version(v) return py.apply_version(version_id(v)) end
+function registry.build_delta(a, b) return py.build_delta(a, b) end
+function registry.history()
+  return {
+    versions = function() return registry.versions() end,
+    get_version = function(id)
+      for _, v in ipairs(py.versions()) do if v.id == id then return version_obj(v.id, v.parent) end end
+      return nil, new_error("NotFound", "version " .. tostring(id) .. " not found")
+    end,
+    snapshot_at = function(v) return snapshot(version_id(v)) end,
+  }
+end
+return registry
