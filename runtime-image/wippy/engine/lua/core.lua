@@ -555,8 +555,8 @@ exit_proc = function(proc, value, err)
   if proc.monitors then
     for watcher in pairs(proc.monitors) do
       local ok, v = pcall(copy, value)
-      deliver_event(watcher, {kind = EV_EXIT, type = EV_EXIT, from = pid,
-                              result = {value = ok and v or nil, error = err}})
+      if not ok then v = nil end
+      deliver_event(watcher, {kind = EV_EXIT, type = EV_EXIT, from = pid, result = {value = v, error = err}})
     end
   end
   if proc.links then

@@ -1,0 +1,437 @@
+-- The `json` module: encode/decode in pure Lua (no Python crossing on the hot path),
+-- JSON Schema validation through the Python part.
+--
+-- Wippy conventions (runtime/lua/modules/json): objects are written with their keys in
+-- ascending byte order; the empty table is `[]`; sparse arrays, tables mixing positive
+-- integer keys with other keys, cycles and nesting deeper than 128 are errors; integers
+-- stay integers, integral floats are written without a fraction; NaN/Inf become null;
+-- invalid UTF-8 in strings is replaced by U+FFFD on encode and rejected on decode;
+-- `decode("null")` is nil; object members whose value is null are absent.
+local S, P, py = ...
+
+local type, pairs, next, tostring, tonumber, select, getmetatable, pcall, error =
+  type, pairs, next, tostring, tonumber, select, getmetatable, pcall, error
+local byte, char, find, sub, gsub, format, rep = string.byte, string.char, string.find, string.sub,
+  string.gsub, string.format, string.rep
+local concat, sort = table.concat, table.sort
+local mtype, tointeger, huge, floor = math.type, math.tointeger, math.huge, math.floor
+local utf8len, utf8char = utf8.len, utf8.char
+local new_error = S.new_error
+
+local MAX_DEPTH = 128
+
+---------------------------------------------------------------------------
+-- encoding
+---------------------------------------------------------------------------
+local ESC = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+  ["\r"] = "\\r", ["\t"] = "\\t",
+}
+for i = 0, 31 do
+  local c = char(i)
+  if not ESC[c] then ESC[c] = format("\\u%04x", i) end
+end
+
+-- replace every byte that is not part of valid UTF-8 with U+FFFD (as Go does)
+local function fix_utf8(s)
+  local out, n, pos = {}, 0, 1
+  while true do
+    local ok, bad = utf8len(s, pos)
+    if ok then n = n + 1; out[n] = sub(s, pos) break end
+    n = n + 1; out[n] = sub(s, pos, bad - 1)
+    n = n + 1; out[n] = "\239\191\189"
+    pos = bad + 1
+    if pos > #s then break end
+  end
+  return concat(out)
+end
+
+local function quote(s)
+  if not find(s, '[%z\1-\31"\\\128-\255]') then return '"' .. s .. '"' end
+  if find(s, "[\128-\255]") and not utf8len(s) then s = fix_utf8(s) end
+  if find(s, '[%z\1-\31"\\]') then s = gsub(s, '[%z\1-\31"\\]', ESC) end
+  return '"' .. s .. '"'
+end
+
+-- shortest decimal text that reads back as the same float
+local function float_text(f)
+  if f ~= f or f == huge or f == -huge then return "null" end
+  if f == floor(f) and f >= -9.2233720368547758e18 and f < 9.2233720368547758e18 then
+    return format("%d", tointeger(f))
+  end
+  local s = format("%.15g", f)
+  if tonumber(s) ~= f then
+    s = format("%.16g", f)
+    if tonumber(s) ~= f then s = format("%.17g", f) end
+  end
+  return s
+end
+
+local function key_text(k)
+  local tk = type(k)
+  if tk == "string" then return k end
+  if tk == "number" then
+    if mtype(k) == "integer" then return format("%d", k) end
+    return float_text(k)
+  end
+  if tk == "boolean" then return k and "true" or "false" end
+  return nil
+end
+
+local E_CYCLE = "cannot encode recursively nested tables to JSON"
+local E_SPARSE = "cannot encode sparse array: non-contiguous numeric keys found"
+local E_MIXED = "cannot encode mixed-key table: table has both numeric and non-numeric keys"
+local E_DEPTH = "exceeded maximum nesting depth for JSON encoding"
+
+local TIME, DURATION, ERR, PAYLOAD, CH = S.TIME, S.DURATION, S.ERR, S.PAYLOAD, S.CH
+
+-- Encoder state lives in upvalues of one closure per call chain; errors are raised with
+-- a table marker and turned into `nil, err` by encode().
+local FAIL = {}
+local buf, n, visiting
+
+local encode_value
+
+local function encode_table(t, depth)
+  if depth > MAX_DEPTH then FAIL.msg = E_DEPTH; error(FAIL, 0) end
+  local mt = getmetatable(t)
+  if mt ~= nil then
+    if mt == TIME then n = n + 1; buf[n] = quote(t:format("2006-01-02T15:04:05.999999999Z07:00")) return end
+    if mt == DURATION then n = n + 1; buf[n] = format("%d", t.ns) return end
+    if mt == ERR then n = n + 1; buf[n] = quote(tostring(t._message)) return end
+    if mt == PAYLOAD then return encode_value(t.v, depth) end
+    if mt == CH then n = n + 1; buf[n] = "null" return end
+  end
+  if visiting[t] then FAIL.msg = E_CYCLE; error(FAIL, 0) end
+  visiting[t] = true
+  local len = #t
+  if len > 0 then
+    -- array candidate: every key must be 1..len
+    local count = 0
+    for _ in next, t do count = count + 1 end
+    if count ~= len then
+      for k in next, t do
+        if not (mtype(k) == "integer" and k > 0) then FAIL.msg = E_MIXED; error(FAIL, 0) end
+      end
+      FAIL.msg = E_SPARSE; error(FAIL, 0)
+    end
+    n = n + 1; buf[n] = "["
+    for i = 1, len do
+      if i > 1 then n = n + 1; buf[n] = "," end
+      local v = t[i]
+      local tv = type(v)
+      if tv == "string" then n = n + 1; buf[n] = quote(v)
+      elseif tv == "number" then
+        n = n + 1
+        if mtype(v) == "integer" then buf[n] = format("%d", v) else buf[n] = float_text(v) end
+      elseif tv == "table" then encode_table(v, depth + 1)
+      else encode_value(v, depth + 1) end
+    end
+    n = n + 1; buf[n] = "]"
+    visiting[t] = nil
+    return
+  end
+  local k = next(t)
+  if k == nil then n = n + 1; buf[n] = "[]"; visiting[t] = nil return end
+  -- object: collect the written keys, sort them, write members
+  local keys, nk, numeric, other = {}, 0, false, false
+  local map
+  for key in next, t do
+    local tk = type(key)
+    if tk == "string" then
+      other = true
+      nk = nk + 1; keys[nk] = key
+    elseif mtype(key) == "integer" and key > 0 then
+      numeric = true
+    else
+      other = true
+      local kt = key_text(key)
+      if kt then
+        map = map or {}
+        if map[kt] == nil and t[kt] == nil then
+          map[kt] = key
+          nk = nk + 1; keys[nk] = kt
+        end
+      end
+    end
+  end
+  if numeric then
+    if other then FAIL.msg = E_MIXED else FAIL.msg = E_SPARSE end
+    error(FAIL, 0)
+  end
+  if nk > 1 then sort(keys) end
+  n = n + 1; buf[n] = "{"
+  for i = 1, nk do
+    local key = keys[i]
+    local v
+    if map and map[key] ~= nil then v = t[map[key]] else v = t[key] end
+    n = n + 1
+    if i > 1 then buf[n] = "," .. quote(key) .. ":" else buf[n] = quote(key) .. ":" end
+    local tv = type(v)
+    if tv == "string" then n = n + 1; buf[n] = quote(v)
+    elseif tv == "number" then
+      n = n + 1
+      if mtype(v) == "integer" then buf[n] = format("%d", v) else buf[n] = float_text(v) end
+    elseif tv == "table" then encode_table(v, depth + 1)
+    else encode_value(v, depth + 1) end
+  end
+  n = n + 1; buf[n] = "}"
+  visiting[t] = nil
+end
+
+encode_value = function(v, depth)
+  local tv = type(v)
+  n = n + 1
+  if tv == "string" then buf[n] = quote(v)
+  elseif tv == "number" then
+    if mtype(v) == "integer" then buf[n] = format("%d", v) else buf[n] = float_text(v) end
+  elseif tv == "boolean" then buf[n] = v and "true" or "false"
+  elseif tv == "table" then n = n - 1; encode_table(v, depth)
+  else buf[n] = "null" end   -- nil, functions, coroutines, userdata (as Wippy does)
+end
+
+local function encode_to_string(v)
+  local tv = type(v)
+  if tv == "string" then return quote(v) end
+  if tv == "number" then
+    if mtype(v) == "integer" then return format("%d", v) end
+    return float_text(v)
+  end
+  if tv == "boolean" then return v and "true" or "false" end
+  if tv ~= "table" then return "null" end
+  -- re-entrancy (an encode inside a Time's format) is impossible, but nested calls from
+  -- another coroutine are: save and restore the shared state.
+  local sb, sn, sv = buf, n, visiting
+  buf, n, visiting = {}, 0, {}
+  local ok, err = pcall(encode_table, v, 0)
+  local out = ok and concat(buf, "", 1, n) or nil
+  buf, n, visiting = sb, sn, sv
+  if not ok then
+    if err == FAIL then return nil, FAIL.msg end
+    return nil, tostring(err)
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- decoding
+---------------------------------------------------------------------------
+local UNESC = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"}
+
+local str    -- the text being decoded
+local decode_value
+
+local function derr(msg, pos)
+  FAIL.msg = msg .. " at offset " .. (pos - 1)
+  error(FAIL, 0)
+end
+
+local function char_desc(pos)
+  local c = sub(str, pos, pos)
+  if c == "" then return "end of input" end
+  return "character '" .. c .. "'"
+end
+
+-- decode the string literal starting at pos (the opening quote); returns value, next pos
+local function decode_string(pos)
+  local e = find(str, '["\\%z\1-\31]', pos + 1)
+  if not e then derr("unexpected end of JSON input in string", #str + 1) end
+  local c = byte(str, e)
+  if c == 34 then return sub(str, pos + 1, e - 1), e + 1 end
+  if c ~= 92 then derr("invalid control character in string", e) end
+  -- escapes: find the closing quote, then unescape the raw slice
+  local p = e
+  while true do
+    -- p is at a backslash
+    local ec = byte(str, p + 1)
+    if ec == nil then derr("unexpected end of JSON input in string", p + 1) end
+    if ec == 117 then   -- \u
+      if not find(str, "^%x%x%x%x", p + 2) then derr("invalid escape in string", p) end
+      p = p + 6
+    elseif UNESC[char(ec)] then
+      p = p + 2
+    else
+      derr("invalid escape '\\" .. char(ec) .. "' in string", p)
+    end
+    e = find(str, '["\\%z\1-\31]', p)
+    if not e then derr("unexpected end of JSON input in string", #str + 1) end
+    c = byte(str, e)
+    if c == 34 then break end
+    if c ~= 92 then derr("invalid control character in string", e) end
+    p = e
+  end
+  local raw = sub(str, pos + 1, e - 1)
+  local s
+  if find(raw, "\\u", 1, true) then
+    s = py.unescape(raw)
+  else
+    s = gsub(raw, "\\(.)", UNESC)
+  end
+  return s, e + 1
+end
+
+local function decode_number(pos)
+  local s, e = find(str, "^-?0", pos)
+  if not s then
+    s, e = find(str, "^-?[1-9]%d*", pos)
+    if not s then derr("invalid " .. char_desc(pos) .. " looking for beginning of value", pos) end
+  end
+  local float = false
+  local fs, fe = find(str, "^%.%d+", e + 1)
+  if fs then e = fe; float = true
+  elseif byte(str, e + 1) == 46 then derr("invalid number", e + 1) end
+  local xs, xe = find(str, "^[eE][-+]?%d+", e + 1)
+  if xs then e = xe; float = true
+  else
+    local x = byte(str, e + 1)
+    if x == 101 or x == 69 then derr("invalid number", e + 1) end
+  end
+  local text = sub(str, pos, e)
+  local v = tonumber(text)
+  if float then
+    v = v + 0.0
+  end
+  return v, e + 1
+end
+
+local function skip_ws(pos)
+  return find(str, "[^ \t\r\n]", pos) or (#str + 1)
+end
+
+decode_value = function(pos, depth)
+  pos = skip_ws(pos)
+  local c = byte(str, pos)
+  if c == 34 then return decode_string(pos) end
+  if c == 123 then   -- {
+    if depth >= MAX_DEPTH then derr("maximum nesting depth exceeded", pos) end
+    local t = {}
+    pos = skip_ws(pos + 1)
+    if byte(str, pos) == 125 then return t, pos + 1 end
+    while true do
+      if byte(str, pos) ~= 34 then derr("invalid " .. char_desc(pos) .. " looking for beginning of object key string", pos) end
+      local k
+      k, pos = decode_string(pos)
+      pos = skip_ws(pos)
+      if byte(str, pos) ~= 58 then derr("invalid " .. char_desc(pos) .. " after object key", pos) end
+      local v
+      v, pos = decode_value(pos + 1, depth + 1)
+      t[k] = v
+      pos = skip_ws(pos)
+      c = byte(str, pos)
+      if c == 125 then return t, pos + 1 end
+      if c ~= 44 then derr("invalid " .. char_desc(pos) .. " after object key:value pair", pos) end
+      pos = skip_ws(pos + 1)
+    end
+  end
+  if c == 91 then   -- [
+    if depth >= MAX_DEPTH then derr("maximum nesting depth exceeded", pos) end
+    local t, i = {}, 0
+    pos = skip_ws(pos + 1)
+    if byte(str, pos) == 93 then return t, pos + 1 end
+    while true do
+      local v
+      v, pos = decode_value(pos, depth + 1)
+      i = i + 1
+      t[i] = v
+      pos = skip_ws(pos)
+      c = byte(str, pos)
+      if c == 93 then return t, pos + 1 end
+      if c ~= 44 then derr("invalid " .. char_desc(pos) .. " after array element", pos) end
+      pos = pos + 1
+    end
+  end
+  if c == 116 then
+    if sub(str, pos, pos + 3) == "true" then return true, pos + 4 end
+  elseif c == 102 then
+    if sub(str, pos, pos + 4) == "false" then return false, pos + 5 end
+  elseif c == 110 then
+    if sub(str, pos, pos + 3) == "null" then return nil, pos + 4 end
+  elseif c == 45 or (c and c >= 48 and c <= 57) then
+    return decode_number(pos)
+  elseif c == nil then
+    derr("unexpected end of JSON input", pos)
+  end
+  derr("invalid " .. char_desc(pos) .. " looking for beginning of value", pos)
+end
+
+local function decode_top(s)
+  local v, pos = decode_value(1, 0)
+  pos = skip_ws(pos)
+  if pos <= #s then derr("invalid " .. char_desc(pos) .. " after top-level value", pos) end
+  return v
+end
+
+local function decode_string_value(s)
+  if not utf8len(s) then return nil, "invalid UTF-8 in JSON input" end
+  local saved = str
+  str = s
+  local ok, v = pcall(decode_top, s)
+  str = saved
+  if not ok then
+    if v == FAIL then return nil, FAIL.msg end
+    if S.is_error(v) then return nil, v:message() end
+    return nil, tostring(v)
+  end
+  return v
+end
+
+---------------------------------------------------------------------------
+-- module
+---------------------------------------------------------------------------
+local json = {}
+
+function json.encode(v)
+  local s, msg = encode_to_string(v)
+  if s == nil then return nil, new_error("Invalid", msg, false) end
+  return s
+end
+
+function json.decode(s)
+  if type(s) ~= "string" then
+    if type(s) == "number" then s = tostring(s)
+    else return nil, new_error("Invalid", "string expected", false) end
+  end
+  if s == "" then return nil, new_error("Invalid", "empty string is not valid JSON", false) end
+  local v, msg = decode_string_value(s)
+  if msg then return nil, new_error("Invalid", "decode failed: " .. msg, false) end
+  return v
+end
+
+local function schema_text(schema)
+  local ts = type(schema)
+  if ts == "string" then
+    if not utf8len(schema) then return nil, "schema is not valid UTF-8" end
+    return schema
+  end
+  if ts == "table" then return encode_to_string(schema) end
+  return nil, "schema must be a string or table"
+end
+
+local function validate_text(schema, data_text)
+  local stext, serr = schema_text(schema)
+  if not stext then return false, new_error("Invalid", "schema error: " .. serr, false) end
+  local ok, msg = py.validate(stext, data_text)
+  if ok then return true end
+  return false, new_error("Invalid", msg, false)
+end
+
+function json.validate(schema, data)
+  if schema == nil then return false, new_error("Invalid", "schema is required", false) end
+  if data == nil then return false, new_error("Invalid", "data is required", false) end
+  local text, msg = encode_to_string(data)
+  if not text then return false, new_error("Invalid", "convert data: " .. msg, false) end
+  return validate_text(schema, text)
+end
+
+function json.validate_string(schema, s)
+  if schema == nil then return false, new_error("Invalid", "schema is required", false) end
+  if type(s) ~= "string" then return false, new_error("Invalid", "data must be a JSON string", false) end
+  if not utf8len(s) then return false, new_error("Invalid", "data is not valid UTF-8", false) end
+  return validate_text(schema, s)
+end
+
+-- for other modules (payload transcoding, http): the same encoder and decoder
+S.json_encode = encode_to_string
+S.json_decode = decode_string_value
+
+return json
