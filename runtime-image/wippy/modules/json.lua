@@ -46,18 +46,54 @@ local function fix_utf8(s)
   return concat(out)
 end
 
-local function quote(s)
-  if not find(s, '[%z\1-\31"\\\128-\255]') then return '"' .. s .. '"' end
+-- Small caches: object keys and short values repeat across calls, and a table lookup is
+-- an order of magnitude cheaper than a pattern scan. Bounded by resetting when full.
+local CACHE_MAX = 4096
+local QCACHE, qcount = {}, 0          -- string -> quoted JSON text
+local KFIRST, KNEXT, kcount = {}, {}, 0   -- key -> '"key":' / ',"key":'
+local ITXT = {}                       -- small integers -> text
+
+local function quote_slow(s)
   if find(s, "[\128-\255]") and not utf8len(s) then s = fix_utf8(s) end
   if find(s, '[%z\1-\31"\\]') then s = gsub(s, '[%z\1-\31"\\]', ESC) end
   return '"' .. s .. '"'
+end
+
+local function quote(s)
+  local q = QCACHE[s]
+  if q then return q end
+  if find(s, '[%z\1-\31"\\\128-\255]') then q = quote_slow(s) else q = '"' .. s .. '"' end
+  if #s <= 64 then
+    if qcount >= CACHE_MAX then QCACHE, qcount = {}, 0 end
+    qcount = qcount + 1
+    QCACHE[s] = q
+  end
+  return q
+end
+
+local function key_prefix(k, first)
+  local q = first and KFIRST[k] or KNEXT[k]
+  if q then return q end
+  if kcount >= CACHE_MAX then KFIRST, KNEXT, kcount = {}, {}, 0 end
+  kcount = kcount + 1
+  local base = quote(k) .. ":"
+  KFIRST[k], KNEXT[k] = base, "," .. base
+  return first and base or KNEXT[k]
+end
+
+local function int_text(v)
+  local s = ITXT[v]
+  if s then return s end
+  s = format("%d", v)
+  if v >= -1024 and v <= 65536 then ITXT[v] = s end
+  return s
 end
 
 -- shortest decimal text that reads back as the same float
 local function float_text(f)
   if f ~= f or f == huge or f == -huge then return "null" end
   if f == floor(f) and f >= -9.2233720368547758e18 and f < 9.2233720368547758e18 then
-    return format("%d", tointeger(f))
+    return int_text(tointeger(f))
   end
   local s = format("%.15g", f)
   if tonumber(s) ~= f then
@@ -85,25 +121,36 @@ local E_DEPTH = "exceeded maximum nesting depth for JSON encoding"
 
 local TIME, DURATION, ERR, PAYLOAD, CH = S.TIME, S.DURATION, S.ERR, S.PAYLOAD, S.CH
 
--- Encoder state lives in upvalues of one closure per call chain; errors are raised with
--- a table marker and turned into `nil, err` by encode().
+-- Encoder state lives in upvalues (encoding never yields); failures are raised with the
+-- FAIL marker and turned into `nil, err` by encode_to_string.
 local FAIL = {}
-local buf, n, visiting
+local buf, n
 
-local encode_value
+local encode_table
 
-local function encode_table(t, depth)
+local function encode_special(t, mt, depth)
+  if mt == TIME then n = n + 1; buf[n] = quote(t:format("2006-01-02T15:04:05.999999999Z07:00")) return true end
+  if mt == DURATION then n = n + 1; buf[n] = int_text(t.ns) return true end
+  if mt == ERR then n = n + 1; buf[n] = quote(tostring(t._message)) return true end
+  if mt == PAYLOAD then
+    local v = t.v
+    if type(v) == "table" then encode_table(v, depth) return true end
+    n = n + 1
+    local tv = type(v)
+    if tv == "string" then buf[n] = quote(v)
+    elseif tv == "number" then buf[n] = mtype(v) == "integer" and int_text(v) or float_text(v)
+    elseif tv == "boolean" then buf[n] = v and "true" or "false"
+    else buf[n] = "null" end
+    return true
+  end
+  if mt == CH then n = n + 1; buf[n] = "null" return true end
+  return false
+end
+
+encode_table = function(t, depth)
   if depth > MAX_DEPTH then FAIL.msg = E_DEPTH; error(FAIL, 0) end
   local mt = getmetatable(t)
-  if mt ~= nil then
-    if mt == TIME then n = n + 1; buf[n] = quote(t:format("2006-01-02T15:04:05.999999999Z07:00")) return end
-    if mt == DURATION then n = n + 1; buf[n] = format("%d", t.ns) return end
-    if mt == ERR then n = n + 1; buf[n] = quote(tostring(t._message)) return end
-    if mt == PAYLOAD then return encode_value(t.v, depth) end
-    if mt == CH then n = n + 1; buf[n] = "null" return end
-  end
-  if visiting[t] then FAIL.msg = E_CYCLE; error(FAIL, 0) end
-  visiting[t] = true
+  if mt ~= nil and encode_special(t, mt, depth) then return end
   local len = #t
   if len > 0 then
     -- array candidate: every key must be 1..len
@@ -120,25 +167,24 @@ local function encode_table(t, depth)
       if i > 1 then n = n + 1; buf[n] = "," end
       local v = t[i]
       local tv = type(v)
-      if tv == "string" then n = n + 1; buf[n] = quote(v)
-      elseif tv == "number" then
+      if tv == "table" then encode_table(v, depth + 1)
+      else
         n = n + 1
-        if mtype(v) == "integer" then buf[n] = format("%d", v) else buf[n] = float_text(v) end
-      elseif tv == "table" then encode_table(v, depth + 1)
-      else encode_value(v, depth + 1) end
+        if tv == "string" then buf[n] = quote(v)
+        elseif tv == "number" then buf[n] = mtype(v) == "integer" and int_text(v) or float_text(v)
+        elseif tv == "boolean" then buf[n] = v and "true" or "false"
+        else buf[n] = "null" end
+      end
     end
     n = n + 1; buf[n] = "]"
-    visiting[t] = nil
     return
   end
-  local k = next(t)
-  if k == nil then n = n + 1; buf[n] = "[]"; visiting[t] = nil return end
+  if next(t) == nil then n = n + 1; buf[n] = "[]" return end
   -- object: collect the written keys, sort them, write members
   local keys, nk, numeric, other = {}, 0, false, false
   local map
   for key in next, t do
-    local tk = type(key)
-    if tk == "string" then
+    if type(key) == "string" then
       other = true
       nk = nk + 1; keys[nk] = key
     elseif mtype(key) == "integer" and key > 0 then
@@ -146,9 +192,9 @@ local function encode_table(t, depth)
     else
       other = true
       local kt = key_text(key)
-      if kt then
+      if kt and t[kt] == nil then
         map = map or {}
-        if map[kt] == nil and t[kt] == nil then
+        if map[kt] == nil then
           map[kt] = key
           nk = nk + 1; keys[nk] = kt
         end
@@ -160,54 +206,54 @@ local function encode_table(t, depth)
     error(FAIL, 0)
   end
   if nk > 1 then sort(keys) end
-  n = n + 1; buf[n] = "{"
   for i = 1, nk do
     local key = keys[i]
     local v
     if map and map[key] ~= nil then v = t[map[key]] else v = t[key] end
     n = n + 1
-    if i > 1 then buf[n] = "," .. quote(key) .. ":" else buf[n] = quote(key) .. ":" end
+    if i == 1 then buf[n] = "{" .. key_prefix(key, true) else buf[n] = key_prefix(key, false) end
     local tv = type(v)
-    if tv == "string" then n = n + 1; buf[n] = quote(v)
-    elseif tv == "number" then
+    if tv == "table" then encode_table(v, depth + 1)
+    else
       n = n + 1
-      if mtype(v) == "integer" then buf[n] = format("%d", v) else buf[n] = float_text(v) end
-    elseif tv == "table" then encode_table(v, depth + 1)
-    else encode_value(v, depth + 1) end
+      if tv == "string" then buf[n] = quote(v)
+      elseif tv == "number" then buf[n] = mtype(v) == "integer" and int_text(v) or float_text(v)
+      elseif tv == "boolean" then buf[n] = v and "true" or "false"
+      else buf[n] = "null" end
+    end
   end
   n = n + 1; buf[n] = "}"
-  visiting[t] = nil
 end
 
-encode_value = function(v, depth)
-  local tv = type(v)
-  n = n + 1
-  if tv == "string" then buf[n] = quote(v)
-  elseif tv == "number" then
-    if mtype(v) == "integer" then buf[n] = format("%d", v) else buf[n] = float_text(v) end
-  elseif tv == "boolean" then buf[n] = v and "true" or "false"
-  elseif tv == "table" then n = n - 1; encode_table(v, depth)
-  else buf[n] = "null" end   -- nil, functions, coroutines, userdata (as Wippy does)
+-- Cycles are not tracked while encoding (that costs two table writes per table); a cycle
+-- shows up as nesting beyond MAX_DEPTH, and only then is the value checked for one.
+local function has_cycle(t, seen)
+  if seen[t] then return true end
+  seen[t] = true
+  for k, v in next, t do
+    if type(v) == "table" and getmetatable(v) == nil and has_cycle(v, seen) then return true end
+    if type(k) == "table" and getmetatable(k) == nil and has_cycle(k, seen) then return true end
+  end
+  seen[t] = nil
+  return false
 end
 
 local function encode_to_string(v)
   local tv = type(v)
   if tv == "string" then return quote(v) end
-  if tv == "number" then
-    if mtype(v) == "integer" then return format("%d", v) end
-    return float_text(v)
-  end
+  if tv == "number" then return mtype(v) == "integer" and int_text(v) or float_text(v) end
   if tv == "boolean" then return v and "true" or "false" end
-  if tv ~= "table" then return "null" end
-  -- re-entrancy (an encode inside a Time's format) is impossible, but nested calls from
-  -- another coroutine are: save and restore the shared state.
-  local sb, sn, sv = buf, n, visiting
-  buf, n, visiting = {}, 0, {}
+  if tv ~= "table" then return "null" end   -- nil, functions, coroutines, userdata (as Wippy)
+  local sb, sn = buf, n
+  buf, n = {}, 0
   local ok, err = pcall(encode_table, v, 0)
   local out = ok and concat(buf, "", 1, n) or nil
-  buf, n, visiting = sb, sn, sv
+  buf, n = sb, sn
   if not ok then
-    if err == FAIL then return nil, FAIL.msg end
+    if err == FAIL then
+      if FAIL.msg == E_DEPTH and has_cycle(v, {}) then return nil, E_CYCLE end
+      return nil, FAIL.msg
+    end
     return nil, tostring(err)
   end
   return out
@@ -217,6 +263,7 @@ end
 -- decoding
 ---------------------------------------------------------------------------
 local UNESC = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"}
+local SAFE, scount = {}, 0     -- string bodies already known to need no unescaping
 
 local str    -- the text being decoded
 local decode_value
@@ -232,15 +279,10 @@ local function char_desc(pos)
   return "character '" .. c .. "'"
 end
 
--- decode the string literal starting at pos (the opening quote); returns value, next pos
-local function decode_string(pos)
-  local e = find(str, '["\\%z\1-\31]', pos + 1)
-  if not e then derr("unexpected end of JSON input in string", #str + 1) end
-  local c = byte(str, e)
-  if c == 34 then return sub(str, pos + 1, e - 1), e + 1 end
-  if c ~= 92 then derr("invalid control character in string", e) end
-  -- escapes: find the closing quote, then unescape the raw slice
+-- the string literal with escapes starting at pos; e is the first backslash
+local function decode_escaped(pos, e)
   local p = e
+  local c
   while true do
     -- p is at a backslash
     local ec = byte(str, p + 1)
@@ -262,84 +304,63 @@ local function decode_string(pos)
   end
   local raw = sub(str, pos + 1, e - 1)
   local s
-  if find(raw, "\\u", 1, true) then
-    s = py.unescape(raw)
-  else
-    s = gsub(raw, "\\(.)", UNESC)
-  end
+  if find(raw, "\\u", 1, true) then s = py.unescape(raw)
+  else s = gsub(raw, "\\(.)", UNESC) end
   return s, e + 1
 end
 
+-- decode the string literal starting at pos (the opening quote); returns value, next pos
+local function decode_string(pos)
+  local e = find(str, '"', pos + 1, true)
+  if not e then derr("unexpected end of JSON input in string", #str + 1) end
+  local raw = sub(str, pos + 1, e - 1)
+  if SAFE[raw] then return raw, e + 1 end
+  local b = find(raw, '[%z\1-\31\\]')
+  if not b then
+    if #raw <= 64 then
+      if scount >= CACHE_MAX then SAFE, scount = {}, 0 end
+      scount = scount + 1
+      SAFE[raw] = true
+    end
+    return raw, e + 1
+  end
+  if byte(raw, b) ~= 92 then derr("invalid control character in string", pos + b) end
+  return decode_escaped(pos, pos + b)
+end
+
 local function decode_number(pos)
-  local s, e = find(str, "^-?0", pos)
-  if not s then
-    s, e = find(str, "^-?[1-9]%d*", pos)
-    if not s then derr("invalid " .. char_desc(pos) .. " looking for beginning of value", pos) end
+  local s, e = find(str, "^-?%d+", pos)
+  if not s then derr("invalid " .. char_desc(pos) .. " looking for beginning of value", pos) end
+  local d = byte(str, pos) == 45 and pos + 1 or pos
+  if byte(str, d) == 48 and e > d then derr("invalid number (leading zero)", d) end
+  local nx = byte(str, e + 1)
+  if nx ~= 46 and nx ~= 101 and nx ~= 69 then
+    return tonumber(sub(str, pos, e)), e + 1     -- integer (float when beyond int64)
   end
-  local float = false
-  local fs, fe = find(str, "^%.%d+", e + 1)
-  if fs then e = fe; float = true
-  elseif byte(str, e + 1) == 46 then derr("invalid number", e + 1) end
-  local xs, xe = find(str, "^[eE][-+]?%d+", e + 1)
-  if xs then e = xe; float = true
-  else
-    local x = byte(str, e + 1)
-    if x == 101 or x == 69 then derr("invalid number", e + 1) end
+  if nx == 46 then
+    local _, fe = find(str, "^%d+", e + 2)
+    if not fe then derr("invalid number", e + 1) end
+    e = fe
+    nx = byte(str, e + 1)
   end
-  local text = sub(str, pos, e)
-  local v = tonumber(text)
-  if float then
-    v = v + 0.0
+  if nx == 101 or nx == 69 then
+    local _, xe = find(str, "^[-+]?%d+", e + 2)
+    if not xe then derr("invalid number", e + 1) end
+    e = xe
   end
-  return v, e + 1
+  return tonumber(sub(str, pos, e)) + 0.0, e + 1
 end
 
 local function skip_ws(pos)
-  return find(str, "[^ \t\r\n]", pos) or (#str + 1)
+  local c = byte(str, pos)
+  if c == 32 or c == 10 or c == 13 or c == 9 then
+    return find(str, "[^ \t\r\n]", pos) or (#str + 1)
+  end
+  return pos
 end
 
-decode_value = function(pos, depth)
-  pos = skip_ws(pos)
-  local c = byte(str, pos)
-  if c == 34 then return decode_string(pos) end
-  if c == 123 then   -- {
-    if depth >= MAX_DEPTH then derr("maximum nesting depth exceeded", pos) end
-    local t = {}
-    pos = skip_ws(pos + 1)
-    if byte(str, pos) == 125 then return t, pos + 1 end
-    while true do
-      if byte(str, pos) ~= 34 then derr("invalid " .. char_desc(pos) .. " looking for beginning of object key string", pos) end
-      local k
-      k, pos = decode_string(pos)
-      pos = skip_ws(pos)
-      if byte(str, pos) ~= 58 then derr("invalid " .. char_desc(pos) .. " after object key", pos) end
-      local v
-      v, pos = decode_value(pos + 1, depth + 1)
-      t[k] = v
-      pos = skip_ws(pos)
-      c = byte(str, pos)
-      if c == 125 then return t, pos + 1 end
-      if c ~= 44 then derr("invalid " .. char_desc(pos) .. " after object key:value pair", pos) end
-      pos = skip_ws(pos + 1)
-    end
-  end
-  if c == 91 then   -- [
-    if depth >= MAX_DEPTH then derr("maximum nesting depth exceeded", pos) end
-    local t, i = {}, 0
-    pos = skip_ws(pos + 1)
-    if byte(str, pos) == 93 then return t, pos + 1 end
-    while true do
-      local v
-      v, pos = decode_value(pos, depth + 1)
-      i = i + 1
-      t[i] = v
-      pos = skip_ws(pos)
-      c = byte(str, pos)
-      if c == 93 then return t, pos + 1 end
-      if c ~= 44 then derr("invalid " .. char_desc(pos) .. " after array element", pos) end
-      pos = pos + 1
-    end
-  end
+-- a scalar or nested value whose first byte c is at pos
+local function decode_other(c, pos, depth)
   if c == 116 then
     if sub(str, pos, pos + 3) == "true" then return true, pos + 4 end
   elseif c == 102 then
@@ -348,10 +369,79 @@ decode_value = function(pos, depth)
     if sub(str, pos, pos + 3) == "null" then return nil, pos + 4 end
   elseif c == 45 or (c and c >= 48 and c <= 57) then
     return decode_number(pos)
+  elseif c == 123 or c == 91 then
+    return decode_value(pos, depth)
   elseif c == nil then
     derr("unexpected end of JSON input", pos)
   end
   derr("invalid " .. char_desc(pos) .. " looking for beginning of value", pos)
+end
+
+decode_value = function(pos, depth)
+  local c = byte(str, pos)
+  if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+  if c == 123 then   -- {
+    if depth >= MAX_DEPTH then derr("maximum nesting depth exceeded", pos) end
+    local t = {}
+    pos = pos + 1
+    c = byte(str, pos)
+    if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+    if c == 125 then return t, pos + 1 end
+    while true do
+      -- key (a string; the common case has no escapes and is cached)
+      if c ~= 34 then derr("invalid " .. char_desc(pos) .. " looking for beginning of object key string", pos) end
+      local e = find(str, '"', pos + 1, true)
+      if not e then derr("unexpected end of JSON input in string", #str + 1) end
+      local k = sub(str, pos + 1, e - 1)
+      if SAFE[k] then pos = e + 1 else k, pos = decode_string(pos) end
+      c = byte(str, pos)
+      if c ~= 58 then
+        pos = skip_ws(pos); c = byte(str, pos)
+        if c ~= 58 then derr("invalid " .. char_desc(pos) .. " after object key", pos) end
+      end
+      -- value
+      pos = pos + 1
+      c = byte(str, pos)
+      if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+      local v
+      if c == 34 then v, pos = decode_string(pos)
+      else v, pos = decode_other(c, pos, depth + 1) end
+      t[k] = v
+      c = byte(str, pos)
+      if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+      if c == 44 then
+        pos = pos + 1
+        c = byte(str, pos)
+        if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+      elseif c == 125 then return t, pos + 1
+      else derr("invalid " .. char_desc(pos) .. " after object key:value pair", pos) end
+    end
+  end
+  if c == 91 then   -- [
+    if depth >= MAX_DEPTH then derr("maximum nesting depth exceeded", pos) end
+    local t, i = {}, 0
+    pos = pos + 1
+    c = byte(str, pos)
+    if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+    if c == 93 then return t, pos + 1 end
+    while true do
+      local v
+      if c == 34 then v, pos = decode_string(pos)
+      else v, pos = decode_other(c, pos, depth + 1) end
+      i = i + 1
+      t[i] = v
+      c = byte(str, pos)
+      if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+      if c == 44 then
+        pos = pos + 1
+        c = byte(str, pos)
+        if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
+      elseif c == 93 then return t, pos + 1
+      else derr("invalid " .. char_desc(pos) .. " after array element", pos) end
+    end
+  end
+  if c == 34 then return decode_string(pos) end
+  return decode_other(c, pos, depth)
 end
 
 local function decode_top(s)
@@ -407,10 +497,10 @@ local function schema_text(schema)
   return nil, "schema must be a string or table"
 end
 
-local function validate_text(schema, data_text)
+local function validate_text(schema, data_text, lenient_empty)
   local stext, serr = schema_text(schema)
   if not stext then return false, new_error("Invalid", "schema error: " .. serr, false) end
-  local ok, msg = py.validate(stext, data_text)
+  local ok, msg = py.validate(stext, data_text, lenient_empty)
   if ok then return true end
   return false, new_error("Invalid", msg, false)
 end
@@ -420,14 +510,14 @@ function json.validate(schema, data)
   if data == nil then return false, new_error("Invalid", "data is required", false) end
   local text, msg = encode_to_string(data)
   if not text then return false, new_error("Invalid", "convert data: " .. msg, false) end
-  return validate_text(schema, text)
+  return validate_text(schema, text, true)
 end
 
 function json.validate_string(schema, s)
   if schema == nil then return false, new_error("Invalid", "schema is required", false) end
   if type(s) ~= "string" then return false, new_error("Invalid", "data must be a JSON string", false) end
   if not utf8len(s) then return false, new_error("Invalid", "data is not valid UTF-8", false) end
-  return validate_text(schema, s)
+  return validate_text(schema, s, false)
 end
 
 -- for other modules (payload transcoding, http): the same encoder and decoder

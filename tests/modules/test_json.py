@@ -1,0 +1,316 @@
+"""json module: Wippy encode/decode conventions, errors as values, schema validation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wippy.engine.errors import WippyError
+
+
+async def run(app, body: str, *args):
+    return await app.run("local json = require('json')\nreturn function(...)\n" + body + "\nend",
+                         *args, modules=["json"])
+
+
+# ------------------------------------------------------------------ encode
+@pytest.mark.parametrize("expr, expected", [
+    ("nil", "null"),
+    ("true", "true"),
+    ("false", "false"),
+    ("42", "42"),
+    ("-7", "-7"),
+    ("1.5", "1.5"),
+    ("3.0", "3"),             # integral floats are written without a fraction
+    ("0.1", "0.1"),
+    ("1/0", "null"),          # Inf and NaN become null
+    ("0/0", "null"),
+    ("'hello'", '"hello"'),
+    ("{}", "[]"),             # the empty table is an array
+    ("{1, 2, 3}", "[1,2,3]"),
+    ("{'a', {}, {x = 1}}", '["a",[],{"x":1}]'),
+    ("{b = 1, a = 2, c = {z = true, y = false}}", '{"a":2,"b":1,"c":{"y":false,"z":true}}'),
+    ("{[true] = 'yes', b = 'bee', [1.5] = 'half'}", '{"1.5":"half","b":"bee","true":"yes"}'),
+    ("{[0] = 'zero'}", '{"0":"zero"}'),
+    ("{[-1] = 'neg'}", '{"-1":"neg"}'),
+    ("9007199254740993", "9007199254740993"),   # integers stay exact
+    ("math.maxinteger", "9223372036854775807"),
+    ("'tab\\tnl\\nq\"b\\\\'", '"tab\\tnl\\nq\\"b\\\\"'),
+    ("'\\1\\31'", '"\\u0001\\u001f"'),
+    ("'héllo wörld ✓ 😀'", '"héllo wörld ✓ 😀"'),
+    ("'</script>'", '"</script>"'),
+    ("print", "null"),        # functions encode as null (as Wippy does)
+])
+async def test_encode_values(app, expr, expected):
+    assert await run(app, f"local s, err = json.encode({expr}); assert(err == nil, tostring(err)); return s") == expected
+
+
+async def test_encode_key_order_is_canonical(app):
+    src = """
+    local want = '{"content":"c","draft_id":"d1","style":"corporate","title":"t","total":3}'
+    for i = 1, 32 do
+      local got = json.encode({title = "t", draft_id = "d1", total = 3, style = "corporate", content = "c"})
+      if got ~= want then return got end
+    end
+    return "ok"
+    """
+    assert await run(app, src) == "ok"
+
+
+async def test_encode_invalid_utf8_is_replaced(app):
+    assert await run(app, "return json.encode('a\\255b')") == '"a\ufffdb"'
+
+
+@pytest.mark.parametrize("expr, fragment", [
+    ("{1, nil, 3}", "sparse"),
+    ("{[2] = 'x'}", "sparse"),
+    ("{[1] = 'a', [5] = 'b'}", "sparse"),
+    ("{1, 2, x = 3}", "mixed"),
+    ("{[1] = 'a', name = 'b'}", "mixed"),
+])
+async def test_encode_rejects_sparse_and_mixed(app, expr, fragment):
+    kind, msg = await run(app, f"local s, err = json.encode({expr}); assert(s == nil); return {{err:kind(), err:message()}}")
+    assert kind == "Invalid" and fragment in msg
+
+
+async def test_encode_cycle_and_depth(app):
+    res = await run(app, """
+    local t = {a = {}}
+    t.a.back = t
+    local s1, e1 = json.encode(t)
+    local deep = {}
+    local cur = deep
+    for i = 1, 200 do cur.x = {}; cur = cur.x end
+    local s2, e2 = json.encode(deep)
+    local ok = {}
+    cur = ok
+    for i = 1, 100 do cur[1] = {}; cur = cur[1] end
+    local s3, e3 = json.encode(ok)
+    -- a shared (non-cyclic) table may appear twice
+    local shared = {1}
+    local s4 = json.encode({a = shared, b = shared})
+    return {s1 == nil, e1:kind(), e1:message(), s2 == nil, e2:message(), s3 ~= nil, s4}
+    """)
+    assert res[0] is True and res[1] == "Invalid" and "recursively nested" in res[2]
+    assert res[3] is True and "depth" in res[4]
+    assert res[5] is True
+    assert res[6] == '{"a":[1],"b":[1]}'
+
+
+async def test_encode_special_values(app):
+    res = await run(app, """
+    local e = errors.new("boom")
+    return {json.encode({err = e}), json.encode(payload.new({x = 1}))}
+    """)
+    assert res == ['{"err":"boom"}', '{"x":1}']
+
+
+# ------------------------------------------------------------------ decode
+async def test_decode_basic(app):
+    res = await run(app, """
+    local v = json.decode('{"name":"Jane","items":[1,2,3],"nested":{"ok":true},"f":2.5,"i":7,"neg":-3,"e":1e3}')
+    return {v.name, v.items[1], v.items[3], #v.items, v.nested.ok, v.f, math.type(v.i), math.type(v.f),
+            v.neg, math.type(v.e), v.e}
+    """)
+    assert res == ["Jane", 1, 3, 3, True, 2.5, "integer", "float", -3, "float", 1000.0]
+
+
+async def test_decode_null_and_scalars(app):
+    res = await run(app, """
+    local a, ea = json.decode("null")
+    local b = json.decode("  true ")
+    local c = json.decode('"x"')
+    local d = json.decode("12345678901234567890")
+    local o = json.decode('{"a":null,"b":1}')
+    local arr = json.decode('[1,null,3]')
+    return {a == nil, ea == nil, b, c, math.type(d), o.a == nil, o.b, arr[1], arr[2] == nil, arr[3]}
+    """)
+    assert res == [True, True, True, "x", "float", True, 1, 1, True, 3]
+
+
+async def test_decode_strings_and_unicode(app):
+    res = await run(app, r"""
+    local a = json.decode('"tab\\tnl\\nq\\"bs\\\\sl\\/"')
+    local b = json.decode('"\\u00e9\\u4e2d\\ud83d\\ude00"')
+    local c = json.decode('"raw é 中 😀"')
+    local d = json.decode('"lone \\ud800 x"')
+    local e = json.decode('{"k\\u0041y":"v"}')
+    return {a, b, c, d, e.kAy}
+    """)
+    assert res == ["tab\tnl\nq\"bs\\sl/", "é中😀", "raw é 中 😀", "lone \ufffd x", "v"]
+
+
+@pytest.mark.parametrize("text", [
+    "not json", "{", "[1,2", '{"a" 1}', '{"a":1,}', "[1,]", "01", "1.", "-", "1e", ".5",
+    "'single'", '{"a":1} x', "tru", '"unterminated', '"ctl\x01"', "[1 2]", "{a:1}", '"\\x"',
+    "NaN", "Infinity",
+])
+async def test_decode_invalid_json(app, text):
+    res = await run(app, "local v, err = json.decode(...); return {v == nil, err and err:kind(), err and err:message()}", text)
+    assert res[0] is True and res[1] == "Invalid", res
+    assert res[2]
+
+
+async def test_decode_bad_input_types(app):
+    res = await run(app, """
+    local a, ea = json.decode({})
+    local b, eb = json.decode("")
+    local c, ec = json.decode(nil)
+    return {a == nil, ea:kind(), b == nil, eb:kind(), eb:message(), c == nil, ec:kind()}
+    """)
+    assert res == [True, "Invalid", True, "Invalid", "empty string is not valid JSON", True, "Invalid"]
+
+
+async def test_decode_invalid_utf8_is_error(app):
+    res = await run(app, "local v, err = json.decode('\"a\\255\"'); return {v == nil, err:kind()}")
+    assert res == [True, "Invalid"]
+
+
+async def test_decode_depth_limit(app):
+    res = await run(app, """
+    local ok = json.decode(string.rep("[", 100) .. string.rep("]", 100))
+    local bad, err = json.decode(string.rep("[", 200) .. string.rep("]", 200))
+    return {ok ~= nil, bad == nil, err:kind()}
+    """)
+    assert res == [True, True, "Invalid"]
+
+
+async def test_roundtrip_matches_python(app):
+    doc = {"zeta": 1, "alpha": {"yankee": True, "bravo": [{"delta": "d", "charlie": "c"}], "xray": None},
+           "mike": "m", "echo": 2.5, "uni": "ünï\u2028", "big": 2 ** 53 + 1, "neg": -0.25, "empty": []}
+    text = json.dumps(doc)
+    out = await run(app, "return json.encode(json.decode(...))", text)
+    expected = {k: v for k, v in doc.items()}
+    expected["alpha"] = {"yankee": True, "bravo": [{"delta": "d", "charlie": "c"}]}  # null members vanish
+    assert json.loads(out) == expected
+    assert out.startswith('{"alpha":{"bravo":[{"charlie":"c","delta":"d"}],"yankee":true},"big":')
+
+
+async def test_decoded_tables_are_plain_and_mutable(app):
+    assert await run(app, "local t = json.decode('{\"a\":[1]}'); t.b = 2; table.insert(t.a, 5); return json.encode(t)") \
+        == '{"a":[1,5],"b":2}'
+
+
+async def test_module_is_read_only(app):
+    with pytest.raises(WippyError):
+        await run(app, "json.encode = nil")
+
+
+# ------------------------------------------------------------------ schema validation
+SCHEMA = """
+local schema = {
+  type = "object",
+  properties = {
+    name = {type = "string", minLength = 2, maxLength = 10, pattern = "^[A-Z]"},
+    age = {type = "integer", minimum = 0, maximum = 150},
+    email = {type = "string"},
+    role = {enum = {"admin", "user"}},
+    tags = {type = "array", items = {type = "string"}, minItems = 1},
+  },
+  required = {"name"},
+  additionalProperties = false,
+}
+"""
+
+
+@pytest.mark.parametrize("data, valid", [
+    ("{name = 'John', age = 30}", True),
+    ("{name = 'John', age = 30.0}", True),
+    ("{name = 'John', role = 'admin', tags = {'a'}}", True),
+    ("{age = 30}", False),                          # required
+    ("{name = 'john'}", False),                     # pattern
+    ("{name = 'J'}", False),                        # minLength
+    ("{name = 'Johnathan Smith'}", False),          # maxLength
+    ("{name = 'John', age = -1}", False),           # minimum
+    ("{name = 'John', age = 1.5}", False),          # integer
+    ("{name = 'John', role = 'root'}", False),      # enum
+    ("{name = 'John', tags = {1}}", False),         # items
+    ("{name = 'John', tags = {}}", False),          # minItems
+    ("{name = 'John', extra = 1}", False),          # additionalProperties
+    ("{1, 2}", False),                              # type
+])
+async def test_validate(app, data, valid):
+    res = await run(app, SCHEMA + f"local ok, err = json.validate(schema, {data}); return {{ok, err and err:kind(), err and err:message()}}")
+    assert res[0] is valid, res
+    if not valid:
+        assert res[1] == "Invalid" and res[2].startswith("validation failed")
+
+
+async def test_validate_string_and_schema_text(app):
+    res = await run(app, SCHEMA + """
+    local a = json.validate_string(schema, '{"name":"Jane","age":25}')
+    local b, eb = json.validate_string(schema, '{"age":25}')
+    local c, ec = json.validate_string(schema, 'not json')
+    local d = json.validate('{"type":"number","maximum":5}', 3)
+    local e = json.validate('{"type":"number","maximum":5}', 7)
+    return {a, b, eb:kind(), c, ec:kind(), d, e}
+    """)
+    assert res == [True, False, "Invalid", False, "Invalid", True, False]
+
+
+async def test_validate_bad_arguments(app):
+    res = await run(app, """
+    local a, ea = json.validate(nil, {name = "x"})
+    local b, eb = json.validate({type = "object"}, nil)
+    local c, ec = json.validate(42, {})
+    local d, ed = json.validate('{"type": "nope"}', 1)
+    local e, ee = json.validate('{bad json', 1)
+    local f, ef = json.validate_string({type = "object"}, 5)
+    return {a, ea:kind(), b, eb:kind(), c, ec:kind(), d, ed:kind(), e, ee:kind(), f, ef:kind()}
+    """)
+    assert res == [False, "Invalid"] * 6
+
+
+async def test_validate_empty_table_is_an_object_too(app):
+    res = await run(app, """
+    return {json.validate({type = "object"}, {}), json.validate({type = "array"}, {}),
+            json.validate({type = "object", properties = {}}, {a = 1}),
+            (json.validate({type = "object", required = {"a"}}, {}))}
+    """)
+    assert res == [True, True, True, False]
+
+
+async def test_validate_composition_and_refs(app):
+    res = await run(app, """
+    local schema = {
+      ["$defs"] = {pos = {type = "integer", exclusiveMinimum = 0}},
+      type = "object",
+      properties = {
+        id = {["$ref"] = "#/$defs/pos"},
+        v = {anyOf = {{type = "string"}, {type = "number"}}},
+        one = {oneOf = {{type = "integer"}, {type = "number", minimum = 10}}},
+        no = {["not"] = {type = "null"}},
+      },
+    }
+    local out = {}
+    for _, d in ipairs({{id = 1}, {id = 0}, {v = "s"}, {v = true}, {one = 3}, {one = 12}, {one = 2.5}}) do
+      out[#out + 1] = (json.validate(schema, d))
+    end
+    return out
+    """)
+    assert res == [True, False, True, False, True, False, False]
+
+
+# ------------------------------------------------------------------ performance
+async def test_small_object_speed(make_app):
+    app = make_app(slice_timeout=0)   # no budget hook: measure the module itself
+    res = await app.run("""
+    local json = require("json")
+    return function()
+      local obj = {name = "John", age = 30, active = true, tags = {"a", "b"}, score = 1.5}
+      local s = json.encode(obj)
+      local best_e, best_d = 1e9, 1e9
+      for r = 1, 5 do
+        local c = os.clock()
+        for i = 1, 4000 do json.encode(obj) end
+        best_e = math.min(best_e, (os.clock() - c) / 4000 * 1e6)
+        c = os.clock()
+        for i = 1, 4000 do json.decode(s) end
+        best_d = math.min(best_d, (os.clock() - c) / 4000 * 1e6)
+      end
+      return {best_e, best_d}
+    end
+    """, modules=["json"])
+    enc, dec = res
+    # a few microseconds each on a normal machine; generous bound for slow CI hosts
+    assert enc < 40 and dec < 40, res
