@@ -133,6 +133,12 @@ class Engine:
             return
         try:
             more, deadline = self._run()
+        except lua54.LuaMemoryError:
+            # the memory cap hit the scheduler itself: collect and carry on with a new runner
+            log.warning("engine %s: memory limit reached in the scheduler", self.host)
+            self._runner = None
+            self.lua.gccollect()
+            more, deadline = True, None
         except Exception:  # a bug in the core must not take the node down
             log.exception("engine %s: scheduler error", self.host)
             self._runner = None

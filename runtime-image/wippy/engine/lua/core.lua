@@ -454,6 +454,12 @@ end
 local function failure(task, e)
   if task.kill_reason then return task.kill_reason end
   if e == KILL then return new_error("Canceled", "killed") end
+  if type(e) == "string" and e:find("not enough memory", 1, true) then
+    -- free what the failed task holds before allocating anything to report it
+    co_close(task.co)
+    collectgarbage()
+    return new_error("LimitExceeded", "not enough memory (host memory limit reached)")
+  end
   local err = as_error(e)
   -- a dead coroutine keeps its frames, so the traceback still shows where it failed
   if err._stack == nil then err._stack = traceback(task.co, nil, 0) end

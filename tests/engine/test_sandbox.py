@@ -1,0 +1,136 @@
+"""The sandbox (reference §2.1) and isolation between processes."""
+import pytest
+
+from wippy.engine.errors import WippyError
+
+
+@pytest.mark.parametrize("expr", [
+    "io", "os.execute", "os.exit", "os.getenv", "os.remove", "debug", "package", "loadfile", "dofile",
+    "string.dump", "require == nil and nil or python", "collectgarbage and nil",
+])
+async def test_excluded_globals_are_absent(app, expr):
+    assert await app.run(f"function main() return {expr} == nil end") is True
+
+
+async def test_require_of_ungranted_module_fails(app):
+    with pytest.raises(WippyError, match="not available to app:main"):
+        await app.run('local t = require("time")\nfunction main() return 1 end')
+
+
+async def test_require_of_granted_module_works(app):
+    assert await app.run('local t = require("time")\nfunction main() return t.SECOND end', modules=["time"]) == 10**9
+
+
+async def test_imports_alias_loads_a_library(app):
+    app.add("app:helpers", "library.lua", "local M = {}\nfunction M.double(x) return 2 * x end\nreturn M", method=None)
+    assert await app.run('local h = require("helpers")\nfunction main() return h.double(21) end',
+                         imports={"helpers": "app:helpers"}) == 42
+
+
+async def test_library_has_only_its_own_grants(app):
+    app.add("app:lib", "library.lua", 'return {f = function() return require("time") end}', method=None)
+    with pytest.raises(WippyError, match="not available to app:lib"):
+        await app.run('local l = require("lib")\nfunction main() return l.f() end',
+                      imports={"lib": "app:lib"}, modules=["time"])
+
+
+async def test_binary_chunks_are_refused(app):
+    r = await app.run("""
+    function main()
+      local f, err = load("\\27Lua", "x", "b")
+      local g, err2 = load("\\27LuaT\\0", "x")
+      return {f == nil, g == nil}
+    end""")
+    assert r == [True, True]
+
+
+async def test_text_load_runs_in_a_sandbox(app):
+    assert await app.run('function main() local f = load("return os.execute == nil and 7"); return f() end') == 7
+
+
+async def test_shared_libraries_are_read_only(app):
+    with pytest.raises(WippyError, match="read-only"):
+        await app.run("function main() string.upper = nil end")
+
+
+async def test_string_metatable_is_hidden(app):
+    assert await app.run('function main() return getmetatable("") end') is False
+
+
+async def test_rawset_on_shared_table_refused(app):
+    with pytest.raises(WippyError, match="read-only"):
+        await app.run("function main() rawset(string, 'x', 1) end")
+
+
+async def test_globals_are_per_process(app):
+    app.process("app:child", """
+    counter = (counter or 0) + 1
+    function main(parent) process.send(parent, "n", counter) end""")
+    r = await app.run("""
+    function main()
+      for i = 1, 3 do process.spawn("app:child", "app:host", process.pid()) end
+      local got = {}
+      for i = 1, 3 do got[i] = process.inbox():receive():payload():data() end
+      return got
+    end""")
+    assert r == [1, 1, 1]
+
+
+async def test_endless_loop_ends_only_that_process(make_app):
+    app = make_app(slice_timeout=0.2)
+    app.process("app:spin", "function main() while true do end end")
+    app.process("app:spin_pcall", "function main() while true do pcall(function() while true do end end) end end")
+    r = await app.run("""
+    function main()
+      process.spawn_monitored("app:spin", "app:host")
+      process.spawn_monitored("app:spin_pcall", "app:host")
+      local out = {}
+      for i = 1, 2 do
+        local ev = process.events():receive()
+        out[i] = ev.result.error:kind() .. ": " .. tostring(ev.result.error)
+      end
+      return out
+    end""")
+    assert all(x.startswith("LimitExceeded: ") and "without yielding" in x for x in r), r
+
+
+async def test_instruction_budget(make_app):
+    app = make_app(max_instructions=200_000)
+    with pytest.raises(WippyError, match="instruction budget"):
+        await app.run("function main() local x = 0; for i = 1, 1e9 do x = x + i end; return x end")
+    # a short process is fine
+    assert await app.run("function main() local x = 0; for i = 1, 1000 do x = x + i end; return x end") == 500500
+
+
+async def test_memory_bomb_ends_only_that_process(make_app):
+    app = make_app(max_memory=64 * 1024 * 1024)
+    app.process("app:bomb", """
+    function main()
+      local t = {}
+      for i = 1, 1e9 do t[i] = string.rep("x", 1024) .. i end
+    end""")
+    app.process("app:bystander", """
+    function main() local ev = process.events():receive(); return ev.reason end""")
+    r = await app.run("""
+    function main()
+      local b = process.spawn_monitored("app:bystander", "app:host")
+      process.spawn_monitored("app:bomb", "app:host")
+      local ev = process.events():receive()
+      local kind = ev.result.error:kind()
+      collectgarbage()
+      process.cancel(b, "fine")
+      return {kind, process.events():receive().result.value}
+    end""")
+    assert r == ["LimitExceeded", "fine"]
+
+
+async def test_python_objects_are_unreachable(app):
+    r = await app.run("""
+    function main()
+      local found = {}
+      for k, v in pairs(_G) do
+        if type(v) == "userdata" then found[#found + 1] = k end
+      end
+      return #found
+    end""")
+    assert r == 0
