@@ -18,6 +18,7 @@ from .supervisor.supervisor import Supervisor
 log = logging.getLogger("wippy.runtime")
 
 DATA_DIR = ".wippy"
+FUNCTIONS_HOST = "wippy:functions"   # where calls that start in Python (HTTP, CLI) run
 
 
 def default_node_name() -> str:
@@ -55,6 +56,8 @@ class Runtime:
         log.error("%s", message)
 
     async def start(self) -> None:
+        from .engine.engine import Engine
+        self.node.add_host(FUNCTIONS_HOST, Engine(self.node, FUNCTIONS_HOST))
         await self.registry.load()
         for err in getattr(self.registry, "boot_errors", []):
             self.report(str(err))
@@ -62,6 +65,10 @@ class Runtime:
             from .loader.file_source import FileSource
             self.source = FileSource(self.app_dir, on_error=self.report, overrides=self.overrides)
             await self.source.start(self.registry)
+
+    async def call(self, function_id: str, *args: Any, ctx: dict | None = None) -> Any:
+        """Call a function entry from Python; raises WippyError on failure."""
+        return await self.node.hosts[FUNCTIONS_HOST].call(function_id, list(args), ctx)
 
     async def stop(self) -> None:
         if self.source is not None:
