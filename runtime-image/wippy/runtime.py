@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .engine.node import Node
-from .kinds import HANDLERS
+from .kinds import HANDLERS, LUA_CODE_KINDS
+from .kinds.handlers.process_service import apply_committed, service_spec
 from .kinds.models.catalog import entry_references, validate_entry
-from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory
+from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .supervisor.supervisor import Supervisor
 
 log = logging.getLogger("wippy.runtime")
@@ -43,7 +44,6 @@ class Runtime:
         self.supervisor = Supervisor(self.node)
         self.source = None
         self.errors: list[str] = []
-        self._changed_code: set[str] = set()   # entries whose code changed in the apply under way
         for kind, make in HANDLERS.items():
             self.registry.add_handler(kind, make(self))
         self.registry.subscribe(self._after_commit)
@@ -59,8 +59,11 @@ class Runtime:
         from .engine.engine import Engine
         self.node.add_host(FUNCTIONS_HOST, Engine(self.node, FUNCTIONS_HOST))
         await self.registry.load()
-        for err in getattr(self.registry, "boot_errors", []):
+        for err in self.registry.boot_errors:
             self.report(str(err))
+        # entries restored from history come up like a committed change
+        booted = order([Op.create(e) for e in self.registry.entries()], entry_references)
+        await self._after_commit(self.registry.version, booted)
         if self.app_dir is not None:
             from .loader.file_source import FileSource
             self.source = FileSource(self.app_dir, on_error=self.report, overrides=self.overrides)
@@ -82,8 +85,8 @@ class Runtime:
         self.history.close()
 
     # ------------------------------------------------------------------ live change
-    def code_changed(self, entry_id: str) -> None:
-        """Drop compiled copies of an entry and of everything that imports it."""
+    def code_changed(self, entry_id: str) -> set[str]:
+        """Drop compiled copies of an entry and of everything that imports it; returns them."""
         seen: set[str] = set()
         todo = [entry_id]
         while todo:
@@ -96,15 +99,20 @@ class Runtime:
                 imports = (e.data or {}).get("imports") if isinstance(e.data, dict) else None
                 if isinstance(imports, dict) and any(_ref(t, e.ns) == eid for t in imports.values()):
                     todo.append(e.id)
-        self._changed_code |= seen
+        return seen
 
     async def _after_commit(self, version: int, ops: list[Op]) -> None:
-        """Supervised processes whose code changed restart on the new version."""
-        changed, self._changed_code = self._changed_code, set()
-        if not changed:
-            return
-        from .kinds.handlers.process_service import service_spec
-        touched = {op.entry.id for op in ops if op.entry.kind == "process.service"}
+        """Make running things follow a committed change: new code for the next call, services
+        started, restarted (also when their code changed) or stopped."""
+        changed: set[str] = set()
+        for op in ops:
+            if op.entry.kind in LUA_CODE_KINDS and op.action != "create":
+                changed |= self.code_changed(op.entry.id)
+        touched = set()
+        for op in ops:
+            if op.entry.kind == "process.service":
+                touched.add(op.entry.id)
+                await apply_committed(self, op)
         for sid, svc in list(self.supervisor.services.items()):
             if svc.spec.process in changed and sid not in touched:
                 entry = self.registry.get(sid)

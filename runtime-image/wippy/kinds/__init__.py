@@ -14,6 +14,8 @@ from .handlers.process_service import ProcessServiceHandler
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
+LUA_CODE_KINDS = frozenset({"function.lua", "process.lua", "library.lua"})
+
 HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "function.lua": LuaCodeHandler,
     "process.lua": LuaCodeHandler,

@@ -1,8 +1,9 @@
 """function.lua, process.lua, library.lua: code that compiles, lazily, in each engine.
 
 Applying one checks that the Lua parses (a syntax error rejects the change, naming the
-entry and line) and drops compiled copies of the old version, so the next call or spawn
-runs the new code while calls in flight finish on the old.
+entry and line). Once committed, compiled copies of the old version are dropped
+(Runtime.after_commit), so the next call or spawn runs the new code while calls in flight
+finish on the old.
 """
 from __future__ import annotations
 
@@ -36,5 +37,3 @@ class LuaCodeHandler:
             if err:
                 where = f"{op.entry.source}: " if op.entry.source else ""
                 raise Rejected(f"{where}Lua syntax error in {op.entry.id}: {err}")
-        if op.action != "create":
-            self.runtime.code_changed(op.entry.id)

@@ -18,14 +18,22 @@ def service_spec(runtime: "Runtime", entry) -> ServiceSpec:
 
 
 class ProcessServiceHandler:
+    """Services start, restart and stop once their change is committed (Runtime.after_commit):
+    a process must never start on an entry that a rejected changeset would take back."""
+
     def __init__(self, runtime: "Runtime"):
         self.runtime = runtime
 
     async def apply(self, op: Op) -> None:
-        sup = self.runtime.supervisor
-        if op.action == "delete":
-            await sup.remove(op.entry.id)
-        elif op.action == "create":
-            sup.add(service_spec(self.runtime, op.entry))
-        else:
-            await sup.replace(service_spec(self.runtime, op.entry))
+        if op.action != "delete":
+            service_spec(self.runtime, op.entry)
+
+
+async def apply_committed(runtime: "Runtime", op: Op) -> None:
+    sup = runtime.supervisor
+    if op.action == "delete":
+        await sup.remove(op.entry.id)
+    elif op.action == "create":
+        sup.add(service_spec(runtime, op.entry))
+    else:
+        await sup.replace(service_spec(runtime, op.entry))
