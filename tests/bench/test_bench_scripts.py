@@ -1,0 +1,15 @@
+"""The benchmark scripts run and print their figures (numbers are read by people, not asserted)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_actors_bench_prints_every_figure():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "actors.py"), "--quick"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for figure in ("messages/s, ping-pong", "spawns/s", "bytes per idle process @ 10,000", "funcs.call round trip"):
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith(figure))
+        assert any(ch.isdigit() for ch in line[len(figure):]), line
