@@ -90,7 +90,7 @@ class Engine:
             "compile": self._compile,
             "route_event": lambda pid, ev: node.route_event(pid, self.py(ev)),
             "route_unlink": lambda pid, other: node.unlink(pid, other),
-            "on_exit": lambda pid, value, err: node.on_exit(pid, self.py(value), self.py(err)),
+            "on_exit": node.on_exit,
             "lookup_name": node.lookup_name,
             "register_name": self._register_name,
             "unregister_name": lambda name, scope: node.unregister_name(name),
@@ -312,11 +312,10 @@ class Engine:
 
     # ------------------------------------------------------------------ entry points from Python
     def spawn(self, entry_id: str, args: list, *, watcher: str | None = None, monitored: bool = False,
-              linked: bool = False, name: str | None = None, ctx: dict | None = None,
-              py_watch: bool = False) -> str:
+              linked: bool = False, name: str | None = None, ctx: dict | None = None) -> str:
         pid, err = self.S.spawn_local(entry_id, self.args_table(args),
                                       to_lua(self, ctx) if ctx else None, watcher, monitored, linked,
-                                      name, py_watch)
+                                      name)
         if pid is None:
             raise self.error_to_python(err)
         self.kick()

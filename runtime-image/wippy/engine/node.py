@@ -30,8 +30,7 @@ class Host(Protocol):
     """What the node needs from a host (a Lua engine, or a Temporal worker later)."""
 
     def spawn(self, entry_id: str, args: list, *, watcher: str | None = None, monitored: bool = False,
-              linked: bool = False, name: str | None = None, ctx: dict | None = None,
-              py_watch: bool = False) -> str: ...
+              linked: bool = False, name: str | None = None, ctx: dict | None = None) -> str: ...
     def deliver(self, pid: str, topic: str, frm: str | None, value: Any) -> bool: ...
     def deliver_event(self, pid: str, event: dict) -> bool: ...
     def cancel(self, pid: str, frm: str | None, reason: str | None) -> bool: ...
@@ -198,7 +197,8 @@ class Node:
         if h is not None and hasattr(h, "remove_link"):
             h.remove_link(pid, other)
 
-    def on_exit(self, pid: str, value: Any, err: Any) -> None:
+    def on_exit(self, pid: str) -> None:
+        """A process that held names ended: its names are free again."""
         for name in self._names_of.pop(pid, ()):
             if self.names.get(name) == pid:
                 del self.names[name]

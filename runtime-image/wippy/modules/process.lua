@@ -122,7 +122,7 @@ end
 S.spawn_with = spawn_with
 
 -- called by Python to start a process in this engine on behalf of another engine or a supervisor
-function S.spawn_local(id, args, ctx, watcher, monitored, linked, name, py_watch)
+function S.spawn_local(id, args, ctx, watcher, monitored, linked, name)
   local fac, err = S.get_factory(id, "process.lua")
   if not fac then return nil, err end
   local proc, perr = S.create_process(id, main_of(fac), args, {ctx = ctx})
@@ -130,7 +130,6 @@ function S.spawn_local(id, args, ctx, watcher, monitored, linked, name, py_watch
   proc.main_task.fac = fac
   if watcher and monitored then proc.monitors = {[watcher] = true} end
   if watcher and linked then link(proc, watcher) end
-  proc.py_watch = py_watch
   if name then
     local okn, nerr = P.register_name(name, proc.pid)
     if not okn then S.terminate(proc.pid, "name taken"); return nil, nerr end

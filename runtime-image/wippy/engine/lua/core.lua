@@ -580,7 +580,7 @@ exit_proc = function(proc, value, err)
   if proc.exit_waiters then
     for _, w in pairs(proc.exit_waiters) do w(value, err) end
   end
-  if proc.py_watch or proc.named then P.on_exit(pid, value, err) end
+  if proc.named then P.on_exit(pid) end
 end
 S.exit_proc = exit_proc
 
