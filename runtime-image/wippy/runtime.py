@@ -3,6 +3,7 @@ feed the registry (an app folder here; Kubernetes custom resources in a pod)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -12,7 +13,8 @@ from typing import Any, Sequence
 from .engine.node import Node
 from .kinds import HANDLERS, LUA_CODE_KINDS
 from .kinds.handlers.process_service import apply_committed, service_spec
-from .kinds.models.catalog import entry_references, validate_entry
+from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
+from .loader.interpolate import InterpolationError, resolve_env
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .supervisor.supervisor import Supervisor
 
@@ -38,7 +40,7 @@ class Runtime:
             self.history = SqliteHistory(data / "registry.db")
         else:
             self.history = MemoryHistory()
-        self.registry = Registry(self.history, validate=validate_entry, references=entry_references)
+        self.registry = Registry(self.history, validate=self.decode, references=entry_references)
         self.node = Node(self.node_name, entries=self.registry.get)
         self.node.registry = self.registry
         self.supervisor = Supervisor(self.node)
@@ -48,8 +50,20 @@ class Runtime:
             self.registry.add_handler(kind, make(self))
         self.registry.subscribe(self._after_commit)
 
+    def env_lookup(self, name: str) -> str | None:
+        store = getattr(self.node, "env", None)
+        return store.get(name) if store is not None else os.environ.get(name)
+
     def decode(self, entry: Entry):
-        return validate_entry(entry)
+        """An entry's typed model, with `${env:...}` placeholders resolved (Lua sources excepted:
+        `${` is ordinary text in code). Secrets stay out of the registry: only the model sees them."""
+        data = entry.data
+        if isinstance(data, dict):
+            try:
+                data = {k: v if k == "source" else resolve_env(v, self.env_lookup, path=k) for k, v in data.items()}
+            except InterpolationError as e:
+                raise EntryInvalid(entry, [str(e)]) from None
+        return validate_entry(dataclasses.replace(entry, data=data))
 
     def report(self, message: str) -> None:
         self.errors.append(message)

@@ -200,3 +200,35 @@ async def _eq(coro, expected):
 
 async def _true(value):
     return value
+
+
+async def test_env_placeholders_resolve_when_decoded(tmp_path, monkeypatch):
+    monkeypatch.setenv("WIPPY_TEST_GREETING", "hola")
+    (tmp_path / "_index.yaml").write_text(
+        'version: "1.0"\nnamespace: e\nentries:\n'
+        '  - {name: procs, kind: process.host, host: {max_processes: "${env:WIPPY_TEST_MAX|5}"}}\n'
+        '  - name: svc\n    kind: process.service\n    process: p\n    host: procs\n'
+        '    input: ["${env:WIPPY_TEST_GREETING}", "${env:WIPPY_TEST_MISSING|fallback}"]\n'
+        '  - {name: p, kind: process.lua, method: main, source: "return function(a, b) return a end"}\n')
+    rt = Runtime(tmp_path, node_name="t")
+    await rt.start()
+    try:
+        assert rt.errors == []
+        svc = rt.decode(rt.registry.get("e:svc"))
+        assert svc.input == ["hola", "fallback"]
+        assert rt.registry.get("e:svc").data["input"][0] == "${env:WIPPY_TEST_GREETING}"   # stored raw
+        assert rt.decode(rt.registry.get("e:procs")).host.max_processes == 5
+    finally:
+        await rt.stop()
+
+
+async def test_missing_env_variable_is_a_clear_error(tmp_path):
+    (tmp_path / "_index.yaml").write_text(
+        'version: "1.0"\nnamespace: e\nentries:\n'
+        '  - {name: procs, kind: process.host, host: {max_processes: "${env:WIPPY_TEST_NOT_SET}"}}\n')
+    rt = Runtime(tmp_path, node_name="t")
+    await rt.start()
+    try:
+        assert any("WIPPY_TEST_NOT_SET" in e and "e:procs" in e and "_index.yaml:4" in e for e in rt.errors), rt.errors
+    finally:
+        await rt.stop()
