@@ -37,14 +37,7 @@ local function pool_put(inst)
   end
 end
 
-local function resolve_id(id)
-  if type(id) ~= "string" or id == "" then error("function id must be a string", 3) end
-  if id:find(":", 1, true) then return id end
-  local task = current()
-  local ns = task and task.fac and task.fac.ns
-  if ns and ns ~= "" then return ns .. ":" .. id end
-  return id
-end
+local function resolve_id(id) return S.resolve_id(id, "function id") end
 
 local function merged(a, b)
   if not b then return a end

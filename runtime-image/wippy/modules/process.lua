@@ -15,14 +15,7 @@ local function self_proc()
   return task and task.proc
 end
 
-local function resolve_id(id, what)
-  if type(id) ~= "string" or id == "" then error(what .. " must be an entry id string", 3) end
-  if id:find(":", 1, true) then return id end
-  local task = current()
-  local ns = task and task.fac and task.fac.ns
-  if ns and ns ~= "" then return ns .. ":" .. id end
-  return id
-end
+local resolve_id = S.resolve_id
 
 local function is_pid(s) return type(s) == "string" and s:sub(1, 1) == "{" end
 

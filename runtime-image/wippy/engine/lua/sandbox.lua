@@ -169,6 +169,16 @@ function S.invalidate(id)
   if S.function_pools then S.function_pools[id] = nil end
 end
 
+-- A bare name refers to an entry in the namespace of the code that names it.
+function S.resolve_id(id, what)
+  if type(id) ~= "string" or id == "" then error(what .. " must be an entry id string", 3) end
+  if id:find(":", 1, true) then return id end
+  local task = S.current()
+  local ns = task and task.fac and task.fac.ns
+  if ns and ns ~= "" then return ns .. ":" .. id end
+  return id
+end
+
 -- Factory for an id, compiling through Python on first use in this engine.
 function S.get_factory(id, want_kind)
   local fac = S.factories[id]
