@@ -27,10 +27,14 @@ class SandboxLimits(ConfigModel):
         None, ge=1, description="Lua instructions one process may run before it must yield (unset = no limit)."
     )
     slice_timeout: Duration | None = Field(
-        None, description="Wall-clock time one process may run before it must yield (unset = no limit)."
+        None,
+        description="Time one process may run without yielding before it is ended (unset = 5s; 0 = no limit, "
+        "which also spares tight loops the per-instruction check).",
     )
     max_memory: Size | None = Field(
-        None, description="Memory one Lua process may allocate, e.g. '64MiB' (unset = no limit)."
+        None,
+        description="Memory the host's Lua state may hold, all its processes together, e.g. '64MiB'; the "
+        "process whose allocation fails is ended (unset = no limit).",
     )
 
 
