@@ -61,7 +61,8 @@ class Engine:
         self.closed = False
 
         cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
-                                   "max_instructions": max_instructions, "max_processes": max_processes})
+                                   "max_instructions": max_instructions, "max_processes": max_processes,
+                                   "strict_security": getattr(node, "strict_security", False)})
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
@@ -312,10 +313,11 @@ class Engine:
 
     # ------------------------------------------------------------------ entry points from Python
     def spawn(self, entry_id: str, args: list, *, watcher: str | None = None, monitored: bool = False,
-              linked: bool = False, name: str | None = None, ctx: dict | None = None) -> str:
+              linked: bool = False, name: str | None = None, ctx: dict | None = None,
+              actor: dict | None = None, scope: list[str] | None = None) -> str:
         pid, err = self.S.spawn_local(entry_id, self.args_table(args),
                                       to_lua(self, ctx) if ctx else None, watcher, monitored, linked,
-                                      name)
+                                      name, to_lua(self, actor), to_lua(self, scope))
         if pid is None:
             raise self.error_to_python(err)
         self.kick()

@@ -30,7 +30,8 @@ class Host(Protocol):
     """What the node needs from a host (a Lua engine, or a Temporal worker later)."""
 
     def spawn(self, entry_id: str, args: list, *, watcher: str | None = None, monitored: bool = False,
-              linked: bool = False, name: str | None = None, ctx: dict | None = None) -> str: ...
+              linked: bool = False, name: str | None = None, ctx: dict | None = None,
+              actor: dict | None = None, scope: list[str] | None = None) -> str: ...
     def deliver(self, pid: str, topic: str, frm: str | None, value: Any) -> bool: ...
     def deliver_event(self, pid: str, event: dict) -> bool: ...
     def cancel(self, pid: str, frm: str | None, reason: str | None) -> bool: ...
@@ -123,8 +124,9 @@ class Node:
             if existing:
                 return existing
         h = self._host(host_id)
+        identity = {k: options[k] for k in ("actor", "scope") if options.get(k) is not None}
         pid = h.spawn(entry_id, args, watcher=caller, monitored=monitored, linked=linked,
-                      name=name, ctx=options.get("ctx"))
+                      name=name, ctx=options.get("ctx"), **identity)
         if linked and caller:
             ch = self.host_for(caller)
             if ch is not None and hasattr(ch, "add_link"):

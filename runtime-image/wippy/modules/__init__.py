@@ -45,6 +45,7 @@ SPECS: list[ModuleSpec] = [
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),
     _spec("registry", "storage", "io"),
+    _spec("security", "security"),
     _spec("io", "io", terminal_only=True),
 ]
 BY_NAME = {s.name: s for s in SPECS}

@@ -70,6 +70,7 @@ local function call_with(ex, id, ...)
   id = resolve_id(id)
   local task = current()
   if not task then error("funcs.call outside of a task", 2) end
+  if not S.check("funcs.call", id) then return nil, S.denied("funcs.call", id) end
   if ex.opts and ex.opts.timeout then
     local fut, err = call_async(ex, id, ...)
     if not fut then return nil, err end
@@ -156,6 +157,7 @@ end
 
 call_async = function(ex, id, ...)
   id = resolve_id(id)
+  if not S.check("funcs.call", id) then return nil, S.denied("funcs.call", id) end
   local fac, args = prepare(id, ...)
   if not fac then return nil, args end
   local task = current()

@@ -83,12 +83,14 @@ end
 local function spawn_with(sp, id, host, monitored, linked, ...)
   id = resolve_id(id, "process id")
   host = resolve_id(host, "host")
+  if not S.check("process.spawn", id) then return nil, S.denied("process.spawn", id) end
+  if not S.check("process.host", host) then return nil, S.denied("process.host", host) end
   local me = self_proc()
   local args = pack(...)
   local ok, cargs = pcall(copy, args)
   if not ok then return nil, new_error("Invalid", tostring(cargs)) end
   if host ~= S.host then
-    return P.spawn_remote(id, host, sp, me and me.pid, monitored, linked, cargs)
+    return P.spawn_remote(id, host, S.plain_spawner(sp), me and me.pid, monitored, linked, cargs)
   end
   if sp.name then
     local existing = P.lookup_name(sp.name)
@@ -115,10 +117,11 @@ end
 S.spawn_with = spawn_with
 
 -- called by Python to start a process in this engine on behalf of another engine or a supervisor
-function S.spawn_local(id, args, ctx, watcher, monitored, linked, name)
+function S.spawn_local(id, args, ctx, watcher, monitored, linked, name, actor, scope)
   local fac, err = S.get_factory(id, "process.lua")
   if not fac then return nil, err end
-  local proc, perr = S.create_process(id, main_of(fac), args, {ctx = ctx})
+  local proc, perr = S.create_process(id, main_of(fac), args,
+    {ctx = ctx, actor = S.make_actor(actor), scope = S.make_scope(scope)})
   if not proc then return nil, perr end
   proc.main_task.fac = fac
   if watcher and monitored then proc.monitors = {[watcher] = true} end
@@ -129,6 +132,14 @@ function S.spawn_local(id, args, ctx, watcher, monitored, linked, name)
     proc.named = true
   end
   return proc.pid, nil
+end
+
+-- spawner options as plain data for another host (actor and scope as tables of strings)
+function S.plain_spawner(sp)
+  local actor, scope = sp.actor, sp.scope
+  return {ctx = sp.ctx, opts = sp.opts, name = sp.name, messages = sp.messages,
+          actor = actor and {id = actor._id, meta = actor._meta} or nil,
+          scope = scope and scope._ids or nil}
 end
 
 local SPAWNER = {}
@@ -178,7 +189,7 @@ local function exec_with(sp, id, host, ...)
   if host ~= S.host then
     local ok, cargs = pcall(copy, pack(...))
     if not ok then return nil, new_error("Invalid", tostring(cargs)) end
-    local token = P.exec_remote(id, host, sp, cargs)
+    local token = P.exec_remote(id, host, S.plain_spawner(sp), cargs)
     if type(token) ~= "number" then return nil, token end
     return S.await_token(token)
   end

@@ -46,6 +46,10 @@ end
 function CHANGES:ops() return S.copy(self._ops) end
 function CHANGES:apply()
   if #self._ops == 0 then return nil, new_error("Invalid", "empty changeset") end
+  for _, op in ipairs(self._ops) do
+    local id = op.id or op.entry.id or ((op.entry.namespace or "") .. ":" .. (op.entry.name or ""))
+    if not S.check("registry.apply", id) then return nil, S.denied("registry.apply", id) end
+  end
   local v, err = py.apply(self._ops, self._base)
   if v == nil then return nil, err end
   return version_obj(v, self._base)
@@ -76,7 +80,11 @@ function registry.versions()
   for i, v in ipairs(py.versions()) do out[i] = version_obj(v.id, v.parent) end
   return out
 end
-function registry.apply_version(v) return py.apply_version(version_id(v)) end
+function registry.apply_version(v)
+  local id = version_id(v)
+  if not S.check("registry.apply_version", tostring(id)) then return nil, S.denied("registry.apply_version", id) end
+  return py.apply_version(id)
+end
 function registry.build_delta(a, b) return py.build_delta(a, b) end
 function registry.history()
   return {

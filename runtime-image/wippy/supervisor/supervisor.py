@@ -44,6 +44,8 @@ class ServiceSpec:
     host: str
     input: list
     lifecycle: Lifecycle
+    actor: dict | None = None        # identity from lifecycle.security
+    scope: list[str] | None = None   # policy ids granted to it
 
 
 @dataclass
@@ -159,7 +161,8 @@ class Supervisor:
             cpid = self.node.control_pid(on_event)
             started = self.clock()
             try:
-                svc.pid = self.node.spawn(spec.process, spec.host, list(spec.input), caller=cpid, monitored=True)
+                svc.pid = self.node.spawn(spec.process, spec.host, list(spec.input), caller=cpid, monitored=True,
+                                          options={"actor": spec.actor, "scope": spec.scope})
                 self._set(svc, State.RUNNING)
                 result = await fut
             except WippyError as e:      # could not even start: a failure like any other

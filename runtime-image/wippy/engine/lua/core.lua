@@ -19,6 +19,7 @@ S.factories = {}             -- entry id -> compiled code (process.lua / functio
 S.modules = {}               -- module name -> module table (installed by Python and by Lua)
 S.protected = setmetatable({}, {__mode = "k"})   -- read-only proxies shared by every sandbox
 S.stats = {spawned = 0, exited = 0, messages = 0}
+S.strict = CFG.strict_security or false   -- deny checks that have no actor or scope
 
 -- Marker yielded by a task that parks on the scheduler; user coroutines never see it.
 local SUSPEND = setmetatable({}, {__name = "suspend"})
@@ -605,7 +606,7 @@ function S.create_process(entry_id, main_fn, args, opts)
                 ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope}
   S.procs[pid] = proc
   S.stats.spawned = S.stats.spawned + 1
-  proc.main_task = start_task(proc, main_fn, args, {main = true, ctx = proc.ctx})
+  proc.main_task = start_task(proc, main_fn, args, {main = true, ctx = proc.ctx, actor = proc.actor, scope = proc.scope})
   return proc
 end
 

@@ -169,6 +169,12 @@ function S.invalidate(id)
   if S.function_pools then S.function_pools[id] = nil end
 end
 
+-- Permission checks; the security module replaces these with policy evaluation.
+function S.check() return not S.strict end
+function S.denied(action, resource)
+  return new_error("PermissionDenied", "permission denied: " .. action .. " on " .. tostring(resource))
+end
+
 -- A bare name refers to an entry in the namespace of the code that names it.
 function S.resolve_id(id, what)
   if type(id) ~= "string" or id == "" then error(what .. " must be an entry id string", 3) end

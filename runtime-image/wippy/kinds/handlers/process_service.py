@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...registry import Op, resolve_ref
+from ...security.store import PolicyStore
 from ...supervisor.supervisor import ServiceSpec
 
 if TYPE_CHECKING:
@@ -13,8 +14,16 @@ if TYPE_CHECKING:
 def service_spec(runtime: "Runtime", entry) -> ServiceSpec:
     model = runtime.decode(entry)
     ns = entry.ns
+    actor = scope = None
+    sec = model.lifecycle.security
+    if sec is not None and sec.actor is not None:
+        actor = {"id": sec.actor.id, "meta": dict(sec.actor.meta)}
+        policies = PolicyStore(runtime.registry)
+        scope = [resolve_ref(p, ns) for p in sec.policies]
+        for group in sec.groups:
+            scope += policies.group(resolve_ref(group, ns))
     return ServiceSpec(id=entry.id, process=resolve_ref(model.process, ns), host=resolve_ref(model.host, ns),
-                       input=list(model.input), lifecycle=model.lifecycle)
+                       input=list(model.input), lifecycle=model.lifecycle, actor=actor, scope=scope)
 
 
 class ProcessServiceHandler:

@@ -14,6 +14,7 @@ from wippy.kinds.models.lua import FunctionLua, LibraryLua, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import ProcessHost, ProcessService
 from wippy.kinds.models.terminal import TerminalHost
+from wippy.kinds.models.security import SecurityPolicy
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
 from wippy.registry.errors import format_validation_errors
 
@@ -30,6 +31,7 @@ MODELS: dict[str, type[KindModel]] = {
         NsDefinition,
         NsRequirement,
         NsDependency,
+        SecurityPolicy,
     )
 }
 

@@ -1,0 +1,1 @@
+"""Actors, scopes and policies (reference §6): who may do what, checked before it runs."""

@@ -1,0 +1,43 @@
+"""Policies as the registry holds them: decoded once per registry version."""
+from __future__ import annotations
+
+from ..kinds.models.catalog import validate_entry
+from ..registry.entry import resolve_ref
+from .policy import Condition, Policy
+
+
+class PolicyStore:
+    def __init__(self, registry):
+        self.registry = registry
+        self._version = -1
+        self._policies: dict[str, Policy] = {}
+        self._groups: dict[str, list[str]] = {}
+
+    def _refresh(self) -> None:
+        if self._version == self.registry.version:
+            return
+        policies, groups = {}, {}
+        for entry in self.registry.entries():
+            if entry.kind != "security.policy":
+                continue
+            model = validate_entry(entry)
+            rule = model.policy
+            policies[entry.id] = Policy(entry.id, rule.actions, rule.resources, rule.effect,
+                                        tuple(Condition(c.field, c.operator, c.value, c.value_from)
+                                              for c in rule.conditions))
+            for g in model.groups:
+                groups.setdefault(resolve_ref(g, entry.ns), []).append(entry.id)
+        self._policies, self._groups, self._version = policies, groups, self.registry.version
+
+    def get(self, policy_id: str) -> Policy | None:
+        self._refresh()
+        return self._policies.get(policy_id)
+
+    def resolve(self, ids: list[str]) -> list[Policy]:
+        """Policies for a scope; ids that name no policy grant nothing."""
+        self._refresh()
+        return [self._policies[i] for i in ids if i in self._policies]
+
+    def group(self, group: str) -> list[str]:
+        self._refresh()
+        return list(self._groups.get(group, []))
