@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...registry import Op, resolve_ref
-from ...security.store import PolicyStore
 from ...supervisor.supervisor import ServiceSpec
 
 if TYPE_CHECKING:
@@ -17,6 +16,7 @@ def service_spec(runtime: "Runtime", entry) -> ServiceSpec:
     actor = scope = None
     sec = model.lifecycle.security
     if sec is not None and sec.actor is not None:
+        from ...security.store import PolicyStore   # late: security reads kinds, kinds load handlers
         actor = {"id": sec.actor.id, "meta": dict(sec.actor.meta)}
         policies = PolicyStore(runtime.registry)
         scope = [resolve_ref(p, ns) for p in sec.policies]
