@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Callable
 from .handlers.lua_code import LuaCodeHandler
 from .handlers.process_host import ProcessHostHandler, TerminalHostHandler
 from .handlers.process_service import ProcessServiceHandler
+from .handlers.sql import SqlHandler
+from .handlers.store import StoreHandler
+from .handlers.queue import QueueHandler
+from .handlers.env import EnvHandler
+from .handlers.fs import FsHandler
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -23,4 +28,9 @@ HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "process.host": ProcessHostHandler,
     "terminal.host": TerminalHostHandler,
     "process.service": ProcessServiceHandler,
+    "db.sql.*": SqlHandler,
+    "store.*": StoreHandler,
+    "queue.**": QueueHandler,
+    "env.**": EnvHandler,
+    "fs.directory": FsHandler,
 }

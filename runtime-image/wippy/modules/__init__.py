@@ -45,6 +45,11 @@ SPECS: list[ModuleSpec] = [
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),
     _spec("registry", "storage", "io"),
+    _spec("sql", "storage", "io"),
+    _spec("store", "storage", "io"),
+    _spec("queue", "storage", "io"),
+    _spec("events", "io"),
+    _spec("fs", "storage", "io"),
     _spec("security", "security"),
     _spec("io", "io", terminal_only=True),
 ]

@@ -14,6 +14,11 @@ from wippy.kinds.models.lua import FunctionLua, LibraryLua, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import ProcessHost, ProcessService
 from wippy.kinds.models.terminal import TerminalHost
+from wippy.kinds.models import sql as _sql
+from wippy.kinds.models import store as _store
+from wippy.kinds.models import queue as _queue
+from wippy.kinds.models import env as _env
+from wippy.kinds.models import fs as _fs
 from wippy.kinds.models.security import SecurityPolicy
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
 from wippy.registry.errors import format_validation_errors
@@ -31,6 +36,11 @@ MODELS: dict[str, type[KindModel]] = {
         NsDefinition,
         NsRequirement,
         NsDependency,
+        _sql.SqliteDatabase, _sql.PostgresDatabase, _sql.MysqlDatabase,
+        _store.MemoryStore, _store.SqlStore, _store.RedisStore,
+        _queue.MemoryDriver, _queue.RedisDriver, _queue.Queue, _queue.Consumer,
+        _env.MemoryStorage, _env.OsStorage, _env.FileStorage, _env.StaticStorage, _env.RouterStorage, _env.Variable,
+        _fs.Directory,
         SecurityPolicy,
     )
 }

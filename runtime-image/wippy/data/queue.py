@@ -1,0 +1,419 @@
+"""Queues behind `queue.*` entries.
+
+Drivers carry messages: `queue.driver.memory` (in-process) and `queue.driver.redis`
+(Redis Streams with a consumer group). A `queue.queue` names a queue on a driver and its
+dead-letter policy. A `queue.consumer` takes messages (up to `prefetch` held at once),
+hands each body to its function (up to `concurrency` at once) and acks on success; an
+error, a `false` result, or the consumer stopping mid-message puts the message back.
+After `dead_letter.max_attempts` failed deliveries a message moves to the dead-letter
+queue (or is dropped, with a log line, when none is set). Delivery is at least once.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..engine.errors import WippyError, INVALID, UNAVAILABLE, NOT_FOUND
+from ..registry.entry import resolve_ref
+
+log = logging.getLogger("wippy.queue")
+
+CTX_KEY = "@queue.message"
+
+
+@dataclass
+class Message:
+    id: str
+    body: Any
+    headers: dict = field(default_factory=dict)
+    attempts: int = 0          # deliveries so far, this one included
+    raw_id: Any = None         # driver bookkeeping
+
+
+# --------------------------------------------------------------------------- memory driver
+class _MemQueue:
+    def __init__(self):
+        self.ready: collections.deque[Message] = collections.deque()
+        self.inflight: dict[str, Message] = {}
+        self.cond = asyncio.Condition()
+
+
+class MemoryDriver:
+    type = "memory"
+
+    def __init__(self, entry_id: str, max_length: int = 0):
+        self.entry_id = entry_id
+        self.max_length = max_length
+        self.queues: dict[str, _MemQueue] = {}
+        self.closed = False
+
+    def adopt(self, old):
+        if isinstance(old, MemoryDriver):
+            self.queues = old.queues      # a changed driver entry keeps its messages
+
+    def _q(self, name: str) -> _MemQueue:
+        if self.closed:
+            raise WippyError(UNAVAILABLE, f"queue driver {self.entry_id} is closed")
+        q = self.queues.get(name)
+        if q is None:
+            q = self.queues[name] = _MemQueue()
+        return q
+
+    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
+        q = self._q(name)
+        if self.max_length and len(q.ready) >= self.max_length:
+            raise WippyError(UNAVAILABLE, f"queue {name} is full ({self.max_length} messages)")
+        msg = Message(uuid.uuid4().hex, body, dict(headers or {}), attempts)
+        async with q.cond:
+            q.ready.append(msg)
+            q.cond.notify()
+        return msg.id
+
+    async def receive(self, name: str, n: int, timeout: float, consumer: str) -> list[Message]:
+        q = self._q(name)
+        async with q.cond:
+            if not q.ready:
+                try:
+                    await asyncio.wait_for(q.cond.wait_for(lambda: bool(q.ready) or self.closed), timeout)
+                except asyncio.TimeoutError:
+                    return []
+            out = []
+            while q.ready and len(out) < n:
+                m = q.ready.popleft()
+                m.attempts += 1
+                q.inflight[m.id] = m
+                out.append(m)
+            return out
+
+    async def ack(self, name: str, msg: Message) -> None:
+        self._q(name).inflight.pop(msg.id, None)
+
+    async def nack(self, name: str, msg: Message, delay: float = 0.0) -> None:
+        q = self._q(name)
+        if q.inflight.pop(msg.id, None) is None:
+            return
+        if delay > 0:
+            await asyncio.sleep(delay)
+        async with q.cond:
+            q.ready.append(msg)
+            q.cond.notify()
+
+    async def depth(self, name: str) -> dict:
+        q = self._q(name)
+        return {"depth": len(q.ready), "inflight": len(q.inflight)}
+
+    def close(self):
+        self.closed = True
+
+    retire = close
+
+
+# --------------------------------------------------------------------------- Redis Streams driver
+class RedisStreamsDriver:
+    type = "redis"
+
+    def __init__(self, entry_id: str, m):
+        import redis.asyncio as aioredis
+        self.entry_id = entry_id
+        kw = dict(socket_connect_timeout=5, decode_responses=True)
+        self.client = aioredis.from_url(m.url, **kw) if m.url else aioredis.Redis(
+            host=m.host, port=m.port, db=m.db, password=m.password or None, **kw)
+        self.group = m.group
+        self.claim_idle_ms = int(m.claim_idle * 1000)
+        self._groups: set[str] = set()
+        self.closed = False
+
+    async def _run(self, coro):
+        import redis
+        if self.closed:
+            coro.close()
+            raise WippyError(UNAVAILABLE, f"queue driver {self.entry_id} is closed")
+        try:
+            return await coro
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            raise WippyError(UNAVAILABLE, f"redis queue driver {self.entry_id}: {e}") from None
+        except redis.RedisError as e:
+            raise WippyError(INVALID, f"redis queue driver {self.entry_id}: {e}") from None
+
+    async def _group(self, stream: str):
+        import redis
+        if stream in self._groups:
+            return
+        try:
+            await self._run(self.client.xgroup_create(stream, self.group, id="0", mkstream=True))
+        except WippyError as e:
+            if "BUSYGROUP" not in e.message:
+                raise
+        self._groups.add(stream)
+
+    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
+        await self._group(name)
+        fields = {"body": json.dumps(body), "headers": json.dumps(headers or {}), "attempts": str(attempts)}
+        return await self._run(self.client.xadd(name, fields))
+
+    def _msg(self, sid: str, fields: dict, claimed: bool = False) -> Message:
+        attempts = int(fields.get("attempts", "0")) + 1
+        return Message(sid, json.loads(fields.get("body", "null")), json.loads(fields.get("headers", "{}")),
+                       attempts, raw_id=sid)
+
+    async def receive(self, name: str, n: int, timeout: float, consumer: str) -> list[Message]:
+        await self._group(name)
+        out: list[Message] = []
+        # take over messages a dead consumer left unacked for too long
+        res = await self._run(self.client.xautoclaim(name, self.group, consumer, self.claim_idle_ms,
+                                                     start_id="0-0", count=n))
+        for sid, fields in (res[1] if res else []):
+            if fields:
+                out.append(self._msg(sid, fields, claimed=True))
+        if out:
+            return out
+        res = await self._run(self.client.xreadgroup(self.group, consumer, {name: ">"}, count=n,
+                                                     block=max(1, int(timeout * 1000))))
+        for _stream, entries in res or []:
+            for sid, fields in entries:
+                out.append(self._msg(sid, fields))
+        return out
+
+    async def ack(self, name: str, msg: Message) -> None:
+        await self._run(self.client.xack(name, self.group, msg.raw_id))
+        await self._run(self.client.xdel(name, msg.raw_id))
+
+    async def nack(self, name: str, msg: Message, delay: float = 0.0) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # put it back as a new entry carrying its delivery count, then drop the old one
+        await self.publish(name, msg.body, msg.headers, msg.attempts)
+        await self.ack(name, msg)
+
+    async def depth(self, name: str) -> dict:
+        await self._group(name)
+        total = await self._run(self.client.xlen(name))
+        pending = await self._run(self.client.xpending(name, self.group))
+        inflight = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
+        return {"depth": max(0, total - inflight), "inflight": inflight}
+
+    def close(self):
+        self.closed = True
+        try:
+            asyncio.get_running_loop().create_task(self.client.aclose())
+        except RuntimeError:
+            pass
+
+    retire = close
+
+
+# --------------------------------------------------------------------------- queue
+class Queue:
+    def __init__(self, res, entry_id: str, m):
+        ns = entry_id.split(":", 1)[0]
+        self.res = res
+        self.entry_id = entry_id
+        self.driver_id = resolve_ref(m.driver, ns)
+        self.name = m.queue_name or entry_id
+        self.max_attempts = m.dead_letter.max_attempts if m.dead_letter else 0
+        self.dead_letter = resolve_ref(m.dead_letter.queue, ns) if m.dead_letter and m.dead_letter.queue else None
+        self.published = 0
+        self.dead = 0
+
+    @property
+    def driver(self):
+        return self.res.driver(self.driver_id)
+
+    async def publish(self, body: Any, headers: dict | None = None) -> str:
+        if headers is not None and not isinstance(headers, dict):
+            raise WippyError(INVALID, "queue: headers must be a table of strings")
+        try:
+            json.dumps(body)
+        except (TypeError, ValueError) as e:
+            raise WippyError(INVALID, f"queue: body cannot be encoded: {e}") from None
+        mid = await self.driver.publish(self.name, body, {str(k): str(v) for k, v in (headers or {}).items()})
+        self.published += 1
+        return mid
+
+    async def failed(self, msg: Message, reason: str, delay: float = 0.0) -> None:
+        """A delivery failed: redeliver, or dead-letter after max_attempts."""
+        if self.max_attempts and msg.attempts >= self.max_attempts:
+            self.dead += 1
+            if self.dead_letter:
+                headers = dict(msg.headers, **{"x-dead-letter-from": self.entry_id, "x-attempts": str(msg.attempts),
+                                               "x-error": reason[:500]})
+                await self.res.queue(self.dead_letter).publish(msg.body, headers)
+            else:
+                log.warning("queue %s: dropping message %s after %d attempts: %s", self.entry_id, msg.id,
+                            msg.attempts, reason)
+            await self.driver.ack(self.name, msg)
+            return
+        await self.driver.nack(self.name, msg, delay)
+
+    async def info(self) -> dict:
+        d = await self.driver.depth(self.name)
+        return dict(d, id=self.entry_id, queue_name=self.name, driver=self.driver_id,
+                    published=self.published, dead_lettered=self.dead)
+
+
+# --------------------------------------------------------------------------- consumer
+_tokens = itertools.count(1)
+ACTIVE: dict[int, "Delivery"] = {}
+
+
+class Delivery:
+    """One message being handled: ack/nack are single-shot."""
+
+    def __init__(self, consumer: "Consumer", msg: Message):
+        self.consumer, self.msg = consumer, msg
+        self.token = next(_tokens)
+        self.settled = False
+
+    def ctx(self) -> dict:
+        return {CTX_KEY: {"token": self.token, "id": self.msg.id, "headers": self.msg.headers,
+                          "attempts": self.msg.attempts, "queue": self.consumer.queue_id}}
+
+    async def ack(self) -> bool:
+        if self.settled:
+            return False
+        self.settled = True
+        await self.consumer.queue.driver.ack(self.consumer.queue.name, self.msg)
+        self.consumer.acked += 1
+        return True
+
+    async def nack(self, reason: str = "nack") -> bool:
+        if self.settled:
+            return False
+        self.settled = True
+        self.consumer.nacked += 1
+        await self.consumer.queue.failed(self.msg, reason, self.consumer.retry_delay)
+        return True
+
+
+class Consumer:
+    needs_commit = True   # started once the change is committed, never for a rejected one
+
+    def __init__(self, res, entry_id: str, m):
+        ns = entry_id.split(":", 1)[0]
+        self.res = res
+        self.entry_id = entry_id
+        self.queue_id = resolve_ref(m.queue, ns)
+        self.func = resolve_ref(m.func, ns)
+        self.concurrency = m.concurrency
+        self.prefetch = max(m.prefetch, m.concurrency)
+        self.auto_ack = m.auto_ack
+        self.retry_delay = m.retry_delay
+        self.name = f"{getattr(res.node, 'name', 'node')}-{entry_id}-{uuid.uuid4().hex[:8]}"
+        self.task: asyncio.Task | None = None
+        self.handlers: set[asyncio.Task] = set()
+        self.acked = self.nacked = self.received = 0
+        self.stopping = False
+
+    @property
+    def queue(self) -> Queue:
+        return self.res.queue(self.queue_id)
+
+    def start(self):
+        if self.task is None and not self.stopping:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"consumer {self.entry_id}")
+
+    async def _run(self):
+        held = asyncio.Semaphore(self.prefetch)
+        running = asyncio.Semaphore(self.concurrency)
+        backoff = 0.1
+        while not self.stopping:
+            await held.acquire()
+            free = 1
+            while free < self.prefetch and not held.locked():
+                await held.acquire()
+                free += 1
+            try:
+                q = self.queue
+                msgs = await q.driver.receive(q.name, free, 1.0, self.name)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                for _ in range(free):
+                    held.release()
+                log.warning("consumer %s: receive failed: %s", self.entry_id, e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for _ in range(free - len(msgs)):
+                held.release()
+            for msg in msgs:
+                self.received += 1
+                t = asyncio.get_running_loop().create_task(self._handle(msg, held, running))
+                self.handlers.add(t)
+                t.add_done_callback(self.handlers.discard)
+
+    async def _handle(self, msg: Message, held: asyncio.Semaphore, running: asyncio.Semaphore):
+        d = Delivery(self, msg)
+        ACTIVE[d.token] = d
+        try:
+            async with running:
+                try:
+                    result = await self._call(msg, d)
+                except asyncio.CancelledError:
+                    raise
+                except WippyError as e:
+                    await d.nack(f"{e.kind}: {e.message}" if e.kind else e.message)
+                    return
+                except Exception as e:
+                    await d.nack(f"{type(e).__name__}: {e}")
+                    return
+                if result is False:
+                    await d.nack("handler returned false")
+                elif self.auto_ack:
+                    await d.ack()
+        except asyncio.CancelledError:
+            # the consumer stopped mid-message: the message goes back for another delivery
+            if not d.settled:
+                d.settled = True
+                q = self.queue
+                await asyncio.shield(q.driver.nack(q.name, msg))
+            raise
+        except Exception:
+            log.exception("consumer %s: settling message %s failed", self.entry_id, msg.id)
+        finally:
+            ACTIVE.pop(d.token, None)
+            held.release()
+
+    async def _call(self, msg: Message, d: Delivery):
+        rt = self.res.runtime
+        if rt is not None:
+            return await rt.call(self.func, msg.body, ctx=d.ctx())
+        from ..runtime import FUNCTIONS_HOST
+        return await self.res.node.hosts[FUNCTIONS_HOST].call(self.func, [msg.body], d.ctx())
+
+    async def stop(self):
+        self.stopping = True
+        tasks = [t for t in [self.task, *self.handlers] if t is not None]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.task = None
+
+    def retire(self):
+        self.stopping = True
+        return self.stop()
+
+    def info(self) -> dict:
+        return {"id": self.entry_id, "queue": self.queue_id, "received": self.received, "acked": self.acked,
+                "nacked": self.nacked, "in_flight": len(self.handlers)}
+
+
+def build(res, entry, m):
+    if entry.kind == "queue.driver.memory":
+        return MemoryDriver(entry.id, m.max_length)
+    if entry.kind == "queue.driver.redis":
+        return RedisStreamsDriver(entry.id, m)
+    if entry.kind == "queue.queue":
+        return Queue(res, entry.id, m)
+    if entry.kind == "queue.consumer":
+        return Consumer(res, entry.id, m)
+    raise WippyError(INVALID, f"unknown queue kind {entry.kind}")

@@ -1,0 +1,6 @@
+"""fs.directory: a directory the `fs` module is confined to (wippy.data.fs)."""
+from ...data.handler import ResourceHandler
+
+
+class FsHandler(ResourceHandler):
+    pass

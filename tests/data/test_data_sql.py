@@ -1,0 +1,128 @@
+"""The sql module on SQLite: queries, params, typed params, statements, transactions,
+savepoints, the builder, and clear errors for bad input."""
+from __future__ import annotations
+
+import pytest
+
+from wippy.engine.errors import WippyError
+
+
+@pytest.fixture
+async def db_app(data_app, tmp_path):
+    app = data_app
+    from tests.engine.conftest import FakeEntry
+    app.entries["app:db"] = FakeEntry("app:db", "db.sql.sqlite", {"file": str(tmp_path / "t.db")})
+    app.entries["app:mem"] = FakeEntry("app:mem", "db.sql.sqlite", {"file": ":memory:"})
+    yield app
+
+
+async def test_query_execute_rows_and_params(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db, err = sql.get("app:db")
+          assert(db, tostring(err))
+          assert(db:type() == sql.type.SQLITE)
+          local r = db:execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB)")
+          local a = db:execute("INSERT INTO t (name, score) VALUES (?, ?)", {"ann", 1.5})
+          local b = db:execute("INSERT INTO t (name, score) VALUES (?, ?)", {"bob", sql.as.null()})
+          local rows = db:query("SELECT id, name, score FROM t ORDER BY id")
+          local one = db:query("SELECT name FROM t WHERE id = ?", {sql.as.int("2")})
+          local upd = db:execute("UPDATE t SET score = ? WHERE score IS NULL", {sql.as.float(3)})
+          return {a.last_insert_id, b.last_insert_id, #rows, rows[1].name, rows[1].score, rows[2].score == nil,
+                  one[1].name, upd.rows_affected}
+        end""", modules=["sql"], method=None)
+    assert out == [1, 2, 2, "ann", 1.5, True, "bob", 1]
+
+
+async def test_errors_are_values_not_crashes(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:db")
+          local r1, e1 = db:query("SELEC nonsense")
+          local r2, e2 = db:query("SELECT * FROM missing_table")
+          local r3, e3 = sql.get("app:nope")
+          local r4, e4 = db:query("SELECT ?", {{nested = true}})
+          local r5, e5 = db:query(42)
+          db:release()
+          local r6, e6 = db:query("SELECT 1")
+          return {tostring(e1), tostring(e2), e3:kind(), tostring(e4), tostring(e5), tostring(e6),
+                  r1 == nil and r2 == nil and r3 == nil and r4 == nil}
+        end""", modules=["sql"], method=None)
+    assert "syntax error" in out[0]
+    assert "no such table: missing_table" in out[1]
+    assert out[2] == "NotFound"
+    assert "scalar" in out[3]
+    assert "non-empty string" in out[4]
+    assert "released" in out[5]
+    assert out[6] is True
+
+
+async def test_transactions_and_savepoints(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:mem")
+          db:execute("CREATE TABLE t (v INTEGER)")
+          local tx = db:begin()
+          tx:execute("INSERT INTO t VALUES (1)")
+          assert(tx:savepoint("sp1"))
+          tx:execute("INSERT INTO t VALUES (2)")
+          assert(tx:rollback_to("sp1"))
+          tx:execute("INSERT INTO t VALUES (3)")
+          assert(tx:release("sp1"))
+          assert(tx:commit())
+          local _, again = tx:commit()
+          local tx2 = db:begin()
+          tx2:execute("INSERT INTO t VALUES (4)")
+          tx2:rollback()
+          local rows = db:query("SELECT v FROM t ORDER BY v")
+          local vals = {}
+          for i, r in ipairs(rows) do vals[i] = r.v end
+          local _, bad = db:begin():savepoint("x; DROP TABLE t")
+          return {vals, tostring(again), tostring(bad)}
+        end""", modules=["sql"], method=None)
+    assert out[0] == [1, 3]
+    assert "already finished" in out[1]
+    assert "invalid savepoint name" in out[2]
+
+
+async def test_prepare_and_builder(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:mem")
+          db:execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, age INTEGER)")
+          local st = db:prepare("INSERT INTO users (name, age) VALUES (?, ?)")
+          st:execute({"a", 10}); st:execute({"b", 20}); st:execute({"c", 30})
+          st:close()
+          local _, closed = st:execute({"d", 1})
+          local b = sql.builder
+          local q = b.select("name", "age"):from("users"):where(b.gt({age = 15})):order_by("age DESC"):limit(5)
+          local s, args = q:to_sql()
+          local rows = q:run_with(db):query()
+          b.update("users"):set("age", 99):where({name = "a"}):run_with(db):exec()
+          b.insert("users"):columns("name", "age"):values("e", 5):run_with(db):exec()
+          b.delete("users"):where(b.or_({b.eq({name = "b"}), b.eq({name = "c"})})):run_with(db):exec()
+          local left = db:query("SELECT name, age FROM users ORDER BY name")
+          return {s, #args, rows[1].name, rows[2].name, tostring(closed), left}
+        end""", modules=["sql"], method=None)
+    assert out[0] == "SELECT name, age FROM users WHERE age > ? ORDER BY age DESC LIMIT 5"
+    assert out[1:4] == [1, "c", "b"]
+    assert "closed" in out[4]
+    assert out[5] == [{"name": "a", "age": 99}, {"name": "e", "age": 5}]
+
+
+async def test_binary_and_stats(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:mem")
+          db:execute("CREATE TABLE b (d BLOB, t TEXT)")
+          db:execute("INSERT INTO b VALUES (?, ?)", {sql.as.binary("abc"), sql.as.text(12)})
+          local r = db:query("SELECT d, t, typeof(d) AS k FROM b")
+          local st = db:stats()
+          return {r[1].d, r[1].t, r[1].k, st.type, st.max_open}
+        end""", modules=["sql"], method=None)
+    assert out == ["abc", "12", "blob", "sqlite", 1]
