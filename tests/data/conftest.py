@@ -44,3 +44,25 @@ async def runtime():
     await rt.stop()
     from wippy.data import Resources
     Resources.of(rt.node).close_all()
+
+
+@pytest.fixture(scope="session")
+def services():
+    """Start PostgreSQL, MariaDB and Redis (scripts/services.sh) once; their settings."""
+    import subprocess
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / "scripts" / "services.sh"
+    p = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        pytest.fail(f"scripts/services.sh failed:\n{p.stderr[-3000:]}")
+    return dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
+
+
+def pg_entry(s: dict) -> dict:
+    return {"host": s["WIPPY_PG_HOST"], "port": int(s["WIPPY_PG_PORT"]), "database": s["WIPPY_PG_DATABASE"],
+            "username": s["WIPPY_PG_USER"], "password": s["WIPPY_PG_PASSWORD"]}
+
+
+def mysql_entry(s: dict) -> dict:
+    return {"host": s["WIPPY_MYSQL_HOST"], "port": int(s["WIPPY_MYSQL_PORT"]), "database": s["WIPPY_MYSQL_DATABASE"],
+            "username": s["WIPPY_MYSQL_USER"], "password": s["WIPPY_MYSQL_PASSWORD"]}

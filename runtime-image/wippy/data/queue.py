@@ -385,7 +385,14 @@ class Consumer:
     async def _call(self, msg: Message, d: Delivery):
         rt = self.res.runtime
         if rt is not None:
-            return await rt.call(self.func, msg.body, ctx=d.ctx())
+            from ..metrics import observe_call
+            t0, ok = time.monotonic(), False
+            try:
+                r = await rt.call(self.func, msg.body, ctx=d.ctx())
+                ok = True
+                return r
+            finally:
+                observe_call(self.func, time.monotonic() - t0, ok)
         from ..runtime import FUNCTIONS_HOST
         return await self.res.node.hosts[FUNCTIONS_HOST].call(self.func, [msg.body], d.ctx())
 

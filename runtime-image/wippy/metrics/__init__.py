@@ -1,0 +1,166 @@
+"""Prometheus metrics: user metrics from the `metrics` module and the runtime's own
+figures (processes by host, messages, spawns, restarts, queue depth, function calls
+and latency), served in the Prometheus text format.
+
+    from wippy.metrics import serve
+    runner = await serve(runtime, "127.0.0.1", 9090)   # GET /metrics
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, CONTENT_TYPE_LATEST
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..engine.errors import WippyError, INVALID
+
+NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+REGISTRY = CollectorRegistry(auto_describe=False)
+_user: dict[str, tuple[str, Any, tuple[str, ...]]] = {}
+_lock = threading.Lock()
+
+# function calls entering the runtime from Python (HTTP handlers, queue consumers, CLI)
+CALLS = Counter("wippy_function_calls_total", "Function calls by entry and outcome", ["function", "status"],
+                registry=REGISTRY)
+CALL_SECONDS = Histogram("wippy_function_call_seconds", "Function call latency", ["function"], registry=REGISTRY)
+
+
+def observe_call(function_id: str, seconds: float, ok: bool) -> None:
+    CALLS.labels(function_id, "ok" if ok else "error").inc()
+    CALL_SECONDS.labels(function_id).observe(seconds)
+
+
+def _metric(kind: str, name: Any, labels: dict | None, buckets=None):
+    if not isinstance(name, str) or not NAME.match(name):
+        raise WippyError(INVALID, f"metrics: invalid metric name {name!r}")
+    labels = labels or {}
+    if not isinstance(labels, dict):
+        raise WippyError(INVALID, "metrics: labels must be a table of strings")
+    for k in labels:
+        if not isinstance(k, str) or not LABEL.match(k) or k.startswith("__"):
+            raise WippyError(INVALID, f"metrics: invalid label name {k!r}")
+    names = tuple(sorted(labels))
+    with _lock:
+        have = _user.get(name)
+        if have is None:
+            cls = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}[kind]
+            kw = {"buckets": buckets} if kind == "histogram" and buckets else {}
+            try:
+                m = cls(name, f"{kind} {name} (from Lua)", names, registry=REGISTRY, **kw)
+            except ValueError as e:
+                raise WippyError(INVALID, f"metrics: {e}") from None
+            have = _user[name] = (kind, m, names)
+    if have[0] != kind:
+        raise WippyError(INVALID, f"metrics: {name} is a {have[0]}, not a {kind}")
+    if have[2] != names:
+        raise WippyError(INVALID, f"metrics: {name} has labels {list(have[2])}, got {list(names)}")
+    m = have[1]
+    return m.labels(*[str(labels[k]) for k in names]) if names else m
+
+
+def counter_add(name, value=1.0, labels=None):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise WippyError(INVALID, "metrics: a counter only goes up (value must be >= 0)")
+    _metric("counter", name, labels).inc(value)
+
+
+def gauge_set(name, value, labels=None):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise WippyError(INVALID, "metrics: gauge value must be a number")
+    _metric("gauge", name, labels).set(value)
+
+
+def gauge_add(name, value, labels=None):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise WippyError(INVALID, "metrics: gauge value must be a number")
+    _metric("gauge", name, labels).inc(value)
+
+
+def histogram_observe(name, value, labels=None):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise WippyError(INVALID, "metrics: histogram value must be a number")
+    _metric("histogram", name, labels).observe(value)
+
+
+class RuntimeCollector:
+    """The runtime's own figures, read at scrape time."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def collect(self):
+        rt = self.runtime
+        procs = GaugeMetricFamily("wippy_processes", "Processes alive by host", labels=["host"])
+        msgs = CounterMetricFamily("wippy_messages", "Messages delivered by host", labels=["host"])
+        spawned = CounterMetricFamily("wippy_processes_spawned", "Processes spawned by host", labels=["host"])
+        for host_id, h in list(rt.node.hosts.items()):
+            S = getattr(h, "S", None)
+            if S is None:
+                continue
+            try:
+                procs.add_metric([host_id], h.process_count())
+                msgs.add_metric([host_id], float(S.stats.messages))
+                spawned.add_metric([host_id], float(S.stats.spawned))
+            except Exception:
+                continue
+        yield procs
+        yield msgs
+        yield spawned
+        restarts = CounterMetricFamily("wippy_service_restarts", "Restarts of supervised services", labels=["service"])
+        for sid, svc in list(getattr(rt.supervisor, "services", {}).items()):
+            restarts.add_metric([sid], float(getattr(svc, "restarts", 0)))
+        yield restarts
+        depth = GaugeMetricFamily("wippy_queue_depth", "Messages waiting per queue (memory drivers)", labels=["queue"])
+        inflight = GaugeMetricFamily("wippy_queue_inflight", "Messages delivered, not yet acked", labels=["queue"])
+        from ..data import Resources
+        from ..data.queue import MemoryDriver, Queue
+        res = Resources.of(rt.node)
+        for qid, q in list(res.objects.items()):
+            if isinstance(q, Queue):
+                drv = res.objects.get(q.driver_id)
+                if isinstance(drv, MemoryDriver) and q.name in drv.queues:
+                    mq = drv.queues[q.name]
+                    depth.add_metric([qid], len(mq.ready))
+                    inflight.add_metric([qid], len(mq.inflight))
+        yield depth
+        yield inflight
+
+
+_collectors: dict[int, RuntimeCollector] = {}
+
+
+def attach(runtime) -> None:
+    if id(runtime) not in _collectors:
+        c = _collectors[id(runtime)] = RuntimeCollector(runtime)
+        REGISTRY.register(c)
+
+
+def detach(runtime) -> None:
+    c = _collectors.pop(id(runtime), None)
+    if c is not None:
+        REGISTRY.unregister(c)
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def serve(runtime, host: str = "127.0.0.1", port: int = 9090):
+    """Serve GET /metrics on host:port; returns the aiohttp AppRunner (await .cleanup())."""
+    from aiohttp import web
+    attach(runtime)
+
+    async def handle(_request):
+        body, ctype = exposition()
+        return web.Response(body=body, headers={"Content-Type": ctype})
+    app = web.Application()
+    app.router.add_get("/metrics", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

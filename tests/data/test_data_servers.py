@@ -1,0 +1,101 @@
+"""The same modules against real servers (scripts/services.sh): PostgreSQL (asyncpg),
+MariaDB (aiomysql), Redis store and Redis Streams queue driver."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.data.conftest import add_entry, mysql_entry, pg_entry
+from tests.data.test_data_queue import HANDLER, PUBLISH, seen
+from tests.data.test_data_store import SCRIPT as STORE_SCRIPT
+from tests.runtime.test_live_change import eventually
+from wippy.data import Resources
+
+pytestmark = pytest.mark.databases
+
+SQL_SCRIPT = """
+local sql = require("sql")
+return function(id, tbl)
+  local db = assert(sql.get(id))
+  db:execute("DROP TABLE IF EXISTS " .. tbl)
+  db:execute("CREATE TABLE " .. tbl .. " (id INTEGER PRIMARY KEY, name VARCHAR(50), score FLOAT)")
+  local r = db:execute("INSERT INTO " .. tbl .. " (id, name, score) VALUES (?, ?, ?)", {1, "ann", 1.5})
+  db:execute("INSERT INTO " .. tbl .. " (id, name, score) VALUES (?, ?, ?)", {2, "bob", sql.as.null()})
+  local tx = db:begin()
+  tx:execute("INSERT INTO " .. tbl .. " (id, name) VALUES (?, ?)", {3, "cy"})
+  tx:savepoint("sp")
+  tx:execute("INSERT INTO " .. tbl .. " (id, name) VALUES (?, ?)", {4, "dee"})
+  tx:rollback_to("sp")
+  tx:commit()
+  local rows = db:query("SELECT id, name, score FROM " .. tbl .. " WHERE id >= ? ORDER BY id", {sql.as.int(1)})
+  local _, bad = db:query("SELEC 1")
+  local _, missing = db:query("SELECT * FROM no_such_table_here")
+  local ids = {}
+  for i, row in ipairs(rows) do ids[i] = row.id end
+  db:execute("DROP TABLE " .. tbl)
+  return {db:type(), r.rows_affected, ids, rows[1].name, rows[1].score, rows[2].score == nil,
+          tostring(bad), tostring(missing)}
+end
+"""
+
+
+@pytest.mark.parametrize("kind", ["db.sql.postgres", "db.sql.mysql"])
+async def test_sql_on_real_servers(data_app, services, kind):
+    add_entry(data_app, "app:db", kind, **(pg_entry(services) if kind.endswith("postgres") else mysql_entry(services)))
+    tbl = "t_" + uuid.uuid4().hex[:8]
+    out = await data_app.run(SQL_SCRIPT, "app:db", tbl, modules=["sql"], method=None)
+    assert out[:6] == [kind.rsplit(".", 1)[1], 1, [1, 2, 3], "ann", 1.5, True]
+    assert "syntax" in out[6].lower()
+    assert "no_such_table_here" in out[7]
+
+
+async def test_unreachable_database_gives_clear_error(data_app):
+    add_entry(data_app, "app:db", "db.sql.postgres", host="127.0.0.1", port=1, database="x", connect_timeout="2s")
+    out = await data_app.run("""
+        local sql = require("sql")
+        return function() local _, err = sql.get("app:db"):query("SELECT 1"); return {err:kind(), tostring(err)} end
+    """, modules=["sql"], method=None)
+    assert out[0] == "Unavailable" and "cannot connect" in out[1]
+
+
+@pytest.mark.parametrize("kind", ["store.redis", "store.sql"])
+async def test_store_on_real_servers(data_app, services, kind):
+    if kind == "store.redis":
+        add_entry(data_app, "app:s", kind, url=services["WIPPY_REDIS_URL"], key_prefix=f"t{uuid.uuid4().hex[:6]}:")
+    else:
+        add_entry(data_app, "app:db", "db.sql.postgres", **pg_entry(services))
+        add_entry(data_app, "app:s", kind, database="app:db", table_name="kv_" + uuid.uuid4().hex[:6])
+    out = await data_app.run(STORE_SCRIPT, "app:s", modules=["store", "time"], method=None)
+    assert out[:9] == [1, 2, "text", True, True, "NotFound", False, True, False]
+
+
+async def test_redis_streams_queue(runtime, services):
+    name = "jobs-" + uuid.uuid4().hex[:8]
+    await runtime.put(
+        ("app:redis", "queue.driver.redis", {"url": services["WIPPY_REDIS_URL"], "claim_idle": "1s"}),
+        ("app:dead", "queue.queue", {"driver": "app:redis", "queue_name": name + "-dead"}),
+        ("app:jobs", "queue.queue", {"driver": "app:redis", "queue_name": name,
+                                     "dead_letter": {"queue": "app:dead", "max_attempts": 2}}),
+        ("app:seen", "store.memory", {}),
+        ("app:publish", "function.lua", {"source": PUBLISH, "method": "main", "modules": ["queue"]}),
+        ("app:handle", "function.lua", {"source": HANDLER, "method": "main", "modules": ["store", "queue", "time"]}),
+        ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 3}))
+    for i in range(10):
+        body = {"n": i, "sleep": "10ms"}
+        if i % 3 == 0:
+            body["fail_until"] = 2
+        await runtime.call("app:publish", "app:jobs", body, {"trace": f"t{i}"})
+    await runtime.call("app:publish", "app:jobs", {"n": 99, "refuse": True})
+    # kill the consumer mid-way and bring it back
+    await runtime.put(("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 2}))
+
+    async def done():
+        for i in range(10):
+            if not await seen(runtime, str(i)):
+                return False
+        dead = await Resources.of(runtime.node).queue("app:dead").info()
+        return dead["depth"] == 1
+    await eventually(done, timeout=20)
+    assert await seen(runtime, "hdr:4") == "t4"
+    assert await seen(runtime, "99") == 2
