@@ -124,6 +124,9 @@ class Node:
             if existing:
                 return existing
         h = self._host(host_id)
+        if hasattr(h, "spawn_with_options"):  # temporal.worker: start options, signal-with-start
+            return h.spawn_with_options(entry_id, args, caller=caller, monitored=monitored, linked=linked,
+                                        name=name, options=options)
         identity = {k: options[k] for k in ("actor", "scope") if options.get(k) is not None}
         pid = h.spawn(entry_id, args, watcher=caller, monitored=monitored, linked=linked,
                       name=name, ctx=options.get("ctx"), **identity)

@@ -15,6 +15,9 @@ from .handlers.store import StoreHandler
 from .handlers.queue import QueueHandler
 from .handlers.env import EnvHandler
 from .handlers.fs import FsHandler
+from .handlers.temporal_client import TemporalClientHandler
+from .handlers.temporal_worker import TemporalWorkerHandler
+from .handlers.temporal_workflow import WorkflowLuaHandler
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -33,4 +36,7 @@ HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "queue.**": QueueHandler,
     "env.**": EnvHandler,
     "fs.directory": FsHandler,
+    "temporal.client": TemporalClientHandler,
+    "temporal.worker": TemporalWorkerHandler,
+    "workflow.lua": WorkflowLuaHandler,
 }

@@ -53,6 +53,7 @@ SPECS: list[ModuleSpec] = [
     _spec("fs", "storage", "io"),
     _spec("security", "security"),
     _spec("io", "io", terminal_only=True),
+    _spec("workflow", "workflow"),
 ]
 BY_NAME = {s.name: s for s in SPECS}
 # internal helpers that are installed but cannot be required by name

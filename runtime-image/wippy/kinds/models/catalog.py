@@ -19,6 +19,7 @@ from wippy.kinds.models import store as _store
 from wippy.kinds.models import queue as _queue
 from wippy.kinds.models import env as _env
 from wippy.kinds.models import fs as _fs
+from wippy.kinds.models.temporal import TemporalClient, TemporalWorker, WorkflowLua
 from wippy.kinds.models.security import SecurityPolicy
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
 from wippy.registry.errors import format_validation_errors
@@ -32,6 +33,7 @@ MODELS: dict[str, type[KindModel]] = {
         ProcessHost,
         ProcessService,
         TerminalHost,
+        TemporalClient, TemporalWorker, WorkflowLua,
         RegistryEntry,
         NsDefinition,
         NsRequirement,
