@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 from .handlers.lua_code import LuaCodeHandler
 from .handlers.process_host import ProcessHostHandler, TerminalHostHandler
 from .handlers.process_service import ProcessServiceHandler
+from .handlers.http_entries import HttpHandler
 from .handlers.sql import SqlHandler
 from .handlers.store import StoreHandler
 from .handlers.queue import QueueHandler
@@ -31,6 +32,7 @@ HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "process.host": ProcessHostHandler,
     "terminal.host": TerminalHostHandler,
     "process.service": ProcessServiceHandler,
+    "http.*": HttpHandler,
     "db.sql.*": SqlHandler,
     "store.*": StoreHandler,
     "queue.**": QueueHandler,

@@ -14,6 +14,7 @@ from wippy.kinds.models.lua import FunctionLua, LibraryLua, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import ProcessHost, ProcessService
 from wippy.kinds.models.terminal import TerminalHost
+from wippy.kinds.models import http as _http
 from wippy.kinds.models import sql as _sql
 from wippy.kinds.models import store as _store
 from wippy.kinds.models import queue as _queue
@@ -38,6 +39,7 @@ MODELS: dict[str, type[KindModel]] = {
         NsDefinition,
         NsRequirement,
         NsDependency,
+        _http.HttpService, _http.HttpRouter, _http.HttpEndpoint, _http.HttpStatic,
         _sql.SqliteDatabase, _sql.PostgresDatabase, _sql.MysqlDatabase,
         _store.MemoryStore, _store.SqlStore, _store.RedisStore,
         _queue.MemoryDriver, _queue.RedisDriver, _queue.Queue, _queue.Consumer,

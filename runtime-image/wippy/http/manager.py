@@ -1,0 +1,169 @@
+"""The live HTTP side of one runtime: a server per http.service and, for each, a route
+table compiled from the http.router, http.endpoint and http.static entries.
+
+Kind handlers call in here from `apply`; an op that would leave routing broken (unknown
+router, duplicate route, bad path) raises RouteError and changes nothing. The registry
+reverts a rejected changeset by applying inverse ops, which come through here as well.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from ..registry import Entry, Op, resolve_ref
+from ..registry.entry import InvalidEntryId
+from . import middleware
+from .routing import Endpoint, RouteError, RouteTable, Router
+from .server import HttpServer
+from .static import StaticMount
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+log = logging.getLogger("wippy.http")
+
+_MANAGERS: "WeakKeyDictionary[Runtime, HttpManager]" = WeakKeyDictionary()
+
+
+def _meta_ref(entry: Entry, key: str) -> str:
+    value = (entry.meta or {}).get(key)
+    if not isinstance(value, str) or not value:
+        raise RouteError(f"{entry.kind} {entry.id} needs meta.{key} naming its "
+                         f"{'http.router' if key == 'router' else 'http.service'}")
+    try:
+        return resolve_ref(value, entry.ns)
+    except InvalidEntryId as e:
+        raise RouteError(f"{entry.id}: meta.{key}: {e}") from None
+
+
+class HttpManager:
+    @classmethod
+    def of(cls, runtime: "Runtime") -> "HttpManager":
+        mgr = _MANAGERS.get(runtime)
+        if mgr is None:
+            mgr = _MANAGERS[runtime] = cls(runtime)
+        return mgr
+
+    def __init__(self, runtime: "Runtime"):
+        self.runtime = runtime
+        self.servers: dict[str, HttpServer] = {}
+        self.entries: dict[str, tuple[Entry, Any]] = {}    # routers, endpoints and statics
+        self._middleware: dict[tuple, tuple] = {}
+
+    # ------------------------------------------------------------------ services
+    async def apply_service(self, op: Op) -> None:
+        sid = op.entry.id
+        if op.action == "delete":
+            server = self.servers.pop(sid, None)
+            if server is not None:
+                await server.close()
+            return
+        from ..kinds.models.http import parse_addr
+        model = self.runtime.decode(op.entry)
+        host, port = parse_addr(model.addr)
+        server = self.servers.get(sid)
+        if server is None:
+            server = HttpServer(sid, self._call, max_body=int(model.max_body), write_timeout=model.timeouts.write,
+                                idle_timeout=model.timeouts.idle, read_timeout=model.timeouts.read)
+            try:
+                await server.bind(host, port)
+            except OSError:
+                await server.close()
+                raise
+            self.servers[sid] = server
+            self.rebuild()
+            return
+        server.max_body, server.write_timeout = int(model.max_body), model.timeouts.write
+        server.read_timeout = model.timeouts.read
+        if server.addr != (host, port):
+            await server.rebind(host, port)
+
+    async def _call(self, func: str, ctx: dict) -> Any:
+        return await self.runtime.call(func, ctx=ctx)
+
+    async def close(self) -> None:
+        for server in list(self.servers.values()):
+            await server.close()
+        self.servers.clear()
+
+    # ------------------------------------------------------------------ routes
+    def apply_route(self, op: Op) -> None:
+        eid = op.entry.id
+        previous = self.entries.get(eid)
+        if op.action == "delete":
+            self.entries.pop(eid, None)
+        else:
+            self.entries[eid] = (op.entry, self.runtime.decode(op.entry))
+        try:
+            self.rebuild()
+        except RouteError:
+            if previous is None:
+                self.entries.pop(eid, None)
+            else:
+                self.entries[eid] = previous
+            raise
+
+    def rebuild(self) -> None:
+        """Compile every service's table, then swap them all in at once."""
+        routers: dict[str, tuple[str, Router]] = {}
+        cache: dict[tuple, tuple] = {}
+        for eid, (entry, model) in self.entries.items():
+            if entry.kind == "http.router":
+                server = self._server_of(entry)
+                routers[eid] = (server, Router(eid, model.prefix,
+                                               self._mw(cache, eid, "pre", model.middleware, model.options),
+                                               self._mw(cache, eid, "post", model.post_middleware, model.post_options)))
+            elif entry.kind == "http.static":
+                server = self._server_of(entry)
+                opts = model.static_options
+                mount = StaticMount(model.path, self._directory(entry, model), index=opts.index, spa=opts.spa,
+                                    cache=opts.cache)
+                routers[eid] = (server, Router(eid, model.path, self._mw(cache, eid, "pre", model.middleware,
+                                                                          model.options), static=mount))
+        for eid, (entry, model) in self.entries.items():
+            if entry.kind != "http.endpoint":
+                continue
+            rid = _meta_ref(entry, "router")
+            if rid not in routers or routers[rid][1].static is not None:
+                raise RouteError(f"http.endpoint {eid}: router {rid} is not an http.router entry")
+            routers[rid][1].add(Endpoint(eid, model.method, model.path, resolve_ref(model.func, entry.ns)))
+        tables = {sid: [] for sid in self.servers}
+        for sid, router in routers.values():
+            tables[sid].append(router)
+        for sid, server in self.servers.items():
+            server.table = RouteTable(tables[sid])
+        self._middleware = cache
+
+    def _server_of(self, entry: Entry) -> str:
+        sid = _meta_ref(entry, "server")
+        if sid not in self.servers:
+            raise RouteError(f"{entry.kind} {entry.id}: server {sid} is not an http.service entry")
+        return sid
+
+    def _mw(self, cache: dict, eid: str, stage: str, names: list[str], options: dict) -> tuple:
+        # middleware keeps its state (rate-limit buckets) while its router's settings stay the same
+        key = (eid, stage, tuple(names), repr(sorted(middleware.flatten(options).items())))
+        found = self._middleware.get(key)
+        if found is None:
+            try:
+                found = middleware.build(names, options)
+            except (ValueError, TypeError) as e:
+                raise RouteError(f"{eid}: bad middleware options: {e}") from None
+        cache[key] = found
+        return found
+
+    def _directory(self, entry: Entry, model) -> Any:
+        if model.directory is not None:
+            base = Path(entry.source.file).parent if getattr(entry.source, "file", None) else Path.cwd()
+            path = (base / model.directory).resolve()
+            return lambda: path
+        fs_id = resolve_ref(model.fs, entry.ns)
+        registry = self.runtime.registry
+
+        def resolve() -> Path | None:
+            fs = registry.get(fs_id)
+            data = fs.data if fs is not None and isinstance(fs.data, dict) else {}
+            return Path(data["directory"]) if isinstance(data.get("directory"), str) else None
+        return resolve

@@ -1,0 +1,199 @@
+"""One http.service: a listener with a single catch-all handler over a swappable route table.
+
+Routes change by assigning a new RouteTable (`server.table = ...`): no listener restart, and
+a request in flight finishes on the router and endpoint it matched. Changing the address
+opens the new listening socket on the same aiohttp server before closing the old one, so
+connections already open keep being served.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..engine.errors import WippyError
+from .exchange import CTX_KEY, LIVE, Exchange
+from .routing import RouteTable
+
+log = logging.getLogger("wippy.http")
+
+Caller = Callable[[str, dict], Awaitable[Any]]
+
+
+class BindError(OSError):
+    pass
+
+
+def _plain(status: int, text: str, **headers: str) -> web.Response:
+    return web.Response(status=status, text=text + "\n", headers=headers)
+
+
+class HttpServer:
+    def __init__(self, service_id: str, call: Caller, *, max_body: int, write_timeout: float,
+                 idle_timeout: float, read_timeout: float):
+        self.id = service_id
+        self.call = call
+        self.table = RouteTable([])
+        self.max_body = max_body
+        self.write_timeout = write_timeout
+        self.read_timeout = read_timeout
+        self.addr: tuple[str, int] | None = None
+        self.port: int | None = None
+        self._server = web.Server(self._handle, keepalive_timeout=idle_timeout)
+        self._runner = web.ServerRunner(self._server, shutdown_timeout=5.0)
+        self._site: web.TCPSite | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ listener
+    async def bind(self, host: str, port: int) -> None:
+        """Listen on host:port (in addition to any current address, which `rebind` closes)."""
+        if not self._started:
+            await self._runner.setup()
+            self._started = True
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as e:
+            reason = os.strerror(e.errno).lower() if e.errno else str(e)
+            raise BindError(e.errno, f"cannot listen on {host}:{port}: {reason}") from None
+        old, self._site = self._site, site
+        self.addr = (host, port)
+        sock = site._server.sockets[0] if site._server and site._server.sockets else None
+        self.port = sock.getsockname()[1] if sock is not None else port
+        log.info("http.service %s listening on %s:%d", self.id, host, self.port)
+        if old is not None:
+            await old.stop()
+
+    async def rebind(self, host: str, port: int) -> None:
+        try:
+            await self.bind(host, port)
+        except BindError:
+            if self.addr is None or self.addr[1] != port or port == 0:
+                raise
+            # same port, other interface: the old socket holds the port, so let it go first
+            old_addr = self.addr
+            await self._site.stop()
+            try:
+                await self.bind(host, port)
+            except BindError:
+                await self.bind(*old_addr)
+                raise
+
+    async def close(self) -> None:
+        if self._started:
+            self._started = False
+            await self._runner.cleanup()
+
+    # ------------------------------------------------------------------ requests
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        ex = Exchange(request, self.id)
+        table = self.table   # one table for the whole request, whatever changes meanwhile
+        router = table.router_for(request.path)
+        ex.router = router
+        pre = router.middleware if router is not None else ()
+        post: tuple = ()
+        try:
+            resp = self._run_before(ex, pre)
+            if resp is None and router is not None and router.static is not None:
+                resp = router.static.response(request.method, request.path)
+            if resp is None:
+                resp = await self._route(ex, table, router)
+                post = router.post_middleware if router is not None else ()
+        except Exception:
+            log.exception("http.service %s: request %s failed", self.id, ex.id)
+            resp = self._error(ex)
+        if resp is ex.stream and resp is not None:
+            status = resp.status
+        else:
+            for mw in pre + post:
+                prepare = getattr(mw, "prepare", None)
+                if prepare is not None:
+                    prepare(ex, resp)
+            status = resp.status
+        for mw in pre + post:
+            done = getattr(mw, "done", None)
+            if done is not None:
+                done(ex, status)
+        return resp
+
+    @staticmethod
+    def _run_before(ex: Exchange, middleware: tuple) -> web.StreamResponse | None:
+        for mw in middleware:
+            before = getattr(mw, "before", None)
+            if before is not None:
+                resp = before(ex)
+                if resp is not None:
+                    return resp
+        return None
+
+    async def _route(self, ex: Exchange, table: RouteTable, router) -> web.StreamResponse:
+        request = ex.request
+        match = table.match(router, request.method, request.path)
+        if match.endpoint is None:
+            if match.allowed:
+                return _plain(405, f"method {request.method} not allowed", Allow=", ".join(match.allowed))
+            return _plain(404, f"no route for {request.method} {request.path}")
+        ex.endpoint, ex.params = match.endpoint, match.params or {}
+        ex.hooks = router.middleware + router.post_middleware
+        resp = self._run_before(ex, router.post_middleware)
+        if resp is not None:
+            return resp
+        too_big = await self._read_body(ex)
+        if too_big is not None:
+            return too_big
+        return await self._invoke(ex)
+
+    async def _read_body(self, ex: Exchange) -> web.Response | None:
+        request = ex.request
+        if not request.body_exists:
+            return None
+        limit = self.max_body
+        if request.content_length is not None and request.content_length > limit:
+            return _plain(413, f"request body larger than {limit} bytes")
+        buf = bytearray()
+        try:
+            async with asyncio.timeout(self.read_timeout or None):
+                async for chunk in request.content.iter_any():
+                    buf += chunk
+                    if len(buf) > limit:
+                        return _plain(413, f"request body larger than {limit} bytes")
+        except TimeoutError:
+            return _plain(408, "request body not received in time")
+        ex.body = bytes(buf)
+        return None
+
+    async def _invoke(self, ex: Exchange) -> web.StreamResponse:
+        ep = ex.endpoint
+        LIVE[ex.id] = ex
+        try:
+            call = self.call(ep.func, {CTX_KEY: ex.id})
+            if self.write_timeout:
+                await asyncio.wait_for(call, self.write_timeout)
+            else:
+                await call
+        except asyncio.TimeoutError:
+            log.error("http.service %s: request %s %s %s: %s took longer than %gs",
+                      self.id, ex.id, ex.request.method, ex.request.path, ep.func, self.write_timeout)
+            if ex.stream is None:
+                return _plain(504, f"handler timed out (request {ex.id})", **{"X-Request-Id": ex.id})
+        except WippyError as e:
+            log.error("http.service %s: request %s %s %s: endpoint %s (%s) failed: %s",
+                      self.id, ex.id, ex.request.method, ex.request.path, ep.id, ep.func, e)
+            if ex.stream is None and not ex.chunks and ex.status == 200:
+                return self._error(ex)
+        finally:
+            LIVE.pop(ex.id, None)
+        if ex.stream is not None:
+            await ex.stream.write_eof()
+            return ex.stream
+        ex.headers["X-Request-Id"] = ex.id
+        return web.Response(body=b"".join(ex.chunks), status=ex.status, headers=ex.headers)
+
+    @staticmethod
+    def _error(ex: Exchange) -> web.Response:
+        return web.json_response({"error": "internal server error", "request_id": ex.id}, status=500,
+                                 headers={"X-Request-Id": ex.id})
+
