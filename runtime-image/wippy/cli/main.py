@@ -50,10 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     hist = sub.add_parser("history", help="list the registry versions of an app")
     hist.add_argument("dir", nargs="?", default=".")
     rb = sub.add_parser("rollback", help="return a running app's registry to an earlier version")
-    rb.add_argument("version", type=int)
+    rb.add_argument("version", nargs="?", metavar="VERSION|ENTRY", help="registry version, or an entry (Kubernetes, with --to-revision)")
     rb.add_argument("dir", nargs="?", default=".")
 
     sub.add_parser("version", help="print the version")
+    from ..kube import crds, manifests, revisions
+    crds.add_command(sub)
+    manifests.add_command(sub)
+    revisions.add_arguments(hist, rb)
     return p
 
 
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import commands
     from ..engine.errors import WippyError
     try:
-        return commands.dispatch(args)
+        return args.kube_handler(args) if getattr(args, "kube_handler", None) else commands.dispatch(args)
     except (WippyError, commands.UsageError) as e:
         print(f"wippy: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,47 @@
+"""`python -m wippy_operator`: run the operator (kopf) with metrics and HA settings."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wippy-operator", description="Reconcile Wippy entries and apps.")
+    p.add_argument("-n", "--namespace", action="append", default=[],
+                   help="watch only this namespace (repeatable; default: all namespaces)")
+    p.add_argument("--peering", default=os.environ.get("WIPPY_OPERATOR_PEERING"),
+                   help="kopf peering name: replicas sharing it run one at a time (active/standby)")
+    p.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
+    p.add_argument("--metrics-port", type=int, default=int(os.environ.get("WIPPY_OPERATOR_METRICS_PORT", "9090")),
+                   help="Prometheus metrics port (0 disables)")
+    p.add_argument("--history-limit", type=int, default=10, help="revisions kept per entry")
+    p.add_argument("--log-level", default=os.environ.get("WIPPY_OPERATOR_LOG_LEVEL", "INFO"),
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import kopf
+    from prometheus_client import start_http_server
+
+    from . import handlers
+    handlers.STATE.history_limit = args.history_limit
+    if args.metrics_port:
+        start_http_server(args.metrics_port)
+    asyncio.run(kopf.operator(
+        clusterwide=not args.namespace, namespaces=args.namespace,
+        standalone=not args.peering, peering_name=args.peering,
+        # equal priorities would freeze every replica; a random one picks a leader
+        priority=args.priority if args.priority is not None else random.randint(1, 2**31),
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

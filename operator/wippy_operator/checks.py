@@ -1,0 +1,67 @@
+"""What the API server's schema cannot check about an entry: the model's own rules, Lua that
+parses, references that resolve within the app, and an object name that matches the id."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lupa import lua54
+
+from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
+from wippy.kube.manifests import ManifestError, from_object
+from wippy.kube.naming import InvalidObjectName, object_name
+from wippy.registry.entry import Entry, InvalidEntryId
+
+# Ids in this namespace are provided by the runtime itself (e.g. wippy:terminal).
+BUILTIN_NS = "wippy"
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str  # CamelCase, as condition reasons are
+    message: str
+
+
+class LuaChecker:
+    """Compiles Lua without running it, the way kinds/handlers/lua_code.py does on apply."""
+
+    def __init__(self) -> None:
+        lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
+        self._load = lua.eval("function(src, name) local f, err = load(src, name, 't', {}); return err end")
+
+    def syntax_error(self, entry_id: str, source: str) -> str | None:
+        if source.startswith("#"):
+            source = "--" + source
+        return self._load(f"return function(_ENV, ...) {source}\nend", "=" + entry_id)
+
+
+def entry_of(obj: dict) -> Entry | Problem:
+    try:
+        return from_object(obj)
+    except (InvalidEntryId, ManifestError, ValueError) as e:
+        return Problem("InvalidId", str(e))
+
+
+def check(obj: dict, app_ids: set[str], lua: LuaChecker) -> Problem | None:
+    """The first reason this entry cannot work, or None."""
+    entry = entry_of(obj)
+    if isinstance(entry, Problem):
+        return entry
+    try:
+        expected = object_name(entry.id)
+    except InvalidObjectName as e:
+        return Problem("InvalidId", str(e))
+    if obj["metadata"]["name"] != expected:
+        return Problem("NameMismatch", f"an object for entry {entry.id} must be named {expected}")
+    try:
+        validate_entry(entry)
+    except EntryInvalid as e:
+        return Problem("InvalidSpec", e.reason)
+    source = (entry.data or {}).get("source")
+    if entry.kind.endswith(".lua") and isinstance(source, str):
+        err = lua.syntax_error(entry.id, source)
+        if err:
+            return Problem("LuaSyntaxError", f"Lua syntax error: {err}")
+    missing = sorted(r for r in entry_references(entry) - app_ids if not r.startswith(BUILTIN_NS + ":"))
+    if missing:
+        return Problem("MissingReference", f"references {', '.join(missing)}, not an entry of this app")
+    return None

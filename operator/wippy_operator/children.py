@@ -1,0 +1,114 @@
+"""What a WippyApp becomes: the runtime Deployment, its ServiceAccount and least-privilege Role,
+a Service per http.service entry, a headless Service for peer discovery and a
+PodDisruptionBudget, all owned by the app so that deleting it deletes them."""
+from __future__ import annotations
+
+import re
+
+from wippy.kube.crds import APP_KIND, APP_LABEL, WippyAppSpec, kinds_by_crd_plural
+from wippy.kube.naming import API_VERSION, GROUP
+
+MANAGED = {"app.kubernetes.io/managed-by": "wippy-operator"}
+COMPONENT = "app.kubernetes.io/component"
+HTTP_PORT_NAME = "http"
+
+
+def labels(app: str, component: str) -> dict:
+    return {APP_LABEL: app, "app.kubernetes.io/name": "wippy-runtime", "app.kubernetes.io/instance": app,
+            COMPONENT: component, **MANAGED}
+
+
+def pod_labels(app: str) -> dict:
+    return {APP_LABEL: app, "app.kubernetes.io/name": "wippy-runtime", "app.kubernetes.io/instance": app}
+
+
+def dns_label(text: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].rstrip("-")
+    return name if name[:1].isalpha() else ("s-" + name)[:63].rstrip("-")
+
+
+def http_port(addr: str) -> int | None:
+    port = addr.rpartition(":")[2]
+    return int(port) if port.isdigit() and int(port) > 0 else None
+
+
+def service_account(app: str) -> str:
+    return f"{app}-runtime"
+
+
+def render(app_obj: dict, http_services: dict[str, str]) -> list[dict]:
+    """Objects for the app; `http_services`: http.service entry id -> its addr."""
+    meta = app_obj["metadata"]
+    app, ns = meta["name"], meta["namespace"]
+    spec = WippyAppSpec.model_validate(app_obj.get("spec") or {})
+    owner = [{"apiVersion": API_VERSION, "kind": APP_KIND, "name": app, "uid": meta["uid"],
+              "controller": True, "blockOwnerDeletion": True}]
+
+    def obj(api_version: str, kind: str, name: str, component: str, **rest) -> dict:
+        return {"apiVersion": api_version, "kind": kind,
+                "metadata": {"name": name, "namespace": ns, "labels": labels(app, component), "ownerReferences": owner},
+                **rest}
+
+    ports = {eid: p for eid, p in ((eid, http_port(addr)) for eid, addr in sorted(http_services.items())) if p}
+    objects = [
+        obj("v1", "ServiceAccount", service_account(app), "runtime"),
+        obj("rbac.authorization.k8s.io/v1", "Role", service_account(app), "runtime", rules=role_rules()),
+        obj("rbac.authorization.k8s.io/v1", "RoleBinding", service_account(app), "runtime",
+            roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": service_account(app)},
+            subjects=[{"kind": "ServiceAccount", "name": service_account(app), "namespace": ns}]),
+        obj("apps/v1", "Deployment", app, "runtime", spec=_deployment_spec(app, ns, spec, sorted(set(ports.values())))),
+        obj("v1", "Service", f"{app}-peers", "peers", spec={
+            "clusterIP": "None", "publishNotReadyAddresses": True, "selector": pod_labels(app)}),
+        obj("policy/v1", "PodDisruptionBudget", app, "runtime", spec={
+            "minAvailable": spec.minAvailable if spec.minAvailable is not None else max(spec.replicas - 1, 0),
+            "selector": {"matchLabels": pod_labels(app)}}),
+    ]
+    for eid, port in ports.items():
+        svc = obj("v1", "Service", dns_label(f"{app}-{eid.split(':', 1)[1]}"), "http", spec={
+            "selector": pod_labels(app),
+            "ports": [{"name": HTTP_PORT_NAME, "port": port, "targetPort": port, "protocol": "TCP"}]})
+        svc["metadata"]["annotations"] = {f"{GROUP}/entry": eid}
+        objects.append(svc)
+    return objects
+
+
+def role_rules() -> list[dict]:
+    """Read the entries and their history, report status, hold the app's leases; nothing else."""
+    plurals = sorted(kinds_by_crd_plural())
+    return [
+        {"apiGroups": [GROUP], "resources": plurals, "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [GROUP], "resources": [f"{p}/status" for p in plurals], "verbs": ["patch"]},
+        {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["get", "list", "watch"]},
+        # RBAC cannot name leases that do not exist yet, so creation is namespace-wide
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "list", "watch", "create", "update"]},
+    ]
+
+
+def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) -> dict:
+    field = lambda path: {"valueFrom": {"fieldRef": {"fieldPath": path}}}  # noqa: E731
+    env = [{"name": "WIPPY_NODE_ID", **field("metadata.name")},
+           {"name": "POD_NAME", **field("metadata.name")},
+           {"name": "POD_NAMESPACE", **field("metadata.namespace")},
+           {"name": "WIPPY_APP", "value": app}]
+    if spec.temporal and spec.temporal.address:
+        env += [{"name": "TEMPORAL_ADDRESS", "value": spec.temporal.address},
+                {"name": "TEMPORAL_NAMESPACE", "value": spec.temporal.namespace}]
+    container = {
+        "name": "runtime", "image": spec.image,
+        "command": ["wippy"], "args": ["run", "--kubernetes", "--app", app, "--namespace", ns],
+        "env": env + spec.env,
+        "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports],
+    }
+    if spec.imagePullPolicy:
+        container["imagePullPolicy"] = spec.imagePullPolicy
+    if spec.resources:
+        container["resources"] = spec.resources
+    if spec.secretRefs:
+        container["envFrom"] = [{"secretRef": {"name": s.name}} for s in spec.secretRefs]
+    return {
+        "replicas": spec.replicas,
+        "selector": {"matchLabels": pod_labels(app)},
+        "template": {"metadata": {"labels": pod_labels(app)},
+                     "spec": {"serviceAccountName": service_account(app), "containers": [container]}},
+    }

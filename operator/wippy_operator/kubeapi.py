@@ -1,0 +1,61 @@
+"""The few synchronous API calls the operator makes (kopf runs sync handlers in threads):
+server-side apply of owned objects, status patches, listing, deleting."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes
+
+FIELD_MANAGER = "wippy-operator"
+
+# apiVersion/kind -> URL collection segment (namespaced resources only)
+_PATHS = {
+    ("v1", "ServiceAccount"): "/api/v1/namespaces/{ns}/serviceaccounts",
+    ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
+    ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
+    ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments",
+    ("rbac.authorization.k8s.io/v1", "Role"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+    ("policy/v1", "PodDisruptionBudget"): "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+}
+
+
+class Api:
+    def __init__(self, client: kubernetes.client.ApiClient):
+        self.client = client
+        self.apps = kubernetes.client.AppsV1Api(client)
+
+    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+              query: dict | None = None) -> dict:
+        _, url, headers, data, _ = self.client.param_serialize(
+            method, path, query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body, auth_settings=["BearerToken"])
+        resp = self.client.call_api(method, url, header_params=headers, body=data)
+        resp.read()
+        if resp.status >= 400:
+            raise kubernetes.client.ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
+        return json.loads(resp.data) if resp.data else {}
+
+    def apply(self, obj: dict) -> dict:
+        """Server-side apply: creates or updates, leaving fields others own (e.g. clusterIP) alone."""
+        meta = obj["metadata"]
+        path = _PATHS[(obj["apiVersion"], obj["kind"])].format(ns=meta["namespace"]) + "/" + meta["name"]
+        return self._call("PATCH", path, obj, "application/apply-patch+yaml",
+                          {"fieldManager": FIELD_MANAGER, "force": "true"})
+
+    def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict]:
+        path = _PATHS[(api_version, kind)].format(ns=namespace)
+        return self._call("GET", path, query={"labelSelector": selector})["items"]
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        try:
+            self._call("DELETE", _PATHS[(api_version, kind)].format(ns=namespace) + "/" + name)
+        except kubernetes.client.ApiException as e:
+            if e.status != 404:
+                raise
+
+    def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> dict:
+        path = f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}/status"
+        return self._call("PATCH", path, {"status": status}, "application/merge-patch+json")

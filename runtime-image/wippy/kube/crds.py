@@ -1,0 +1,285 @@
+"""CustomResourceDefinitions generated from the kind models (kinds/models/catalog.py).
+
+One CRD per entry kind (families share one, with `spec.kind` naming the exact Wippy kind),
+plus `WippyApp`. An entry's spec is `id` (the Wippy id), `meta` (free-form) and the kind's
+fields as written in `_index.yaml`. Pydantic's JSON schema is turned into a structural
+OpenAPI v3 schema: $refs inlined, `X | None` made nullable, `Any` preserved as-is, and
+defaults moved into descriptions so the API server never writes fields the user did not.
+
+`wippy crds --out crds --out helm/crds` regenerates the checked-in copies.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from wippy.kinds.models.catalog import MODELS
+from wippy.kube.naming import CATEGORY, GROUP, VERSION, crd_kind, family_of, plural
+
+APP_KIND = "WippyApp"
+APP_LABEL = f"{GROUP}/app"
+
+# JSON-schema keywords a structural schema may keep as they are
+_KEEP = ("type", "format", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+         "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "nullable",
+         "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")
+
+_READY = '.status.conditions[?(@.type=="Ready")].status'
+COMMON_COLUMNS_HEAD = [{"name": "ID", "type": "string", "jsonPath": ".spec.id", "description": "The Wippy entry id."}]
+COMMON_COLUMNS_TAIL = [
+    {"name": "Ready", "type": "string", "jsonPath": _READY, "description": "All runtime pods serve the active revision."},
+    {"name": "Revision", "type": "integer", "jsonPath": ".status.latestRevision", "description": "Latest recorded revision."},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+# a column or two that tell entries of one kind apart
+KIND_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "function.lua": [("Method", ".spec.method")],
+    "process.lua": [("Method", ".spec.method")],
+    "process.service": [("Process", ".spec.process"), ("Host", ".spec.host")],
+    "ns.dependency": [("Component", ".spec.component"), ("Version", ".spec.version")],
+    "ns.definition": [("Module", ".spec.module")],
+}
+
+
+# ---------------------------------------------------------------------- schema conversion
+def structural(schema: dict, defs: dict) -> dict:
+    """A pydantic JSON schema node as a structural OpenAPI v3 schema node."""
+    if "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return structural(merged, defs)
+    if schema.get("x-kubernetes-int-or-string"):
+        return _described({"x-kubernetes-int-or-string": True}, schema)
+    variants = schema.get("anyOf") or schema.get("oneOf")
+    if variants:
+        non_null = [v for v in variants if v.get("type") != "null"]
+        if len(non_null) == 1:
+            inner = {**non_null[0], **{k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}}
+            out = structural(inner, defs)
+            if len(non_null) < len(variants):
+                out["nullable"] = True
+            return out
+        return _described({"x-kubernetes-preserve-unknown-fields": True}, schema)
+    out: dict[str, Any] = {k: copy.deepcopy(schema[k]) for k in _KEEP if k in schema}
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        out["type"] = "object"
+        props = schema.get("properties") or {}
+        if props:
+            out["properties"] = {name: structural(p, defs) for name, p in props.items()}
+            if schema.get("required"):
+                out["required"] = list(schema["required"])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and not props:
+            out["additionalProperties"] = structural(extra, defs)
+        elif extra is True or (extra is None and not props):
+            out["x-kubernetes-preserve-unknown-fields"] = True
+    elif kind == "array":
+        out["items"] = structural(schema.get("items") or {}, defs)
+    elif kind is None:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return _described(out, schema)
+
+
+def _described(out: dict, schema: dict) -> dict:
+    text = schema.get("description", "")
+    if "default" in schema and schema["default"] not in (None, [], {}):
+        text = f"{text} Default: {json.dumps(schema['default'])}.".strip()
+    if text:
+        out["description"] = text
+    return out
+
+
+def entry_spec_schema(wippy_kinds: list[str]) -> dict:
+    """spec of the CRD serving these kinds (one kind, or the variants of a family)."""
+    props: dict[str, Any] = {
+        "id": {"type": "string", "pattern": r"^[^:]+:[^:]+$",
+               "description": "The Wippy entry id, 'namespace:name'. The object name is derived from it "
+                              "(kube/naming.py) so that two objects cannot claim one id."},
+        "meta": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                 "description": "Free-form entry metadata (comment, tags, command, router, ...)."},
+    }
+    required = ["id"]
+    open_ended = False
+    fields: dict[str, dict] = {}
+    field_required: list[set[str]] = []
+    for k in wippy_kinds:
+        model = MODELS[k]
+        js = model.model_json_schema(mode="validation")
+        defs = js.get("$defs", {})
+        for name, p in (js.get("properties") or {}).items():
+            fields.setdefault(name, structural(p, defs))
+        field_required.append(set(js.get("required") or []))
+        open_ended |= js.get("additionalProperties") is True
+    props.update(fields)
+    if len(wippy_kinds) > 1 or family_of(wippy_kinds[0]) != wippy_kinds[0]:
+        props["kind"] = {"type": "string", "enum": sorted(wippy_kinds), "description": "The exact Wippy kind."}
+        required.append("kind")
+    required += sorted(set.intersection(*field_required)) if field_required else []
+    spec: dict[str, Any] = {"type": "object", "required": required, "properties": props}
+    if open_ended:
+        spec["x-kubernetes-preserve-unknown-fields"] = True
+    doc = MODELS[wippy_kinds[0]].__doc__ or ""
+    spec["description"] = f"A Wippy {', '.join(wippy_kinds)} entry. {' '.join(doc.split())}".strip()
+    return spec
+
+
+STATUS_SCHEMA = {
+    "type": "object",
+    "x-kubernetes-preserve-unknown-fields": True,
+    "description": "Written by the operator (observedGeneration, conditions, latestRevision, activeRevision) "
+                   "and by runtime pods (applied.<pod> = {revision, error, time}).",
+}
+
+
+# ---------------------------------------------------------------------- entry CRDs
+def short_names() -> dict[str, str]:
+    """`function.lua` -> `wfl`; on a clash the last part is spelled longer (`wndep`)."""
+    taken: dict[str, str] = {"wapp": APP_KIND}
+    out = {}
+    for crd, kinds in sorted(crd_groups().items()):
+        parts = family_of(kinds[0]).split(".")
+        name = "w" + "".join(p[0] for p in parts)
+        if name in taken:
+            name = "w" + "".join(p[0] for p in parts[:-1]) + parts[-1][:3]
+        taken[name] = crd
+        out[crd] = name
+    return out
+
+
+def crd_groups() -> dict[str, list[str]]:
+    """CRD kind -> the Wippy kinds it serves."""
+    groups: dict[str, list[str]] = {}
+    for k in sorted(MODELS):
+        groups.setdefault(crd_kind(k), []).append(k)
+    return groups
+
+
+def kinds_by_crd_plural() -> dict[str, list[str]]:
+    return {plural(crd): kinds for crd, kinds in crd_groups().items()}
+
+
+def entry_crd(crd: str, wippy_kinds: list[str], short: str) -> dict:
+    columns = list(COMMON_COLUMNS_HEAD)
+    if len(wippy_kinds) > 1:
+        columns.append({"name": "Kind", "type": "string", "jsonPath": ".spec.kind"})
+    for name, path in KIND_COLUMNS.get(wippy_kinds[0], []):
+        columns.append({"name": name, "type": "string", "jsonPath": path})
+    columns += COMMON_COLUMNS_TAIL
+    return _crd(crd, short, {"type": "object", "properties": {
+        "spec": entry_spec_schema(wippy_kinds), "status": STATUS_SCHEMA}, "required": ["spec"]}, columns)
+
+
+def _crd(kind: str, short: str, schema: dict, columns: list[dict]) -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural(kind)}.{GROUP}", "labels": {"app.kubernetes.io/part-of": "wippy"}},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural(kind), "singular": kind.lower(),
+                      "shortNames": [short], "categories": [CATEGORY]},
+            "versions": [{
+                "name": VERSION, "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": schema},
+            }],
+        },
+    }
+
+
+# ---------------------------------------------------------------------- WippyApp
+class TemporalSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(None, description="Temporal frontend host:port the runtime connects to.")
+    namespace: str = Field("default", description="Temporal namespace.")
+
+
+class SecretRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Secret in the app's namespace; every key becomes an environment variable.")
+
+
+class WippyAppSpec(BaseModel):
+    """An application: its runtime pods, which serve the entries labelled wippy.ai/app=<app name>."""
+
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field("ghcr.io/wippy/wippy-runtime:latest", description="Runtime container image.")
+    imagePullPolicy: str | None = Field(None, description="Pull policy of the runtime image.")
+    replicas: int = Field(1, ge=0, description="Runtime pods.")
+    resources: dict[str, Any] | None = Field(None, description="Container resources (requests/limits).")
+    temporal: TemporalSpec | None = Field(None, description="Durable workflows backend.")
+    secretRefs: list[SecretRef] = Field(default_factory=list, description="Secrets exposed to the runtime as environment.")
+    env: list[dict[str, Any]] = Field(default_factory=list, description="Extra environment variables (core/v1 EnvVar).")
+    minAvailable: int | None = Field(None, ge=0, description="PodDisruptionBudget minAvailable. Default: replicas - 1 (at least 0).")
+
+
+def app_crd() -> dict:
+    js = WippyAppSpec.model_json_schema(mode="validation")
+    spec = structural(js, js.get("$defs", {}))
+    spec["description"] = " ".join((WippyAppSpec.__doc__ or "").split())
+    for name in ("resources",):  # nested core types: kept as written
+        spec["properties"][name] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                    "description": spec["properties"][name]["description"], "nullable": True}
+    spec["properties"]["env"]["items"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    columns = [
+        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+        {"name": "Entries", "type": "integer", "jsonPath": ".status.entries"},
+        {"name": "Ready", "type": "string", "jsonPath": _READY},
+        {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    status = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+              "description": "Written by the operator: observedGeneration, conditions, entries, deployment."}
+    return _crd(APP_KIND, "wapp", {"type": "object", "properties": {"spec": spec, "status": status}}, columns)
+
+
+# ---------------------------------------------------------------------- all of them
+def all_crds() -> list[dict]:
+    shorts = short_names()
+    crds = [entry_crd(crd, kinds, shorts[crd]) for crd, kinds in sorted(crd_groups().items())]
+    return crds + [app_crd()]
+
+
+def file_name(crd: dict) -> str:
+    return f"{GROUP}_{crd['spec']['names']['plural']}.yaml"
+
+
+def render(crd: dict) -> str:
+    return "# Generated by `wippy crds`; do not edit.\n" + yaml.safe_dump(crd, sort_keys=False, width=120)
+
+
+def write(out_dir: Path) -> list[Path]:
+    """Write every CRD into out_dir, removing generated files of CRDs that no longer exist."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for crd in all_crds():
+        path = out_dir / file_name(crd)
+        path.write_text(render(crd))
+        written.append(path)
+    for stale in set(out_dir.glob(f"{GROUP}_*.yaml")) - set(written):
+        stale.unlink()
+    return written
+
+
+# ---------------------------------------------------------------------- `wippy crds`
+def add_command(sub) -> None:
+    p = sub.add_parser("crds", help="print (or write) the CustomResourceDefinitions")
+    p.add_argument("--out", action="append", default=[], metavar="DIR",
+                   help="write one file per CRD into DIR (repeatable) instead of printing")
+    p.set_defaults(kube_handler=cmd_crds)
+
+
+def cmd_crds(args) -> int:
+    if not args.out:
+        print("---\n".join(render(c) for c in all_crds()), end="")
+    for d in args.out:
+        write(Path(d))
+    return 0

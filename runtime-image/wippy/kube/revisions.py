@@ -1,0 +1,274 @@
+"""Revision history of entry objects, kept as ControllerRevisions (what StatefulSets use).
+
+Each accepted spec of an entry object is one ControllerRevision:
+- name `<object-name>-<revision>`, labels `wippy.ai/entry=<object-name>` and
+  `wippy.ai/spec-hash=<hash>`, owned by the entry object, `data` = the full spec;
+- a spec equal to the latest revision records nothing; one equal to an older revision becomes
+  a new revision and the older duplicate is dropped (as `kubectl rollout undo` renumbers);
+- history is pruned to the newest `HISTORY_LIMIT` (plus a pinned one) by the writer itself,
+  since nothing guarantees a garbage collector.
+
+The operator records revisions; the CLI reads them (`wippy history ENTRY`) and copies one back
+into the spec (`wippy rollback ENTRY --to-revision N`). Pods read the pinned one by name.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+
+from wippy.kube.naming import API_VERSION, GROUP, InvalidObjectName, VERSION, object_name
+
+HISTORY_LIMIT = 10
+ENTRY_LABEL = f"{GROUP}/entry"
+HASH_LABEL = f"{GROUP}/spec-hash"
+PIN_ANNOTATION = f"{GROUP}/pin-revision"
+
+
+class HistoryError(RuntimeError):
+    pass
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def entry_label(name: str) -> str:
+    """Label values stop at 63 characters; longer object names are shortened with a hash."""
+    if len(name) <= 63:
+        return name
+    return name[:46].rstrip("-.") + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def revision_name(name: str, revision: int) -> str:
+    return f"{name}-{revision}"
+
+
+def pinned_revision(obj: dict) -> int | None:
+    """The revision named by the pin annotation; ValueError when it is not a positive integer."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(PIN_ANNOTATION)
+    if value in (None, ""):
+        return None
+    n = int(value)
+    if n < 1:
+        raise ValueError(f"{PIN_ANNOTATION} must be a positive revision number, got {value!r}")
+    return n
+
+
+def _json(resp) -> dict:
+    return json.loads(resp.data)
+
+
+class History:
+    """The ControllerRevisions of one entry object (a CR as a dict)."""
+
+    def __init__(self, apps_api, obj: dict):
+        self.apps = apps_api
+        meta = obj["metadata"]
+        self.obj = obj
+        self.name = meta["name"]
+        self.namespace = meta["namespace"]
+        self.uid = meta.get("uid")
+
+    def _all(self) -> list[dict]:
+        resp = self.apps.list_namespaced_controller_revision(
+            self.namespace, label_selector=f"{ENTRY_LABEL}={entry_label(self.name)}", _preload_content=False)
+        return [r for r in _json(resp)["items"] if r["metadata"]["name"].rsplit("-", 1)[0] == self.name]
+
+    def list(self) -> list[dict]:
+        """This object's revisions, oldest first (revisions of a deleted namesake are ignored)."""
+        owned = [r for r in self._all() if self._owned(r)]
+        return sorted(owned, key=lambda r: r["revision"])
+
+    def _owned(self, rev: dict) -> bool:
+        return any(o.get("uid") == self.uid for o in rev["metadata"].get("ownerReferences") or [])
+
+    def get(self, revision: int) -> dict | None:
+        return next((r for r in self.list() if r["revision"] == revision), None)
+
+    def record(self, limit: int = HISTORY_LIMIT, keep: set[int] = frozenset()) -> int:
+        """Record the object's current spec; returns its revision number."""
+        spec = self.obj.get("spec") or {}
+        digest = spec_hash(spec)
+        everything = self._all()
+        for orphan in (r for r in everything if not self._owned(r)):
+            self._delete(orphan)  # left by an earlier object of the same name
+        revs = sorted((r for r in everything if self._owned(r)), key=lambda r: r["revision"])
+        if revs and revs[-1]["metadata"]["labels"].get(HASH_LABEL) == digest:
+            number = revs[-1]["revision"]
+        else:
+            number = (revs[-1]["revision"] if revs else 0) + 1
+            self._create(number, spec, digest)
+            for dup in list(revs):
+                if dup["metadata"]["labels"].get(HASH_LABEL) == digest and dup["revision"] not in keep:
+                    self._delete(dup)
+                    revs.remove(dup)
+            revs.append({"revision": number})
+        old = [r for r in revs[:-limit] if r["revision"] not in keep] if limit > 0 else []
+        for r in old:
+            self._delete(r)
+        return number
+
+    def delete_all(self) -> None:
+        for r in self._all():
+            self._delete(r)
+
+    def _create(self, number: int, spec: dict, digest: str) -> None:
+        from kubernetes.client import ApiException
+        body = {
+            "apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {
+                "name": revision_name(self.name, number),
+                "labels": {ENTRY_LABEL: entry_label(self.name), HASH_LABEL: digest},
+                "annotations": {f"{GROUP}/generation": str(self.obj["metadata"].get("generation", ""))},
+                "ownerReferences": [{"apiVersion": API_VERSION, "kind": self.obj["kind"], "name": self.name,
+                                     "uid": self.uid, "controller": True}],
+            },
+            "data": spec,
+            "revision": number,
+        }
+        try:
+            self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            # another replica or an earlier attempt wrote it: fine if it is the same content
+            existing = _json(self.apps.read_namespaced_controller_revision(
+                revision_name(self.name, number), self.namespace, _preload_content=False))
+            if existing["metadata"]["labels"].get(HASH_LABEL) != digest:
+                raise HistoryError(f"revision {number} of {self.name} already exists with other content") from None
+
+    def _delete(self, rev: dict) -> None:
+        from kubernetes.client import ApiException
+        name = rev.get("metadata", {}).get("name") or revision_name(self.name, rev["revision"])
+        try:
+            self.apps.delete_namespaced_controller_revision(name, self.namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+
+def change_summary(old: dict | None, new: dict) -> str:
+    """Which spec fields a revision changed, e.g. `source (+2 -1 lines), method`."""
+    if old is None:
+        return "created"
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        if key not in old:
+            parts.append(f"+{key}")
+        elif key not in new:
+            parts.append(f"-{key}")
+        elif old[key] != new[key]:
+            if isinstance(old[key], str) and isinstance(new[key], str) and "\n" in old[key] + new[key]:
+                diff = list(difflib.ndiff(old[key].splitlines(), new[key].splitlines()))
+                plus = sum(1 for d in diff if d.startswith("+ "))
+                minus = sum(1 for d in diff if d.startswith("- "))
+                parts.append(f"{key} (+{plus} -{minus} lines)")
+            else:
+                parts.append(key)
+    return ", ".join(parts) or "no change"
+
+
+# ---------------------------------------------------------------------- CLI: history / rollback
+def add_arguments(hist, rb) -> None:
+    """Kubernetes forms of `wippy history` and `wippy rollback` (local forms stay as they were)."""
+    for p in (hist, rb):
+        p.add_argument("-n", "--namespace", help="Kubernetes namespace of the entry (selects the Kubernetes form)")
+        p.add_argument("--kube", action="store_true", help="act on the entry's custom resource in Kubernetes")
+    rb.add_argument("--to-revision", type=int, metavar="N", help="copy revision N of ENTRY back into its spec")
+    hist.set_defaults(kube_handler=cmd_history)
+    rb.set_defaults(kube_handler=cmd_rollback)
+
+
+def _is_kube_history(args) -> bool:
+    return bool(args.namespace or args.kube or (args.dir != "." and not Path(args.dir).is_dir()))
+
+
+def cmd_history(args) -> int:
+    if not _is_kube_history(args):
+        from wippy.cli.commands import cmd_history as local
+        return local(args)
+    apps, custom, namespace = _clients(args.namespace)
+    obj, _ = find_entry(custom, namespace, args.dir)
+    revs = History(apps, obj).list()
+    latest = (obj.get("status") or {}).get("latestRevision")
+    active = (obj.get("status") or {}).get("activeRevision")
+    print(f"{'REVISION':<9} {'CHANGED':<20} {'':<14} CHANGE")
+    prev = None
+    for r in revs:
+        marks = [m for m, n in (("latest", latest), ("active", active)) if n == r["revision"]]
+        when = r["metadata"].get("creationTimestamp", "").replace("T", " ").rstrip("Z")
+        print(f"{r['revision']:<9} {when:<20} {','.join(marks):<14} {change_summary(prev, r['data'])}")
+        prev = r["data"]
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from wippy.cli.commands import UsageError
+    if args.to_revision is None and not args.namespace and not args.kube:
+        if args.version is None or not args.version.isdigit():
+            raise UsageError("usage: wippy rollback VERSION [DIR] | wippy rollback ENTRY --to-revision N [-n NS]")
+        from wippy.cli.commands import cmd_rollback as local
+        args.version = int(args.version)
+        return local(args)
+    if args.version is None or args.to_revision is None:
+        raise UsageError("usage: wippy rollback ENTRY --to-revision N [-n NS]")
+    apps, custom, namespace = _clients(args.namespace)
+    obj, plural = find_entry(custom, namespace, args.version)
+    rev = History(apps, obj).get(args.to_revision)
+    if rev is None:
+        have = ", ".join(str(r["revision"]) for r in History(apps, obj).list()) or "none"
+        raise UsageError(f"{obj['metadata']['name']} has no revision {args.to_revision} (revisions: {have})")
+    if rev["data"] == obj.get("spec"):
+        print(f"{obj['kind'].lower()}/{obj['metadata']['name']} already has the spec of revision {args.to_revision}")
+        return 0
+    # a replace carries the resourceVersion read above, so a concurrent change is not overwritten
+    body = {k: v for k, v in obj.items() if k != "status"}
+    body["spec"] = rev["data"]
+    custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"], body,
+                                            _preload_content=False)
+    print(f"{obj['kind'].lower()}/{obj['metadata']['name']} rolled back to revision {args.to_revision}")
+    return 0
+
+
+def _clients(namespace: str | None):
+    import kubernetes
+    try:
+        kubernetes.config.load_kube_config()
+        _, ctx = kubernetes.config.list_kube_config_contexts()
+        default_ns = (ctx or {}).get("context", {}).get("namespace") or "default"
+    except (kubernetes.config.ConfigException, FileNotFoundError):
+        kubernetes.config.load_incluster_config()
+        default_ns = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
+    return kubernetes.client.AppsV1Api(), kubernetes.client.CustomObjectsApi(), namespace or default_ns
+
+
+def find_entry(custom, namespace: str, ref: str) -> tuple[dict, str]:
+    """An entry object by Wippy id (`app:greet`), object name, or `kind/name`; returns (object, plural)."""
+    from kubernetes.client import ApiException
+
+    from wippy.cli.commands import UsageError
+    from wippy.kube.crds import kinds_by_crd_plural
+    kind_hint, _, name = ref.rpartition("/") if "/" in ref else ("", "", ref)
+    if ":" in name:
+        try:
+            name = object_name(name)
+        except InvalidObjectName as e:
+            raise UsageError(str(e)) from None
+    found = []
+    for plural in kinds_by_crd_plural():
+        if kind_hint and kind_hint.lower() not in (plural, plural[:-1], plural[:-2]):
+            continue
+        try:
+            found.append((_json(custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _preload_content=False)), plural))
+        except ApiException as e:
+            if e.status != 404:
+                raise
+    if not found:
+        raise UsageError(f"no Wippy entry {ref!r} in namespace {namespace}")
+    if len(found) > 1:
+        kinds = ", ".join(f"{p}/{name}" for _, p in found)
+        raise UsageError(f"{ref!r} names several objects ({kinds}); say which with KIND/NAME")
+    return found[0]

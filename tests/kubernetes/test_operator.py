@@ -1,0 +1,295 @@
+"""The operator against a real API server: status conditions, revision history, rollback,
+validation beyond the schema, and what a WippyApp becomes. The operator runs as a process
+(`python -m wippy_operator`), the way its image runs it; the tests act with kubectl and
+`wippy`, and play the runtime pods by patching `status.applied` as they do."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WIPPY = [sys.executable, "-m", "wippy.cli.main"]
+
+
+def install_crds(kube) -> None:
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=wippy")
+
+
+@pytest.fixture(scope="module")
+def operator(kube, tmp_path_factory):
+    install_crds(kube)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0"],
+                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "KUBECONFIG": str(kube.kubeconfig)})
+    yield log
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+_namespaces = iter(range(1, 1000))
+
+
+@pytest.fixture
+def ns(kube):
+    name = f"op-{os.getpid()}-{next(_namespaces)}"
+    kube.kubectl("create", "namespace", name)
+    return name
+
+
+def wippy(*args, kube, check=True):
+    proc = subprocess.run([*WIPPY, *args], capture_output=True, text=True,
+                          env={**os.environ, "KUBECONFIG": str(kube.kubeconfig)})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"wippy {' '.join(args)} failed: {proc.stderr}")
+    return proc
+
+
+def get(kube, ns, ref) -> dict:
+    return json.loads(kube.kubectl("get", ref, "-n", ns, "-o", "json").stdout)
+
+
+def wait_for(fn, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def condition(obj: dict, kind: str) -> dict:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def function(entry_id: str, source: str, app: str = "demo", method: str = "f") -> dict:
+    from wippy.kube.naming import object_name
+    return {"apiVersion": "wippy.ai/v1alpha1", "kind": "FunctionLua",
+            "metadata": {"name": object_name(entry_id), "labels": {"wippy.ai/app": app}},
+            "spec": {"id": entry_id, "source": source, "method": method}}
+
+
+def apply(kube, ns, *objects) -> None:
+    kube.kubectl("apply", "-n", ns, "-f", "-", input={"apiVersion": "v1", "kind": "List", "items": list(objects)})
+
+
+def report(kube, ns, ref, pod, revision, error=None) -> None:
+    """What a runtime pod writes once it has applied (or failed to apply) a revision."""
+    patch = {"status": {"applied": {pod: {"revision": revision, "error": error, "time": "2026-01-01T00:00:00Z"}}}}
+    kube.kubectl("patch", ref, "-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps(patch))
+
+
+def revisions(kube, ns, name) -> list[dict]:
+    items = json.loads(kube.kubectl("get", "controllerrevisions", "-n", ns, "-l", f"wippy.ai/entry={name}",
+                                    "-o", "json").stdout)["items"]
+    return sorted(items, key=lambda r: r["revision"])
+
+
+# ---------------------------------------------------------------------- status and readiness
+def test_entries_become_ready_when_every_pod_serves_the_revision(kube, operator, ns):
+    manifests = wippy("manifests", str(ROOT / "examples/hello-world"), "--app", "hello", kube=kube).stdout
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=manifests)
+    ref = "functionlua/hello-3agreet"
+    obj = wait_for(lambda: (o := get(kube, ns, ref)) and condition(o, "Reconciling").get("status") == "True" and o,
+                   what="Reconciling")
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+    assert obj["status"]["latestRevision"] == obj["status"]["activeRevision"] == 1
+    assert condition(obj, "Ready")["status"] == "False" and condition(obj, "Stalled")["status"] == "False"
+
+    report(kube, ns, ref, "hello-abc", 1)
+    kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", ref, "-n", ns)
+    out = kube.kubectl("get", "wippy", "-n", ns).stdout
+    assert "hello:greet" in out and "METHOD" in out and "REVISION" in out
+
+    report(kube, ns, ref, "hello-def", 1, error="boom: cannot start")
+    obj = wait_for(lambda: (o := get(kube, ns, ref)) and condition(o, "Stalled").get("status") == "True" and o,
+                   what="Stalled after a pod error")
+    assert condition(obj, "Ready")["reason"] == "ApplyFailed" and "boom" in condition(obj, "Ready")["message"]
+    assert obj["spec"]["id"] == "hello:greet"  # the operator never touches spec
+
+
+def test_invalid_lua_is_stalled_with_reason_and_event(kube, operator, ns):
+    apply(kube, ns, function("app:bad", "return {f = function( end}"))
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3abad")) and condition(o, "Stalled").get("status") == "True"
+                   and o, what="Stalled")
+    ready = condition(obj, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "LuaSyntaxError" and "app:bad" in ready["message"]
+    assert revisions(kube, ns, "app-3abad") == []  # only accepted specs are recorded
+    events = wait_for(lambda: json.loads(kube.kubectl(
+        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=app-3abad", "-o", "json").stdout)["items"],
+        what="an Event")
+    assert events[0]["reason"] == "LuaSyntaxError" and events[0]["type"] == "Warning"
+
+
+def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
+    service = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessService",
+               "metadata": {"name": "app-3asvc", "labels": {"wippy.ai/app": "demo"}},
+               "spec": {"id": "app:svc", "process": "worker", "host": "app:procs"}}
+    worker = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessLua",
+              "metadata": {"name": "app-3aworker", "labels": {"wippy.ai/app": "demo"}},
+              "spec": {"id": "app:worker", "source": "return {main = function() end}", "method": "main"}}
+    apply(kube, ns, service, worker)
+    obj = wait_for(lambda: (o := get(kube, ns, "processservice/app-3asvc")) and condition(o, "Stalled").get("status") == "True"
+                   and o, what="MissingReference")
+    assert condition(obj, "Ready")["reason"] == "MissingReference"
+    assert "app:procs" in condition(obj, "Ready")["message"] and "app:worker" not in condition(obj, "Ready")["message"]
+    apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessHost",
+                     "metadata": {"name": "app-3aprocs", "labels": {"wippy.ai/app": "demo"}}, "spec": {"id": "app:procs"}})
+    wait_for(lambda: condition(get(kube, ns, "processservice/app-3asvc"), "Stalled").get("status") == "False",
+             what="the reference to resolve")
+
+
+def test_name_must_follow_the_id(kube, operator, ns):
+    obj = function("app:greet", "return {f = function() end}")
+    obj["metadata"]["name"] = "greet"
+    apply(kube, ns, obj)
+    wait_for(lambda: condition(get(kube, ns, "functionlua/greet"), "Ready").get("reason") == "NameMismatch",
+             what="NameMismatch")
+
+
+def test_schema_refuses_a_wrong_entry_with_a_clear_message(kube, operator, ns):
+    obj = function("app:f", "return {}")
+    del obj["spec"]["method"]
+    obj["spec"]["methd"] = "f"
+    proc = kube.kubectl("apply", "-n", ns, "-f", "-", input=obj, check=False)
+    assert proc.returncode != 0
+    assert 'unknown field "spec.methd"' in proc.stderr or "spec.method: Required value" in proc.stderr, proc.stderr
+    obj = function("app:f", "return {}")
+    obj["spec"]["pool"] = {"max_size": 0}
+    proc = kube.kubectl("apply", "-n", ns, "-f", "-", input=obj, check=False)
+    assert proc.returncode != 0 and "spec.pool.max_size" in proc.stderr and "should be greater than or equal to 1" in proc.stderr
+
+
+# ---------------------------------------------------------------------- history and rollback
+def _set_source(kube, ns, text):
+    apply(kube, ns, function("app:f", text))
+    return wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
+                    and o["status"].get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
+
+
+def test_revisions_are_deduplicated_and_pruned(kube, operator, ns):
+    for i in range(12):
+        obj = _set_source(kube, ns, f"return {{f = function() return {i} end}}")
+    assert obj["status"]["latestRevision"] == 12
+    revs = revisions(kube, ns, "app-3af")
+    assert [r["revision"] for r in revs] == list(range(3, 13))  # history limit 10
+    assert revs[-1]["data"] == obj["spec"]
+    assert all(r["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"] for r in revs)
+    assert revs[-1]["metadata"]["name"] == "app-3af-12"
+
+    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "note=unrelated")  # metadata only: no revision
+    obj = _set_source(kube, ns, "return {f = function() return 11 end}")  # same as revision 12
+    assert obj["status"]["latestRevision"] == 12 and len(revisions(kube, ns, "app-3af")) == 10
+
+    obj = _set_source(kube, ns, "return {f = function() return 5 end}")  # same content as revision 6
+    numbers = [r["revision"] for r in revisions(kube, ns, "app-3af")]
+    assert obj["status"]["latestRevision"] == 13 and 6 not in numbers and numbers[-1] == 13
+
+
+def test_rollback_with_the_cli_and_history(kube, operator, ns):
+    _set_source(kube, ns, "return {f = function() return 'one' end}")
+    _set_source(kube, ns, "return {f = function()\n  return 'two'\nend}")
+    out = wippy("history", "app:f", "-n", ns, kube=kube).stdout
+    lines = out.splitlines()
+    assert lines[1].startswith("1 ") and "created" in lines[1]
+    assert lines[2].startswith("2 ") and "source" in lines[2] and "latest" in lines[2]
+
+    out = wippy("rollback", "app:f", "--to-revision", "1", "-n", ns, kube=kube).stdout
+    assert "rolled back to revision 1" in out
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o["status"].get("latestRevision") == 3 and o,
+                   what="revision 3")
+    assert "'one'" in obj["spec"]["source"]
+    assert [r["revision"] for r in revisions(kube, ns, "app-3af")] == [2, 3]  # 1 became 3
+
+    bad = wippy("rollback", "app:f", "--to-revision", "9", "-n", ns, kube=kube, check=False)
+    assert bad.returncode == 1 and "no revision 9" in bad.stderr and "2, 3" in bad.stderr
+
+
+def test_pin_annotation_serves_an_old_revision_without_touching_spec(kube, operator, ns):
+    _set_source(kube, ns, "return {f = function() return 'one' end}")
+    obj = _set_source(kube, ns, "return {f = function() return 'two' end}")
+    spec = obj["spec"]
+    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision=1")
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o["status"].get("activeRevision") == 1 and o,
+                   what="activeRevision 1")
+    assert obj["status"]["latestRevision"] == 2 and obj["spec"] == spec
+
+    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision=7", "--overwrite")
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app-3af"), "Ready").get("reason") == "PinnedRevisionMissing",
+             what="PinnedRevisionMissing")
+    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision-")
+    wait_for(lambda: get(kube, ns, "functionlua/app-3af")["status"].get("activeRevision") == 2, what="unpinned")
+
+
+# ---------------------------------------------------------------------- WippyApp
+def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
+    app = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "shop"},
+           "spec": {"replicas": 2, "image": "example/wippy:1", "temporal": {"address": "temporal:7233"},
+                    "secretRefs": [{"name": "shop-secrets"}], "env": [{"name": "MODE", "value": "prod"}]}}
+    apply(kube, ns, app)
+    uid = get(kube, ns, "wippyapp/shop")["metadata"]["uid"]
+    deploy = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "shop", "-n", ns, "-o", "json",
+                                                      check=False).stdout or "null"), what="the Deployment")
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["run", "--kubernetes", "--app", "shop", "--namespace", ns]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["WIPPY_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["TEMPORAL_ADDRESS"]["value"] == "temporal:7233" and env["MODE"]["value"] == "prod"
+    assert container["envFrom"] == [{"secretRef": {"name": "shop-secrets"}}]
+    assert deploy["spec"]["replicas"] == 2 and deploy["spec"]["template"]["spec"]["serviceAccountName"] == "shop-runtime"
+
+    for ref in ("deployment/shop", "serviceaccount/shop-runtime", "role/shop-runtime", "rolebinding/shop-runtime",
+                "service/shop-peers", "poddisruptionbudget/shop"):
+        owners = get(kube, ns, ref)["metadata"]["ownerReferences"]
+        assert owners == [{"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "name": "shop", "uid": uid,
+                           "controller": True, "blockOwnerDeletion": True}], ref
+    assert get(kube, ns, "service/shop-peers")["spec"]["clusterIP"] == "None"
+    assert get(kube, ns, "poddisruptionbudget/shop")["spec"]["minAvailable"] == 1
+
+    # least privilege: the runtime's ServiceAccount reads entries and writes their status, nothing else
+    sa = f"system:serviceaccount:{ns}:shop-runtime"
+    can = lambda *a: kube.kubectl("auth", "can-i", *a, "-n", ns, "--as", sa, check=False).stdout.strip()  # noqa: E731
+    assert can("watch", "functionluas.wippy.ai") == "yes"
+    assert can("patch", "functionluas.wippy.ai", "--subresource=status") == "yes"
+    assert can("list", "controllerrevisions.apps") == "yes"
+    assert can("create", "leases.coordination.k8s.io") == "yes"
+    assert can("patch", "functionluas.wippy.ai") == "no"
+    assert can("get", "secrets") == "no"
+    assert can("create", "pods") == "no"
+    assert kube.kubectl("auth", "can-i", "list", "functionluas.wippy.ai", "-n", "default", "--as", sa,
+                        check=False).stdout.strip() == "no"
+
+    kube.kubectl("patch", "wippyapp/shop", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 0}}')
+    wait_for(lambda: get(kube, ns, "deployment/shop")["spec"]["replicas"] == 0, what="scale to 0")
+    wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
+
+
+def test_http_service_entry_gets_a_service(kube, operator, ns):
+    if not (ROOT / "crds/wippy.ai_httpservices.yaml").exists():
+        pytest.skip("no http.service kind in this build")
+    apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "web"}, "spec": {}},
+          {"apiVersion": "wippy.ai/v1alpha1", "kind": "HttpService",
+           "metadata": {"name": "web-3agateway", "labels": {"wippy.ai/app": "web"}},
+           "spec": {"id": "web:gateway", "addr": ":8080"}})
+    svc = wait_for(lambda: json.loads(kube.kubectl("get", "service", "web-gateway", "-n", ns, "-o", "json",
+                                                   check=False).stdout or "null"), what="the Service")
+    assert svc["spec"]["ports"][0]["port"] == 8080 and svc["spec"]["selector"]["wippy.ai/app"] == "web"
+    container = get(kube, ns, "deployment/web")["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"][0]["containerPort"] == 8080
+
