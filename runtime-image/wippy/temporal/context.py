@@ -34,6 +34,15 @@ class WorkerContext:
 
 
 CONTEXTS: dict[str, WorkerContext] = {}
+# the context a Replayer run uses (its task queue is not the recorded one)
+REPLAY: list[WorkerContext] = []
+
+
+def find(task_queue: str) -> WorkerContext | None:
+    ctx = CONTEXTS.get(task_queue)
+    if ctx is None and REPLAY and task_queue.startswith("replay-"):
+        return REPLAY[-1]
+    return ctx
 
 
 def register(ctx: WorkerContext) -> None:

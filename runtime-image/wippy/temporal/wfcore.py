@@ -356,7 +356,7 @@ class Run:
 
     async def run(self, args: list) -> Any:
         info = workflow.info()
-        ctx = C.CONTEXTS.get(info.task_queue)
+        ctx = C.find(info.task_queue)
         if ctx is None:
             # not ours to decide: fail the task, so a worker that knows the app retries it
             raise RuntimeError(f"no Wippy worker context for task queue {info.task_queue}")
