@@ -31,8 +31,14 @@ async def test_v4(app):
 
 
 async def test_v1(app):
-    res = await run(app, "local a, b = uuid.v1(), uuid.v1(); return {a, b, uuid.version(a), uuid.parse(a)}")
+    res = await run(app, """
+    local a, b = uuid.v1(), uuid.v1()
+    local info = uuid.parse(a)
+    info.node = #info.node   -- raw node bytes (not UTF-8)
+    return {a, b, uuid.version(a), info}
+    """)
     a, b, version, info = res
+    assert info["node"] == 6
     assert a != b and version == 1
     assert uuid.UUID(a).version == 1
     assert abs(info["timestamp"] - time.time()) < 60
