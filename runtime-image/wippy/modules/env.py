@@ -1,54 +1,74 @@
-"""The `env` module: env.get/set/get_all over env.variable entries and their storages
-(env.storage.*). A name no env.variable declares reads the OS environment; env.set of such
-a name goes to a node-local memory overlay."""
+"""Python side of the `env` module and the store it reads.
+
+`EnvStore` is what the module talks to: the process environment seen through an in-memory
+overlay, so `env.set` never changes `os.environ`. A node may provide its own store as
+`node.env` (the env registry with `env.storage.*` kinds will plug in there); otherwise each
+node gets a default store of its own.
+"""
 from __future__ import annotations
 
-from ..data import Resources
-from ..data.env import MemoryEnv, OsEnv, variables
-from ..engine.errors import WippyError, INVALID, NOT_FOUND
+import os
+import threading
+import weakref
+from typing import Mapping, MutableMapping
+
+from ..engine.errors import WippyError, NOT_FOUND
+
+
+class EnvStore:
+    """Variables of one node: a base mapping (default: os.environ, read live) plus an overlay."""
+
+    def __init__(self, base: Mapping[str, str] | None = None, overlay: MutableMapping[str, str] | None = None):
+        self._base = os.environ if base is None else base
+        self._overlay: MutableMapping[str, str] = {} if overlay is None else overlay
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            v = self._overlay.get(key)
+        if v is not None:
+            return v
+        return self._base.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        with self._lock:
+            self._overlay[key] = value
+
+    def all(self) -> dict[str, str]:
+        out = dict(self._base)
+        with self._lock:
+            out.update(self._overlay)
+        return out
+
+
+_defaults: "weakref.WeakKeyDictionary[object, EnvStore]" = weakref.WeakKeyDictionary()
+_defaults_lock = threading.Lock()
+
+
+def store_for(node) -> EnvStore:
+    """The store of a node: `node.env` when the node has one, else the node's default."""
+    store = getattr(node, "env", None)
+    if store is not None:
+        return store
+    with _defaults_lock:
+        store = _defaults.get(node)
+        if store is None:
+            store = _defaults[node] = EnvStore()
+        return store
 
 
 def install(engine):
-    res = lambda: Resources.of(engine.node)  # noqa: E731
-
-    def overlay() -> MemoryEnv:
-        r = res()
-        o = getattr(r, "env_overlay", None)
-        if o is None:
-            o = r.env_overlay = MemoryEnv()
-        return o
-
-    def _key(key):
-        if not isinstance(key, str) or not key:
-            raise WippyError(INVALID, "env: key must be a non-empty string")
-        return key
-
-    def get(key):
-        key = _key(key)
-        v = variables(res()).get(key)
-        value = v.get() if v is not None else (overlay().get(key) or OsEnv().get(key))
+    def get(key: str):
+        value = store_for(engine.node).get(key)
         if value is None:
-            raise WippyError(NOT_FOUND, f"environment variable {key} not found")
+            raise WippyError(NOT_FOUND, f"environment variable not found: {key}", False)
         return value
 
-    def set_(key, value):
-        key = _key(key)
-        if value is None:
-            raise WippyError(INVALID, "env.set: value must not be nil")
-        value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-        v = variables(res()).get(key)
-        if v is not None:
-            v.set(value)
-        else:
-            overlay().set(key, value)
+    def set_(key: str, value: str):
+        store_for(engine.node).set(key, value)
         return True
 
     def get_all():
-        out = dict(overlay().all())
-        for name, v in variables(res()).items():
-            value = v.get()
-            if value is not None:
-                out[name] = value
-        return engine.to_lua(out)
+        return engine.to_lua(store_for(engine.node).all())
 
     return {"get": get, "set": set_, "get_all": get_all}
