@@ -3,6 +3,7 @@ a Service per http.service entry, a headless Service for peer discovery and a
 PodDisruptionBudget, all owned by the app so that deleting it deletes them."""
 from __future__ import annotations
 
+import os
 import re
 
 from wippy.kube.crds import APP_KIND, APP_LABEL, WippyAppSpec, kinds_by_crd_plural
@@ -91,9 +92,11 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
            {"name": "POD_NAME", **field("metadata.name")},
            {"name": "POD_NAMESPACE", **field("metadata.namespace")},
            {"name": "WIPPY_APP", "value": app}]
-    if spec.temporal and spec.temporal.address:
-        env += [{"name": "TEMPORAL_ADDRESS", "value": spec.temporal.address},
-                {"name": "TEMPORAL_NAMESPACE", "value": spec.temporal.namespace}]
+    temporal = spec.temporal.address if spec.temporal else None
+    temporal = temporal or os.environ.get("WIPPY_TEMPORAL_ADDRESS")  # the chart's default for every app
+    if temporal:
+        env += [{"name": "TEMPORAL_ADDRESS", "value": temporal},
+                {"name": "TEMPORAL_NAMESPACE", "value": spec.temporal.namespace if spec.temporal else "default"}]
     container = {
         "name": "runtime", "image": spec.image,
         "command": ["wippy"], "args": ["run", "--kubernetes", "--app", app, "--namespace", ns],
