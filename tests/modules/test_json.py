@@ -143,7 +143,7 @@ async def test_decode_strings_and_unicode(app):
 @pytest.mark.parametrize("text", [
     "not json", "{", "[1,2", '{"a" 1}', '{"a":1,}', "[1,]", "01", "1.", "-", "1e", ".5",
     "'single'", '{"a":1} x', "tru", '"unterminated', '"ctl\x01"', "[1 2]", "{a:1}", '"\\x"',
-    "NaN", "Infinity",
+    "NaN", "Infinity", "1e400", "-1e999",
 ])
 async def test_decode_invalid_json(app, text):
     res = await run(app, "local v, err = json.decode(...); return {v == nil, err and err:kind(), err and err:message()}", text)

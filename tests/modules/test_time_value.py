@@ -175,9 +175,10 @@ async def test_values_survive_copy(app):
 async def test_json_encodes_time_as_rfc3339(app):
     res = await app.run("""
     local time, json = require("time"), require("json")
-    return function() return json.encode({at = time.date(2024, 1, 2, 3, 4, 5, 600, time.utc), d = time.parse_duration("2s")}) end
+    return function() return json.encode({at = time.date(2024, 1, 2, 3, 4, 5, 600, time.utc), d = time.parse_duration("2s"),
+                                          loc = time.load_location("Europe/Paris")}) end
     """, modules=["time", "json"])
-    assert res == '{"at":"2024-01-02T03:04:05.0000006Z","d":2000000000}'
+    assert res == '{"at":"2024-01-02T03:04:05.0000006Z","d":2000000000,"loc":"Europe/Paris"}'
 
 
 async def test_constants(app):
@@ -225,6 +226,19 @@ async def test_bad_input(app, call, kind):
 async def test_module_tables_are_read_only(app):
     with pytest.raises(WippyError):
         await run(app, "time.RFC3339 = 'x'")
+
+
+@pytest.mark.parametrize("stmt", [
+    "time.utc.off = 3600", "time.utc.name = 'X'", "time.localtz.zone = 'Asia/Tokyo'",
+    "time.now():utc():location().off = 5", "rawset(time.utc, 'off', 5)", "setmetatable(time.utc, nil)",
+    "time.fixed_zone('A', 1).off = 2",
+])
+async def test_locations_are_read_only(app, stmt):
+    with pytest.raises(WippyError):
+        await run(app, stmt)
+    # and nothing changed for the next process
+    assert await run(app, "return {time.date(2024, 1, 1, 0, 0, 0, 0, time.utc):format(time.RFC3339), tostring(time.utc)}") \
+        == ["2024-01-01T00:00:00Z", "UTC"]
 
 
 async def test_now_is_cheap(make_app):

@@ -9,8 +9,8 @@
 -- `decode("null")` is nil; object members whose value is null are absent.
 local S, P, py = ...
 
-local type, pairs, next, tostring, tonumber, select, getmetatable, pcall, error =
-  type, pairs, next, tostring, tonumber, select, getmetatable, pcall, error
+local type, pairs, next, tostring, tonumber, select, getmetatable, pcall, error, rawget =
+  type, pairs, next, tostring, tonumber, select, getmetatable, pcall, error, rawget
 local byte, char, find, sub, gsub, format, rep = string.byte, string.char, string.find, string.sub,
   string.gsub, string.format, string.rep
 local concat, sort = table.concat, table.sort
@@ -144,6 +144,7 @@ local function encode_special(t, mt, depth)
     return true
   end
   if mt == CH then n = n + 1; buf[n] = "null" return true end
+  if rawget(mt, "__location") then n = n + 1; buf[n] = quote(t.name) return true end
   return false
 end
 
@@ -348,7 +349,9 @@ local function decode_number(pos)
     if not xe then derr("invalid number", e + 1) end
     e = xe
   end
-  return tonumber(sub(str, pos, e)) + 0.0, e + 1
+  local v = tonumber(sub(str, pos, e)) + 0.0
+  if v == huge or v == -huge then derr("number out of range", pos) end
+  return v, e + 1
 end
 
 local function skip_ws(pos)

@@ -7,8 +7,8 @@
 -- offset at an instant, cached in the value (fields _o/_a).
 local S, P, py = ...
 
-local setmetatable, getmetatable, type, tostring, tonumber, error, select =
-  setmetatable, getmetatable, type, tostring, tonumber, error, select
+local setmetatable, getmetatable, type, tostring, tonumber, error, select, rawget =
+  setmetatable, getmetatable, type, tostring, tonumber, error, select, rawget
 local byte, sub, find, lower, upper, format, rep = string.byte, string.sub, string.find, string.lower,
   string.upper, string.format, string.rep
 local concat = table.concat
@@ -21,28 +21,44 @@ local ZERO_UNIX = -62135596800    -- Go's zero time, 0001-01-01 00:00:00 UTC
 ---------------------------------------------------------------------------
 -- locations
 ---------------------------------------------------------------------------
+-- A location is shared (time.utc is one object for every process of the engine), so it is
+-- a read-only proxy: an empty table whose own metatable holds the data. S.copy keeps the
+-- metatable (__copy_keep), so copies still are the same location.
 local LOC = {}
 LOC.__index = LOC
-LOC.__name = "location"
-LOC.__copy_keep = true
-LOC.__tostring = function(l) return l.name end
-LOC.__eq = function(a, b) return a.name == b.name and a.off == b.off and a.zone == b.zone end
 function LOC:string() return self.name end
-S.LOCATION = LOC
 
-local function fixed_loc(name, off) return setmetatable({name = name, off = off, abbr = name}, LOC) end
-local function zone_loc(name, key) return setmetatable({name = name, zone = key}, LOC) end
+local function loc_tostring(l) return l.name end
+local function loc_eq(a, b) return a.name == b.name and a.off == b.off and a.zone == b.zone end
+local function read_only() error("locations are read-only", 2) end
+
+local function make_loc(data)
+  setmetatable(data, LOC)
+  local proxy = setmetatable({}, {
+    __index = data, __newindex = read_only, __copy_keep = true, __name = "location", __location = true,
+    __tostring = loc_tostring, __eq = loc_eq,
+  })
+  S.protected[proxy] = true   -- rawset/setmetatable from the sandbox refuse it too
+  return proxy
+end
+
+local function fixed_loc(name, off) return make_loc({name = name, off = off, abbr = name}) end
+local function zone_loc(name, key) return make_loc({name = name, zone = key}) end
 
 local UTC = fixed_loc("UTC", 0)
 local LOCAL
 if py.local_is_utc then
-  LOCAL = setmetatable({name = "Local", off = 0, abbr = "UTC"}, LOC)
+  LOCAL = make_loc({name = "Local", off = 0, abbr = "UTC"})
 else
   LOCAL = zone_loc("Local", "Local")
 end
 S.UTC, S.LOCAL = UTC, LOCAL
 
-local function is_loc(v) return getmetatable(v) == LOC end
+local function is_loc(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__location") == true
+end
+S.is_location = is_loc
 
 ---------------------------------------------------------------------------
 -- calendar (proleptic Gregorian, days since 1970-01-01; H. Hinnant's algorithms)
