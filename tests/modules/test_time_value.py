@@ -253,3 +253,17 @@ async def test_now_is_cheap(make_app):
     return best
     """)
     assert us < 20, us
+
+
+async def test_local_zone_from_tz(make_app, monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    app = make_app()   # the engine reads the local zone when it installs the module
+    res = await run(app, """
+    local t = time.date(2024, 1, 15, 12, 0, 0, 0)
+    local s = time.date(2024, 7, 15, 12, 0, 0, 0)
+    local p = time.parse(time.DATE_TIME, "2024-07-15 12:00:00")
+    return {tostring(t), tostring(s), t:unix(), tostring(time.localtz), p == s,
+            time.unix(0, 0):format(time.RFC3339), time.now():utc():format("MST")}
+    """)
+    assert res == ["2024-01-15 12:00:00 -0500 EST", "2024-07-15 12:00:00 -0400 EDT", 1705338000, "Local", True,
+                   "1969-12-31T19:00:00-05:00", "UTC"]
