@@ -94,3 +94,13 @@ def test_env_store_unit():
     s.set("A", "2")
     s.set("B", "3")
     assert s.get("A") == "2" and s.all() == {"A": "2", "B": "3"}
+
+
+async def test_undecodable_environment_bytes(app, monkeypatch):
+    monkeypatch.setitem(os.environ, "WIPPY_BYTES", b"a\xffb".decode("utf-8", "surrogateescape"))
+    res = await run(app, """
+    local v = env.get("WIPPY_BYTES")
+    local all = env.get_all()
+    return {#v, v:byte(2), all.WIPPY_BYTES == v}
+    """)
+    assert res == [3, 255, True]

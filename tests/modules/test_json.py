@@ -377,3 +377,12 @@ def _strip_members(v):
     if isinstance(v, list):
         return [_strip_members(x) for x in v]
     return v
+
+
+async def test_validate_string_deeply_nested_input(app):
+    res = await run(app, """
+    local ok, err = json.validate_string({type = "array"}, string.rep("[", 100000) .. string.rep("]", 100000))
+    local d, derr = json.decode(42)
+    return {ok, err:kind(), d == nil, derr:message()}
+    """)
+    assert res == [False, "Invalid", True, "string expected"]

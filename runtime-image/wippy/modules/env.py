@@ -57,18 +57,27 @@ def store_for(node) -> EnvStore:
         return store
 
 
+def _lua_str(s: str) -> str | bytes:
+    # os.environ holds undecodable bytes as surrogate escapes: give Lua the original bytes
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape")
+
+
 def install(engine):
     def get(key: str):
         value = store_for(engine.node).get(key)
         if value is None:
             raise WippyError(NOT_FOUND, f"environment variable not found: {key}", False)
-        return value
+        return _lua_str(value)
 
     def set_(key: str, value: str):
         store_for(engine.node).set(key, value)
         return True
 
     def get_all():
-        return engine.to_lua(store_for(engine.node).all())
+        return engine.to_lua({_lua_str(k): _lua_str(v) for k, v in store_for(engine.node).all().items()})
 
     return {"get": get, "set": set_, "get_all": get_all}

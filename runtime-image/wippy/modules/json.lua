@@ -480,10 +480,7 @@ function json.encode(v)
 end
 
 function json.decode(s)
-  if type(s) ~= "string" then
-    if type(s) == "number" then s = tostring(s)
-    else return nil, new_error("Invalid", "string expected", false) end
-  end
+  if type(s) ~= "string" then return nil, new_error("Invalid", "string expected", false) end
   if s == "" then return nil, new_error("Invalid", "empty string is not valid JSON", false) end
   local v, msg = decode_string_value(s)
   if msg then return nil, new_error("Invalid", "decode failed: " .. msg, false) end

@@ -330,8 +330,8 @@ def install(engine) -> dict[str, Callable]:
         if hit is None:
             try:
                 hit = Validator(json.loads(text))
-            except (ValueError, SchemaError) as e:
-                hit = SchemaError(f"compile schema: {e}")
+            except (ValueError, SchemaError, RecursionError) as e:
+                hit = SchemaError(f"compile schema: {e or 'nested too deeply'}")
             cache[text] = hit
             if len(cache) > _CACHE_SIZE:
                 cache.popitem(last=False)
@@ -346,10 +346,14 @@ def install(engine) -> dict[str, Callable]:
             v = compile_schema(schema_text)
         except SchemaError as e:
             return False, str(e)
+        except RecursionError:
+            return False, "compile schema: nested too deeply"
         try:
             data = json.loads(data_text)
         except ValueError as e:
             return False, f"invalid JSON data: {e}"
+        except RecursionError:
+            return False, "invalid JSON data: nested too deeply"
         try:
             err = v.validate(data, bool(lenient_empty))
         except SchemaError as e:
