@@ -267,3 +267,14 @@ async def test_local_zone_from_tz(make_app, monkeypatch):
     """)
     assert res == ["2024-01-15 12:00:00 -0500 EST", "2024-07-15 12:00:00 -0400 EDT", 1705338000, "Local", True,
                    "1969-12-31T19:00:00-05:00", "UTC"]
+
+
+async def test_parts_for_converters(app):
+    # the engine-side helpers converters can use to carry a Time across Lua states
+    S = app.engine.S
+    t = S.time_from_parts(1705329045, 5, "America/New_York", None)
+    assert tuple(S.time_parts(t)) == (1705329045, 5, "America/New_York", None)
+    assert S.format_time(t, "2006-01-02 15:04:05 MST") == "2024-01-15 09:30:45 EST"
+    f = S.time_from_parts(0, 0, "X", 3600)
+    assert tuple(S.time_parts(f)) == (0, 0, "X", 3600)
+    assert S.format_time(S.time_from_parts(0, 0, "Nowhere/Zone", None), "MST") == "UTC"

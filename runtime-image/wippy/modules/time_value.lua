@@ -803,6 +803,25 @@ end
 
 S.format_time, S.parse_time = format_time, parse_time
 
+-- For converters (Lua <-> Python, payloads between engines): a Time as plain parts and back.
+-- parts: Unix seconds, nanoseconds, location name, fixed offset (nil for named zones).
+function S.time_parts(t)
+  local loc = t.loc
+  return t.s, t.n, loc.name, loc.off
+end
+
+function S.time_from_parts(sec, nsec, name, off)
+  local loc
+  if name == "UTC" then loc = UTC
+  elseif name == "Local" or name == nil then loc = LOCAL
+  elseif off ~= nil then loc = fixed_loc(name, off)
+  else
+    local ok, key = pcall(py.load_location, name)
+    loc = (ok and key) and zone_loc(name, key) or UTC
+  end
+  return new_time(sec, nsec or 0, loc)
+end
+
 local tm = S.time_module
 if tm then
   tm.now = S.time_now
