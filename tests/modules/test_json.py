@@ -386,3 +386,23 @@ async def test_validate_string_deeply_nested_input(app):
     return {ok, err:kind(), d == nil, derr:message()}
     """)
     assert res == [False, "Invalid", True, "string expected"]
+
+
+async def test_budget_kill_is_not_swallowed(make_app):
+    # a task over its instruction budget dies even when the budget runs out inside json
+    app = make_app(max_instructions=200_000)
+    with pytest.raises(WippyError) as exc:
+        await app.run("""
+        local json = require("json")
+        return function()
+          local big = {}
+          for i = 1, 2000 do big[i] = {id = i, name = "n" .. i, tags = {"a", "b"}} end
+          while true do
+            local s, err = json.encode(big)
+            if not s then return "swallowed: " .. tostring(err) end
+            local v, derr = json.decode(s)
+            if derr then return "swallowed: " .. tostring(derr) end
+          end
+        end
+        """, modules=["json"])
+    assert exc.value.kind == "LimitExceeded"

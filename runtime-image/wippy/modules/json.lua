@@ -20,6 +20,13 @@ local new_error = S.new_error
 
 local MAX_DEPTH = 128
 
+-- a task killed (budget exceeded, cancelled) while inside our pcall must still die
+local KILL = S.KILL
+local function reraise_kill(e)
+  local task = S.current()
+  if e == KILL or (task and task.dead) then error(KILL, 0) end
+end
+
 ---------------------------------------------------------------------------
 -- encoding
 ---------------------------------------------------------------------------
@@ -255,6 +262,7 @@ local function encode_to_string(v)
       if FAIL.msg == E_DEPTH and has_cycle(v, {}) then return nil, E_CYCLE end
       return nil, FAIL.msg
     end
+    reraise_kill(err)
     return nil, tostring(err)
   end
   return out
@@ -462,6 +470,7 @@ local function decode_string_value(s)
   str = saved
   if not ok then
     if v == FAIL then return nil, FAIL.msg end
+    reraise_kill(v)
     if S.is_error(v) then return nil, v:message() end
     return nil, tostring(v)
   end
