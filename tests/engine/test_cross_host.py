@@ -84,3 +84,13 @@ async def test_cancel_across_hosts(two):
       return process.events():receive().result.value
     end""")
     assert r == "bye"
+
+
+async def test_result_that_cannot_cross_still_ends_the_wait(two):
+    two.process("app:binary", 'function main() return "\\255\\254 not utf-8" end')
+    r = await two.run("""
+    function main()
+      local v, err = process.exec("app:binary", "app:other")
+      return {v == nil, err ~= nil and err:kind()}
+    end""")
+    assert r == [True, "Internal"]

@@ -134,3 +134,15 @@ async def test_python_objects_are_unreachable(app):
       return #found
     end""")
     assert r == 0
+
+
+async def test_runtime_metatables_are_out_of_reach(app):
+    r = await app.run("""
+    local time = require("time")
+    function main()
+      local mine = setmetatable({}, {__index = {x = 1}})
+      local ok = pcall(setmetatable, channel.new(), {})
+      return {getmetatable(channel.new()), getmetatable(errors.new("e")), getmetatable(time.now()),
+              getmetatable(mine).__index.x, ok}
+    end""", modules=["time"])
+    assert r == [False, False, False, 1, False]

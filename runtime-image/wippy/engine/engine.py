@@ -89,7 +89,7 @@ class Engine:
             "monotonic": self.loop.time,
             "arm": self._arm,
             "compile": self._compile,
-            "route_event": lambda pid, ev: node.route_event(pid, self.py(ev)),
+            "route_event": self._route_event,
             "route_unlink": lambda pid, other: node.unlink(pid, other),
             "on_exit": node.on_exit,
             "lookup_name": node.lookup_name,
@@ -108,7 +108,28 @@ class Engine:
             "format_duration": _format_duration_ns,
             "wall_ns": node.wall_ns,
         }
-        return self.lua.table_from(fns)
+        return self.lua.table_from({name: self._guarded(name, fn) for name, fn in fns.items()})
+
+    def _guarded(self, name: str, fn: Callable) -> Callable:
+        """A Python error must not unwind through the scheduler (it would drop the whole pass):
+        it is logged and the Lua caller gets nil plus an error."""
+        def call(*args):
+            try:
+                return fn(*args)
+            except WippyError as e:
+                return None, self.new_error(e)
+            except Exception as e:
+                log.exception("engine %s: bridge call %s failed", self.host, name)
+                return None, self.new_error(WippyError(INTERNAL, f"{name}: {type(e).__name__}: {e}"))
+        return call
+
+    def _route_event(self, pid: str, ev) -> None:
+        try:
+            event = self.py(ev)
+        except Exception as e:   # e.g. a result that cannot cross (bytes that are not UTF-8)
+            event = {"kind": ev.kind, "type": ev.kind, "from": ev["from"],
+                     "result": {"error": WippyError(INTERNAL, f"result could not be delivered: {e}")}}
+        self.node.route_event(pid, event)
 
     def _arm(self, at: float) -> None:
         if self._timer_at is not None and self._timer_at <= at:

@@ -88,9 +88,27 @@ local function safe_rawset(t, k, v)
   return rawset(t, k, v)
 end
 
+-- Code sees only metatables it set itself: the runtime's (channels, errors, times, ...) are
+-- shared by every process of the engine and must not be reachable for changing.
+local user_metatables = setmetatable({}, {__mode = "k"})
+
 local function safe_setmetatable(t, mt)
   if S.protected[t] then error("cannot change a protected metatable", 2) end
+  if type(t) == "table" then
+    local cur = getmetatable(t)
+    if cur ~= nil and not user_metatables[cur] then error("cannot change a protected metatable", 2) end
+  end
+  if mt ~= nil then user_metatables[mt] = true end
   return setmetatable(t, mt)
+end
+
+local function safe_getmetatable(v)
+  local mt = debug.getmetatable(v)
+  if mt == nil then return nil end
+  if not user_metatables[mt] then return false end
+  local guard = rawget(mt, "__metatable")
+  if guard ~= nil then return guard end
+  return mt
 end
 
 local function safe_collectgarbage(opt, ...)
@@ -110,7 +128,7 @@ local safe_os = {time = os.time, date = os.date, clock = os.clock, difftime = os
 local base = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = safe_pcall, xpcall = safe_xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-  rawset = safe_rawset, select = select, setmetatable = safe_setmetatable, getmetatable = getmetatable,
+  rawset = safe_rawset, select = select, setmetatable = safe_setmetatable, getmetatable = safe_getmetatable,
   tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   collectgarbage = safe_collectgarbage, _VERSION = _VERSION,
   string = safe_string, table = table, math = math, utf8 = utf8, os = safe_os,
