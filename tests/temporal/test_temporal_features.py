@@ -221,6 +221,10 @@ async def test_signals_then_cancel_runs_cleanup(rt):
     handle = rt.node.hosts["app:worker"].client.get_workflow_handle(wid_of(pid))
 
     async def two_signals():
+        try:
+            await handle.describe()
+        except Exception:  # spawn returns the pid before Temporal has the start
+            return False
         return len([e async for e in handle.fetch_history_events()
                     if e.HasField("workflow_execution_signaled_event_attributes")]) == 2
     await eventually(two_signals)

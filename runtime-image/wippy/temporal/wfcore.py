@@ -58,7 +58,15 @@ class WorkflowEngine(Engine):
     def __init__(self, node: "WorkflowNode", run: "Run"):
         self.workflow_run = run        # read by modules/workflow.py while installing
         self._floor = 0.0
-        super().__init__(node, WF_HOST, slice_timeout=0, modules=set(ALLOWED_MODULES))
+        # Lua's determinism is ours to enforce (modules, clock, randomness); the Python sandbox
+        # restrictions are for Python workflow code, so the engine itself runs unrestricted
+        # (modules may read files such as /etc/localtime while they install)
+        with workflow.unsafe.sandbox_unrestricted():
+            super().__init__(node, WF_HOST, slice_timeout=0, modules=set(ALLOWED_MODULES))
+
+    def _pump(self) -> None:
+        with workflow.unsafe.sandbox_unrestricted():
+            super()._pump()
 
     def _bridge(self):
         P = super()._bridge()
