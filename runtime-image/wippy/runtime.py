@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 from typing import Any, Sequence
 
+from .data.env import NodeEnv
 from .engine.node import Node
 from .kinds import HANDLERS, LUA_CODE_KINDS
 from .kinds.handlers.process_service import apply_committed, service_spec
@@ -43,6 +44,7 @@ class Runtime:
         self.registry = Registry(self.history, validate=self.decode, references=entry_references)
         self.node = Node(self.node_name, entries=self.registry.get)
         self.node.registry = self.registry
+        self.node.env = NodeEnv(self.node)
         self.supervisor = Supervisor(self.node)
         self.source = None
         self.errors: list[str] = []

@@ -205,3 +205,41 @@ def variables(res) -> dict[str, Variable]:
                 continue
             out[v.name] = v
     return out
+
+
+class NodeEnv:
+    """The node's environment as the `env` module and `${env:...}` see it (it is `node.env`):
+    names declared by env.variable entries go to their storages; any other name reads the OS
+    environment, and setting it writes a node-local overlay (os.environ never changes)."""
+
+    def __init__(self, node):
+        self.node = node
+        self.overlay = MemoryEnv()
+
+    def _res(self):
+        from . import Resources
+        return Resources.of(self.node)
+
+    def get(self, key: str) -> str | None:
+        var = variables(self._res()).get(key)
+        if var is not None:
+            return var.get()
+        value = self.overlay.get(key)
+        return value if value is not None else os.environ.get(key)
+
+    def set(self, key: str, value) -> None:
+        value = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        var = variables(self._res()).get(key)
+        if var is not None:
+            var.set(value)
+        else:
+            self.overlay.set(key, value)
+
+    def all(self) -> dict[str, str]:
+        out = dict(os.environ)
+        out.update(self.overlay.all())
+        for name, var in variables(self._res()).items():
+            value = var.get()
+            if value is not None:
+                out[name] = value
+        return out
