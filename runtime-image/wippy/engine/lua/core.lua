@@ -290,7 +290,6 @@ function CH:case_receive() return {ch = self, dir = "recv"} end
 function CH:case_send(v) return {ch = self, dir = "send", value = v} end
 function CH:is_closed() return self.closed end
 function CH:len() return buf_count(self) end
-function CH:cap_() return self.cap end
 
 local function select_(cases)
   if type(cases) ~= "table" then error("channel.select expects a table of cases", 2) end
