@@ -159,7 +159,7 @@ class Metrics:
         self.sink = metrics
 
     def done(self, ex, status: int):
-        route = ex.endpoint.path if ex.endpoint else ""
+        route = ex.endpoint.route if ex.endpoint else ""
         self.sink.observe(ex.service, ex.request.method, route, status, time.perf_counter() - ex.started)
 
 

@@ -6,7 +6,7 @@ the table (and endpoint) it matched while later requests see the new routes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}")
@@ -71,6 +71,7 @@ class Endpoint:
     method: str
     path: str
     func: str
+    route: str = ""     # the full pattern, router prefix included (a metrics label)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Router:
 
     def add(self, ep: Endpoint) -> None:
         full = join(self.prefix, ep.path)
+        ep = replace(ep, route=full)
         pattern = compile_path(full)
         if pattern.regex is None:
             methods = self.literal.setdefault(full, {})

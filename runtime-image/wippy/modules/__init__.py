@@ -46,6 +46,7 @@ SPECS: list[ModuleSpec] = [
     _spec("env", "nondeterministic", "storage"),
     _spec("registry", "storage", "io"),
     _spec("http", "network", "io"),
+    _spec("http_client", "network", "io"),
     _spec("metrics", "io"),
     _spec("sql", "storage", "io"),
     _spec("store", "storage", "io"),

@@ -1,0 +1,51 @@
+-- The `http_client` module: outbound HTTP requests; each call parks the calling task.
+-- Returns a response table {status_code, body, body_size, headers, cookies, url} or nil, err.
+local S, P, py = ...
+local type, pairs, gsub, utf8len, char, utf8char = type, pairs, string.gsub, utf8.len, string.char, utf8.char
+local new_error, copy = S.new_error, S.copy
+
+local LATIN1 = {}
+for i = 128, 255 do LATIN1[char(i)] = utf8char(i) end
+
+-- a binary body crosses to Python as latin-1 text, flagged so it is sent byte for byte
+local function prepare(opts)
+  if opts == nil then return nil end
+  if type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
+  local ok, o = pcall(copy, opts)
+  if not ok then return nil, new_error("Invalid", "options: " .. tostring(o)) end
+  if type(o.body) == "string" and not utf8len(o.body) then
+    o.body = gsub(o.body, "[\128-\255]", LATIN1)
+    o.body_latin1 = true
+  end
+  return o
+end
+
+local client = {}
+
+function client.request(method, url, opts)
+  local o, err = prepare(opts)
+  if err then return nil, err end
+  return py.request(method, url, o)
+end
+
+for _, m in pairs({"get", "post", "put", "delete", "head", "patch"}) do
+  local method = m:upper()
+  client[m] = function(url, opts) return client.request(method, url, opts) end
+end
+
+function client.request_batch(list)
+  if type(list) ~= "table" then return nil, new_error("Invalid", "request_batch expects a list of {method, url, options}") end
+  local items = {}
+  for i, r in pairs(list) do
+    if type(r) ~= "table" then return nil, new_error("Invalid", "request " .. tostring(i) .. " must be a table") end
+    local o, err = prepare(r.options or r[3])
+    if err then return nil, err end
+    items[i] = {method = r.method or r[1], url = r.url or r[2], options = o}
+  end
+  return py.request_batch(items)
+end
+
+function client.encode_uri(s) return py.encode_uri(s) end
+function client.decode_uri(s) return py.decode_uri(s) end
+
+return client

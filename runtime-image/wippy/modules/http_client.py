@@ -1,0 +1,133 @@
+"""Python side of `http_client`: outbound HTTP on aiohttp. Every call parks only the calling
+Lua task; the response comes back as a table (reference §2.10)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+import aiohttp
+
+from ..durations import parse_duration
+from ..engine.errors import WippyError, INVALID, TIMEOUT, UNAVAILABLE
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_BODY = 120 * 1024 * 1024
+OPTIONS = {"headers", "body", "query", "form", "files", "cookies", "auth", "timeout", "max_response_body",
+           "unix_socket", "tls", "body_latin1", "stream", "overlay_network"}
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else str(v)
+
+
+def _opts(raw: Any) -> dict:
+    if raw in (None, []):
+        return {}
+    if not isinstance(raw, dict):
+        raise WippyError(INVALID, "options must be a table")
+    unknown = sorted(set(raw) - OPTIONS)
+    if unknown:
+        raise WippyError(INVALID, f"unknown option(s): {', '.join(map(str, unknown))}")
+    if raw.get("stream"):
+        raise WippyError(INVALID, "stream responses are not supported yet")
+    if raw.get("overlay_network"):
+        raise WippyError(INVALID, "overlay networks are not supported yet")
+    return raw
+
+
+def _payload(o: dict) -> Any:
+    if o.get("files"):
+        form = aiohttp.FormData()
+        for k, v in (o.get("form") or {}).items():
+            form.add_field(_text(k), _text(v))
+        for f in o["files"]:
+            if not isinstance(f, dict) or "content" not in f:
+                raise WippyError(INVALID, "each file needs {name, filename, content[, content_type]}")
+            form.add_field(_text(f.get("name") or f.get("field") or "file"), _bytes(f["content"], False),
+                           filename=_text(f.get("filename") or "file"),
+                           content_type=_text(f.get("content_type") or "application/octet-stream"))
+        return form
+    if o.get("form") is not None:
+        return {_text(k): _text(v) for k, v in (o["form"] or {}).items()}
+    body = o.get("body")
+    return None if body is None else _bytes(body, o.get("body_latin1"))
+
+
+def _bytes(v: Any, latin1: Any) -> bytes:
+    if isinstance(v, bytes):
+        return v
+    return _text(v).encode("latin-1" if latin1 else "utf-8")
+
+
+async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
+    if not isinstance(method, str) or not method:
+        raise WippyError(INVALID, "method must be a non-empty string")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise WippyError(INVALID, f"invalid URL {url!r}: want http:// or https://")
+    o = _opts(raw_opts)
+    try:
+        timeout = parse_duration(o["timeout"]) if o.get("timeout") is not None else DEFAULT_TIMEOUT
+    except ValueError as e:
+        raise WippyError(INVALID, f"timeout: {e}") from None
+    limit = int(o.get("max_response_body") or DEFAULT_MAX_BODY)
+    headers = {_text(k): _text(v) for k, v in (o.get("headers") or {}).items()}
+    query = {_text(k): _text(v) for k, v in (o.get("query") or {}).items()} or None
+    auth = o.get("auth")
+    if auth:
+        creds = f"{_text(auth.get('user', ''))}:{_text(auth.get('pass', ''))}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
+    tls = o.get("tls") or {}
+    ssl = False if tls.get("insecure_skip_verify") else None
+    connector = aiohttp.UnixConnector(path=o["unix_socket"]) if o.get("unix_socket") else None
+    cookies = {_text(k): _text(v) for k, v in (o.get("cookies") or {}).items()} or None
+    try:
+        async with aiohttp.ClientSession(connector=connector, cookies=cookies,
+                                         timeout=aiohttp.ClientTimeout(total=timeout or None)) as session:
+            async with session.request(method.upper(), url, params=query, headers=headers, data=_payload(o),
+                                       ssl=ssl, allow_redirects=True) as resp:
+                if resp.content_length is not None and resp.content_length > limit:
+                    raise WippyError(INVALID, f"response body larger than max_response_body ({limit} bytes)")
+                buf = bytearray()
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    if len(buf) > limit:
+                        raise WippyError(INVALID, f"response body larger than max_response_body ({limit} bytes)")
+                return {
+                    "status_code": resp.status,
+                    "body": bytes(buf),
+                    "body_size": len(buf),
+                    "headers": {k: ", ".join(resp.headers.getall(k)) for k in resp.headers.keys()},
+                    "cookies": {k: m.value for k, m in resp.cookies.items()},
+                    "url": str(resp.url),
+                }
+    except asyncio.TimeoutError:
+        raise WippyError(TIMEOUT, f"{method.upper()} {url}: no response within {timeout:g}s", True) from None
+    except aiohttp.InvalidURL as e:
+        raise WippyError(INVALID, f"invalid URL {url!r}: {e}") from None
+    except aiohttp.ClientError as e:
+        raise WippyError(UNAVAILABLE, f"{method.upper()} {url}: {e}", True) from None
+    except OSError as e:
+        raise WippyError(UNAVAILABLE, f"{method.upper()} {url}: {e.strerror or e}", True) from None
+
+
+def install(engine):
+    async def call(method, url, opts):
+        return await request(method, url, engine.py(opts) if opts is not None else None)
+
+    async def batch(items):
+        reqs = engine.py(items) or []
+        results = await asyncio.gather(*(request(r.get("method", "GET"), r.get("url"), r.get("options"))
+                                         for r in reqs), return_exceptions=True)
+        responses = [None if isinstance(r, BaseException) else r for r in results]
+        errors = [(r if isinstance(r, WippyError) else WippyError(UNAVAILABLE, str(r)))
+                  if isinstance(r, BaseException) else None for r in results]
+        return responses, errors
+
+    return {
+        "request": call,
+        "request_batch": batch,
+        "encode_uri": lambda s: quote(_text(s), safe="-_.~"),
+        "decode_uri": lambda s: unquote_plus(_text(s)),
+    }
