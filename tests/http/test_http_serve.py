@@ -115,3 +115,18 @@ async def test_lua_error_gives_500_with_request_id_and_service_keeps_serving(ser
     async with served.session.get(served.url("/api/hello/bob")) as r:
         assert r.status == 200
 
+
+
+async def test_file_edits_change_handler_and_routes_live(served):
+    port = served.http.servers["app:web"].port
+    version = served.runtime.registry.version
+    served.write("hello.lua", HELLO.replace("hello = req:param", "hi = req:param"))
+    version = await served.version_after(version)
+    async with served.session.get(served.url("/api/hello/ann")) as r:
+        assert (await r.json())["hi"] == "ann"
+    extra = '  - {name: hello.put, kind: http.endpoint, meta: {router: api}, method: PUT, path: "/hello/{who}", func: hello}\n'
+    served.write("_index.yaml", INDEX.format(extra=extra))
+    await served.version_after(version)
+    async with served.session.put(served.url("/api/hello/bob")) as r:
+        assert (await r.json())["method"] == "PUT"
+    assert served.http.servers["app:web"].port == port   # routes changed, the listener did not
