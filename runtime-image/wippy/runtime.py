@@ -92,7 +92,11 @@ class Runtime:
     async def stop(self) -> None:
         if self.source is not None:
             await self.source.stop()
+        from .data import Resources
+        from .http.manager import HttpManager
+        await HttpManager.of(self).close()          # no new requests first
         await self.supervisor.stop_all()
+        Resources.of(self.node).close_all()        # consumers, pools, stores
         for host_id in list(self.node.hosts):
             host = self.node.remove_host(host_id)
             close = getattr(host, "close", None)
