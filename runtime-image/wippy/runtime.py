@@ -31,7 +31,9 @@ def default_node_name() -> str:
 
 class Runtime:
     def __init__(self, app_dir: str | Path | None = None, *, node_name: str | None = None,
-                 persist_history: bool = True, overrides: Sequence[Any] = ()):
+                 persist_history: bool = True, overrides: Sequence[Any] = (), source: Any = None):
+        """``source`` feeds the registry (``start(registry)``/``stop()``); without one, the
+        app folder does (FileSource)."""
         self.app_dir = Path(app_dir).resolve() if app_dir else None
         self.node_name = node_name or default_node_name()
         self.overrides = list(overrides)
@@ -46,7 +48,7 @@ class Runtime:
         self.node.registry = self.registry
         self.node.env = NodeEnv(self.node)
         self.supervisor = Supervisor(self.node)
-        self.source = None
+        self.source = source
         self.errors: list[str] = []
         for kind, make in HANDLERS.items():
             self.registry.add_handler(kind, make(self))
@@ -80,9 +82,10 @@ class Runtime:
         # entries restored from history come up like a committed change
         booted = order([Op.create(e) for e in self.registry.entries()], entry_references)
         await self._after_commit(self.registry.version, booted)
-        if self.app_dir is not None:
+        if self.source is None and self.app_dir is not None:
             from .loader.file_source import FileSource
             self.source = FileSource(self.app_dir, on_error=self.report, overrides=self.overrides)
+        if self.source is not None:
             await self.source.start(self.registry)
 
     async def call(self, function_id: str, *args: Any, ctx: dict | None = None) -> Any:

@@ -63,6 +63,8 @@ def parse_overrides(values: list[str]):
 
 
 def cmd_run(args) -> int:
+    if args.kubernetes:
+        return asyncio.run(_run(Path("."), args.exec_id, args.target, args.host, [], args.node_name, args))
     app_dir, rest = split_target(args.target)
     if not app_dir.is_dir():
         raise UsageError(f"{app_dir} is not a folder")
@@ -82,11 +84,12 @@ def cmd_run(args) -> int:
         exec_id, cmd_args = cmds[rest[0]].id, rest[1:]
     elif rest:
         cmd_args = rest
-    return asyncio.run(_run(app_dir, exec_id, cmd_args, args.host, overrides, args.node_name, args.kubernetes))
+    return asyncio.run(_run(app_dir, exec_id, cmd_args, args.host, overrides, args.node_name, None))
 
 
 async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: str | None, overrides,
-               node_name: str | None, kubernetes: bool) -> int:
+               node_name: str | None, kubernetes) -> int:
+    """``kubernetes``: the parsed `run --kubernetes` arguments, or None to run ``app_dir``."""
     from ..control import SOCKET, ControlServer
     from ..runtime import DATA_DIR, Runtime
 
@@ -96,7 +99,11 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
         loop.add_signal_handler(sig, stop.set)
     if kubernetes:
         from ..kube.source import kubernetes_runtime
-        runtime = kubernetes_runtime(node_name=node_name)
+        try:
+            runtime = kubernetes_runtime(node_name=node_name, app=kubernetes.app, namespace=kubernetes.namespace,
+                                         resync=kubernetes.resync)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     else:
         runtime = Runtime(app_dir, node_name=node_name, overrides=overrides)
     await runtime.start()

@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--node-name", help="node name used in pids (default: WIPPY_NODE_ID or hostname)")
     run.add_argument("--kubernetes", action="store_true",
                      help="feed the registry from the app's custom resources instead of files")
+    run.add_argument("--app", help="with --kubernetes: the app whose entries (label wippy.ai/app) to run "
+                                   "(default: WIPPY_APP)")
+    run.add_argument("--namespace", help="with --kubernetes: namespace of the entries "
+                                         "(default: POD_NAMESPACE, else the kubeconfig's)")
+    run.add_argument("--resync", type=float, default=60.0, metavar="SECONDS",
+                     help="with --kubernetes: relist every entry kind at least this often (default 60)")
 
     init = sub.add_parser("init", help="create a new app that runs")
     init.add_argument("dir", nargs="?", default=".")

@@ -1,0 +1,360 @@
+"""An app's entry custom resources as a live source of registry entries (`wippy run --kubernetes`).
+
+Each entry CRD this runtime knows (group wippy.ai) is listed and watched in the pod's namespace,
+filtered by the label ``wippy.ai/app=<app>``. Every change recomputes the desired entries and
+hands them to ``SyncedSource``, the path the file source takes, so a change is one registry apply
+(refused changes keep the last good version, one object's failure leaves the others alone).
+
+Robustness: any end of a watch (server timeout, ``410 Gone``, API server shutdown, dropped or
+silent connection) leads to a fresh list, so nothing missed while disconnected is lost; the
+watch timeout is the resync period, so every kind is relisted at least that often.
+
+Pins: an object annotated ``wippy.ai/pin-revision: "N"``, or whose ``status.activeRevision``
+differs from ``status.latestRevision``, is served from its ControllerRevision ``<name>-<N>``.
+
+Each pod reports per object, by JSON merge patch of its own key only,
+``status.applied.<pod> = {revision, generation, error, time}``.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from wippy.kinds.models.catalog import MODELS
+from wippy.kube.api import ApiError, KubeApi, pod_namespace
+from wippy.kube.naming import GROUP, VERSION, InvalidObjectName, crd_kind, entry_id, family_of
+from wippy.registry.entry import Entry, SourceLocation
+from wippy.registry.registry import Registry
+from wippy.registry.source import SyncedSource, SyncReport
+
+log = logging.getLogger("wippy.kube")
+
+APP_LABEL = "wippy.ai/app"
+PIN_ANNOTATION = "wippy.ai/pin-revision"
+DEFAULT_RESYNC = 60.0
+_MAX_BACKOFF = 2.0
+_PATCHES_IN_FLIGHT = 8
+
+Key = tuple[str, str]  # (plural, object name)
+
+
+class _Problem(Exception):
+    """Why an object yields no entry this time; its last good entry keeps serving."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    plural: str
+    kinds: tuple[str, ...]  # the Wippy kinds this CRD carries
+    family: bool  # variants share the CRD and `spec.kind` names the exact kind
+
+
+def known_resources() -> dict[str, list[str]]:
+    """CRD kind -> the Wippy kinds of the runtime's catalog it carries."""
+    out: dict[str, list[str]] = {}
+    for kind in MODELS:
+        out.setdefault(crd_kind(kind), []).append(kind)
+    return out
+
+
+class KubeSource:
+    def __init__(self, api: KubeApi, *, namespace: str, app: str, pod_name: str,
+                 resync: float = DEFAULT_RESYNC, start_timeout: float = 30.0,
+                 on_error: Callable[[str], None] | None = None, origin: str = "kubernetes"):
+        self.api = api
+        self.namespace = namespace
+        self.app = app
+        self.pod_name = pod_name
+        self.resync = resync
+        self.origin = origin
+        self._start_timeout = start_timeout
+        self._on_error = on_error
+        self._base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}"
+        self._selector = f"{APP_LABEL}={app}"
+        self._kinds = known_resources()
+        self._resources: dict[str, Resource] = {}
+        self._objects: dict[str, dict[str, dict]] = {}  # plural -> name -> object, as last seen
+        self._listed: set[str] = set()
+        self._last_ids: dict[Key, str] = {}  # object -> entry id it last produced
+        self._good: dict[Key, tuple[int | None, int | None]] = {}  # object -> (revision, generation) applied
+        self._revisions: dict[str, dict] = {}  # ControllerRevision name -> spec (their data never changes)
+        self._dirty = asyncio.Event()
+        self._synced = asyncio.Event()
+        self._patches = asyncio.Semaphore(_PATCHES_IN_FLIGHT)
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._discovered = False
+        self._sync: SyncedSource | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, registry: Registry) -> None:
+        """Discover the entry kinds, list them and apply; returns once the first sync ran (or
+        ``start_timeout`` passed: the API server may be down, the watches keep trying)."""
+        if self._sync is not None:
+            raise RuntimeError("KubeSource already started")
+        self._sync = SyncedSource(registry, origin=self.origin, owns=self._owns, on_error=self._on_error)
+        await self._discover()
+        self._dirty.set()
+        self._spawn("sync", self._sync_loop())
+        self._spawn("resync", self._resync_loop())
+        try:
+            await asyncio.wait_for(self._synced.wait(), self._start_timeout)
+        except TimeoutError:
+            log.warning("%s: no complete listing of app %s after %gs; applying entries as they arrive",
+                        self._base, self.app, self._start_timeout)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.api.close()
+
+    def _spawn(self, name: str, coro) -> None:
+        self._tasks[name] = asyncio.create_task(coro, name=f"wippy-kube:{name}")
+
+    def _owns(self, entry: Entry) -> bool:
+        return entry.source is not None and entry.source.file.startswith(self.namespace + "/")
+
+    # ------------------------------------------------------------------ discovery and watches
+    async def _discover(self) -> bool:
+        """Start following every entry CRD that exists now (CRDs installed later are found at
+        the next resync); False when the API server could not say."""
+        try:
+            found = (await self.api.get(f"/apis/{GROUP}/{VERSION}")).get("resources", [])
+        except ApiError as e:
+            if e.status != 404:  # 404: no wippy.ai CRD installed yet
+                log.warning("discovering %s/%s: %s", GROUP, VERSION, e)
+                return False
+            found = []
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            log.warning("discovering %s/%s: %s", GROUP, VERSION, e or type(e).__name__)
+            return False
+        for r in found:
+            plural, kinds = r.get("name", ""), self._kinds.get(r.get("kind", ""))
+            if "/" in plural or not kinds or not r.get("namespaced", True) or plural in self._resources:
+                continue
+            res = Resource(plural, tuple(kinds), any(family_of(k) != k for k in kinds))
+            self._resources[plural] = res
+            self._spawn(f"watch:{plural}", self._follow(res))
+        self._discovered = True
+        return True
+
+    async def _follow(self, res: Resource) -> None:
+        path = f"{self._base}/{res.plural}"
+        delay = 0.1
+        while True:
+            try:
+                listing = await self.api.get(path, labelSelector=self._selector)
+                self._objects[res.plural] = {o["metadata"]["name"]: o for o in listing.get("items", [])}
+                self._listed.add(res.plural)
+                self._dirty.set()
+                delay = 0.1
+                async for ev in self.api.watch(path, labelSelector=self._selector, allowWatchBookmarks=True,
+                                               resourceVersion=listing["metadata"]["resourceVersion"],
+                                               timeoutSeconds=max(1, int(self.resync))):
+                    kind, obj = ev.get("type"), ev.get("object") or {}
+                    if kind == "ERROR":  # 410 Gone and the like: our resourceVersion is no use now
+                        log.info("watch of %s ended: %s", res.plural, obj.get("message"))
+                        break
+                    if kind == "BOOKMARK":
+                        continue
+                    objs = self._objects[res.plural]
+                    if kind == "DELETED":
+                        objs.pop(obj["metadata"]["name"], None)
+                    else:
+                        objs[obj["metadata"]["name"]] = obj
+                    self._dirty.set()
+                # whatever ended the stream, relist: the events in between may be gone
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # connection refused/reset, timeouts, 5xx, 404 while CRDs reload
+                log.warning("watching %s: %s; relisting in %.1fs", res.plural, e or type(e).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+
+    async def _resync_loop(self) -> None:
+        delay = 0.1
+        while True:
+            # until a first discovery succeeds, retry it soon: nothing can be watched before
+            await asyncio.sleep(self.resync if self._discovered else delay)
+            delay = min(delay * 2, _MAX_BACKOFF)
+            if await self._discover():
+                self._dirty.set()  # also retries pins whose revision was missing, failed status patches
+
+    # ------------------------------------------------------------------ sync
+    async def _sync_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            if not self._synced.is_set() and not (self._discovered and self._listed >= set(self._resources)):
+                continue  # a partial first view would start half an app
+            try:
+                await self.sync_now()
+            except Exception:
+                log.exception("syncing app %s from %s failed", self.app, self._base)
+            self._synced.set()
+
+    async def sync_now(self) -> SyncReport:
+        assert self._sync is not None
+        snapshot = {(p, n): o for p, objs in self._objects.items() for n, o in objs.items()}
+        desired, served, problems = await self._desired(snapshot)
+        report = await self._sync.sync(desired)
+        await self._report(snapshot, served, problems, report.errors)
+        return report
+
+    async def _desired(self, snapshot: dict[Key, dict]):
+        assert self._sync is not None
+        registry = self._sync.registry
+        desired: dict[str, Entry] = {}
+        served: dict[Key, tuple[Entry, int | None]] = {}
+        problems: dict[Key, str] = {}
+        claimed: dict[str, Key] = {}
+        # the oldest object keeps an id that two objects claim
+        for key in sorted(snapshot, key=lambda k: (snapshot[k]["metadata"].get("creationTimestamp", ""), k)):
+            try:
+                entry, revision = await self._entry_of(self._resources[key[0]], snapshot[key])
+            except _Problem as e:
+                problems[key] = str(e)
+                kept = registry.get(self._last_ids.get(key, ""))
+                if kept is not None and kept.id not in claimed:
+                    desired[kept.id] = kept
+                    claimed[kept.id] = key
+                continue
+            if entry.id in claimed:
+                problems[key] = f"entry id {entry.id} is already defined by {'/'.join(claimed[entry.id])}"
+                continue
+            claimed[entry.id] = key
+            desired[entry.id] = entry
+            served[key] = (entry, revision)
+            self._last_ids[key] = entry.id
+        for key in set(self._last_ids) - set(snapshot):
+            del self._last_ids[key]
+        return desired, served, problems
+
+    async def _entry_of(self, res: Resource, obj: dict) -> tuple[Entry, int | None]:
+        meta = obj["metadata"]
+        name = meta["name"]
+        status = obj.get("status") or {}
+        pin = _pinned(obj)
+        if pin is not None:
+            spec, revision = await self._revision_spec(name, pin), pin
+        else:
+            spec = obj.get("spec") or {}
+            # the operator's latestRevision names this spec only once it has seen this generation
+            latest = status.get("latestRevision")
+            revision = latest if status.get("observedGeneration") == meta.get("generation") else None
+        return self._decode(res, name, spec), revision
+
+    def _decode(self, res: Resource, name: str, spec: dict) -> Entry:
+        data = dict(spec)
+        try:
+            eid = data.pop("id", None) or entry_id(name)
+            meta = data.pop("meta", None) or {}
+            kind = data.pop("kind", None) if res.family else res.kinds[0]
+            if kind not in res.kinds:
+                raise _Problem(f"spec.kind must be one of {', '.join(res.kinds)}, got {kind!r}")
+            return Entry(eid, kind, meta, data,
+                         source=SourceLocation(f"{self.namespace}/{res.plural}/{name}"))
+        except (InvalidObjectName, ValueError) as e:
+            raise _Problem(str(e)) from None
+
+    async def _revision_spec(self, name: str, revision: int) -> dict:
+        cr = f"{name}-{revision}"
+        if cr not in self._revisions:
+            try:
+                got = await self.api.get(f"/apis/apps/v1/namespaces/{self.namespace}/controllerrevisions/{cr}")
+            except ApiError as e:
+                if e.status == 404:
+                    raise _Problem(f"pinned revision {revision} not found (no ControllerRevision {cr})") from None
+                raise _Problem(f"reading pinned revision {revision}: {e}") from None
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                raise _Problem(f"reading pinned revision {revision}: {e or type(e).__name__}") from None
+            data = got.get("data") or {}
+            # accept the spec itself or a {spec: ...} wrapper
+            spec = data["spec"] if isinstance(data.get("spec"), dict) and "id" not in data else data
+            self._revisions[cr] = spec
+        return self._revisions[cr]
+
+    # ------------------------------------------------------------------ status
+    async def _report(self, snapshot: dict[Key, dict], served: dict, problems: dict[Key, str],
+                      errors: list[str]) -> None:
+        assert self._sync is not None
+        patches = []
+        for key, obj in snapshot.items():
+            generation = obj["metadata"].get("generation")
+            error = problems.get(key)
+            if error is None:
+                entry, revision = served[key]
+                if self._sync.registry.get(entry.id) == entry:
+                    self._good[key] = (revision, generation)
+                else:
+                    error = _error_for(entry, errors)
+            # on error: what this pod still serves for the object
+            revision, generation = self._good.get(key, (None, None))
+            value = {"revision": revision, "generation": generation, "error": error}
+            old = ((obj.get("status") or {}).get("applied") or {}).get(self.pod_name) or {}
+            if {k: old.get(k) for k in value} != value:
+                patches.append(self._patch_status(key, value))
+        for key in set(self._good) - set(snapshot):
+            del self._good[key]
+        await asyncio.gather(*patches)
+
+    async def _patch_status(self, key: Key, value: dict) -> None:
+        plural, name = key
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+        body = {"status": {"applied": {self.pod_name: {**value, "time": now.replace("+00:00", "Z")}}}}
+        async with self._patches:
+            try:
+                await self.api.merge_patch(f"{self._base}/{plural}/{name}/status", body)
+            except ApiError as e:
+                if e.status != 404:  # 404: deleted meanwhile
+                    log.warning("reporting status of %s/%s: %s", plural, name, e)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                log.warning("reporting status of %s/%s: %s", plural, name, e or type(e).__name__)
+
+
+def _pinned(obj: dict) -> int | None:
+    pin = (obj["metadata"].get("annotations") or {}).get(PIN_ANNOTATION)
+    if pin is not None:
+        try:
+            return int(pin)
+        except ValueError:
+            raise _Problem(f"annotation {PIN_ANNOTATION}={pin!r} is not a revision number") from None
+    status = obj.get("status") or {}
+    active, latest = status.get("activeRevision"), status.get("latestRevision")
+    if isinstance(active, int) and isinstance(latest, int) and active != latest:
+        return active
+    return None
+
+
+def _error_for(entry: Entry, errors: list[str]) -> str:
+    """The sync's errors that name this entry (its object or its id), else all of them."""
+    where = str(entry.source) if entry.source else None
+    named = re.compile(re.escape(entry.id) + r"(?![\w.:-])")
+    mine = [e for e in errors if (where and where in e) or named.search(e)]
+    return "\n".join(mine or errors) or "not applied"
+
+
+def kubernetes_runtime(*, node_name: str | None = None, app: str | None = None, namespace: str | None = None,
+                       resync: float = DEFAULT_RESYNC):
+    """A Runtime fed by the app's custom resources, set up as a pod finds itself: POD_NAME and
+    POD_NAMESPACE from the downward API, credentials in-cluster or from KUBECONFIG."""
+    from wippy.runtime import Runtime, default_node_name
+
+    app = app or os.environ.get("WIPPY_APP")
+    if not app:
+        raise ValueError("wippy run --kubernetes needs --app APP (or WIPPY_APP)")
+    api, config_namespace = KubeApi.from_environment()
+    pod = os.environ.get("POD_NAME") or node_name or default_node_name()
+    source = KubeSource(api, namespace=pod_namespace(namespace, config_namespace), app=app, pod_name=pod,
+                        resync=resync)
+    return Runtime(node_name=node_name or pod, persist_history=False, source=source)

@@ -1,0 +1,306 @@
+"""`wippy run --kubernetes` on a real API server: entries applied with kubectl run live in a
+runtime process started the way its Deployment starts it (POD_NAME, POD_NAMESPACE, KUBECONFIG).
+
+What the user sees: a supervised probe process calls two functions in a loop and logs every new
+answer (the runtime's JSON log lines), and each entry's `status.applied.<pod>` (kubectl get).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.harness.kube_cluster import KubeCluster
+from wippy.kube.naming import API_VERSION, CATEGORY, GROUP, crd_kind, object_name, plural
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "shop"
+KINDS = ["function.lua", "process.lua", "process.host", "process.service"]
+
+PROBE = """
+local funcs = require("funcs")
+local time = require("time")
+local logger = require("logger")
+
+local function answer(id)
+  local v, err = funcs.call(id)
+  if err then return "error: " .. tostring(err) end
+  return tostring(v)
+end
+
+local function main()
+  local last
+  while true do
+    local greet, other = answer("app:greet"), answer("app:other")
+    if greet .. "|" .. other ~= last then
+      logger.info("served", {greet = greet, other = other})
+      last = greet .. "|" .. other
+    end
+    time.sleep("2ms")
+  end
+end
+
+return {main = main}
+"""
+
+
+def function(value: str) -> str:
+    return f'local function main() return "{value}" end\nreturn {{main = main}}\n'
+
+
+def entry_cr(entry_id: str, kind: str, data: dict, *, app: str = APP, annotations: dict | None = None) -> dict:
+    meta = {"name": object_name(entry_id), "labels": {"wippy.ai/app": app}}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": API_VERSION, "kind": crd_kind(kind), "metadata": meta, "spec": {"id": entry_id, **data}}
+
+
+def app_crs(greet: str = "v1", other: str = "o1") -> list[dict]:
+    return [
+        entry_cr("app:procs", "process.host", {"lifecycle": {"auto_start": True}}),
+        entry_cr("app:greet", "function.lua", {"source": function(greet), "method": "main"}),
+        entry_cr("app:other", "function.lua", {"source": function(other), "method": "main"}),
+        entry_cr("app:probe", "process.lua", {"source": PROBE, "method": "main", "modules": ["funcs", "time", "logger"]}),
+        entry_cr("app:probe.service", "process.service",
+                 {"process": "app:probe", "host": "app:procs", "lifecycle": {"auto_start": True}}),
+    ]
+
+
+def minimal_crd(kind: str) -> dict:
+    crd = crd_kind(kind)
+    preserve = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural(crd)}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"plural": plural(crd), "singular": crd.lower(), "kind": crd, "categories": [CATEGORY]},
+            "versions": [{
+                "name": "v1alpha1", "served": True, "storage": True, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": preserve, "status": preserve}}},
+            }],
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def entry_crds(kube: KubeCluster) -> None:
+    """The project's CRDs when they are generated, else minimal ones for the kinds used here."""
+    generated = sorted((REPO / "crds").glob("*.yaml"))
+    if generated:
+        for f in generated:
+            kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
+    else:
+        kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(minimal_crd(k) for k in KINDS))
+    for k in KINDS:
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{plural(crd_kind(k))}.{GROUP}", "--timeout=60s")
+
+
+_namespaces = iter(range(1, 1000))
+
+
+@pytest.fixture
+def ns(kube: KubeCluster, entry_crds: None) -> str:
+    name = f"rt-{os.getpid()}-{next(_namespaces)}"
+    kube.kubectl("create", "namespace", name)
+    return name
+
+
+class Pod:
+    """A runtime process started as the Deployment starts it; collects its JSON log lines."""
+
+    def __init__(self, kube: KubeCluster, namespace: str, name: str = "shop-runtime-0", *extra: str):
+        self.kube, self.namespace, self.name, self.extra = kube, namespace, name, extra
+        self.lines: list[dict] = []
+        self.raw: list[str] = []
+        self._cond = threading.Condition()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Pod:
+        env = dict(os.environ, POD_NAME=self.name, POD_NAMESPACE=self.namespace, KUBECONFIG=str(self.kube.kubeconfig))
+        wippy = str(Path(sys.executable).with_name("wippy"))
+        self.proc = subprocess.Popen([wippy, "--log-format", "json", "run", "--kubernetes", "--app", APP, *self.extra],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True).start()
+        return self
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._cond:
+                self.raw.append(line)
+                try:
+                    self.lines.append(json.loads(line))
+                except ValueError:
+                    pass
+                self._cond.notify_all()
+
+    def served(self) -> list[dict]:
+        with self._cond:
+            return [ln["fields"] for ln in self.lines if ln.get("msg") == "served"]
+
+    def wait_served(self, pred: Callable[[dict], bool], timeout: float = 30) -> dict:
+        """Wait until the probe's latest answers satisfy ``pred``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                served = [ln["fields"] for ln in self.lines if ln.get("msg") == "served"]
+                if served and pred(served[-1]):
+                    return served[-1]
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc and self.proc.poll() is not None):
+                    raise AssertionError(f"not served within {timeout}s; log:\n{''.join(self.raw[-40:])}")
+                self._cond.wait(left)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def pods() -> Iterator[list[Pod]]:
+    started: list[Pod] = []
+    yield started
+    for p in started:
+        if p.proc and p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait()
+
+
+def apply(kube: KubeCluster, ns: str, objs: list[dict]) -> None:
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(objs))
+
+
+def applied(kube: KubeCluster, ns: str, entry_id: str, kind: str, pod: str) -> dict | None:
+    obj = json.loads(kube.kubectl("get", plural(crd_kind(kind)), object_name(entry_id), "-n", ns, "-o", "json").stdout)
+    return ((obj.get("status") or {}).get("applied") or {}).get(pod)
+
+
+def wait_applied(kube: KubeCluster, ns: str, entry_id: str, pod: str, pred: Callable[[dict], bool],
+                 kind: str = "function.lua", timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = applied(kube, ns, entry_id, kind, pod)
+        if got is not None and pred(got):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"status.applied.{pod} of {entry_id} is {got}")
+        time.sleep(0.1)
+
+
+def start_app(kube: KubeCluster, ns: str, pods: list[Pod], **values: str) -> Pod:
+    apply(kube, ns, app_crs(**values))
+    pod = Pod(kube, ns).start()
+    pods.append(pod)
+    return pod
+
+
+def test_kubectl_apply_of_a_changed_function_changes_the_running_app(kube: KubeCluster, ns: str, pods) -> None:
+    pod = start_app(kube, ns, pods)
+    pod.wait_served(lambda s: s == {"greet": "v1", "other": "o1"})
+    for entry_id, kind in [("app:greet", "function.lua"), ("app:probe.service", "process.service")]:
+        got = wait_applied(kube, ns, entry_id, pod.name, lambda a: a["generation"] == 1, kind=kind)
+        assert got.get("error") is None and got["time"]
+
+    apply(kube, ns, app_crs(greet="v2"))
+    pod.wait_served(lambda s: s["greet"] == "v2", timeout=10)
+    wait_applied(kube, ns, "app:greet", pod.name, lambda a: a["generation"] == 2 and a.get("error") is None)
+    # the probe kept running: it saw v2 without a restart of the service or the process
+    assert [s["greet"] for s in pod.served()] == ["v1", "v2"]
+
+    kube.kubectl("delete", "-n", ns, plural(crd_kind("function.lua")), object_name("app:other"))
+    pod.wait_served(lambda s: s["other"].startswith("error") and "app:other" in s["other"], timeout=10)
+    assert pod.proc.poll() is None
+
+
+def test_invalid_lua_is_reported_and_the_last_good_version_keeps_serving(kube: KubeCluster, ns: str, pods) -> None:
+    pod = start_app(kube, ns, pods)
+    pod.wait_served(lambda s: s == {"greet": "v1", "other": "o1"})
+
+    broken = app_crs(other="o2")
+    broken[2]["spec"]["source"] = "local function main( return 'o2' end"
+    apply(kube, ns, broken)
+    got = wait_applied(kube, ns, "app:other", pod.name, lambda a: a.get("error") is not None)
+    assert "syntax error" in got["error"] and "app:other" in got["error"]
+    assert got["generation"] == 1  # still serving what generation 1 gave
+
+    # the others keep working and keep changing
+    apply(kube, ns, [*app_crs(greet="v2")[:2], *broken[2:]])
+    pod.wait_served(lambda s: s == {"greet": "v2", "other": "o1"}, timeout=10)
+    wait_applied(kube, ns, "app:greet", pod.name, lambda a: a["generation"] == 2 and a.get("error") is None)
+
+    apply(kube, ns, app_crs(greet="v2", other="o3"))
+    pod.wait_served(lambda s: s == {"greet": "v2", "other": "o3"}, timeout=10)
+    got = wait_applied(kube, ns, "app:other", pod.name, lambda a: a.get("error") is None)
+    assert got["generation"] == 3
+
+
+def test_changes_apply_after_an_apiserver_restart(kube: KubeCluster, ns: str, pods) -> None:
+    pod = start_app(kube, ns, pods)
+    pod.wait_served(lambda s: s["greet"] == "v1")
+
+    kube.restart_apiserver()
+    # applied as soon as the API server answers, before the runtime's watch is back
+    apply(kube, ns, app_crs(greet="after-restart"))
+    pod.wait_served(lambda s: s["greet"] == "after-restart", timeout=30)
+    wait_applied(kube, ns, "app:greet", pod.name, lambda a: a["generation"] == 2)
+
+    apply(kube, ns, app_crs(greet="later"))
+    pod.wait_served(lambda s: s["greet"] == "later", timeout=10)
+    assert pod.proc.poll() is None
+
+
+def test_a_restarted_runtime_converges_on_what_changed_while_it_was_down(kube: KubeCluster, ns: str, pods) -> None:
+    pod = start_app(kube, ns, pods)
+    pod.wait_served(lambda s: s["greet"] == "v1")
+    assert pod.stop() == 0
+
+    apply(kube, ns, app_crs(greet="v2", other="o2"))
+    kube.kubectl("delete", "-n", ns, plural(crd_kind("function.lua")), object_name("app:other"))
+
+    again = Pod(kube, ns).start()
+    pods.append(again)
+    again.wait_served(lambda s: s["greet"] == "v2" and s["other"].startswith("error"))
+    wait_applied(kube, ns, "app:greet", again.name, lambda a: a["generation"] == 2 and a.get("error") is None)
+
+
+def test_pinned_revision_is_served_until_the_pin_is_removed(kube: KubeCluster, ns: str, pods) -> None:
+    pod = start_app(kube, ns, pods)
+    pod.wait_served(lambda s: s["greet"] == "v1")
+    greet = app_crs()[1]
+    # what the operator records for each accepted spec
+    name = greet["metadata"]["name"]
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": f"{name}-1", "labels": {"wippy.ai/entry": name}},
+        "revision": 1, "data": greet["spec"],
+    }))
+    apply(kube, ns, app_crs(greet="v2"))
+    pod.wait_served(lambda s: s["greet"] == "v2")
+
+    fn = plural(crd_kind("function.lua"))
+    kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision=1")
+    pod.wait_served(lambda s: s["greet"] == "v1", timeout=10)
+    got = wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("revision") == 1)
+    assert got.get("error") is None
+
+    kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision=7", "--overwrite")
+    got = wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("error") is not None)
+    assert "revision 7 not found" in got["error"] and got["revision"] == 1
+    assert pod.served()[-1]["greet"] == "v1"
+
+    kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision-")
+    pod.wait_served(lambda s: s["greet"] == "v2", timeout=10)
+    wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("error") is None and a["generation"] == 2)
