@@ -234,7 +234,7 @@ def test_invalid_lua_is_reported_and_the_last_good_version_keeps_serving(kube: K
     apply(kube, ns, broken)
     got = wait_applied(kube, ns, "app:other", pod.name, lambda a: a.get("error") is not None)
     assert "syntax error" in got["error"] and "app:other" in got["error"]
-    assert got["generation"] == 1  # still serving what generation 1 gave
+    assert got["generation"] == 2 and got["serving"] == {"generation": 1}  # generation 1 still serves
 
     # the others keep working and keep changing
     apply(kube, ns, [*app_crs(greet="v2")[:2], *broken[2:]])
@@ -244,7 +244,7 @@ def test_invalid_lua_is_reported_and_the_last_good_version_keeps_serving(kube: K
     apply(kube, ns, app_crs(greet="v2", other="o3"))
     pod.wait_served(lambda s: s == {"greet": "v2", "other": "o3"}, timeout=10)
     got = wait_applied(kube, ns, "app:other", pod.name, lambda a: a.get("error") is None)
-    assert got["generation"] == 3
+    assert got["generation"] == 3 and "serving" not in got
 
 
 def test_changes_apply_after_an_apiserver_restart(kube: KubeCluster, ns: str, pods) -> None:
@@ -298,9 +298,35 @@ def test_pinned_revision_is_served_until_the_pin_is_removed(kube: KubeCluster, n
 
     kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision=7", "--overwrite")
     got = wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("error") is not None)
-    assert "revision 7 not found" in got["error"] and got["revision"] == 1
+    assert "revision 7 not found" in got["error"]
+    assert got["revision"] == 7 and got["serving"]["revision"] == 1
     assert pod.served()[-1]["greet"] == "v1"
 
     kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision-")
     pod.wait_served(lambda s: s["greet"] == "v2", timeout=10)
     wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("error") is None and a["generation"] == 2)
+
+
+def test_each_pod_reports_under_its_own_name(kube: KubeCluster, ns: str, pods) -> None:
+    first = start_app(kube, ns, pods)
+    # a second replica that relists every second (the safety resync) must change nothing
+    second = Pod(kube, ns, "shop-runtime-1", "--resync", "1").start()
+    pods.append(second)
+    for pod in (first, second):
+        pod.wait_served(lambda s: s["greet"] == "v1")
+    apply(kube, ns, app_crs(greet="v2"))
+    for pod in (first, second):
+        pod.wait_served(lambda s: s["greet"] == "v2", timeout=10)
+        wait_applied(kube, ns, "app:greet", pod.name, lambda a: a["generation"] == 2)
+    time.sleep(2.5)  # two resyncs of the second pod
+    assert [s["greet"] for s in second.served()] == ["v1", "v2"]
+    reports = json.loads(kube.kubectl("get", plural(crd_kind("function.lua")), object_name("app:greet"), "-n", ns,
+                                      "-o", "jsonpath={.status.applied}").stdout)
+    assert set(reports) == {first.name, second.name}
+
+
+def test_run_kubernetes_needs_an_app(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WIPPY_APP"}
+    out = subprocess.run([str(Path(sys.executable).with_name("wippy")), "run", "--kubernetes"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "--app" in out.stderr

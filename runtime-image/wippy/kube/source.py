@@ -13,7 +13,9 @@ Pins: an object annotated ``wippy.ai/pin-revision: "N"``, or whose ``status.acti
 differs from ``status.latestRevision``, is served from its ControllerRevision ``<name>-<N>``.
 
 Each pod reports per object, by JSON merge patch of its own key only,
-``status.applied.<pod> = {revision, generation, error, time}``.
+``status.applied.<pod> = {revision, generation, error, serving, time}``: the revision (absent until
+the operator has recorded it) and generation it was asked for, and on failure why, with what it
+still serves. Null fields are absent (a merge patch deletes them).
 """
 from __future__ import annotations
 
@@ -206,22 +208,27 @@ class KubeSource:
     async def sync_now(self) -> SyncReport:
         assert self._sync is not None
         snapshot = {(p, n): o for p, objs in self._objects.items() for n, o in objs.items()}
-        desired, served, problems = await self._desired(snapshot)
+        desired, served, problems, wanted = await self._desired(snapshot)
         report = await self._sync.sync(desired)
-        await self._report(snapshot, served, problems, report.errors)
+        await self._report(snapshot, served, problems, wanted, report.errors)
         return report
 
     async def _desired(self, snapshot: dict[Key, dict]):
         assert self._sync is not None
         registry = self._sync.registry
         desired: dict[str, Entry] = {}
-        served: dict[Key, tuple[Entry, int | None]] = {}
+        served: dict[Key, Entry] = {}
         problems: dict[Key, str] = {}
+        wanted: dict[Key, int | None] = {}  # the revision each object asks for, when known
         claimed: dict[str, Key] = {}
         # the oldest object keeps an id that two objects claim
         for key in sorted(snapshot, key=lambda k: (snapshot[k]["metadata"].get("creationTimestamp", ""), k)):
+            obj = snapshot[key]
             try:
-                entry, revision = await self._entry_of(self._resources[key[0]], snapshot[key])
+                pin = _pinned(obj)
+                wanted[key] = pin if pin is not None else _latest(obj)
+                spec = await self._revision_spec(key[1], pin) if pin is not None else obj.get("spec") or {}
+                entry = self._decode(self._resources[key[0]], key[1], spec)
             except _Problem as e:
                 problems[key] = str(e)
                 kept = registry.get(self._last_ids.get(key, ""))
@@ -234,25 +241,11 @@ class KubeSource:
                 continue
             claimed[entry.id] = key
             desired[entry.id] = entry
-            served[key] = (entry, revision)
+            served[key] = entry
             self._last_ids[key] = entry.id
         for key in set(self._last_ids) - set(snapshot):
             del self._last_ids[key]
-        return desired, served, problems
-
-    async def _entry_of(self, res: Resource, obj: dict) -> tuple[Entry, int | None]:
-        meta = obj["metadata"]
-        name = meta["name"]
-        status = obj.get("status") or {}
-        pin = _pinned(obj)
-        if pin is not None:
-            spec, revision = await self._revision_spec(name, pin), pin
-        else:
-            spec = obj.get("spec") or {}
-            # the operator's latestRevision names this spec only once it has seen this generation
-            latest = status.get("latestRevision")
-            revision = latest if status.get("observedGeneration") == meta.get("generation") else None
-        return self._decode(res, name, spec), revision
+        return desired, served, problems, wanted
 
     def _decode(self, res: Resource, name: str, spec: dict) -> Entry:
         data = dict(spec)
@@ -285,24 +278,26 @@ class KubeSource:
         return self._revisions[cr]
 
     # ------------------------------------------------------------------ status
-    async def _report(self, snapshot: dict[Key, dict], served: dict, problems: dict[Key, str],
-                      errors: list[str]) -> None:
+    async def _report(self, snapshot: dict[Key, dict], served: dict[Key, Entry], problems: dict[Key, str],
+                      wanted: dict[Key, int | None], errors: list[str]) -> None:
+        """``{revision, generation, error}`` name what the object asks for (the operator compares
+        the revision with activeRevision); on error, ``serving`` is what this pod still runs."""
         assert self._sync is not None
         patches = []
         for key, obj in snapshot.items():
-            generation = obj["metadata"].get("generation")
+            attempt = (wanted.get(key), obj["metadata"].get("generation"))
             error = problems.get(key)
             if error is None:
-                entry, revision = served[key]
-                if self._sync.registry.get(entry.id) == entry:
-                    self._good[key] = (revision, generation)
+                if self._sync.registry.get(served[key].id) == served[key]:
+                    self._good[key] = attempt
                 else:
-                    error = _error_for(entry, errors)
-            # on error: what this pod still serves for the object
-            revision, generation = self._good.get(key, (None, None))
-            value = {"revision": revision, "generation": generation, "error": error}
+                    error = _error_for(served[key], errors)
+            value = {"revision": attempt[0], "generation": attempt[1], "error": error, "serving": None}
+            if error is not None and key in self._good:
+                value["serving"] = dict(zip(("revision", "generation"), self._good[key]))
             old = ((obj.get("status") or {}).get("applied") or {}).get(self.pod_name) or {}
-            if {k: old.get(k) for k in value} != value:
+            # a merge patch deletes what is null: compare without the nulls
+            if _without_nulls(value) != {k: v for k, v in old.items() if k != "time"}:
                 patches.append(self._patch_status(key, value))
         for key in set(self._good) - set(snapshot):
             del self._good[key]
@@ -334,6 +329,20 @@ def _pinned(obj: dict) -> int | None:
     if isinstance(active, int) and isinstance(latest, int) and active != latest:
         return active
     return None
+
+
+def _latest(obj: dict) -> int | None:
+    """The operator's latestRevision, once it names this spec (it has seen this generation)."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") == obj["metadata"].get("generation"):
+        return status.get("latestRevision")
+    return None
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _error_for(entry: Entry, errors: list[str]) -> str:
