@@ -13,18 +13,21 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.harness.kube_cluster import KubeCluster
-from wippy.kube.naming import API_VERSION, CATEGORY, GROUP, crd_kind, object_name, plural
+from tests.harness.kube_cluster import KubeCluster, free_port
+from wippy.kube.naming import API_VERSION, GROUP, crd_kind, object_name, plural
 
 REPO = Path(__file__).resolve().parents[2]
+WIPPY = str(Path(sys.executable).with_name("wippy"))
 APP = "shop"
-KINDS = ["function.lua", "process.lua", "process.host", "process.service"]
+KINDS = ["function.lua", "process.lua", "process.host", "process.service", "http.service", "http.endpoint"]
 
 PROBE = """
 local funcs = require("funcs")
@@ -75,34 +78,10 @@ def app_crs(greet: str = "v1", other: str = "o1") -> list[dict]:
     ]
 
 
-def minimal_crd(kind: str) -> dict:
-    crd = crd_kind(kind)
-    preserve = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural(crd)}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {"plural": plural(crd), "singular": crd.lower(), "kind": crd, "categories": [CATEGORY]},
-            "versions": [{
-                "name": "v1alpha1", "served": True, "storage": True, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": preserve, "status": preserve}}},
-            }],
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def entry_crds(kube: KubeCluster) -> None:
-    """The project's CRDs when they are generated, else minimal ones for the kinds used here."""
-    generated = sorted((REPO / "crds").glob("*.yaml"))
-    if generated:
-        for f in generated:
-            kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
-    else:
-        kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(minimal_crd(k) for k in KINDS))
+    for f in sorted((REPO / "crds").glob("*.yaml")):
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
     for k in KINDS:
         kube.kubectl("wait", "--for=condition=Established", f"crd/{plural(crd_kind(k))}.{GROUP}", "--timeout=60s")
 
@@ -120,17 +99,19 @@ def ns(kube: KubeCluster, entry_crds: None) -> str:
 class Pod:
     """A runtime process started as the Deployment starts it; collects its JSON log lines."""
 
-    def __init__(self, kube: KubeCluster, namespace: str, name: str = "shop-runtime-0", *extra: str):
-        self.kube, self.namespace, self.name, self.extra = kube, namespace, name, extra
+    def __init__(self, kube: KubeCluster, namespace: str, name: str = "shop-runtime-0", *extra: str,
+                 app: str = APP, env: dict | None = None):
+        self.kube, self.namespace, self.name, self.extra, self.app = kube, namespace, name, extra, app
+        self.env = env or {}
         self.lines: list[dict] = []
         self.raw: list[str] = []
         self._cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Pod:
-        env = dict(os.environ, POD_NAME=self.name, POD_NAMESPACE=self.namespace, KUBECONFIG=str(self.kube.kubeconfig))
-        wippy = str(Path(sys.executable).with_name("wippy"))
-        self.proc = subprocess.Popen([wippy, "--log-format", "json", "run", "--kubernetes", "--app", APP, *self.extra],
+        env = dict(os.environ, POD_NAME=self.name, POD_NAMESPACE=self.namespace, KUBECONFIG=str(self.kube.kubeconfig),
+                   **self.env)
+        self.proc = subprocess.Popen([WIPPY, "--log-format", "json", "run", "--kubernetes", "--app", self.app, *self.extra],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True).start()
         return self
@@ -327,6 +308,51 @@ def test_each_pod_reports_under_its_own_name(kube: KubeCluster, ns: str, pods) -
 
 def test_run_kubernetes_needs_an_app(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "WIPPY_APP"}
-    out = subprocess.run([str(Path(sys.executable).with_name("wippy")), "run", "--kubernetes"], env=env,
+    out = subprocess.run([WIPPY, "run", "--kubernetes"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "--app" in out.stderr
+
+
+def get(url: str, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return json.loads(resp.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_http_app_from_wippy_manifests_serves_and_changes_live(kube: KubeCluster, ns: str, pods) -> None:
+    rendered = subprocess.run([WIPPY, "manifests", str(REPO / "examples" / "http-hello"), "--app", "hello"],
+                              capture_output=True, text=True, check=True).stdout
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=rendered)
+    port = free_port()
+    pod = Pod(kube, ns, "hello-runtime-0", app="hello", env={"HTTP_ADDR": f"127.0.0.1:{port}"}).start()
+    pods.append(pod)
+    url = f"http://127.0.0.1:{port}/api/hello/Ann"
+    assert get(url, timeout=30) == {"message": "hello, Ann"}
+
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=rendered.replace('or "hello"', 'or "hi"'))
+    deadline = time.monotonic() + 10
+    while get(url) != {"message": "hi, Ann"}:
+        assert time.monotonic() < deadline, get(url)
+        time.sleep(0.02)
+    wait_applied(kube, ns, "app:hello", pod.name, lambda a: a["generation"] == 2 and a.get("error") is None)
+    # a route added with kubectl is served by the same listener
+    endpoint = next(o for o in yaml.safe_load_all(rendered) if o["spec"].get("id") == "app:hello.get")
+    endpoint["metadata"]["name"] = object_name("app:hello.post")
+    endpoint["spec"].update(id="app:hello.post", method="POST")
+    apply(kube, ns, [endpoint])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            req = urllib.request.Request(url, method="POST", data=b"")
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                assert json.loads(resp.read()) == {"message": "hi, Ann"}
+                break
+        except urllib.error.HTTPError:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)

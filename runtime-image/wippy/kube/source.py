@@ -20,6 +20,7 @@ still serves. Null fields are absent (a merge patch deletes them).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 import os
@@ -30,17 +31,17 @@ from typing import Any
 
 import aiohttp
 
-from wippy.kinds.models.catalog import MODELS
 from wippy.kube.api import ApiError, KubeApi, pod_namespace
-from wippy.kube.naming import GROUP, VERSION, InvalidObjectName, crd_kind, entry_id, family_of
+from wippy.kube.crds import APP_LABEL, crd_groups
+from wippy.kube.manifests import spec_to_entry
+from wippy.kube.naming import GROUP, VERSION
+from wippy.kube.revisions import PIN_ANNOTATION, pinned_revision
 from wippy.registry.entry import Entry, SourceLocation
 from wippy.registry.registry import Registry
 from wippy.registry.source import SyncedSource, SyncReport
 
 log = logging.getLogger("wippy.kube")
 
-APP_LABEL = "wippy.ai/app"
-PIN_ANNOTATION = "wippy.ai/pin-revision"
 DEFAULT_RESYNC = 60.0
 _MAX_BACKOFF = 2.0
 _PATCHES_IN_FLIGHT = 8
@@ -55,16 +56,7 @@ class _Problem(Exception):
 @dataclass(frozen=True)
 class Resource:
     plural: str
-    kinds: tuple[str, ...]  # the Wippy kinds this CRD carries
-    family: bool  # variants share the CRD and `spec.kind` names the exact kind
-
-
-def known_resources() -> dict[str, list[str]]:
-    """CRD kind -> the Wippy kinds of the runtime's catalog it carries."""
-    out: dict[str, list[str]] = {}
-    for kind in MODELS:
-        out.setdefault(crd_kind(kind), []).append(kind)
-    return out
+    kind: str  # the CRD's kind, e.g. FunctionLua
 
 
 class KubeSource:
@@ -81,7 +73,7 @@ class KubeSource:
         self._on_error = on_error
         self._base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}"
         self._selector = f"{APP_LABEL}={app}"
-        self._kinds = known_resources()
+        self._kinds = crd_groups()  # the entry CRDs of the kinds this runtime knows
         self._resources: dict[str, Resource] = {}
         self._objects: dict[str, dict[str, dict]] = {}  # plural -> name -> object, as last seen
         self._listed: set[str] = set()
@@ -141,10 +133,10 @@ class KubeSource:
             log.warning("discovering %s/%s: %s", GROUP, VERSION, e or type(e).__name__)
             return False
         for r in found:
-            plural, kinds = r.get("name", ""), self._kinds.get(r.get("kind", ""))
-            if "/" in plural or not kinds or not r.get("namespaced", True) or plural in self._resources:
+            plural, kind = r.get("name", ""), r.get("kind", "")
+            if "/" in plural or kind not in self._kinds or not r.get("namespaced", True) or plural in self._resources:
                 continue
-            res = Resource(plural, tuple(kinds), any(family_of(k) != k for k in kinds))
+            res = Resource(plural, kind)
             self._resources[plural] = res
             self._spawn(f"watch:{plural}", self._follow(res))
         self._discovered = True
@@ -248,17 +240,11 @@ class KubeSource:
         return desired, served, problems, wanted
 
     def _decode(self, res: Resource, name: str, spec: dict) -> Entry:
-        data = dict(spec)
         try:
-            eid = data.pop("id", None) or entry_id(name)
-            meta = data.pop("meta", None) or {}
-            kind = data.pop("kind", None) if res.family else res.kinds[0]
-            if kind not in res.kinds:
-                raise _Problem(f"spec.kind must be one of {', '.join(res.kinds)}, got {kind!r}")
-            return Entry(eid, kind, meta, data,
-                         source=SourceLocation(f"{self.namespace}/{res.plural}/{name}"))
-        except (InvalidObjectName, ValueError) as e:
+            entry = spec_to_entry(res.kind, spec)  # the rule `wippy manifests` and the operator use
+        except ValueError as e:
             raise _Problem(str(e)) from None
+        return dataclasses.replace(entry, source=SourceLocation(f"{self.namespace}/{res.plural}/{name}"))
 
     async def _revision_spec(self, name: str, revision: int) -> dict:
         cr = f"{name}-{revision}"
@@ -271,10 +257,7 @@ class KubeSource:
                 raise _Problem(f"reading pinned revision {revision}: {e}") from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 raise _Problem(f"reading pinned revision {revision}: {e or type(e).__name__}") from None
-            data = got.get("data") or {}
-            # accept the spec itself or a {spec: ...} wrapper
-            spec = data["spec"] if isinstance(data.get("spec"), dict) and "id" not in data else data
-            self._revisions[cr] = spec
+            self._revisions[cr] = got.get("data") or {}
         return self._revisions[cr]
 
     # ------------------------------------------------------------------ status
@@ -318,12 +301,12 @@ class KubeSource:
 
 
 def _pinned(obj: dict) -> int | None:
-    pin = (obj["metadata"].get("annotations") or {}).get(PIN_ANNOTATION)
+    try:
+        pin = pinned_revision(obj)
+    except ValueError as e:
+        raise _Problem(f"{PIN_ANNOTATION}: {e}") from None
     if pin is not None:
-        try:
-            return int(pin)
-        except ValueError:
-            raise _Problem(f"annotation {PIN_ANNOTATION}={pin!r} is not a revision number") from None
+        return pin
     status = obj.get("status") or {}
     active, latest = status.get("activeRevision"), status.get("latestRevision")
     if isinstance(active, int) and isinstance(latest, int) and active != latest:
