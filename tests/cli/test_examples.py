@@ -158,3 +158,45 @@ def test_history_and_rollback_of_running_app(tmp_path):
         proc.communicate(timeout=15)
     r = wippy("rollback", "1", str(tmp_path))
     assert r.returncode == 1 and "not running" in r.stderr
+
+
+def test_override_changes_an_entry_field(example):
+    app = example("hello-world")
+    src = 'return {greet = function(who) return "Bonjour, " .. who end}'
+    r = wippy("run", "-o", f"hello:greet:source={src}", str(app), "hello", "Zoe")
+    assert r.stdout == "Bonjour, Zoe\n", r.stderr
+    r = wippy("run", "-o", "hello:nope:x=1", str(app), "hello")
+    assert r.returncode != 0 and "hello:nope" in r.stderr
+
+
+def test_metrics_endpoint_serves_runtime_figures(example):
+    import socket
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = example("supervision")
+    proc = subprocess.Popen([sys.executable, "-m", "wippy.cli.main", "-s", "run", "--metrics", f"127.0.0.1:{port}",
+                             str(app)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = ""
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+                if 'wippy_service_restarts_total{service="sup:worker.service"}' in body and \
+                        'wippy_processes{host="sup:procs"}' in body:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert 'wippy_processes{host="sup:procs"}' in body, body[:2000]
+        assert "wippy_service_restarts" in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+
+
+def test_options_before_the_command_and_command_args_untouched(example):
+    app = example("hello-world")
+    r = wippy("run", str(app), "--node-name", "n1", "hello", "--host")
+    assert r.stdout == "Hello, --host!\n", r.stderr

@@ -64,11 +64,17 @@ def parse_overrides(values: list[str]):
 
 def cmd_run(args) -> int:
     if args.kubernetes:
-        return asyncio.run(_run(Path("."), args.exec_id, args.target, args.host, [], args.node_name, args))
+        return asyncio.run(_run(Path("."), args.exec_id, args.target, args.host, [], args.node_name, args,
+                                args.metrics))
     app_dir, rest = split_target(args.target)
     if not app_dir.is_dir():
         raise UsageError(f"{app_dir} is not a folder")
     overrides = parse_overrides(args.override + args.set)
+    if overrides:
+        entries = load_entries(app_dir)
+        unknown = sorted({o.entry_id for o in overrides if o.entry_id not in entries})
+        if unknown:
+            raise UsageError(f"override of an entry the app does not have: {', '.join(unknown)}")
     exec_id, cmd_args = args.exec_id, []
     if rest and rest[0] == "list" and not exec_id:
         cmds = commands_of(load_entries(app_dir))
@@ -84,11 +90,11 @@ def cmd_run(args) -> int:
         exec_id, cmd_args = cmds[rest[0]].id, rest[1:]
     elif rest:
         cmd_args = rest
-    return asyncio.run(_run(app_dir, exec_id, cmd_args, args.host, overrides, args.node_name, None))
+    return asyncio.run(_run(app_dir, exec_id, cmd_args, args.host, overrides, args.node_name, None, args.metrics))
 
 
 async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: str | None, overrides,
-               node_name: str | None, kubernetes) -> int:
+               node_name: str | None, kubernetes, metrics_addr: str | None = None) -> int:
     """``kubernetes``: the parsed `run --kubernetes` arguments, or None to run ``app_dir``."""
     from ..control import SOCKET, ControlServer
     from ..runtime import DATA_DIR, Runtime
@@ -107,6 +113,7 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
     else:
         runtime = Runtime(app_dir, node_name=node_name, overrides=overrides)
     await runtime.start()
+    metrics = await _serve_metrics(runtime, metrics_addr) if metrics_addr else None
     control = None
     if runtime.app_dir is not None:
         control = ControlServer(runtime, runtime.app_dir / DATA_DIR / SOCKET)
@@ -122,7 +129,17 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
     finally:
         if control is not None:
             await control.stop()
+        if metrics is not None:
+            await metrics.cleanup()
         await runtime.stop()
+
+
+async def _serve_metrics(runtime, addr: str):
+    from .. import metrics
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--metrics wants HOST:PORT, not {addr!r}")
+    return await metrics.serve(runtime, host or "0.0.0.0", int(port))
 
 
 async def _exec(runtime, exec_id: str, cmd_args: list[str], host: str | None, stop: asyncio.Event) -> int:

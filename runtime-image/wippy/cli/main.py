@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from . import logs
 
@@ -17,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an application folder",
                          description="Run an app: `wippy run [DIR]` serves it until stopped; "
                                      "`wippy run [DIR] list` lists its commands; "
-                                     "`wippy run [DIR] NAME [ARGS...]` runs one command.")
+                                     "`wippy run [DIR] NAME [ARGS...]` runs one command; everything "
+                                     "after the command name reaches the command untouched.")
     run.add_argument("target", nargs="*", help="[DIR] [list | COMMAND [ARGS...]]")
     run.add_argument("-x", "--exec", dest="exec_id", metavar="NS:ENTRY",
                      help="run this process.lua entry on a terminal host, then exit")
@@ -26,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override an entry field (repeatable)")
     run.add_argument("--set", action="append", default=[], metavar="NS:ENTRY:PATH=VALUE", help="same as -o")
     run.add_argument("--node-name", help="node name used in pids (default: WIPPY_NODE_ID or hostname)")
+    run.add_argument("--metrics", metavar="HOST:PORT", default=os.environ.get("WIPPY_METRICS_ADDR"),
+                     help="serve Prometheus metrics at http://HOST:PORT/metrics (default: WIPPY_METRICS_ADDR)")
     run.add_argument("--kubernetes", action="store_true",
                      help="feed the registry from the app's custom resources instead of files")
     run.add_argument("--app", help="with --kubernetes: the app whose entries (label wippy.ai/app) to run "
@@ -67,7 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def split_run_args(argv: list[str]) -> list[str]:
+    """`wippy run` takes its options anywhere before the command name; what follows the command
+    (or, with -x, the app folder) is the command's own, even when it looks like an option."""
+    try:
+        at = argv.index("run")
+    except ValueError:
+        return argv
+    parser = build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]   # noqa: SLF001 - argparse has no public accessor
+    takes_value = {s for a in run._actions if a.nargs != 0 for s in a.option_strings}
+    opts, positional = [], []
+    i = at + 1
+    while i < len(argv):
+        tok = argv[i]
+        command_started = len(positional) >= (2 if positional and Path(positional[0]).is_dir() else 1)
+        if command_started:
+            positional.extend(argv[i:])
+            break
+        if tok.startswith("-") and tok != "-":
+            opts.append(tok)
+            if tok in takes_value and i + 1 < len(argv):
+                opts.append(argv[i + 1])
+                i += 1
+        else:
+            positional.append(tok)
+        i += 1
+    return argv[:at + 1] + opts + ["--"] + positional
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = split_run_args(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     logs.configure(verbose=args.verbose, silent=args.silent, fmt=args.log_format)
     from . import commands
