@@ -86,6 +86,9 @@ def role_rules() -> list[dict]:
     ]
 
 
+METRICS_PORT = 9464   # the runtime's /metrics (Prometheus' registered port for client exporters)
+
+
 def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) -> dict:
     field = lambda path: {"valueFrom": {"fieldRef": {"fieldPath": path}}}  # noqa: E731
     env = [{"name": "WIPPY_NODE_ID", **field("metadata.name")},
@@ -99,9 +102,11 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
                 {"name": "TEMPORAL_NAMESPACE", "value": spec.temporal.namespace if spec.temporal else "default"}]
     container = {
         "name": "runtime", "image": spec.image,
-        "command": ["wippy"], "args": ["run", "--kubernetes", "--app", app, "--namespace", ns],
+        "command": ["wippy"],
+        "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--metrics", f"0.0.0.0:{METRICS_PORT}"],
         "env": env + spec.env,
-        "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports],
+        "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports]
+        + [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
     }
     if spec.imagePullPolicy:
         container["imagePullPolicy"] = spec.imagePullPolicy
@@ -112,6 +117,8 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
     return {
         "replicas": spec.replicas,
         "selector": {"matchLabels": pod_labels(app)},
-        "template": {"metadata": {"labels": pod_labels(app)},
+        "template": {"metadata": {"labels": pod_labels(app),
+                                  "annotations": {"prometheus.io/scrape": "true",
+                                                  "prometheus.io/port": str(METRICS_PORT)}},
                      "spec": {"serviceAccountName": service_account(app), "containers": [container]}},
     }

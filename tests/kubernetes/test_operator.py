@@ -245,7 +245,9 @@ def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
     deploy = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "shop", "-n", ns, "-o", "json",
                                                       check=False).stdout or "null"), what="the Deployment")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["run", "--kubernetes", "--app", "shop", "--namespace", ns]
+    assert container["args"] == ["run", "--kubernetes", "--app", "shop", "--namespace", ns, "--metrics", "0.0.0.0:9464"]
+    assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
+    assert deploy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9464"
     env = {e["name"]: e for e in container["env"]}
     assert env["WIPPY_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
