@@ -100,16 +100,17 @@ class Pod:
     """A runtime process started as the Deployment starts it; collects its JSON log lines."""
 
     def __init__(self, kube: KubeCluster, namespace: str, name: str = "shop-runtime-0", *extra: str,
-                 app: str = APP, env: dict | None = None):
+                 app: str = APP, env: dict | None = None, kubeconfig: Path | None = None):
         self.kube, self.namespace, self.name, self.extra, self.app = kube, namespace, name, extra, app
         self.env = env or {}
+        self.kubeconfig = kubeconfig or kube.kubeconfig
         self.lines: list[dict] = []
         self.raw: list[str] = []
         self._cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Pod:
-        env = dict(os.environ, POD_NAME=self.name, POD_NAMESPACE=self.namespace, KUBECONFIG=str(self.kube.kubeconfig),
+        env = dict(os.environ, POD_NAME=self.name, POD_NAMESPACE=self.namespace, KUBECONFIG=str(self.kubeconfig),
                    **self.env)
         self.proc = subprocess.Popen([WIPPY, "--log-format", "json", "run", "--kubernetes", "--app", self.app, *self.extra],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -356,3 +357,22 @@ def test_http_app_from_wippy_manifests_serves_and_changes_live(kube: KubeCluster
         except urllib.error.HTTPError:
             assert time.monotonic() < deadline
             time.sleep(0.02)
+
+
+def test_runtime_needs_only_the_rights_the_operator_grants_it(kube: KubeCluster, ns: str, pods) -> None:
+    from wippy_operator.children import role_rules
+
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "runtime"}, "rules": role_rules()}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "runtime"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runtime"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}
+    apply(kube, ns, [role, binding])
+    apply(kube, ns, app_crs())
+    pod = Pod(kube, ns, "shop-runtime-0", kubeconfig=kube.kubeconfig_for("alice")).start()
+    pods.append(pod)
+    pod.wait_served(lambda s: s == {"greet": "v1", "other": "o1"})
+    apply(kube, ns, app_crs(greet="v2"))
+    pod.wait_served(lambda s: s["greet"] == "v2", timeout=10)
+    wait_applied(kube, ns, "app:greet", pod.name, lambda a: a["generation"] == 2 and a.get("error") is None)
+    assert not [ln for ln in pod.raw if "forbidden" in ln.lower()]
