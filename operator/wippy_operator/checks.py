@@ -2,12 +2,14 @@
 parses, references that resolve within the app, and an object name that matches the id."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from lupa import lua54
 
 from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from wippy.kube.manifests import ManifestError, from_object
+from wippy.loader.interpolate import InterpolationError, resolve_entry_data
 from wippy.kube.naming import InvalidObjectName, object_name
 from wippy.registry.entry import Entry, InvalidEntryId
 
@@ -34,6 +36,10 @@ class LuaChecker:
         return self._load(f"return function(_ENV, ...) {source}\nend", "=" + entry_id)
 
 
+def _no_env(_name: str) -> None:
+    return None
+
+
 def entry_of(obj: dict) -> Entry | Problem:
     try:
         return from_object(obj)
@@ -53,7 +59,10 @@ def check(obj: dict, app_ids: set[str], lua: LuaChecker) -> Problem | None:
     if obj["metadata"]["name"] != expected:
         return Problem("NameMismatch", f"an object for entry {entry.id} must be named {expected}")
     try:
-        validate_entry(entry)
+        # `${env:NAME|default}` is the pod's to resolve: check the entry as the default makes it
+        validate_entry(dataclasses.replace(entry, data=resolve_entry_data(entry.data, _no_env)))
+    except InterpolationError:
+        pass   # a placeholder without a default: only the pod's environment can tell
     except EntryInvalid as e:
         return Problem("InvalidSpec", e.reason)
     source = (entry.data or {}).get("source")

@@ -15,7 +15,7 @@ from .engine.node import Node
 from .kinds import HANDLERS, LUA_CODE_KINDS
 from .kinds.handlers.process_service import apply_committed, service_spec
 from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
-from .loader.interpolate import InterpolationError, resolve_env
+from .loader.interpolate import InterpolationError, resolve_entry_data
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .supervisor.supervisor import Supervisor
 
@@ -61,12 +61,10 @@ class Runtime:
     def decode(self, entry: Entry):
         """An entry's typed model, with `${env:...}` placeholders resolved (Lua sources excepted:
         `${` is ordinary text in code). Secrets stay out of the registry: only the model sees them."""
-        data = entry.data
-        if isinstance(data, dict):
-            try:
-                data = {k: v if k == "source" else resolve_env(v, self.env_lookup, path=k) for k, v in data.items()}
-            except InterpolationError as e:
-                raise EntryInvalid(entry, [str(e)]) from None
+        try:
+            data = resolve_entry_data(entry.data, self.env_lookup)
+        except InterpolationError as e:
+            raise EntryInvalid(entry, [str(e)]) from None
         return validate_entry(dataclasses.replace(entry, data=data))
 
     def report(self, message: str) -> None:

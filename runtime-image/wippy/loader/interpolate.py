@@ -63,3 +63,10 @@ def _resolve_string(text: str, lookup: Lookup, path: str) -> str:
 
 def _where(path: str) -> str:
     return f"field '{path}': " if path else ""
+
+
+def resolve_entry_data(data: Any, lookup: Lookup) -> Any:
+    """An entry's data with placeholders resolved, except in `source`: `${` is plain text in code."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v if k == "source" else resolve_env(v, lookup, path=k) for k, v in data.items()}
