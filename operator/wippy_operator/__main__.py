@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers.STATE.history_limit = args.history_limit
     if args.metrics_port:
         start_http_server(args.metrics_port)
+    if args.peering and not args.namespace:
+        handlers.ensure_peering(args.peering)
     asyncio.run(kopf.operator(
         clusterwide=not args.namespace, namespaces=args.namespace,
         standalone=not args.peering, peering_name=args.peering,

@@ -50,6 +50,11 @@ STATE = State()
 def startup(settings: kopf.OperatorSettings, **_) -> None:
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
     settings.execution.max_workers = 4
+    # a watch whose connection dies without a close (API server restart) is redone, not awaited forever
+    settings.watching.connect_timeout = 10
+    settings.watching.server_timeout = 50
+    settings.watching.client_timeout = 60
+    settings.watching.inactivity_timeout = 60
     try:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
@@ -297,3 +302,19 @@ def _update_entry_gauge() -> None:
         counts[state] += 1
     for state, n in counts.items():
         metrics.ENTRIES.labels(state).set(n)
+
+
+def ensure_peering(name: str) -> None:
+    """Replicas meet in a ClusterKopfPeering object of this name; create it if nobody has."""
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    api = kubernetes.client.CustomObjectsApi()
+    try:
+        api.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings",
+                                         {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                                          "metadata": {"name": name}})
+    except kubernetes.client.ApiException as e:
+        if e.status != 409:   # 409: another replica made it first
+            raise

@@ -18,7 +18,8 @@ REGENERATE = "run `wippy crds --out crds --out helm/crds` and commit the result"
 @pytest.mark.parametrize("folder", ["crds", "helm/crds"])
 def test_checked_in_crds_are_up_to_date(folder):
     expected = {crds.file_name(c): crds.render(c) for c in crds.all_crds()}
-    actual = {p.name: p.read_text() for p in (ROOT / folder).glob("*.yaml")}
+    # kopf's own peering CRDs ship beside the generated ones in the chart
+    actual = {p.name: p.read_text() for p in (ROOT / folder).glob("*.yaml") if not p.name.startswith("kopf.dev_")}
     assert sorted(actual) == sorted(expected), f"{folder}/ has other files than generated: {REGENERATE}"
     stale = [name for name in expected if actual[name] != expected[name]]
     assert not stale, f"{folder}/ is out of date ({', '.join(stale)}): {REGENERATE}"

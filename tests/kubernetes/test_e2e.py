@@ -194,4 +194,7 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
     kube.restart_apiserver()
     set_source(kube, HANDLER % "welcome back")
     assert wait_for(lambda: hello(port) == "welcome back, ann", timeout=90, what="change after apiserver restart")
-    kube.kubectl("wait", "--for=condition=Ready", "-n", NS, "--timeout=90s", "functionlua/app-3ahello")
+    # the pod reports what it applied after the restart too
+    gen = get_json(kube, "functionlua/app-3ahello", "-n", NS)["metadata"]["generation"]
+    wait_for(lambda: (get_json(kube, "functionlua/app-3ahello", "-n", NS).get("status", {}).get("applied", {})
+                      .get(pod, {}).get("generation")) == gen, what="the pod's report after the restart")
