@@ -24,11 +24,12 @@ class TemporalClientHandler:
                 old.close()
             return
         model = self.runtime.decode(op.entry)
-        if isinstance(old, TemporalClient) and (old.address, old.namespace) == (model.address, model.namespace):
+        address = model.address or self.runtime.env_lookup("TEMPORAL_ADDRESS")
+        if isinstance(old, TemporalClient) and (old.address, old.namespace) == (address, model.namespace):
             return
         data_dir = self.runtime.app_dir / ".wippy" if self.runtime.app_dir is not None else None
         from ...durations import parse_duration
-        client = TemporalClient(cid, model.address, model.namespace, data_dir, parse_duration(model.connect_timeout))
+        client = TemporalClient(cid, address, model.namespace, data_dir, parse_duration(model.connect_timeout))
         # registered under its id so that it is closed (dev server stopped) with the runtime
         node.add_host(cid, client)
         if old is not None:

