@@ -7,14 +7,7 @@ local new_error = S.new_error
 local queue = {}
 local CTX_KEY = "@queue.message"
 
-local function full_id(id)
-  if type(id) ~= "string" or id == "" then return nil end
-  if id:find(":", 1, true) then return id end
-  local task = S.current()
-  local ns = task and task.fac and task.fac.ns
-  if ns and ns ~= "" then return ns .. ":" .. id end
-  return id
-end
+local full_id = S.full_id
 
 function queue.publish(id, data, headers)
   local fid = full_id(id)

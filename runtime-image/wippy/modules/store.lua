@@ -5,14 +5,7 @@ local new_error = S.new_error
 
 local store = {}
 
-local function full_id(id)
-  if type(id) ~= "string" or id == "" then return nil end
-  if id:find(":", 1, true) then return id end
-  local task = S.current()
-  local ns = task and task.fac and task.fac.ns
-  if ns and ns ~= "" then return ns .. ":" .. id end
-  return id
-end
+local full_id = S.full_id
 
 local STORE = {__name = "store.Store"}
 STORE.__index = STORE

@@ -193,14 +193,20 @@ function S.denied(action, resource)
   return new_error("PermissionDenied", "permission denied: " .. action .. " on " .. tostring(resource))
 end
 
--- A bare name refers to an entry in the namespace of the code that names it.
-function S.resolve_id(id, what)
-  if type(id) ~= "string" or id == "" then error(what .. " must be an entry id string", 3) end
+-- A bare name refers to an entry in the namespace of the code that names it (nil if not a name).
+function S.full_id(id)
+  if type(id) ~= "string" or id == "" then return nil end
   if id:find(":", 1, true) then return id end
   local task = S.current()
   local ns = task and task.fac and task.fac.ns
   if ns and ns ~= "" then return ns .. ":" .. id end
   return id
+end
+
+function S.resolve_id(id, what)
+  local full = S.full_id(id)
+  if not full then error(what .. " must be an entry id string", 3) end
+  return full
 end
 
 -- Factory for an id, compiling through Python on first use in this engine.
