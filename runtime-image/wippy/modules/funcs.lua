@@ -199,27 +199,30 @@ function S.call_from_python(id, args, ctx, token, actor, scope)
 end
 
 ---------------------------------------------------------------------------
--- executors
+-- executors: the module's API over a pair of call implementations (workflows bring their own)
 ---------------------------------------------------------------------------
-local EXEC = {}
-EXEC.__index = EXEC
-local function derive(ex, k, v)
-  local n = setmetatable({}, EXEC)
-  for a, b in pairs(ex) do n[a] = b end
-  n[k] = v
-  return n
+function S.funcs_api(call, async)
+  local EXEC = {}
+  EXEC.__index = EXEC
+  local function derive(ex, k, v)
+    local n = setmetatable({}, EXEC)
+    for a, b in pairs(ex) do n[a] = b end
+    n[k] = v
+    return n
+  end
+  function EXEC:with_context(t) return derive(self, "ctx", merged(self.ctx, t)) end
+  function EXEC:with_actor(a) return derive(self, "actor", a) end
+  function EXEC:with_scope(s) return derive(self, "scope", s) end
+  function EXEC:with_options(t) return derive(self, "opts", merged(self.opts, t)) end
+  function EXEC:call(id, ...) return call(self, id, ...) end
+  function EXEC:async(id, ...) return async(self, id, ...) end
+
+  local DEFAULT = setmetatable({}, EXEC)
+  return {
+    new = function() return setmetatable({}, EXEC) end,
+    call = function(id, ...) return call(DEFAULT, id, ...) end,
+    async = function(id, ...) return async(DEFAULT, id, ...) end,
+  }
 end
-function EXEC:with_context(t) return derive(self, "ctx", merged(self.ctx, t)) end
-function EXEC:with_actor(a) return derive(self, "actor", a) end
-function EXEC:with_scope(s) return derive(self, "scope", s) end
-function EXEC:with_options(t) return derive(self, "opts", merged(self.opts, t)) end
-function EXEC:call(id, ...) return call_with(self, id, ...) end
-function EXEC:async(id, ...) return call_async(self, id, ...) end
 
-local DEFAULT = setmetatable({}, EXEC)
-local funcs = {}
-function funcs.new() return setmetatable({}, EXEC) end
-function funcs.call(id, ...) return call_with(DEFAULT, id, ...) end
-function funcs.async(id, ...) return call_async(DEFAULT, id, ...) end
-
-return funcs
+return S.funcs_api(call_with, call_async)

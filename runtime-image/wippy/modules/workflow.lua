@@ -50,22 +50,7 @@ end
 ---------------------------------------------------------------------------
 -- funcs: every call is an activity (activity type = function entry id)
 ---------------------------------------------------------------------------
-local function resolve_id(id)
-  if type(id) ~= "string" or id == "" then error("function id must be a string", 3) end
-  if id:find(":", 1, true) then return id end
-  local task = current()
-  local ns = task and task.fac and task.fac.ns
-  if ns and ns ~= "" then return ns .. ":" .. id end
-  return id
-end
-
-local function merged(a, b)
-  if not b then return a end
-  local r = {}
-  if a then for k, v in pairs(a) do r[k] = v end end
-  for k, v in pairs(b) do r[k] = copy(v) end
-  return r
-end
+local function resolve_id(id) return S.resolve_id(id, "function id") end
 
 local function activity(ex, id, args)
   return py.activity(id, args, ex.opts)
@@ -127,26 +112,7 @@ local function call_async(ex, id, ...)
   return fut
 end
 
-local EXEC = {}
-EXEC.__index = EXEC
-local function derive(ex, k, v)
-  local n = setmetatable({}, EXEC)
-  for a, b in pairs(ex) do n[a] = b end
-  n[k] = v
-  return n
-end
-function EXEC:with_context(t) return derive(self, "ctx", merged(self.ctx, t)) end
-function EXEC:with_actor(a) return derive(self, "actor", a) end
-function EXEC:with_scope(s) return derive(self, "scope", s) end
-function EXEC:with_options(t) return derive(self, "opts", merged(self.opts, t)) end
-function EXEC:call(id, ...) return call_with(self, id, ...) end
-function EXEC:async(id, ...) return call_async(self, id, ...) end
-
-local DEFAULT = setmetatable({}, EXEC)
-local funcs = {}
-function funcs.new() return setmetatable({}, EXEC) end
-function funcs.call(id, ...) return call_with(DEFAULT, id, ...) end
-function funcs.async(id, ...) return call_async(DEFAULT, id, ...) end
+local funcs = S.funcs_api(call_with, call_async)
 S.modules.funcs = funcs
 
 ---------------------------------------------------------------------------
