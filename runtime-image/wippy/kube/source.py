@@ -162,10 +162,14 @@ class KubeSource:
                     if kind == "BOOKMARK":
                         continue
                     objs = self._objects[res.plural]
+                    name = obj["metadata"]["name"]
                     if kind == "DELETED":
-                        objs.pop(obj["metadata"]["name"], None)
+                        objs.pop(name, None)
                     else:
-                        objs[obj["metadata"]["name"]] = obj
+                        before = objs.get(name)
+                        objs[name] = obj
+                        if before is not None and _same_but_reports(before, obj):
+                            continue   # only pods' status.applied moved: nothing to apply or report
                     self._dirty.set()
                 # whatever ended the stream, relist: the events in between may be gone
             except asyncio.CancelledError:
@@ -298,6 +302,15 @@ class KubeSource:
                     log.warning("reporting status of %s/%s: %s", plural, name, e)
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 log.warning("reporting status of %s/%s: %s", plural, name, e or type(e).__name__)
+
+
+def _same_but_reports(a: dict, b: dict) -> bool:
+    """Whether two versions of an object differ only in the pods' reports (and bookkeeping)."""
+    def essence(o: dict) -> tuple:
+        meta = o.get("metadata") or {}
+        status = {k: v for k, v in (o.get("status") or {}).items() if k != "applied"}
+        return (meta.get("generation"), meta.get("annotations"), meta.get("labels"), o.get("spec"), status)
+    return essence(a) == essence(b)
 
 
 def _pinned(obj: dict) -> int | None:
