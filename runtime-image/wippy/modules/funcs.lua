@@ -155,13 +155,16 @@ function FUT:wait(timeout)
   return copy(self.value)
 end
 
+-- a pending result: finish(value, err) completes it; workflows share this type
+function S.new_future() return setmetatable({ch = S.new_channel(1), done = false}, FUT) end
+
 call_async = function(ex, id, ...)
   id = resolve_id(id)
   if not S.check("funcs.call", id) then return nil, S.denied("funcs.call", id) end
   local fac, args = prepare(id, ...)
   if not fac then return nil, args end
   local task = current()
-  local fut = setmetatable({ch = S.new_channel(1), done = false}, FUT)
+  local fut = S.new_future()
   local parent_ctx = task and task.ctx
   fut.task = S.start_task(task and task.proc, function()
     local inst = pool_take(fac)

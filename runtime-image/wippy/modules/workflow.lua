@@ -64,43 +64,12 @@ local function call_with(ex, id, ...)
   return activity(ex, id, args)
 end
 
-local FUT = {}
-FUT.__index = FUT
-FUT.__name = "future"
-function FUT:response() return self.ch end
-FUT.channel = FUT.response
-function FUT:is_complete() return self.done end
-function FUT:is_canceled() return self.canceled or false end
-function FUT:result()
-  if not self.done then return nil, nil end
-  if self.err then return nil, self.err end
-  return S.new_payload(self.value)
-end
-function FUT:error()
-  if not self.done then return nil, false end
-  return self.err, true
-end
-function FUT:finish(value, err)
-  if self.done then return end
-  self.done = true
-  self.value, self.err = value, err
-  if err then self.ch:close()
-  else S.channel_push(self.ch, S.new_payload(value)); self.ch:close() end
-end
-function FUT:cancel()
-  if self.done then return false end
-  self.canceled = true
-  S.kill_task(self.task)
-  self:finish(nil, new_error("Canceled", "call canceled"))
-  return true
-end
-
 local function call_async(ex, id, ...)
   id = resolve_id(id)
   local ok, args = pcall(copy, pack(...))
   if not ok then return nil, new_error("Invalid", tostring(args)) end
   local task = current()
-  local fut = setmetatable({ch = S.new_channel(1), done = false}, FUT)
+  local fut = S.new_future()
   fut.task = S.start_task(task and task.proc, function() return activity(ex, id, args) end, {n = 0}, {
     ctx = task and task.ctx, fac = task and task.fac,
     on_done = function(_, okd, v, e)
