@@ -162,26 +162,20 @@ class Database:
 
     # operations ---------------------------------------------------------------
     async def query(self, sql: str, params: list) -> list[dict]:
-        self._enter()
-        try:
-            async with self._slots:
-                conn = await self._acquire()
-                try:
-                    self.queries += 1
-                    return await conn.query(sql, params)
-                finally:
-                    await self._release(conn)
-        finally:
-            self._leave()
+        return await self._on_connection("query", sql, params)
 
     async def execute(self, sql: str, params: list) -> dict:
+        return await self._on_connection("execute", sql, params)
+
+    async def _on_connection(self, op: str, sql: str, params: list):
+        """Run one statement on a borrowed connection (the pool stays alive while it runs)."""
         self._enter()
         try:
             async with self._slots:
                 conn = await self._acquire()
                 try:
                     self.queries += 1
-                    return await conn.execute(sql, params)
+                    return await getattr(conn, op)(sql, params)
                 finally:
                     await self._release(conn)
         finally:
