@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from prometheus_client import start_http_server
 
     from . import handlers
-    handlers.STATE.history_limit = args.history_limit
+    handlers.OP.history_limit = args.history_limit
     if args.metrics_port:
         start_http_server(args.metrics_port)
     if args.peering and not args.namespace:

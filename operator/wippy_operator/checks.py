@@ -47,30 +47,41 @@ def entry_of(obj: dict) -> Entry | Problem:
         return Problem("InvalidId", str(e))
 
 
-def check(obj: dict, app_ids: set[str], lua: LuaChecker) -> Problem | None:
-    """The first reason this entry cannot work, or None."""
+@dataclass(frozen=True)
+class Intrinsic:
+    """What an object's spec alone says: its first problem, else the ids it references."""
+    problem: Problem | None
+    references: frozenset[str] = frozenset()
+
+
+def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
     entry = entry_of(obj)
     if isinstance(entry, Problem):
-        return entry
+        return Intrinsic(entry)
     try:
         expected = object_name(entry.id)
     except InvalidObjectName as e:
-        return Problem("InvalidId", str(e))
+        return Intrinsic(Problem("InvalidId", str(e)))
     if obj["metadata"]["name"] != expected:
-        return Problem("NameMismatch", f"an object for entry {entry.id} must be named {expected}")
+        return Intrinsic(Problem("NameMismatch", f"an object for entry {entry.id} must be named {expected}"))
     try:
         # `${env:NAME|default}` is the pod's to resolve: check the entry as the default makes it
         validate_entry(dataclasses.replace(entry, data=resolve_entry_data(entry.data, _no_env)))
     except InterpolationError:
         pass   # a placeholder without a default: only the pod's environment can tell
     except EntryInvalid as e:
-        return Problem("InvalidSpec", e.reason)
+        return Intrinsic(Problem("InvalidSpec", e.reason))
     source = (entry.data or {}).get("source")
     if entry.kind.endswith(".lua") and isinstance(source, str):
         err = lua.syntax_error(entry.id, source)
         if err:
-            return Problem("LuaSyntaxError", f"Lua syntax error: {err}")
-    missing = sorted(r for r in entry_references(entry) - app_ids if not r.startswith(BUILTIN_NS + ":"))
+            return Intrinsic(Problem("LuaSyntaxError", f"Lua syntax error: {err}"))
+    return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")))
+
+
+def missing_references(found: Intrinsic, app_ids: set[str]) -> Problem | None:
+    missing = sorted(found.references - app_ids)
     if missing:
         return Problem("MissingReference", f"references {', '.join(missing)}, not an entry of this app")
     return None
+

@@ -4,14 +4,19 @@ recomputes the affected objects' status from what is known, and patches only wha
 Only `@kopf.on.event` is used: it keeps no state on the objects (no annotations, no finalizers,
 so deletes never wait for the operator) and it sees status changes, which is how runtime pods'
 reports (`status.applied`) reach the Ready condition. The operator never writes `spec`.
+
+Objects are reconciled in parallel (kopf's thread pool), each under its own lock (state.py). A
+status is written with the resourceVersion it was computed from, so a decision made from an older
+view than the API server's is refused (409) and redone on the newer event instead of flapping.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 import kubernetes
@@ -19,37 +24,45 @@ from pydantic import ValidationError
 
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
-from wippy.kube.revisions import History, pinned_revision
+from wippy.kube.revisions import ENTRY_LABEL, History, pinned_revision
 from wippy.registry.errors import format_validation_errors
 
 from . import checks, children, conditions, metrics, rollout
+from .coalesce import Coalescer
 from .kubeapi import Api
+from .revcache import RevisionCache, index_key, slim
+from .state import AppKey, EntryKey, State, app_of, entry_id
 
 log = logging.getLogger("wippy.operator")
 PLURALS = kinds_by_crd_plural()
 HTTP_SERVICE = "http.service"
+HANDLER_WORKERS = 8
+FANOUT_WORKERS = 4
 
 
-class State:
-    """What the watches have shown, so one event can re-evaluate an app's other entries."""
+class Operator:
+    """The process-wide pieces the handlers share."""
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()  # handlers run in threads; one reconciliation at a time
-        self.entries: dict[tuple[str, str, str], dict] = {}  # (namespace, plural, name) -> body
-        self.apps: dict[tuple[str, str], dict] = {}  # (namespace, app) -> WippyApp body
-        self.pods: dict[tuple[str, str], set[str]] = {}  # (namespace, app) -> live runtime pods
-        self.lua = checks.LuaChecker()
         self.api: Api | None = None
         self.history_limit = 10
+        self.lua = checks.LuaChecker()
+        self.revisions = RevisionCache()
+        self.checked: dict[EntryKey, tuple[tuple, checks.Intrinsic]] = {}  # by (uid, generation)
+        self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), name="wippy-app-status")
+        # re-evaluating many entries at once (an app or its pods changed) is spread over threads
+        self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
 
 
 STATE = State()
+OP = Operator()
+metrics.count_entries_with(lambda: _count_entries())  # defined below; called at scrape time
 
 
 @kopf.on.startup()
-def startup(settings: kopf.OperatorSettings, **_) -> None:
+def startup(settings: kopf.OperatorSettings, entry_revisions: kopf.Index, **_) -> None:
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
-    settings.execution.max_workers = 4
+    settings.execution.max_workers = HANDLER_WORKERS
     # a watch whose connection dies without a close (API server restart) is redone, not awaited forever
     settings.watching.connect_timeout = 10
     settings.watching.server_timeout = 50
@@ -59,30 +72,47 @@ def startup(settings: kopf.OperatorSettings, **_) -> None:
         kubernetes.config.load_incluster_config()
     except kubernetes.config.ConfigException:
         kubernetes.config.load_kube_config()
-    STATE.api = Api(kubernetes.client.ApiClient())
+    config = kubernetes.client.Configuration.get_default_copy()
+    # one connection per thread that may call the API (kopf's pool, the fan-out, the app status)
+    config.connection_pool_maxsize = HANDLER_WORKERS + FANOUT_WORKERS + 2
+    OP.api = Api(kubernetes.client.ApiClient(config))
+    OP.revisions.index = entry_revisions
+    OP.app_status.start()
+
+
+@kopf.on.cleanup()
+def cleanup(**_) -> None:
+    OP.app_status.stop()
+
+
+@kopf.index("apps", "v1", "controllerrevisions", labels={ENTRY_LABEL: kopf.PRESENT})
+def entry_revisions(body: kopf.Body, namespace: str, labels: kopf.Labels, **_) -> dict:
+    return {index_key(namespace, labels): slim(body)}
 
 
 # ---------------------------------------------------------------------- events
 def _entry_event(plural: str):
-    def handler(event: dict, body: kopf.Body, **_) -> None:
-        meta = body["metadata"]
-        key = (meta["namespace"], plural, meta["name"])
-        with STATE.lock:
-            old = STATE.entries.get(key)
-            if event["type"] == "DELETED":
-                STATE.entries.pop(key, None)
-                History(STATE.api.apps, event["object"]).delete_all()  # no garbage collector to count on
-                _reevaluate_app(meta["namespace"], _app_of(body), problems_only=True)
-                return
-            STATE.entries[key] = event["object"]
-            started = time.monotonic()
+    def handler(event: dict, **_) -> None:
+        obj = event["object"]
+        meta = obj["metadata"]
+        ns = meta["namespace"]
+        key = (ns, plural, meta["name"])
+        if event["type"] == "DELETED":
+            with STATE.object_lock(key):
+                STATE.drop_entry(key)
+                OP.checked.pop(key, None)
+            History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
+            _membership_changed(ns, {app_of(obj)})
+            return
+        started = time.monotonic()
+        with STATE.object_lock(key):
+            old = STATE.put_entry(key, obj)
             flipped = _reconcile_entry(key)
-            metrics.DURATION.labels("entry").observe(time.monotonic() - started)
-            if old is None or _membership(old) != _membership(body):
-                for app in {_app_of(old) if old else None, _app_of(body)}:
-                    _reevaluate_app(meta["namespace"], app, skip=key, problems_only=True)
-            elif flipped and (meta["namespace"], _app_of(body)) in STATE.apps:
-                _reconcile_app((meta["namespace"], _app_of(body)))
+        metrics.DURATION.labels("entry").observe(time.monotonic() - started)
+        if old is None or _membership(old) != _membership(obj):
+            _membership_changed(ns, {app_of(old) if old else None, app_of(obj)}, skip=key)
+        elif flipped:
+            OP.app_status.mark((ns, app_of(obj)))
     handler.__name__ = f"entry_{plural}"
     return handler
 
@@ -92,44 +122,75 @@ for _plural in PLURALS:
 
 
 @kopf.on.event(GROUP, VERSION, "wippyapps")
-def app_event(event: dict, body: kopf.Body, **_) -> None:
-    meta = body["metadata"]
-    key = (meta["namespace"], meta["name"])
-    with STATE.lock:
+def app_event(event: dict, **_) -> None:
+    obj = event["object"]
+    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    with STATE.object_lock(("wippyapps",) + key):
         if event["type"] == "DELETED":
-            STATE.apps.pop(key, None)  # its children are owned by it
+            old = STATE.apps.pop(key, None)  # its children are owned by it
         else:
-            STATE.apps[key] = event["object"]
+            old = STATE.apps.get(key)
+            STATE.apps[key] = obj
             _reconcile_app(key)
-        _reevaluate_app(*key)
+    # entries' readiness depends on the app's spec (replicas), not on its status
+    if event["type"] == "DELETED" or old is None or old.get("spec") != obj.get("spec"):
+        _reevaluate(STATE.members(key))
+        OP.app_status.mark(key)
 
 
 @kopf.on.event("v1", "pods", labels={APP_LABEL: kopf.PRESENT})
-def pod_event(event: dict, body: kopf.Body, **_) -> None:
-    meta = body["metadata"]
+def pod_event(event: dict, **_) -> None:
+    meta = event["object"]["metadata"]
     key = (meta["namespace"], meta["labels"][APP_LABEL])
-    with STATE.lock:
+    with STATE.object_lock(("pods",) + key):
         pods = STATE.pods.setdefault(key, set())
         before = set(pods)
         if event["type"] == "DELETED" or meta.get("deletionTimestamp"):
             pods.discard(meta["name"])
         else:
             pods.add(meta["name"])
-        if pods != before:
-            _reevaluate_app(*key)
+    if pods != before:
+        _reevaluate(STATE.members(key))
+        OP.app_status.mark(key)
+
+
+def _membership_changed(ns: str, apps: set[str | None], skip: EntryKey | None = None) -> None:
+    """An entry came, went or changed its id or app: re-check those waiting for such a change."""
+    for app in apps:
+        _reevaluate([k for k in STATE.blocked((ns, app)) if k != skip])
+        OP.app_status.mark((ns, app))
+
+
+def _reevaluate(keys: list[EntryKey]) -> None:
+    # each task runs in a copy of this handler's context, where kopf can post Events
+    list(OP.fanout.map(lambda k, ctx: ctx.run(_reconcile_entry_locked, k),
+                       keys, [contextvars.copy_context() for _ in keys]))
+
+
+def _reconcile_entry_locked(key: EntryKey) -> None:
+    with STATE.object_lock(key):
+        if key not in STATE.entries:
+            return
+        try:
+            if _reconcile_entry(key):
+                OP.app_status.mark((key[0], app_of(STATE.entries.get(key))))
+        except kubernetes.client.ApiException as e:
+            log.warning("re-evaluating %s/%s: %s", key[1], key[2], e)
 
 
 # ---------------------------------------------------------------------- entries
-def _reconcile_entry(key: tuple[str, str, str]) -> bool:
-    """Bring one entry's status up to date; True when its Ready status flipped."""
+def _reconcile_entry(key: EntryKey) -> bool:
+    """Bring one entry's status up to date (its lock held); True when its Ready status flipped."""
     body = STATE.entries[key]
     ns, plural, name = key
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
-    app = _app_of(body)
-    problem = _collision(key) or checks.check(body, _ids_of(ns, app), STATE.lua)
+    app = app_of(body)
+    found = _intrinsic(key, body)
+    problem = _collision(key) or found.problem or checks.missing_references(found, STATE.ids((ns, app)))
+    STATE.set_blocked(key, (ns, app), problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")
-    history = History(STATE.api.apps, body)
+    history = History(OP.api.apps, body, OP.revisions)
     pin = None
     if problem is None:
         try:
@@ -138,7 +199,7 @@ def _reconcile_entry(key: tuple[str, str, str]) -> bool:
             problem = checks.Problem("InvalidPin", str(e))
     if problem is None:
         if status.get("observedGeneration") != generation or latest is None:
-            latest = history.record(limit=STATE.history_limit, keep={pin} if pin else set())
+            latest = history.record(limit=OP.history_limit, keep={pin} if pin else set())
             metrics.REVISIONS.inc()
         active = latest
         if pin is not None and pin != latest:
@@ -160,37 +221,41 @@ def _reconcile_entry(key: tuple[str, str, str]) -> bool:
     if not stale and all(status.get(k) == v for k, v in wanted.items() if k != "conditions") and \
             conditions.same(status.get("conditions"), wanted["conditions"]):
         return False
-    if state == "stalled" and _ready_reason(status) != reason:
-        kopf.warn(body, reason=reason, message=message)
-    api_version = f"{GROUP}/{VERSION}"
     try:
-        patched = STATE.api.patch_status(api_version, plural, ns, name, wanted)
+        patched = OP.api.patch_status(API_VERSION, plural, ns, name, wanted, meta.get("resourceVersion"))
     except kubernetes.client.ApiException as e:
+        if e.status == 409:
+            metrics.CONFLICTS.inc()  # it changed meanwhile: its next event brings the newer body
+            return False
         if e.status == 404:
             return False
         metrics.RECONCILES.labels("entry", "error").inc()
         raise
-    STATE.entries[key] = patched
+    if state == "stalled" and _ready_reason(status) != reason:
+        kopf.warn(body, reason=reason, message=message)
+    STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
-    _update_entry_gauge()
     return _ready_reason(status, "True") != (state == "ready")
 
 
-def _collision(key: tuple[str, str, str]) -> checks.Problem | None:
+def _intrinsic(key: EntryKey, body: dict) -> checks.Intrinsic:
+    """The spec's own checks (Lua compile, model validation), redone only for a new generation."""
+    meta = body["metadata"]
+    version = (meta.get("uid"), meta.get("generation"))
+    cached = OP.checked.get(key)
+    if cached is None or cached[0] != version:
+        cached = OP.checked[key] = (version, checks.intrinsic(body, OP.lua))
+    return cached[1]
+
+
+def _collision(key: EntryKey) -> checks.Problem | None:
     """Two objects of different kinds with one name claim one entry id; the older one keeps it."""
-    ns, plural, name = key
     mine = STATE.entries[key]["metadata"]
-    for (ons, oplural, oname), other in STATE.entries.items():
-        if ons == ns and oname == name and oplural != plural:
-            theirs = other["metadata"]
-            if (theirs.get("creationTimestamp"), oplural) < (mine.get("creationTimestamp"), plural):
-                return checks.Problem("IdCollision", f"entry id is already claimed by {other['kind']} {oname}")
+    for other in STATE.namesakes(key):
+        theirs = other["metadata"]
+        if (theirs.get("creationTimestamp"), plural_of(other["kind"])) < (mine.get("creationTimestamp"), key[1]):
+            return checks.Problem("IdCollision", f"entry id is already claimed by {other['kind']} {theirs['name']}")
     return None
-
-
-def _ids_of(ns: str, app: str | None) -> set[str]:
-    return {(b.get("spec") or {}).get("id") for (ens, _, _), b in STATE.entries.items()
-            if ens == ns and _app_of(b) == app}
 
 
 def _replicas(ns: str, app: str | None) -> int | None:
@@ -207,79 +272,68 @@ def _replicas(ns: str, app: str | None) -> int | None:
 MEMBERSHIP_REASONS = {"MissingReference", "IdCollision"}
 
 
-def _reevaluate_app(ns: str, app: str | None, skip: tuple | None = None, problems_only: bool = False) -> None:
-    """Re-check the app's entries (only those failing for want of another entry, if problems_only)."""
-    for key, body in list(STATE.entries.items()):
-        if problems_only and _ready_reason(body.get("status") or {}) not in MEMBERSHIP_REASONS:
-            continue
-        if key != skip and key[0] == ns and _app_of(body) == app:
-            try:
-                _reconcile_entry(key)
-            except kubernetes.client.ApiException as e:
-                log.warning("re-evaluating %s/%s: %s", key[1], key[2], e)
-    if app and (ns, app) in STATE.apps:
-        _reconcile_app((ns, app))
-
-
 # ---------------------------------------------------------------------- apps
-def _reconcile_app(key: tuple[str, str]) -> None:
+def _reconcile_app_locked(key: AppKey) -> None:
+    with STATE.object_lock(("wippyapps",) + key):
+        if key in STATE.apps:
+            _reconcile_app(key)
+
+
+def _reconcile_app(key: AppKey) -> None:
     ns, app = key
     body = STATE.apps[key]
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
+    entries = [b for b in map(STATE.entries.get, STATE.members(key)) if b is not None]
     http = {(b.get("spec") or {}).get("id"): (b.get("spec") or {}).get("addr", "")
-            for b in _entries_of(ns, app) if _wippy_kind(b) == HTTP_SERVICE}
+            for b in entries if _wippy_kind(b) == HTTP_SERVICE}
     try:
         wanted_children = children.render(body, http)
     except ValidationError as e:
         message = "; ".join(format_validation_errors(e, WippyAppSpec))
-        return _patch_app(key, "stalled", "InvalidSpec", message, status, generation)
+        return _patch_app(key, "stalled", "InvalidSpec", message, body, generation)
     digest = hashlib.sha256(json.dumps(wanted_children, sort_keys=True).encode()).hexdigest()[:16]
     if status.get("childrenHash") != digest or status.get("observedGeneration") != generation:
         try:
             for obj in wanted_children:
-                STATE.api.apply(obj)
+                OP.api.apply(obj)
             keep = {o["metadata"]["name"] for o in wanted_children if o["kind"] == "Service"}
-            for svc in STATE.api.list("v1", "Service", ns, f"{APP_LABEL}={app},{children.COMPONENT}=http"):
+            for svc in OP.api.list("v1", "Service", ns, f"{APP_LABEL}={app},{children.COMPONENT}=http"):
                 if svc["metadata"]["name"] not in keep:
-                    STATE.api.delete("v1", "Service", ns, svc["metadata"]["name"])
+                    OP.api.delete("v1", "Service", ns, svc["metadata"]["name"])
         except kubernetes.client.ApiException as e:
             kopf.warn(body, reason="ApplyFailed", message=str(e.reason))
-            return _patch_app(key, "stalled", "ApplyFailed", f"{e.status} {e.reason}", status, generation)
-    entries = _entries_of(ns, app)
+            return _patch_app(key, "stalled", "ApplyFailed", f"{e.status} {e.reason}", body, generation)
     ready = sum(1 for b in entries if _ready_reason(b.get("status") or {}, "True"))
     if ready == len(entries):
         state, reason, message = "ready", "EntriesReady", f"{ready}/{len(entries)} entries ready"
     else:
         state, reason, message = "progressing", "WaitingForEntries", f"{ready}/{len(entries)} entries ready"
-    _patch_app(key, state, reason, message, status, generation, entries=len(entries), childrenHash=digest)
+    _patch_app(key, state, reason, message, body, generation, entries=len(entries), childrenHash=digest)
 
 
-def _patch_app(key, state, reason, message, status, generation, **extra) -> None:
+def _patch_app(key: AppKey, state: str, reason: str, message: str, body: dict, generation, **extra) -> None:
+    status = body.get("status") or {}
     wanted = {"observedGeneration": generation, **extra,
               "conditions": conditions.conditions(state, reason, message, generation, status.get("conditions"))}
     if all(status.get(k) == v for k, v in wanted.items() if k != "conditions") and \
             conditions.same(status.get("conditions"), wanted["conditions"]):
         return
     try:
-        STATE.apps[key] = STATE.api.patch_status(API_VERSION, "wippyapps", key[0], key[1], wanted)
+        STATE.apps[key] = OP.api.patch_status(API_VERSION, "wippyapps", key[0], key[1], wanted,
+                                              body["metadata"].get("resourceVersion"))
     except kubernetes.client.ApiException as e:
+        if e.status == 409:
+            metrics.CONFLICTS.inc()  # its next event reconciles it again
+            return
         if e.status != 404:
             raise
     metrics.RECONCILES.labels("app", state).inc()
 
 
 # ---------------------------------------------------------------------- helpers
-def _app_of(body) -> str | None:
-    return ((body.get("metadata") or {}).get("labels") or {}).get(APP_LABEL)
-
-
 def _membership(body) -> tuple:
-    return _app_of(body), (body.get("spec") or {}).get("id"), (body.get("spec") or {}).get("addr")
-
-
-def _entries_of(ns: str, app: str) -> list[dict]:
-    return [b for (ens, _, _), b in STATE.entries.items() if ens == ns and _app_of(b) == app]
+    return app_of(body), entry_id(body), (body.get("spec") or {}).get("addr")
 
 
 def _wippy_kind(body: dict) -> str | None:
@@ -294,14 +348,13 @@ def _ready_reason(status: dict, value: str | None = None) -> str | bool | None:
     return ready.get("reason") if ready else None
 
 
-def _update_entry_gauge() -> None:
+def _count_entries() -> dict[str, int]:
     counts = {"ready": 0, "progressing": 0, "stalled": 0}
-    for b in STATE.entries.values():
+    for b in list(STATE.entries.values()):
         conds = {c.get("type"): c.get("status") for c in (b.get("status") or {}).get("conditions") or []}
         state = "ready" if conds.get("Ready") == "True" else "stalled" if conds.get("Stalled") == "True" else "progressing"
         counts[state] += 1
-    for state, n in counts.items():
-        metrics.ENTRIES.labels(state).set(n)
+    return counts
 
 
 def ensure_peering(name: str) -> None:

@@ -56,6 +56,12 @@ class Api:
             if e.status != 404:
                 raise
 
-    def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict) -> dict:
+    def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict,
+                     resource_version: str | None = None) -> dict:
+        """Merge-patch the status; with `resource_version`, only if the object has not changed
+        since (else 409): a decision made from an older view must not overwrite a newer one."""
         path = f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}/status"
-        return self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
+        body: dict = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._call("PATCH", path, body, "application/merge-patch+json")

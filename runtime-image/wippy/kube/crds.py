@@ -11,6 +11,7 @@ defaults moved into descriptions so the API server never writes fields the user 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,9 @@ def short_names() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def crd_groups() -> dict[str, list[str]]:
-    """CRD kind -> the Wippy kinds it serves."""
+    """CRD kind -> the Wippy kinds it serves (computed once: decoding every object asks; do not mutate)."""
     groups: dict[str, list[str]] = {}
     for k in sorted(MODELS):
         groups.setdefault(crd_kind(k), []).append(k)

@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
+from typing import Protocol
 
 from wippy.kube.naming import API_VERSION, GROUP, InvalidObjectName, VERSION, object_name
 
@@ -60,21 +61,37 @@ def _json(resp) -> dict:
     return json.loads(resp.data)
 
 
-class History:
-    """The ControllerRevisions of one entry object (a CR as a dict)."""
+class RevisionView(Protocol):
+    """A watch-fed view of ControllerRevisions by (namespace, entry label), so that recording a
+    revision needs no list call; it is told of the writer's own changes before the watch shows them."""
 
-    def __init__(self, apps_api, obj: dict):
+    def revisions(self, namespace: str, label: str) -> list[dict]: ...
+
+    def wrote(self, namespace: str, label: str, name: str, revision: dict | None) -> None: ...
+
+
+class History:
+    """The ControllerRevisions of one entry object (a CR as a dict). Without a `view` every
+    operation lists them from the API server."""
+
+    def __init__(self, apps_api, obj: dict, view: RevisionView | None = None):
         self.apps = apps_api
         meta = obj["metadata"]
         self.obj = obj
         self.name = meta["name"]
         self.namespace = meta["namespace"]
         self.uid = meta.get("uid")
+        self.label = entry_label(self.name)
+        self.view = view
 
     def _all(self) -> list[dict]:
-        resp = self.apps.list_namespaced_controller_revision(
-            self.namespace, label_selector=f"{ENTRY_LABEL}={entry_label(self.name)}", _preload_content=False)
-        return [r for r in _json(resp)["items"] if r["metadata"]["name"].rsplit("-", 1)[0] == self.name]
+        if self.view is not None:
+            found = self.view.revisions(self.namespace, self.label)
+        else:
+            resp = self.apps.list_namespaced_controller_revision(
+                self.namespace, label_selector=f"{ENTRY_LABEL}={self.label}", _preload_content=False)
+            found = _json(resp)["items"]
+        return [r for r in found if r["metadata"]["name"].rsplit("-", 1)[0] == self.name]
 
     def list(self) -> list[dict]:
         """This object's revisions, oldest first (revisions of a deleted namesake are ignored)."""
@@ -111,8 +128,10 @@ class History:
         return number
 
     def delete_all(self) -> None:
+        """Drop this object's revisions (those of a namesake created since are its own)."""
         for r in self._all():
-            self._delete(r)
+            if self._owned(r):
+                self._delete(r)
 
     def _create(self, number: int, spec: dict, digest: str) -> None:
         from kubernetes.client import ApiException
@@ -130,6 +149,8 @@ class History:
         }
         try:
             self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False)
+            if self.view is not None:
+                self.view.wrote(self.namespace, self.label, body["metadata"]["name"], body)
         except ApiException as e:
             if e.status != 409:
                 raise
@@ -147,6 +168,8 @@ class History:
         except ApiException as e:
             if e.status != 404:
                 raise
+        if self.view is not None:
+            self.view.wrote(self.namespace, self.label, name, None)
 
 
 def change_summary(old: dict | None, new: dict) -> str:

@@ -169,7 +169,7 @@ class KubeSource:
                         before = objs.get(name)
                         objs[name] = obj
                         if before is not None and _same_but_reports(before, obj):
-                            continue   # only pods' status.applied moved: nothing to apply or report
+                            continue   # only conditions or reports moved: nothing to apply or report
                     self._dirty.set()
                 # whatever ended the stream, relist: the events in between may be gone
             except asyncio.CancelledError:
@@ -304,12 +304,18 @@ class KubeSource:
                 log.warning("reporting status of %s/%s: %s", plural, name, e or type(e).__name__)
 
 
+# what a pod acts on in an object's status (the operator's revision bookkeeping); the rest,
+# conditions and the pods' own reports, changes often and asks nothing of the pod
+_STATUS_READ = ("observedGeneration", "latestRevision", "activeRevision")
+
+
 def _same_but_reports(a: dict, b: dict) -> bool:
-    """Whether two versions of an object differ only in the pods' reports (and bookkeeping)."""
+    """Whether two versions of an object differ only in what the pod does not act on."""
     def essence(o: dict) -> tuple:
         meta = o.get("metadata") or {}
-        status = {k: v for k, v in (o.get("status") or {}).items() if k != "applied"}
-        return (meta.get("generation"), meta.get("annotations"), meta.get("labels"), o.get("spec"), status)
+        status = o.get("status") or {}
+        return (meta.get("generation"), meta.get("annotations"), meta.get("labels"), o.get("spec"),
+                tuple(status.get(k) for k in _STATUS_READ))
     return essence(a) == essence(b)
 
 

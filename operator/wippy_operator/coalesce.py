@@ -1,0 +1,58 @@
+"""Work that many events ask for but that needs doing once for all of them (an app's status after
+a burst of entry changes): keys are marked dirty and a worker thread handles each at most once
+per interval, however often it was marked meanwhile."""
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+
+log = logging.getLogger("wippy.operator")
+
+
+class Coalescer:
+    def __init__(self, work: Callable[[Hashable], None], interval: float = 0.2, name: str = "coalescer"):
+        self._work = work
+        self._interval = interval
+        self._name = name
+        self._dirty: dict[Hashable, contextvars.Context] = {}
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def mark(self, key: Hashable) -> None:
+        # the caller's context (a kopf handler's) lets the work post Kubernetes Events
+        with self._cond:
+            self._dirty[key] = contextvars.copy_context()
+            self._cond.notify()
+
+    def start(self) -> None:
+        with self._cond:
+            self._stopping = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._dirty and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                batch, self._dirty = self._dirty, {}
+            for key, ctx in batch.items():
+                try:
+                    ctx.run(self._work, key)
+                except Exception:
+                    log.exception("%s: %r", self._name, key)
+            time.sleep(self._interval)
