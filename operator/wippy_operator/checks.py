@@ -79,9 +79,8 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
     return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")))
 
 
-def missing_references(found: Intrinsic, app_ids: set[str]) -> Problem | None:
-    missing = sorted(found.references - app_ids)
+def missing_references(missing: set[str]) -> Problem | None:
     if missing:
-        return Problem("MissingReference", f"references {', '.join(missing)}, not an entry of this app")
+        return Problem("MissingReference", f"references {', '.join(sorted(missing))}, not an entry of this app")
     return None
 

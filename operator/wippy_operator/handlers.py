@@ -187,7 +187,8 @@ def _reconcile_entry(key: EntryKey) -> bool:
     generation = meta.get("generation")
     app = app_of(body)
     found = _intrinsic(key, body)
-    problem = _collision(key) or found.problem or checks.missing_references(found, STATE.ids((ns, app)))
+    problem = _collision(key) or found.problem or \
+        checks.missing_references(STATE.unknown_ids((ns, app), found.references))
     STATE.set_blocked(key, (ns, app), problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")
     history = History(OP.api.apps, body, OP.revisions)

@@ -84,9 +84,11 @@ class State:
         with self._lock:
             return sorted(self._members.get(app, ()))
 
-    def ids(self, app: AppKey) -> set[str]:
+    def unknown_ids(self, app: AppKey, ids: frozenset[str]) -> set[str]:
+        """Those of `ids` that no entry of the app has."""
         with self._lock:
-            return set(self._ids.get(app, ()))
+            known = self._ids.get(app) or {}
+            return {i for i in ids if i not in known}
 
     def namesakes(self, key: EntryKey) -> list[dict]:
         """Objects of other kinds with this object's name in its namespace (they claim one id)."""

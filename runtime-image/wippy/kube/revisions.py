@@ -148,7 +148,8 @@ class History:
             "revision": number,
         }
         try:
-            self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False)
+            # reading the answer hands the connection back to the pool (unread, it is dropped)
+            _json(self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False))
             if self.view is not None:
                 self.view.wrote(self.namespace, self.label, body["metadata"]["name"], body)
         except ApiException as e:
