@@ -23,20 +23,34 @@ def install_crds(kube) -> None:
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=wippy")
 
 
+class Operator:
+    """`python -m wippy_operator` as a process; restartable, as a Deployment's pod would be."""
+
+    def __init__(self, kube, log: Path):
+        self.kube, self.log, self.proc = kube, log, None
+
+    def start(self) -> None:
+        with open(self.log, "a") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0"],
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "KUBECONFIG": str(self.kube.kubeconfig)})
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="module")
 def operator(kube, tmp_path_factory):
     install_crds(kube)
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "KUBECONFIG": str(kube.kubeconfig)})
-    yield log
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    op = Operator(kube, tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    yield op
+    op.stop()
 
 
 _namespaces = iter(range(1, 1000))
@@ -153,6 +167,22 @@ def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
              what="the reference to resolve")
 
 
+def test_an_id_claimed_by_two_kinds_stays_with_the_older_object(kube, operator, ns):
+    apply(kube, ns, function("app:x", "return {f = function() end}"))
+    wait_for(lambda: get(kube, ns, "functionlua/app-3ax")["status"].get("latestRevision") == 1, what="recorded")
+    library = {"apiVersion": "wippy.ai/v1alpha1", "kind": "LibraryLua",
+               "metadata": {"name": "app-3ax", "labels": {"wippy.ai/app": "demo"}},
+               "spec": {"id": "app:x", "source": "return {}"}}
+    apply(kube, ns, library)
+    obj = wait_for(lambda: (o := get(kube, ns, "librarylua/app-3ax")) and condition(o, "Stalled").get("status") == "True"
+                   and o, what="IdCollision")
+    assert condition(obj, "Ready")["reason"] == "IdCollision" and "FunctionLua" in condition(obj, "Ready")["message"]
+    assert condition(get(kube, ns, "functionlua/app-3ax"), "Stalled")["status"] == "False"
+    kube.kubectl("delete", "-n", ns, "functionlua/app-3ax")
+    wait_for(lambda: get(kube, ns, "librarylua/app-3ax")["status"].get("latestRevision") == 1,
+             what="the library to take the id")
+
+
 def test_name_must_follow_the_id(kube, operator, ns):
     obj = function("app:greet", "return {f = function() end}")
     obj["metadata"]["name"] = "greet"
@@ -217,6 +247,31 @@ def test_rollback_with_the_cli_and_history(kube, operator, ns):
 
     bad = wippy("rollback", "app:f", "--to-revision", "9", "-n", ns, kube=kube, check=False)
     assert bad.returncode == 1 and "no revision 9" in bad.stderr and "2, 3" in bad.stderr
+
+
+def test_history_continues_across_an_operator_restart(kube, operator, ns):
+    _set_source(kube, ns, "return {f = function() return 'one' end}")
+    _set_source(kube, ns, "return {f = function() return 'two' end}")
+    operator.stop()
+    apply(kube, ns, function("app:f", "return {f = function() return 'three' end}"))  # while it is down
+    operator.start()
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
+                   and o["status"].get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
+    assert obj["status"]["latestRevision"] == 3
+    obj = _set_source(kube, ns, "return {f = function() return 'one' end}")  # as revision 1: renumbered
+    assert obj["status"]["latestRevision"] == 4
+    assert [r["revision"] for r in revisions(kube, ns, "app-3af")] == [2, 3, 4]
+
+
+def test_a_deleted_entry_takes_its_history_and_a_namesake_starts_afresh(kube, operator, ns):
+    _set_source(kube, ns, "return {f = function() return 'one' end}")
+    _set_source(kube, ns, "return {f = function() return 'two' end}")
+    kube.kubectl("delete", "-n", ns, "functionlua/app-3af")
+    wait_for(lambda: revisions(kube, ns, "app-3af") == [], what="the history to go")
+    obj = _set_source(kube, ns, "return {f = function() return 'again' end}")
+    assert obj["status"]["latestRevision"] == 1
+    revs = revisions(kube, ns, "app-3af")
+    assert len(revs) == 1 and revs[0]["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
 
 
 def test_pin_annotation_serves_an_old_revision_without_touching_spec(kube, operator, ns):
