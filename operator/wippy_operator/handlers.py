@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
-from wippy.kube.revisions import ENTRY_LABEL, History, pinned_revision
+from wippy.kube.app_history import app_history, entry_key
+from wippy.kube.revisions import ENTRY_LABEL, HASH_LABEL, History, pinned_revision, spec_hash
 from wippy.registry.errors import format_validation_errors
 
 from . import checks, children, conditions, metrics, rollout
@@ -49,6 +50,7 @@ class Operator:
         self.lua = checks.LuaChecker()
         self.revisions = RevisionCache()
         self.checked: dict[EntryKey, tuple[tuple, checks.Intrinsic]] = {}  # by (uid, generation)
+        self.app_versions: dict[AppKey, tuple[str, str, int]] = {}  # last recorded: (app uid, hash, number)
         self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), name="wippy-app-status")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
@@ -107,11 +109,11 @@ def _entry_event(plural: str):
         started = time.monotonic()
         with STATE.object_lock(key):
             old = STATE.put_entry(key, obj)
-            flipped = _reconcile_entry(key)
+            app_affected = _reconcile_entry(key)
         metrics.DURATION.labels("entry").observe(time.monotonic() - started)
         if old is None or _membership(old) != _membership(obj):
             _membership_changed(ns, {app_of(old) if old else None, app_of(obj)}, skip=key)
-        elif flipped:
+        elif app_affected:
             OP.app_status.mark((ns, app_of(obj)))
     handler.__name__ = f"entry_{plural}"
     return handler
@@ -128,6 +130,8 @@ def app_event(event: dict, **_) -> None:
     with STATE.object_lock(("wippyapps",) + key):
         if event["type"] == "DELETED":
             old = STATE.apps.pop(key, None)  # its children are owned by it
+            OP.app_versions.pop(key, None)
+            app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
         else:
             old = STATE.apps.get(key)
             STATE.apps[key] = obj
@@ -180,7 +184,8 @@ def _reconcile_entry_locked(key: EntryKey) -> None:
 
 # ---------------------------------------------------------------------- entries
 def _reconcile_entry(key: EntryKey) -> bool:
-    """Bring one entry's status up to date (its lock held); True when its Ready status flipped."""
+    """Bring one entry's status up to date (its lock held); True when what its app's status
+    reflects changed: its Ready status or its active revision (the app's version)."""
     body = STATE.entries[key]
     ns, plural, name = key
     meta, status = body["metadata"], body.get("status") or {}
@@ -236,7 +241,7 @@ def _reconcile_entry(key: EntryKey) -> bool:
         kopf.warn(body, reason=reason, message=message)
     STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
-    return _ready_reason(status, "True") != (state == "ready")
+    return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active
 
 
 def _intrinsic(key: EntryKey, body: dict) -> checks.Intrinsic:
@@ -310,7 +315,40 @@ def _reconcile_app(key: AppKey) -> None:
         state, reason, message = "ready", "EntriesReady", f"{ready}/{len(entries)} entries ready"
     else:
         state, reason, message = "progressing", "WaitingForEntries", f"{ready}/{len(entries)} entries ready"
-    _patch_app(key, state, reason, message, body, generation, entries=len(entries), childrenHash=digest)
+    version = _app_version(key, body, entries)
+    _patch_app(key, state, reason, message, body, generation, entries=len(entries), childrenHash=digest,
+               **({"version": version} if version is not None else {}))
+
+
+def _app_version(key: AppKey, body: dict, entries: list[dict]) -> int | None:
+    """The app's version number, recording a new version when what it has changed; None until
+    every entry's latest generation has been seen (a half-applied change is not a version)."""
+    content: dict[str, dict] = {}
+    for b in entries:
+        status = b.get("status") or {}
+        if status.get("observedGeneration") != b["metadata"].get("generation"):
+            return None
+        active = status.get("activeRevision")
+        if active is None:
+            continue  # never accepted: nothing to return to
+        rev = History(OP.api.apps, b, OP.revisions).get(active)
+        if rev is None:
+            return None
+        content[entry_key(b)] = {"id": entry_id(b), "hash": rev["metadata"]["labels"].get(HASH_LABEL)}
+    if not content:
+        return None
+    version = {"entries": content}
+    uid, digest = body["metadata"].get("uid"), spec_hash(version)
+    known = OP.app_versions.get(key)
+    if known and known[:2] == (uid, digest):
+        return known[2]
+    try:
+        number = app_history(OP.api.apps, body, version).record(limit=OP.history_limit)
+    except kubernetes.client.ApiException as e:
+        log.warning("recording a version of app %s/%s: %s", key[0], key[1], e)
+        return None
+    OP.app_versions[key] = (uid, digest, number)
+    return number
 
 
 def _patch_app(key: AppKey, state: str, reason: str, message: str, body: dict, generation, **extra) -> None:

@@ -350,3 +350,43 @@ def test_http_service_entry_gets_a_service(kube, operator, ns):
     container = get(kube, ns, "deployment/web")["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"][0]["containerPort"] == 8080
 
+
+
+def test_app_versions_and_app_rollback(kube, operator, ns):
+    shop = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "shop"}, "spec": {"replicas": 0}}
+    app_version = lambda: get(kube, ns, "wippyapp/shop").get("status", {}).get("version")  # noqa: E731
+    apply(kube, ns, shop, function("app:f", "return {f = function() return 'f1' end}", app="shop"),
+          function("app:g", "return {f = function() return 'g1' end}", app="shop"))
+    wait_for(lambda: app_version() == 1, what="version 1")
+    apply(kube, ns, function("app:f", "return {f = function() return 'f2' end}", app="shop"))
+    wait_for(lambda: app_version() == 2, what="version 2")
+    apply(kube, ns, function("app:h", "return {f = function() return 'h1' end}", app="shop"))
+    wait_for(lambda: app_version() == 3, what="version 3")
+    assert "3" in kube.kubectl("get", "wippyapp", "shop", "-n", ns).stdout.splitlines()[1].split()
+
+    lines = wippy("history", "--app", "shop", "-n", ns, kube=kube).stdout.splitlines()
+    assert lines[1].split()[0] == "1" and lines[1].endswith("2 entries")
+    assert lines[2].split()[0] == "2" and lines[2].endswith("~app:f")
+    assert lines[3].split()[0] == "3" and "current" in lines[3] and lines[3].endswith("+app:h")
+
+    out = wippy("rollback", "--app", "shop", "--to", "1", "-n", ns, kube=kube).stdout
+    assert "1 entries changed, 1 unchanged" in out and "kept" in out and "app:h" in out
+    assert "'f1'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]
+    assert get(kube, ns, "functionlua/app-3ah")  # kept without --prune
+    wait_for(lambda: app_version() == 4, what="version 4: version 1 plus app:h")
+
+    out = wippy("rollback", "--app", "shop", "--to", "1", "--prune", "-n", ns, kube=kube).stdout
+    assert "0 entries changed" in out and "deleted: app:h" in out
+    # the same content as version 1: it takes a new number and the duplicate goes
+    wait_for(lambda: app_version() == 5, what="version 5")
+    numbers = [int(line.split()[0]) for line in
+               wippy("history", "--app", "shop", "-n", ns, kube=kube).stdout.splitlines()[1:]]
+    assert numbers == [2, 3, 4, 5]
+
+    kube.kubectl("delete", "-n", ns, "functionlua/app-3ag")
+    bad = wippy("rollback", "--app", "shop", "--to", "2", "-n", ns, kube=kube, check=False)
+    assert bad.returncode == 1 and "app:g (deleted since" in bad.stderr and "--skip-missing" in bad.stderr
+    assert "'f1'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]  # nothing written
+    out = wippy("rollback", "--app", "shop", "--to", "2", "--skip-missing", "-n", ns, kube=kube).stdout
+    assert "1 entries changed" in out and "not restored: app:g" in out
+    assert "'f2'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]

@@ -234,12 +234,13 @@ def app_crd() -> dict:
     columns = [
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Entries", "type": "integer", "jsonPath": ".status.entries"},
+        {"name": "Version", "type": "integer", "jsonPath": ".status.version", "description": "Current app version."},
         {"name": "Ready", "type": "string", "jsonPath": _READY},
         {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
     status = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-              "description": "Written by the operator: observedGeneration, conditions, entries, deployment."}
+              "description": "Written by the operator: observedGeneration, conditions, entries, version."}
     return _crd(APP_KIND, "wapp", {"type": "object", "properties": {"spec": spec, "status": status}}, columns)
 
 

@@ -57,7 +57,7 @@ def pinned_revision(obj: dict) -> int | None:
     return n
 
 
-def _json(resp) -> dict:
+def json_body(resp) -> dict:
     return json.loads(resp.data)
 
 
@@ -71,17 +71,22 @@ class RevisionView(Protocol):
 
 
 class History:
-    """The ControllerRevisions of one entry object (a CR as a dict). Without a `view` every
-    operation lists them from the API server."""
+    """The ControllerRevisions of one object (a CR as a dict): an entry's specs by default, or
+    any other content under another label and name base (an app's versions). Without a `view`
+    every operation lists them from the API server."""
 
-    def __init__(self, apps_api, obj: dict, view: RevisionView | None = None):
+    def __init__(self, apps_api, obj: dict, view: RevisionView | None = None, *, label_key: str = ENTRY_LABEL,
+                 base: str | None = None, content: dict | None = None):
         self.apps = apps_api
         meta = obj["metadata"]
         self.obj = obj
         self.name = meta["name"]
         self.namespace = meta["namespace"]
         self.uid = meta.get("uid")
+        self.label_key = label_key
         self.label = entry_label(self.name)
+        self.base = base or self.name  # revisions are named <base>-<number>
+        self.content = content if content is not None else obj.get("spec") or {}
         self.view = view
 
     def _all(self) -> list[dict]:
@@ -89,9 +94,9 @@ class History:
             found = self.view.revisions(self.namespace, self.label)
         else:
             resp = self.apps.list_namespaced_controller_revision(
-                self.namespace, label_selector=f"{ENTRY_LABEL}={self.label}", _preload_content=False)
-            found = _json(resp)["items"]
-        return [r for r in found if r["metadata"]["name"].rsplit("-", 1)[0] == self.name]
+                self.namespace, label_selector=f"{self.label_key}={self.label}", _preload_content=False)
+            found = json_body(resp)["items"]
+        return [r for r in found if r["metadata"]["name"].rsplit("-", 1)[0] == self.base]
 
     def list(self) -> list[dict]:
         """This object's revisions, oldest first (revisions of a deleted namesake are ignored)."""
@@ -105,8 +110,8 @@ class History:
         return next((r for r in self.list() if r["revision"] == revision), None)
 
     def record(self, limit: int = HISTORY_LIMIT, keep: set[int] = frozenset()) -> int:
-        """Record the object's current spec; returns its revision number."""
-        spec = self.obj.get("spec") or {}
+        """Record the content (the object's current spec); returns its revision number."""
+        spec = self.content
         digest = spec_hash(spec)
         everything = self._all()
         for orphan in (r for r in everything if not self._owned(r)):
@@ -138,8 +143,8 @@ class History:
         body = {
             "apiVersion": "apps/v1", "kind": "ControllerRevision",
             "metadata": {
-                "name": revision_name(self.name, number),
-                "labels": {ENTRY_LABEL: entry_label(self.name), HASH_LABEL: digest},
+                "name": revision_name(self.base, number),
+                "labels": {self.label_key: self.label, HASH_LABEL: digest},
                 "annotations": {f"{GROUP}/generation": str(self.obj["metadata"].get("generation", ""))},
                 "ownerReferences": [{"apiVersion": API_VERSION, "kind": self.obj["kind"], "name": self.name,
                                      "uid": self.uid, "controller": True}],
@@ -149,21 +154,21 @@ class History:
         }
         try:
             # reading the answer hands the connection back to the pool (unread, it is dropped)
-            _json(self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False))
+            json_body(self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False))
             if self.view is not None:
                 self.view.wrote(self.namespace, self.label, body["metadata"]["name"], body)
         except ApiException as e:
             if e.status != 409:
                 raise
             # another replica or an earlier attempt wrote it: fine if it is the same content
-            existing = _json(self.apps.read_namespaced_controller_revision(
-                revision_name(self.name, number), self.namespace, _preload_content=False))
+            existing = json_body(self.apps.read_namespaced_controller_revision(
+                revision_name(self.base, number), self.namespace, _preload_content=False))
             if existing["metadata"]["labels"].get(HASH_LABEL) != digest:
                 raise HistoryError(f"revision {number} of {self.name} already exists with other content") from None
 
     def _delete(self, rev: dict) -> None:
         from kubernetes.client import ApiException
-        name = rev.get("metadata", {}).get("name") or revision_name(self.name, rev["revision"])
+        name = rev.get("metadata", {}).get("name") or revision_name(self.base, rev["revision"])
         try:
             self.apps.delete_namespaced_controller_revision(name, self.namespace)
         except ApiException as e:
@@ -201,6 +206,12 @@ def add_arguments(hist, rb) -> None:
         p.add_argument("-n", "--namespace", help="Kubernetes namespace of the entry (selects the Kubernetes form)")
         p.add_argument("--kube", action="store_true", help="act on the entry's custom resource in Kubernetes")
     rb.add_argument("--to-revision", type=int, metavar="N", help="copy revision N of ENTRY back into its spec")
+    for p in (hist, rb):
+        p.add_argument("--app", help="the versions of a whole WippyApp (Kubernetes) instead of one entry")
+    rb.add_argument("--to", type=int, metavar="VERSION", help="with --app: the app version to return to")
+    rb.add_argument("--prune", action="store_true", help="with --app: delete entries added since that version")
+    rb.add_argument("--skip-missing", action="store_true",
+                    help="with --app: restore what can be, even if some entries of that version are gone")
     hist.set_defaults(kube_handler=cmd_history)
     rb.set_defaults(kube_handler=cmd_rollback)
 
@@ -210,10 +221,13 @@ def _is_kube_history(args) -> bool:
 
 
 def cmd_history(args) -> int:
+    if args.app:
+        from wippy.kube.app_history import cmd_app_history
+        return cmd_app_history(args)
     if not _is_kube_history(args):
         from wippy.cli.commands import cmd_history as local
         return local(args)
-    apps, custom, namespace = _clients(args.namespace)
+    apps, custom, namespace = kube_clients(args.namespace)
     obj, _ = find_entry(custom, namespace, args.dir)
     revs = History(apps, obj).list()
     latest = (obj.get("status") or {}).get("latestRevision")
@@ -230,6 +244,11 @@ def cmd_history(args) -> int:
 
 def cmd_rollback(args) -> int:
     from wippy.cli.commands import UsageError
+    if args.app:
+        if args.to is None or args.version is not None:
+            raise UsageError("usage: wippy rollback --app APP --to VERSION [--prune] [--skip-missing] [-n NS]")
+        from wippy.kube.app_history import cmd_app_rollback
+        return cmd_app_rollback(args)
     if args.to_revision is None and not args.namespace and not args.kube:
         if args.version is None or not args.version.isdigit():
             raise UsageError("usage: wippy rollback VERSION [DIR] | wippy rollback ENTRY --to-revision N [-n NS]")
@@ -238,7 +257,7 @@ def cmd_rollback(args) -> int:
         return local(args)
     if args.version is None or args.to_revision is None:
         raise UsageError("usage: wippy rollback ENTRY --to-revision N [-n NS]")
-    apps, custom, namespace = _clients(args.namespace)
+    apps, custom, namespace = kube_clients(args.namespace)
     obj, plural = find_entry(custom, namespace, args.version)
     rev = History(apps, obj).get(args.to_revision)
     if rev is None:
@@ -256,7 +275,7 @@ def cmd_rollback(args) -> int:
     return 0
 
 
-def _clients(namespace: str | None):
+def kube_clients(namespace: str | None):
     import kubernetes
     try:
         kubernetes.config.load_kube_config()
@@ -285,7 +304,7 @@ def find_entry(custom, namespace: str, ref: str) -> tuple[dict, str]:
         if kind_hint and kind_hint.lower() not in (plural, plural[:-1], plural[:-2]):
             continue
         try:
-            found.append((_json(custom.get_namespaced_custom_object(
+            found.append((json_body(custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, name, _preload_content=False)), plural))
         except ApiException as e:
             if e.status != 404:
