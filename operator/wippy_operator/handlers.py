@@ -51,7 +51,9 @@ class Operator:
         self.revisions = RevisionCache()
         self.checked: dict[EntryKey, tuple[tuple, checks.Intrinsic]] = {}  # by (uid, generation)
         self.app_versions: dict[AppKey, tuple[str, str, int]] = {}  # last recorded: (app uid, hash, number)
-        self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), name="wippy-app-status")
+        # an entry's active revision -> its spec hash ((uid, number) names one content for good)
+        self.active_hashes: dict[EntryKey, tuple[tuple, str]] = {}
+        self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5, name="wippy-app-status")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
 
@@ -65,6 +67,7 @@ metrics.count_entries_with(lambda: _count_entries())  # defined below; called at
 def startup(settings: kopf.OperatorSettings, entry_revisions: kopf.Index, **_) -> None:
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
     settings.execution.max_workers = HANDLER_WORKERS
+    settings.persistence.diffbase_storage = NoDiffBase()
     # a watch whose connection dies without a close (API server restart) is redone, not awaited forever
     settings.watching.connect_timeout = 10
     settings.watching.server_timeout = 50
@@ -80,6 +83,20 @@ def startup(settings: kopf.OperatorSettings, entry_revisions: kopf.Index, **_) -
     OP.api = Api(kubernetes.client.ApiClient(config))
     OP.revisions.index = entry_revisions
     OP.app_status.start()
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Only watch-event handlers here, so kopf's per-event copy and diff of each object (its
+    "last handled" essence, for on.update handlers) is never used: skip building it."""
+
+    def build(self, *, body, extra_fields=None):
+        return {}
+
+    def fetch(self, *, body):
+        return None
+
+    def store(self, *, body, patch, essence) -> None:
+        pass
 
 
 @kopf.on.cleanup()
@@ -103,6 +120,7 @@ def _entry_event(plural: str):
             with STATE.object_lock(key):
                 STATE.drop_entry(key)
                 OP.checked.pop(key, None)
+                OP.active_hashes.pop(key, None)
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
             _membership_changed(ns, {app_of(obj)})
             return
@@ -135,11 +153,11 @@ def app_event(event: dict, **_) -> None:
         else:
             old = STATE.apps.get(key)
             STATE.apps[key] = obj
-            _reconcile_app(key)
     # entries' readiness depends on the app's spec (replicas), not on its status
     if event["type"] == "DELETED" or old is None or old.get("spec") != obj.get("spec"):
         _reevaluate(STATE.members(key))
-        OP.app_status.mark(key)
+    if event["type"] != "DELETED":
+        OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
 
 
 @kopf.on.event("v1", "pods", labels={APP_LABEL: kopf.PRESENT})
@@ -331,10 +349,10 @@ def _app_version(key: AppKey, body: dict, entries: list[dict]) -> int | None:
         active = status.get("activeRevision")
         if active is None:
             continue  # never accepted: nothing to return to
-        rev = History(OP.api.apps, b, OP.revisions).get(active)
-        if rev is None:
+        digest = _revision_hash(b, active)
+        if digest is None:
             return None
-        content[entry_key(b)] = {"id": entry_id(b), "hash": rev["metadata"]["labels"].get(HASH_LABEL)}
+        content[entry_key(b)] = {"id": entry_id(b), "hash": digest}
     if not content:
         return None
     version = {"entries": content}
@@ -349,6 +367,19 @@ def _app_version(key: AppKey, body: dict, entries: list[dict]) -> int | None:
         return None
     OP.app_versions[key] = (uid, digest, number)
     return number
+
+
+def _revision_hash(body: dict, revision: int) -> str | None:
+    meta = body["metadata"]
+    key = (meta["namespace"], plural_of(body["kind"]), meta["name"])
+    version = (meta.get("uid"), revision)
+    known = OP.active_hashes.get(key)
+    if known is None or known[0] != version:
+        rev = History(OP.api.apps, body, OP.revisions).get(revision)
+        if rev is None:
+            return None
+        known = OP.active_hashes[key] = (version, rev["metadata"]["labels"].get(HASH_LABEL))
+    return known[1]
 
 
 def _patch_app(key: AppKey, state: str, reason: str, message: str, body: dict, generation, **extra) -> None:
