@@ -16,6 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peering", default=os.environ.get("WIPPY_OPERATOR_PEERING"),
                    help="kopf peering name: replicas sharing it run one at a time (active/standby)")
     p.add_argument("--priority", type=int, default=None, help="peering priority (default: random)")
+    p.add_argument("--peering-lifetime", type=int, default=60,
+                   help="seconds a replica's heartbeat counts: a standby takes over this long after "
+                        "the active replica died")
     p.add_argument("--metrics-port", type=int, default=int(os.environ.get("WIPPY_OPERATOR_METRICS_PORT", "9090")),
                    help="Prometheus metrics port (0 disables)")
     p.add_argument("--history-limit", type=int, default=10, help="revisions kept per entry")
@@ -24,24 +27,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
+    import kopf
+    from kopf._cogs.structs.credentials import Vault
+    from kopf._cogs.structs.references import Insights
+
+    from . import discovery, ha
+
+    settings = kopf.OperatorSettings()  # the startup handler adds its settings to this object
+    settings.peering.lifetime = args.peering_lifetime
+    # Events say which replica wrote them (reportingController/reportingInstance)
+    settings.posting.reporting_component = "wippy-operator"
+    settings.posting.reporting_instance = identity
+    registry, insights, vault = kopf.get_default_registry(), Insights(), Vault()
+    helpers = [asyncio.create_task(discovery.rediscover(settings, registry, insights, vault))]
+    if args.peering:
+        helpers.append(asyncio.create_task(ha.report_role(args.peering, args.namespace, identity, priority)))
+    try:
+        await kopf.operator(
+            registry=registry, settings=settings, insights=insights, vault=vault, identity=identity,
+            clusterwide=not args.namespace, namespaces=args.namespace,
+            standalone=not args.peering, peering_name=args.peering, priority=priority)
+    finally:
+        for task in helpers:
+            task.cancel()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import kopf
+    import kubernetes
     from prometheus_client import start_http_server
 
-    from . import handlers
+    from . import ha, handlers
     handlers.OP.history_limit = args.history_limit
     if args.metrics_port:
         start_http_server(args.metrics_port)
-    if args.peering and not args.namespace:
-        handlers.ensure_peering(args.peering)
-    asyncio.run(kopf.operator(
-        clusterwide=not args.namespace, namespaces=args.namespace,
-        standalone=not args.peering, peering_name=args.peering,
-        # equal priorities would freeze every replica; a random one picks a leader
-        priority=args.priority if args.priority is not None else random.randint(1, 2**31),
-    ))
+    identity = ha.own_identity()
+    # equal priorities would freeze every replica; a random one picks a leader
+    priority = args.priority if args.priority is not None else random.randint(1, 2**31)
+    if args.peering:
+        try:
+            kubernetes.config.load_incluster_config()
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()
+        ha.ensure_peering(args.peering, args.namespace)
+    asyncio.run(run(args, identity, priority))
     return 0
 
 

@@ -194,7 +194,13 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
     kube.restart_apiserver()
     set_source(kube, HANDLER % "welcome back")
     assert wait_for(lambda: hello(port) == "welcome back, ann", timeout=90, what="change after apiserver restart")
-    # the pod reports what it applied after the restart too
-    gen = get_json(kube, "functionlua/app-3ahello", "-n", NS)["metadata"]["generation"]
-    wait_for(lambda: (get_json(kube, "functionlua/app-3ahello", "-n", NS).get("status", {}).get("applied", {})
-                      .get(pod, {}).get("generation")) == gen, what="the pod's report after the restart")
+    # the operator's watches survive the restart: Ready reflects the change made after it (the operator,
+    # restarted just before, often reads API discovery while the API server is still coming up)
+    def ready_for_new_generation():
+        obj = get_json(kube, "functionlua/app-3ahello", "-n", NS)
+        status, gen = obj.get("status", {}), obj["metadata"]["generation"]
+        cond = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+        return (status.get("observedGeneration") == gen and cond.get("observedGeneration") == gen
+                and cond.get("status") == "True"
+                and status.get("applied", {}).get(pod, {}).get("revision") == status.get("activeRevision"))
+    assert wait_for(ready_for_new_generation, timeout=90, what="Ready for the change made after the restart")
