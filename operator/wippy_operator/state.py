@@ -16,6 +16,22 @@ EntryKey = tuple[str, str, str]  # (namespace, plural, object name)
 AppKey = tuple[str, str | None]  # (namespace, app label value)
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp", "labels")
+
+
+def essentials(obj: dict) -> dict:
+    """What the operator reads of an object. Kept for every entry, so without managedFields and
+    kubectl's last-applied copy, which together are most of an object's size."""
+    meta = obj.get("metadata") or {}
+    kept = {k: meta[k] for k in _KEPT_METADATA if k in meta}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if annotations:
+        kept["annotations"] = annotations
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": kept,
+            "spec": obj.get("spec"), "status": obj.get("status")}
+
+
 def app_of(body: dict | None) -> str | None:
     return (((body or {}).get("metadata") or {}).get("labels") or {}).get(APP_LABEL)
 
@@ -48,6 +64,7 @@ class State:
     # ------------------------------------------------------------------ entries
     def put_entry(self, key: EntryKey, body: dict) -> dict | None:
         """Store the newest body of an entry object; returns the one it replaces."""
+        body = essentials(body)
         with self._lock:
             old = self.entries.get(key)
             if old is not None:
