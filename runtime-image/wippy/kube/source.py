@@ -80,6 +80,7 @@ class KubeSource:
         self._last_ids: dict[Key, str] = {}  # object -> entry id it last produced
         self._good: dict[Key, tuple[int | None, int | None]] = {}  # object -> (revision, generation) applied
         self._revisions: dict[str, dict] = {}  # ControllerRevision name -> spec (their data never changes)
+        self._decoded: dict[Key, tuple[tuple, Entry]] = {}  # object -> ((uid, generation, pin), entry)
         self._dirty = asyncio.Event()
         self._synced = asyncio.Event()
         self._patches = asyncio.Semaphore(_PATCHES_IN_FLIGHT)
@@ -223,8 +224,7 @@ class KubeSource:
             try:
                 pin = _pinned(obj)
                 wanted[key] = pin if pin is not None else _latest(obj)
-                spec = await self._revision_spec(key[1], pin) if pin is not None else obj.get("spec") or {}
-                entry = self._decode(self._resources[key[0]], key[1], spec)
+                entry = await self._entry_of(key, obj, pin)
             except _Problem as e:
                 problems[key] = str(e)
                 kept = registry.get(self._last_ids.get(key, ""))
@@ -241,7 +241,20 @@ class KubeSource:
             self._last_ids[key] = entry.id
         for key in set(self._last_ids) - set(snapshot):
             del self._last_ids[key]
+        for key in set(self._decoded) - set(snapshot):
+            del self._decoded[key]
         return desired, served, problems, wanted
+
+    async def _entry_of(self, key: Key, obj: dict, pin: int | None) -> Entry:
+        """The entry an object asks for; decoded again only when its spec (or pin) changed, since
+        every sync looks at every object."""
+        meta = obj["metadata"]
+        version = (meta.get("uid"), meta.get("generation"), pin)
+        known = self._decoded.get(key)
+        if known is None or known[0] != version:
+            spec = await self._revision_spec(key[1], pin) if pin is not None else obj.get("spec") or {}
+            known = self._decoded[key] = (version, self._decode(self._resources[key[0]], key[1], spec))
+        return known[1]
 
     def _decode(self, res: Resource, name: str, spec: dict) -> Entry:
         try:
