@@ -24,8 +24,9 @@ from pydantic import ValidationError
 
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
-from wippy.kube.app_history import app_history, entry_key
-from wippy.kube.revisions import ENTRY_LABEL, HASH_LABEL, History, pinned_revision, spec_hash
+from wippy.kube.app_history import APP_PIN_ANNOTATION, app_history, entry_key, version_base
+from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, History, json_body, pinned_revision, revision_name,
+                                  spec_hash)
 from wippy.registry.errors import format_validation_errors
 
 from . import checks, children, conditions, metrics, rollout
@@ -53,6 +54,7 @@ class Operator:
         self.app_versions: dict[AppKey, tuple[str, str, int]] = {}  # last recorded: (app uid, hash, number)
         # an entry's active revision -> its spec hash ((uid, number) names one content for good)
         self.active_hashes: dict[EntryKey, tuple[tuple, str]] = {}
+        self.versions_read: dict[tuple, dict] = {}  # (ns, app, uid, number) -> an app version's data
         self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5, name="wippy-app-status")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
@@ -153,8 +155,9 @@ def app_event(event: dict, **_) -> None:
         else:
             old = STATE.apps.get(key)
             STATE.apps[key] = obj
-    # entries' readiness depends on the app's spec (replicas), not on its status
-    if event["type"] == "DELETED" or old is None or old.get("spec") != obj.get("spec"):
+    # entries' readiness depends on the app's spec (replicas) and its pin, not on its status
+    if event["type"] == "DELETED" or old is None or old.get("spec") != obj.get("spec") or \
+            _pin_value(old) != _pin_value(obj):
         _reevaluate(STATE.members(key))
     if event["type"] != "DELETED":
         OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
@@ -219,8 +222,12 @@ def _reconcile_entry(key: EntryKey) -> bool:
     if problem is None:
         try:
             pin = pinned_revision(body)
+            if pin is None:
+                pin = _app_pinned_revision(body, history)
         except ValueError as e:
             problem = checks.Problem("InvalidPin", str(e))
+        except LookupError as e:
+            problem = checks.Problem("PinnedRevisionMissing", str(e.args[0]))
     if problem is None:
         if status.get("observedGeneration") != generation or latest is None:
             latest = history.record(limit=OP.history_limit, keep={pin} if pin else set())
@@ -260,6 +267,43 @@ def _reconcile_entry(key: EntryKey) -> bool:
     STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
     return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active
+
+
+def _app_pinned_revision(body: dict, history: History) -> int | None:
+    """The entry's revision in the app version its WippyApp is pinned to (None: not pinned, or
+    the entry was added since); LookupError when that version or revision is gone."""
+    ns, app = body["metadata"]["namespace"], app_of(body)
+    app_obj = STATE.apps.get((ns, app))
+    number = pinned_revision(app_obj, APP_PIN_ANNOTATION) if app_obj else None
+    if number is None:
+        return None
+    want = (_version_content(app_obj, number).get("entries") or {}).get(entry_key(body))
+    if want is None:
+        return None
+    rev = next((r for r in history.list() if r["metadata"]["labels"].get(HASH_LABEL) == want["hash"]), None)
+    if rev is None:
+        raise LookupError(f"app {app} is pinned to version {number}, but this entry's revision of it was pruned")
+    return rev["revision"]
+
+
+def _version_content(app_obj: dict, number: int) -> dict:
+    """A recorded app version's data (read once: a version never changes)."""
+    meta = app_obj["metadata"]
+    cache_key = (meta["namespace"], meta["name"], meta.get("uid"), number)
+    if cache_key not in OP.versions_read:
+        name = revision_name(version_base(meta["name"]), number)
+        try:
+            rev = json_body(OP.api.apps.read_namespaced_controller_revision(name, meta["namespace"],
+                                                                            _preload_content=False))
+        except kubernetes.client.ApiException as e:
+            if e.status == 404:
+                raise LookupError(f"app {meta['name']} is pinned to version {number}, which is not in its history") \
+                    from None
+            raise
+        if not any(o.get("uid") == meta.get("uid") for o in rev["metadata"].get("ownerReferences") or []):
+            raise LookupError(f"app {meta['name']} is pinned to version {number}, which is not in its history")
+        OP.versions_read[cache_key] = rev.get("data") or {}
+    return OP.versions_read[cache_key]
 
 
 def _intrinsic(key: EntryKey, body: dict) -> checks.Intrinsic:
@@ -333,7 +377,12 @@ def _reconcile_app(key: AppKey) -> None:
         state, reason, message = "ready", "EntriesReady", f"{ready}/{len(entries)} entries ready"
     else:
         state, reason, message = "progressing", "WaitingForEntries", f"{ready}/{len(entries)} entries ready"
-    version = _app_version(key, body, entries)
+    try:
+        pinned = pinned_revision(body, APP_PIN_ANNOTATION)
+    except ValueError:
+        pinned = None  # its entries are stalled with InvalidPin, saying why
+    # while pinned the app serves that version: recording one would renumber (and lose) it
+    version = pinned if pinned is not None else _app_version(key, body, entries)
     _patch_app(key, state, reason, message, body, generation, entries=len(entries), childrenHash=digest,
                **({"version": version} if version is not None else {}))
 
@@ -402,6 +451,10 @@ def _patch_app(key: AppKey, state: str, reason: str, message: str, body: dict, g
 
 
 # ---------------------------------------------------------------------- helpers
+def _pin_value(body: dict) -> str | None:
+    return ((body.get("metadata") or {}).get("annotations") or {}).get(APP_PIN_ANNOTATION)
+
+
 def _membership(body) -> tuple:
     return app_of(body), entry_id(body), (body.get("spec") or {}).get("addr")
 

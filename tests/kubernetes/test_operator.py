@@ -169,7 +169,7 @@ def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
 
 def test_an_id_claimed_by_two_kinds_stays_with_the_older_object(kube, operator, ns):
     apply(kube, ns, function("app:x", "return {f = function() end}"))
-    wait_for(lambda: get(kube, ns, "functionlua/app-3ax")["status"].get("latestRevision") == 1, what="recorded")
+    wait_for(lambda: get(kube, ns, "functionlua/app-3ax").get("status", {}).get("latestRevision") == 1, what="recorded")
     library = {"apiVersion": "wippy.ai/v1alpha1", "kind": "LibraryLua",
                "metadata": {"name": "app-3ax", "labels": {"wippy.ai/app": "demo"}},
                "spec": {"id": "app:x", "source": "return {}"}}
@@ -179,7 +179,7 @@ def test_an_id_claimed_by_two_kinds_stays_with_the_older_object(kube, operator, 
     assert condition(obj, "Ready")["reason"] == "IdCollision" and "FunctionLua" in condition(obj, "Ready")["message"]
     assert condition(get(kube, ns, "functionlua/app-3ax"), "Stalled")["status"] == "False"
     kube.kubectl("delete", "-n", ns, "functionlua/app-3ax")
-    wait_for(lambda: get(kube, ns, "librarylua/app-3ax")["status"].get("latestRevision") == 1,
+    wait_for(lambda: get(kube, ns, "librarylua/app-3ax").get("status", {}).get("latestRevision") == 1,
              what="the library to take the id")
 
 
@@ -208,7 +208,8 @@ def test_schema_refuses_a_wrong_entry_with_a_clear_message(kube, operator, ns):
 def _set_source(kube, ns, text):
     apply(kube, ns, function("app:f", text))
     return wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
-                    and o["status"].get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
+                    and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o,
+                    what="observed")
 
 
 def test_revisions_are_deduplicated_and_pruned(kube, operator, ns):
@@ -240,7 +241,7 @@ def test_rollback_with_the_cli_and_history(kube, operator, ns):
 
     out = wippy("rollback", "app:f", "--to-revision", "1", "-n", ns, kube=kube).stdout
     assert "rolled back to revision 1" in out
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o["status"].get("latestRevision") == 3 and o,
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o.get("status", {}).get("latestRevision") == 3 and o,
                    what="revision 3")
     assert "'one'" in obj["spec"]["source"]
     assert [r["revision"] for r in revisions(kube, ns, "app-3af")] == [2, 3]  # 1 became 3
@@ -256,7 +257,7 @@ def test_history_continues_across_an_operator_restart(kube, operator, ns):
     apply(kube, ns, function("app:f", "return {f = function() return 'three' end}"))  # while it is down
     operator.start()
     obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
-                   and o["status"].get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
+                   and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
     assert obj["status"]["latestRevision"] == 3
     obj = _set_source(kube, ns, "return {f = function() return 'one' end}")  # as revision 1: renumbered
     assert obj["status"]["latestRevision"] == 4
@@ -279,7 +280,7 @@ def test_pin_annotation_serves_an_old_revision_without_touching_spec(kube, opera
     obj = _set_source(kube, ns, "return {f = function() return 'two' end}")
     spec = obj["spec"]
     kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision=1")
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o["status"].get("activeRevision") == 1 and o,
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o.get("status", {}).get("activeRevision") == 1 and o,
                    what="activeRevision 1")
     assert obj["status"]["latestRevision"] == 2 and obj["spec"] == spec
 
@@ -287,7 +288,7 @@ def test_pin_annotation_serves_an_old_revision_without_touching_spec(kube, opera
     wait_for(lambda: condition(get(kube, ns, "functionlua/app-3af"), "Ready").get("reason") == "PinnedRevisionMissing",
              what="PinnedRevisionMissing")
     kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision-")
-    wait_for(lambda: get(kube, ns, "functionlua/app-3af")["status"].get("activeRevision") == 2, what="unpinned")
+    wait_for(lambda: get(kube, ns, "functionlua/app-3af").get("status", {}).get("activeRevision") == 2, what="unpinned")
 
 
 # ---------------------------------------------------------------------- WippyApp
@@ -390,3 +391,35 @@ def test_app_versions_and_app_rollback(kube, operator, ns):
     out = wippy("rollback", "--app", "shop", "--to", "2", "--skip-missing", "-n", ns, kube=kube).stdout
     assert "1 entries changed" in out and "not restored: app:g" in out
     assert "'f2'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]
+
+
+def test_app_pin_annotation_serves_an_old_version_without_touching_specs(kube, operator, ns):
+    shop = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "shop"}, "spec": {"replicas": 0}}
+    app_version = lambda: get(kube, ns, "wippyapp/shop").get("status", {}).get("version")  # noqa: E731
+    apply(kube, ns, shop, function("app:f", "return {f = function() return 'f1' end}", app="shop"),
+          function("app:g", "return {f = function() return 'g1' end}", app="shop"))
+    wait_for(lambda: app_version() == 1, what="version 1")
+    apply(kube, ns, function("app:f", "return {f = function() return 'f2' end}", app="shop"),
+          function("app:h", "return {f = function() return 'h1' end}", app="shop"))
+    wait_for(lambda: app_version() == 2, what="version 2")
+    f_spec = get(kube, ns, "functionlua/app-3af")["spec"]
+
+    kube.kubectl("annotate", "-n", ns, "wippyapp/shop", "wippy.ai/pin-version=1")
+    f = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o.get("status", {}).get("activeRevision") == 1 and o,
+                 what="app:f served at its revision in version 1")
+    assert f["status"]["latestRevision"] == 2 and f["spec"] == f_spec  # spec untouched
+    h = get(kube, ns, "functionlua/app-3ah")["status"]
+    assert h["activeRevision"] == h["latestRevision"] == 1  # added since version 1: served as it is
+    wait_for(lambda: app_version() == 1, what="the app to report version 1")
+
+    kube.kubectl("annotate", "-n", ns, "wippyapp/shop", "wippy.ai/pin-version=9", "--overwrite")
+    f = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and condition(o, "Stalled").get("status") == "True"
+                 and o, what="PinnedRevisionMissing")
+    assert condition(f, "Ready")["reason"] == "PinnedRevisionMissing" and "version 9" in condition(f, "Ready")["message"]
+
+    kube.kubectl("annotate", "-n", ns, "wippyapp/shop", "wippy.ai/pin-version-")
+    wait_for(lambda: get(kube, ns, "functionlua/app-3af").get("status", {}).get("activeRevision") == 2, what="unpinned")
+    wait_for(lambda: app_version() == 2, what="version 2 again")
+    numbers = [int(line.split()[0]) for line in
+               wippy("history", "--app", "shop", "-n", ns, kube=kube).stdout.splitlines()[1:]]
+    assert numbers == [1, 2]  # nothing recorded while pinned

@@ -19,12 +19,18 @@ from wippy.kube.naming import GROUP, VERSION, plural
 from wippy.kube.revisions import HASH_LABEL, History, json_body, kube_clients
 
 APP_HISTORY_LABEL = f"{GROUP}/app-history"
+APP_PIN_ANNOTATION = f"{GROUP}/pin-version"
 APP_PLURAL = "wippyapps"
 
 
 def app_history(apps_api, app_obj: dict, content: dict | None = None) -> History:
     return History(apps_api, app_obj, label_key=APP_HISTORY_LABEL, content=content,
-                   base=f"{app_obj['metadata']['name']}-version")
+                   base=version_base(app_obj["metadata"]["name"]))
+
+
+def version_base(app: str) -> str:
+    """Versions are ControllerRevisions named `<app>-version-<n>`."""
+    return f"{app}-version"
 
 
 def entry_key(obj: dict) -> str:

@@ -46,15 +46,14 @@ def revision_name(name: str, revision: int) -> str:
     return f"{name}-{revision}"
 
 
-def pinned_revision(obj: dict) -> int | None:
-    """The revision named by the pin annotation; ValueError when it is not a positive integer."""
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(PIN_ANNOTATION)
+def pinned_revision(obj: dict, annotation: str = PIN_ANNOTATION) -> int | None:
+    """The revision named by a pin annotation; ValueError when it is not a positive integer."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(annotation)
     if value in (None, ""):
         return None
-    n = int(value)
-    if n < 1:
-        raise ValueError(f"{PIN_ANNOTATION} must be a positive revision number, got {value!r}")
-    return n
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{annotation} must be a positive revision number, got {value!r}")
+    return int(value)
 
 
 def json_body(resp) -> dict:
