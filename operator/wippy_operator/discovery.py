@@ -2,9 +2,9 @@
 
 kopf learns which resources exist from API discovery once, at startup, and afterwards rescans an
 API group only when one of its CRDs changes. Discovery read while kube-apiserver is (re)starting
-lacks whole groups for a moment (CRD-backed groups join it after the server already answers), and
-kopf then never watches those resources: the operator runs but never sees an entry again. Missing
-the peering CRD, it pauses every watch for good. This task rescans such groups, the way a CRD
+lacks whole groups for a moment (seen: apps, apiextensions.k8s.io, kopf.dev and wippy.ai all at
+once), and kopf then never watches those resources: the operator runs but never sees an entry
+again. Missing the peering CRD, it pauses every watch for good, saying nothing at INFO. This task rescans such groups, the way a CRD
 change would, until kopf serves everything the handlers ask for.
 
 It reaches into kopf's internals (insights, registry, observation), which have no public API.
@@ -44,7 +44,11 @@ async def rediscover(settings, registry, insights, vault, interval: float = 5.0,
     due: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     while True:
-        missing = missing_groups(settings, registry, insights)
+        try:
+            missing = missing_groups(settings, registry, insights)
+        except (AttributeError, ImportError, TypeError) as e:  # kopf's internals moved: run without it
+            log.warning("re-discovery of missed API groups is off (kopf internals changed: %s)", e)
+            return
         for group in set(delays) - missing:
             log.info("API group %r is served now", group or "core")
             delays.pop(group), due.pop(group)

@@ -110,6 +110,8 @@ async def report_role(name: str, namespaces: list[str], identity: str, priority:
     while True:
         try:
             roles = {role(obj.get("status") or {}, identity, priority) for obj in await asyncio.to_thread(read)}
+            if not roles:
+                return  # only namespace patterns: their peerings are not known here
             now = next((r for r in sorted(roles) if r != "active"), "active")
             if now != last:
                 log.info("peering %r: %s is %s", name, identity, now)

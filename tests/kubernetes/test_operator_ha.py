@@ -37,7 +37,7 @@ class Replica:
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wippy_operator", "--peering", peering, "--priority", str(priority),
-                 "--peering-lifetime", str(LIFETIME), "--metrics-port", "0"],
+                 "--peering-lifetime", str(LIFETIME), "--metrics-port", "0", "--log-level", "INFO"],
                 stdout=out, stderr=subprocess.STDOUT,
                 env={**os.environ, "KUBECONFIG": str(kube.kubeconfig), "POD_ID": name})
 
