@@ -478,19 +478,3 @@ def _count_entries() -> dict[str, int]:
         state = "ready" if conds.get("Ready") == "True" else "stalled" if conds.get("Stalled") == "True" else "progressing"
         counts[state] += 1
     return counts
-
-
-def ensure_peering(name: str) -> None:
-    """Replicas meet in a ClusterKopfPeering object of this name; create it if nobody has."""
-    try:
-        kubernetes.config.load_incluster_config()
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
-    api = kubernetes.client.CustomObjectsApi()
-    try:
-        api.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings",
-                                         {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
-                                          "metadata": {"name": name}})
-    except kubernetes.client.ApiException as e:
-        if e.status != 409:   # 409: another replica made it first
-            raise
