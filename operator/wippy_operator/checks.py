@@ -79,8 +79,6 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
     return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")))
 
 
-def missing_references(missing: set[str]) -> Problem | None:
-    if missing:
-        return Problem("MissingReference", f"references {', '.join(sorted(missing))}, not an entry of this app")
-    return None
+def missing_references(missing: set[str], where: str) -> Problem:
+    return Problem("MissingReference", f"references {', '.join(sorted(missing))}, not an entry of {where}")
 

@@ -103,7 +103,8 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
     container = {
         "name": "runtime", "image": spec.image,
         "command": ["wippy"],
-        "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--metrics", f"0.0.0.0:{METRICS_PORT}"],
+        "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--selector", str(spec.entry_selector(app)),
+                 "--metrics", f"0.0.0.0:{METRICS_PORT}"],
         "env": env + spec.env,
         "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports]
         + [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],

@@ -33,7 +33,7 @@ from . import checks, children, conditions, metrics, rollout
 from .coalesce import Coalescer
 from .kubeapi import Api
 from .revcache import RevisionCache, index_key, slim
-from .state import AppKey, EntryKey, State, app_of, entry_id
+from .state import AppKey, EntryKey, Group, State, entry_id
 
 log = logging.getLogger("wippy.operator")
 PLURALS = kinds_by_crd_plural()
@@ -120,21 +120,21 @@ def _entry_event(plural: str):
         key = (ns, plural, meta["name"])
         if event["type"] == "DELETED":
             with STATE.object_lock(key):
-                STATE.drop_entry(key)
+                groups = STATE.drop_entry(key)
                 OP.checked.pop(key, None)
                 OP.active_hashes.pop(key, None)
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
-            _membership_changed(ns, {app_of(obj)})
+            _membership_changed(groups)
             return
         started = time.monotonic()
         with STATE.object_lock(key):
-            old = STATE.put_entry(key, obj)
+            old, before, after = STATE.put_entry(key, obj)
             app_affected = _reconcile_entry(key)
         metrics.DURATION.labels("entry").observe(time.monotonic() - started)
-        if old is None or _membership(old) != _membership(obj):
-            _membership_changed(ns, {app_of(old) if old else None, app_of(obj)}, skip=key)
+        if old is None or before != after or _membership(old) != _membership(obj):
+            _membership_changed(before | after, skip=key)
         elif app_affected:
-            OP.app_status.mark((ns, app_of(obj)))
+            _mark_apps(after)
     handler.__name__ = f"entry_{plural}"
     return handler
 
@@ -147,19 +147,18 @@ for _plural in PLURALS:
 def app_event(event: dict, **_) -> None:
     obj = event["object"]
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+    deleted = event["type"] == "DELETED"
     with STATE.object_lock(("wippyapps",) + key):
-        if event["type"] == "DELETED":
-            old = STATE.apps.pop(key, None)  # its children are owned by it
+        old = STATE.apps.get(key)
+        moved, touched = STATE.put_app(key, None if deleted else obj)  # a deleted app's children are owned by it
+        if deleted:
             OP.app_versions.pop(key, None)
             app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
-        else:
-            old = STATE.apps.get(key)
-            STATE.apps[key] = obj
-    # entries' readiness depends on the app's spec (replicas) and its pin, not on its status
-    if event["type"] == "DELETED" or old is None or old.get("spec") != obj.get("spec") or \
-            _pin_value(old) != _pin_value(obj):
-        _reevaluate(STATE.members(key))
-    if event["type"] != "DELETED":
+    # entries' readiness depends on the app's spec (replicas, selector) and its pin, not on its status
+    if deleted or old is None or old.get("spec") != obj.get("spec") or _pin_value(old) != _pin_value(obj):
+        _reevaluate(sorted(set(STATE.members(Group(*key, True))) | set(moved) | STATE.blocked(touched)))
+        _mark_apps(touched)
+    if not deleted:
         OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
 
 
@@ -175,15 +174,20 @@ def pod_event(event: dict, **_) -> None:
         else:
             pods.add(meta["name"])
     if pods != before:
-        _reevaluate(STATE.members(key))
+        _reevaluate(STATE.members(Group(*key, True)))
         OP.app_status.mark(key)
 
 
-def _membership_changed(ns: str, apps: set[str | None], skip: EntryKey | None = None) -> None:
-    """An entry came, went or changed its id or app: re-check those waiting for such a change."""
-    for app in apps:
-        _reevaluate([k for k in STATE.blocked((ns, app)) if k != skip])
-        OP.app_status.mark((ns, app))
+def _membership_changed(groups: frozenset[Group], skip: EntryKey | None = None) -> None:
+    """An entry came, went or changed its id or groups: re-check those waiting for such a change."""
+    _reevaluate(sorted(STATE.blocked(groups) - {skip}))
+    _mark_apps(groups)
+
+
+def _mark_apps(groups: frozenset[Group] | set[Group]) -> None:
+    for group in groups:
+        if group.app:
+            OP.app_status.mark((group.namespace, group.name))
 
 
 def _reevaluate(keys: list[EntryKey]) -> None:
@@ -198,7 +202,7 @@ def _reconcile_entry_locked(key: EntryKey) -> None:
             return
         try:
             if _reconcile_entry(key):
-                OP.app_status.mark((key[0], app_of(STATE.entries.get(key))))
+                _mark_apps(STATE.groups_of(key))
         except kubernetes.client.ApiException as e:
             log.warning("re-evaluating %s/%s: %s", key[1], key[2], e)
 
@@ -211,11 +215,10 @@ def _reconcile_entry(key: EntryKey) -> bool:
     ns, plural, name = key
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
-    app = app_of(body)
+    groups = STATE.groups_of(key)
     found = _intrinsic(key, body)
-    problem = _collision(key) or found.problem or \
-        checks.missing_references(STATE.unknown_ids((ns, app), found.references))
-    STATE.set_blocked(key, (ns, app), problem is not None and problem.reason in MEMBERSHIP_REASONS)
+    problem = _collision(key) or found.problem or _missing_references(groups, found.references)
+    STATE.set_blocked(key, problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")
     history = History(OP.api.apps, body, OP.revisions)
     pin = None
@@ -223,7 +226,7 @@ def _reconcile_entry(key: EntryKey) -> bool:
         try:
             pin = pinned_revision(body)
             if pin is None:
-                pin = _app_pinned_revision(body, history)
+                pin = _app_pinned_revision(body, history, groups)
         except ValueError as e:
             problem = checks.Problem("InvalidPin", str(e))
         except LookupError as e:
@@ -241,11 +244,10 @@ def _reconcile_entry(key: EntryKey) -> bool:
     if problem is not None:
         state, reason, message = "stalled", problem.reason, problem.message
     else:
-        state, reason, message = rollout.entry_state(active, _replicas(ns, app), status.get("applied") or {},
-                                                     STATE.pods.get((ns, app)) or None)
+        state, reason, message = _rollout(groups, active, status.get("applied") or {})
     wanted = {"observedGeneration": generation, "latestRevision": latest, "activeRevision": active,
               "conditions": conditions.conditions(state, reason, message, generation, status.get("conditions"))}
-    live = STATE.pods.get((ns, app))
+    live = set().union(*(STATE.pods.get(g[:2]) or () for g in groups if g.app))
     stale = {p: None for p in status.get("applied") or {} if live and p not in live}
     if stale:
         wanted["applied"] = stale  # merge patch: drop reports of pods that are gone
@@ -269,21 +271,28 @@ def _reconcile_entry(key: EntryKey) -> bool:
     return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active
 
 
-def _app_pinned_revision(body: dict, history: History) -> int | None:
-    """The entry's revision in the app version its WippyApp is pinned to (None: not pinned, or
-    the entry was added since); LookupError when that version or revision is gone."""
-    ns, app = body["metadata"]["namespace"], app_of(body)
-    app_obj = STATE.apps.get((ns, app))
-    number = pinned_revision(app_obj, APP_PIN_ANNOTATION) if app_obj else None
-    if number is None:
-        return None
-    want = (_version_content(app_obj, number).get("entries") or {}).get(entry_key(body))
-    if want is None:
-        return None
-    rev = next((r for r in history.list() if r["metadata"]["labels"].get(HASH_LABEL) == want["hash"]), None)
-    if rev is None:
-        raise LookupError(f"app {app} is pinned to version {number}, but this entry's revision of it was pruned")
-    return rev["revision"]
+def _app_pinned_revision(body: dict, history: History, groups: frozenset[Group]) -> int | None:
+    """The entry's revision in the app versions its WippyApps are pinned to (None: none is, or
+    the entry was added since); LookupError when that version or revision is gone, ValueError
+    when two apps pin different revisions of it (it serves one)."""
+    pins: dict[str, int] = {}
+    for group in sorted(g for g in groups if g.app):
+        app_obj = STATE.apps.get(group[:2])
+        number = pinned_revision(app_obj, APP_PIN_ANNOTATION) if app_obj else None
+        if number is None:
+            continue
+        want = (_version_content(app_obj, number).get("entries") or {}).get(entry_key(body))
+        if want is None:
+            continue
+        rev = next((r for r in history.list() if r["metadata"]["labels"].get(HASH_LABEL) == want["hash"]), None)
+        if rev is None:
+            raise LookupError(f"app {group.name} is pinned to version {number}, but this entry's revision of it "
+                              "was pruned")
+        pins[group.name] = rev["revision"]
+    if len(set(pins.values())) > 1:
+        raise ValueError("its apps pin different revisions of it: "
+                         + ", ".join(f"{app} revision {rev}" for app, rev in pins.items()))
+    return next(iter(pins.values()), None)
 
 
 def _version_content(app_obj: dict, number: int) -> dict:
@@ -326,14 +335,23 @@ def _collision(key: EntryKey) -> checks.Problem | None:
     return None
 
 
-def _replicas(ns: str, app: str | None) -> int | None:
-    body = STATE.apps.get((ns, app)) if app else None
-    if body is None:
+def _missing_references(groups: frozenset[Group], references: frozenset[str]) -> checks.Problem | None:
+    """References must resolve in every app that runs the entry."""
+    missing = {g: STATE.unknown_ids(g, references) for g in groups}
+    lacking = sorted(g.name for g, ids in missing.items() if ids)
+    if not lacking:
         return None
-    try:
-        return WippyAppSpec.model_validate(body.get("spec") or {}).replicas
-    except ValueError:
-        return None
+    where = "this app" if len(groups) == 1 else f"WippyApp {', '.join(lacking)}"
+    return checks.missing_references(set().union(*missing.values()), where)
+
+
+def _rollout(groups: frozenset[Group], active: int, applied: dict) -> tuple[str, str, str]:
+    """How far the pods of every app that runs the entry are with its active revision."""
+    states = {}
+    for g in groups:
+        spec, pods = (STATE.specs.get(g[:2]), STATE.pods.get(g[:2])) if g.app else (None, None)
+        states[g.name] = rollout.entry_state(active, spec.replicas if spec else None, applied, pods or None)
+    return rollout.least_advanced(states)
 
 
 # reasons that depend on the app's other entries
@@ -352,7 +370,7 @@ def _reconcile_app(key: AppKey) -> None:
     body = STATE.apps[key]
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
-    entries = [b for b in map(STATE.entries.get, STATE.members(key)) if b is not None]
+    entries = [b for b in map(STATE.entries.get, STATE.members(Group(ns, app, True))) if b is not None]
     http = {(b.get("spec") or {}).get("id"): (b.get("spec") or {}).get("addr", "")
             for b in entries if _wippy_kind(b) == HTTP_SERVICE}
     try:
@@ -456,7 +474,7 @@ def _pin_value(body: dict) -> str | None:
 
 
 def _membership(body) -> tuple:
-    return app_of(body), entry_id(body), (body.get("spec") or {}).get("addr")
+    return entry_id(body), (body.get("spec") or {}).get("addr")
 
 
 def _wippy_kind(body: dict) -> str | None:

@@ -32,3 +32,14 @@ def entry_state(active: int, replicas: int | None, applied: dict, live_pods: set
 def _about(report: dict, active: int) -> bool:
     # an error with no revision is about the newest spec (the pod could not apply it at all)
     return report.get("revision") in (None, active)
+
+
+_RANK = {"stalled": 0, "progressing": 1, "ready": 2}
+
+
+def least_advanced(states: dict[str | None, tuple[str, str, str]]) -> tuple[str, str, str]:
+    """One state for an entry from its state in each app that runs it: the least advanced app's,
+    named when there are several."""
+    name, (state, reason, message) = min(sorted(states.items(), key=lambda kv: str(kv[0])),
+                                         key=lambda kv: _RANK[kv[1][0]])
+    return state, reason, message if len(states) == 1 else f"WippyApp {name}: {message}"

@@ -1,5 +1,11 @@
-"""What the watches have shown, indexed by app, id and name, so that one event re-evaluates only
+"""What the watches have shown, indexed by group, id and name, so that one event re-evaluates only
 what depends on it (the operator must stay linear in the number of entries).
+
+An entry belongs to every WippyApp of its namespace whose selector matches its labels; one that
+no app selects is grouped with the entries of its wippy.ai/app label value, so that references
+are checked among them before their app exists. Which apps select an entry is worked out when
+the entry changes (against the few apps of its namespace) and, for the whole namespace, when an
+app's selector changes (rare).
 
 Handlers run in kopf's thread pool. The state lock guards these dicts only and is never held
 across an API call; reconciling one object is serialized by that object's own lock, and a thread
@@ -9,11 +15,22 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from typing import NamedTuple
 
-from wippy.kube.crds import APP_LABEL
+from pydantic import ValidationError
+
+from wippy.kube.crds import APP_LABEL, WippyAppSpec
+from wippy.kube.selectors import LabelSelector
 
 EntryKey = tuple[str, str, str]  # (namespace, plural, object name)
-AppKey = tuple[str, str | None]  # (namespace, app label value)
+AppKey = tuple[str, str]  # (namespace, WippyApp name)
+
+
+class Group(NamedTuple):
+    """Entries whose references resolve among each other and whose readiness is counted together."""
+    namespace: str
+    name: str | None  # the WippyApp's name; else the wippy.ai/app label value (None: unlabelled)
+    app: bool  # True: the entries the WippyApp selects; False: entries no WippyApp selects
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -33,11 +50,22 @@ def essentials(obj: dict) -> dict:
 
 
 def app_of(body: dict | None) -> str | None:
-    return (((body or {}).get("metadata") or {}).get("labels") or {}).get(APP_LABEL)
+    return labels_of(body).get(APP_LABEL)
+
+
+def labels_of(body: dict | None) -> dict[str, str]:
+    return ((body or {}).get("metadata") or {}).get("labels") or {}
 
 
 def entry_id(body: dict) -> str | None:
     return (body.get("spec") or {}).get("id")
+
+
+def valid_spec(body: dict) -> WippyAppSpec | None:
+    try:
+        return WippyAppSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return None
 
 
 class State:
@@ -46,13 +74,17 @@ class State:
         self._object_locks: dict[tuple, threading.Lock] = {}
         self.entries: dict[EntryKey, dict] = {}
         self.apps: dict[AppKey, dict] = {}  # WippyApp bodies
+        self.specs: dict[AppKey, WippyAppSpec] = {}  # of the apps whose spec is valid (an invalid one selects nothing)
         self.pods: dict[AppKey, set[str]] = {}  # live runtime pods of an app
-        self._members: dict[AppKey, set[EntryKey]] = defaultdict(set)
-        self._ids: dict[AppKey, Counter] = defaultdict(Counter)
+        self._selectors: dict[str, dict[str, LabelSelector]] = defaultdict(dict)  # ns -> app name -> selector
+        self._groups: dict[EntryKey, frozenset[Group]] = {}
+        self._in_ns: dict[str, set[EntryKey]] = defaultdict(set)
+        self._members: dict[Group, set[EntryKey]] = defaultdict(set)
+        self._ids: dict[Group, Counter] = defaultdict(Counter)
         self._by_name: dict[tuple[str, str], set[str]] = defaultdict(set)  # (ns, name) -> plurals
         # entries whose last check failed for want of another entry (a missing reference, an id
-        # collision): a membership change re-checks these, not the whole app
-        self._blocked: dict[AppKey, set[EntryKey]] = defaultdict(set)
+        # collision): a membership change re-checks these, not the whole group
+        self._blocked: dict[Group, set[EntryKey]] = defaultdict(set)
 
     def object_lock(self, key: tuple) -> threading.Lock:
         with self._lock:
@@ -62,49 +94,66 @@ class State:
             return lock
 
     # ------------------------------------------------------------------ entries
-    def put_entry(self, key: EntryKey, body: dict) -> dict | None:
-        """Store the newest body of an entry object; returns the one it replaces."""
+    def put_entry(self, key: EntryKey, body: dict) -> tuple[dict | None, frozenset[Group], frozenset[Group]]:
+        """Store the newest body of an entry object; returns the one it replaces, and the groups
+        the entry was in before and is in now."""
         body = essentials(body)
         with self._lock:
             old = self.entries.get(key)
+            before = frozenset()
             if old is not None:
-                self._unindex(key, old)
+                before = self._unindex(key, old)
             self.entries[key] = body
-            self._index(key, body)
-            return old
+            return old, before, self._index(key, body)
 
-    def drop_entry(self, key: EntryKey) -> dict | None:
+    def drop_entry(self, key: EntryKey) -> frozenset[Group]:
+        """Forget an entry object; returns the groups it was in."""
         with self._lock:
             old = self.entries.pop(key, None)
-            if old is not None:
-                self._unindex(key, old)
-                self._object_locks.pop(key, None)
-            return old
+            if old is None:
+                return frozenset()
+            self._object_locks.pop(key, None)
+            return self._unindex(key, old)
 
-    def _index(self, key: EntryKey, body: dict) -> None:
-        app = (key[0], app_of(body))
-        self._members[app].add(key)
-        self._ids[app][entry_id(body)] += 1
+    def groups_of(self, key: EntryKey) -> frozenset[Group]:
+        with self._lock:
+            return self._groups.get(key, frozenset())
+
+    def _select(self, ns: str, body: dict) -> frozenset[Group]:
+        labels = labels_of(body)
+        apps = [name for name, sel in self._selectors.get(ns, {}).items() if sel.matches(labels)]
+        return frozenset(Group(ns, name, True) for name in apps) or frozenset({Group(ns, app_of(body), False)})
+
+    def _index(self, key: EntryKey, body: dict) -> frozenset[Group]:
+        groups = self._groups[key] = self._select(key[0], body)
+        for group in groups:
+            self._members[group].add(key)
+            self._ids[group][entry_id(body)] += 1
         self._by_name[(key[0], key[2])].add(key[1])
+        self._in_ns[key[0]].add(key)
+        return groups
 
-    def _unindex(self, key: EntryKey, body: dict) -> None:
-        app = (key[0], app_of(body))
-        self._members[app].discard(key)
-        self._blocked[app].discard(key)
-        ids = self._ids[app]
-        ids[entry_id(body)] -= 1
-        if ids[entry_id(body)] <= 0:
-            del ids[entry_id(body)]
+    def _unindex(self, key: EntryKey, body: dict) -> frozenset[Group]:
+        groups = self._groups.pop(key)
+        for group in groups:
+            self._members[group].discard(key)
+            self._blocked[group].discard(key)
+            ids = self._ids[group]
+            ids[entry_id(body)] -= 1
+            if ids[entry_id(body)] <= 0:
+                del ids[entry_id(body)]
         self._by_name[(key[0], key[2])].discard(key[1])
+        self._in_ns[key[0]].discard(key)
+        return groups
 
-    def members(self, app: AppKey) -> list[EntryKey]:
+    def members(self, group: Group) -> list[EntryKey]:
         with self._lock:
-            return sorted(self._members.get(app, ()))
+            return sorted(self._members.get(group, ()))
 
-    def unknown_ids(self, app: AppKey, ids: frozenset[str]) -> set[str]:
-        """Those of `ids` that no entry of the app has."""
+    def unknown_ids(self, group: Group, ids: frozenset[str]) -> set[str]:
+        """Those of `ids` that no entry of the group has."""
         with self._lock:
-            known = self._ids.get(app) or {}
+            known = self._ids.get(group) or {}
             return {i for i in ids if i not in known}
 
     def namesakes(self, key: EntryKey) -> list[dict]:
@@ -113,12 +162,43 @@ class State:
             plurals = self._by_name.get((key[0], key[2]), ())
             return [self.entries[(key[0], p, key[2])] for p in plurals if p != key[1]]
 
-    def set_blocked(self, key: EntryKey, app: AppKey, blocked: bool) -> None:
+    def set_blocked(self, key: EntryKey, blocked: bool) -> None:
         with self._lock:
-            if key not in self.entries:
-                return
-            (self._blocked[app].add if blocked else self._blocked[app].discard)(key)
+            for group in self._groups.get(key, ()):
+                (self._blocked[group].add if blocked else self._blocked[group].discard)(key)
 
-    def blocked(self, app: AppKey) -> list[EntryKey]:
+    def blocked(self, groups: frozenset[Group] | set[Group]) -> set[EntryKey]:
         with self._lock:
-            return sorted(self._blocked.get(app, ()))
+            return {k for g in groups for k in self._blocked.get(g, ())}
+
+    # ------------------------------------------------------------------ apps
+    def put_app(self, key: AppKey, body: dict | None) -> tuple[list[EntryKey], set[Group]]:
+        """Store a WippyApp's newest body (None: it was deleted). When that changes which entries
+        it selects, the entries of its namespace are re-grouped: returns those whose groups
+        changed, and the groups they left or joined."""
+        ns, name = key
+        spec = valid_spec(body) if body is not None else None
+        selector = spec.entry_selector(name) if spec is not None else None
+        with self._lock:
+            if body is None:
+                self.apps.pop(key, None)
+            else:
+                self.apps[key] = body
+            if spec is None:
+                self.specs.pop(key, None)
+            else:
+                self.specs[key] = spec
+            if self._selectors[ns].get(name) == selector:
+                return [], set()
+            if selector is None:
+                del self._selectors[ns][name]
+            else:
+                self._selectors[ns][name] = selector
+            moved, touched = [], set()
+            for entry in sorted(self._in_ns.get(ns, ())):
+                obj = self.entries[entry]
+                if self._select(ns, obj) != self._groups[entry]:
+                    before = self._unindex(entry, obj)
+                    touched |= before | self._index(entry, obj)
+                    moved.append(entry)
+            return moved, touched

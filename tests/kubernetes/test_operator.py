@@ -301,7 +301,8 @@ def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
     deploy = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "shop", "-n", ns, "-o", "json",
                                                       check=False).stdout or "null"), what="the Deployment")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["run", "--kubernetes", "--app", "shop", "--namespace", ns, "--metrics", "0.0.0.0:9464"]
+    assert container["args"] == ["run", "--kubernetes", "--app", "shop", "--namespace", ns,
+                                 "--selector", "wippy.ai/app=shop", "--metrics", "0.0.0.0:9464"]
     assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
     assert deploy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9464"
     env = {e["name"]: e for e in container["env"]}
@@ -350,7 +351,6 @@ def test_http_service_entry_gets_a_service(kube, operator, ns):
     assert svc["spec"]["ports"][0]["port"] == 8080 and svc["spec"]["selector"]["wippy.ai/app"] == "web"
     container = get(kube, ns, "deployment/web")["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"][0]["containerPort"] == 8080
-
 
 
 def test_app_versions_and_app_rollback(kube, operator, ns):
@@ -423,3 +423,81 @@ def test_app_pin_annotation_serves_an_old_version_without_touching_specs(kube, o
     numbers = [int(line.split()[0]) for line in
                wippy("history", "--app", "shop", "-n", ns, kube=kube).stdout.splitlines()[1:]]
     assert numbers == [1, 2]  # nothing recorded while pinned
+
+
+def labelled(obj: dict, **labels: str) -> dict:
+    obj["metadata"]["labels"] = labels
+    return obj
+
+
+def runtime_pod(app: str, name: str) -> dict:
+    """A pod of the app's Deployment, as the ReplicaSet would create it (nothing runs it here)."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"wippy.ai/app": app}},
+            "spec": {"containers": [{"name": "runtime", "image": "example/wippy:1"}]}}
+
+
+def test_app_selects_its_entries_by_a_label_selector(kube, operator, ns):
+    app = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "shop"},
+           "spec": {"selector": {"matchLabels": {"team": "a"},
+                                 "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]}}}
+    apply(kube, ns, app,
+          labelled(function("app:greet", "return {f = function() end}"), team="a", tier="web"),
+          labelled(function("app:batch", "return {f = function() end}"), team="a", tier="batch"),
+          function("app:named", "return {f = function() end}", app="shop"))  # the label alone no longer selects
+    deploy = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "shop", "-n", ns, "-o", "json",
+                                                      check=False).stdout or "null"), what="the Deployment")
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--selector") + 1] == "team=a,tier in (api,web)"
+    wait_for(lambda: get(kube, ns, "wippyapp/shop").get("status", {}).get("entries") == 1, what="one entry selected")
+
+    report(kube, ns, "functionlua/app-3agreet", "shop-abc", 1)
+    kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", "functionlua/app-3agreet", "-n", ns)
+    wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
+    for ref in ("functionlua/app-3abatch", "functionlua/app-3anamed"):
+        wait_for(lambda: condition(get(kube, ns, ref), "Ready").get("reason") == "NoApp", what=f"{ref} in no app")
+
+    # relabelled out of the selector: the app no longer counts it and no app runs it
+    kube.kubectl("label", "-n", ns, "functionlua/app-3agreet", "tier=batch", "--overwrite")
+    wait_for(lambda: get(kube, ns, "wippyapp/shop")["status"].get("entries") == 0, what="no entry selected")
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app-3agreet"), "Ready").get("reason") == "NoApp",
+             what="the entry out of the app")
+    # and the app's selector changed to take it back, with the other batch entry
+    app["spec"]["selector"]["matchExpressions"][0]["values"] = ["batch"]
+    apply(kube, ns, app)
+    wait_for(lambda: get(kube, ns, "wippyapp/shop")["status"].get("entries") == 2, what="two entries selected")
+    args = get(kube, ns, "deployment/shop")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--selector") + 1] == "team=a,tier in (batch)"
+
+
+def test_an_entry_two_apps_select_needs_both_apps_pods_and_its_references_in_both(kube, operator, ns):
+    web = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "web"},
+           "spec": {"selector": {"matchLabels": {"tier": "web"}}}}
+    every = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "every"},
+             "spec": {"selector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}}
+    service = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessService",
+               "metadata": {"name": "app-3asvc", "labels": {"tier": "web"}},
+               "spec": {"id": "app:svc", "process": "app:worker", "host": "app:procs"}}
+    worker = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessLua",
+              "metadata": {"name": "app-3aworker", "labels": {"tier": "web"}},
+              "spec": {"id": "app:worker", "source": "return {main = function() end}", "method": "main"}}
+    host = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessHost",
+            "metadata": {"name": "app-3aprocs", "labels": {"tier": "batch"}}, "spec": {"id": "app:procs"}}
+    apply(kube, ns, web, every, service, worker, host, runtime_pod("web", "web-1"), runtime_pod("every", "every-1"))
+
+    # the host is in `every` only: the service cannot start in `web`
+    ref = "processservice/app-3asvc"
+    ready = wait_for(lambda: (c := condition(get(kube, ns, ref), "Ready")).get("reason") == "MissingReference" and c,
+                     what="MissingReference")
+    assert ready["message"] == "references app:procs, not an entry of WippyApp web"
+    kube.kubectl("label", "-n", ns, "processhost/app-3aprocs", "tier=web", "--overwrite")
+    wait_for(lambda: condition(get(kube, ns, ref), "Stalled").get("status") == "False",
+             what="the reference to resolve in both apps")
+
+    # Ready once the pods of both apps serve it
+    report(kube, ns, ref, "web-1", 1)
+    wait_for(lambda: condition(get(kube, ns, ref), "Ready").get("message") == "WippyApp every: 0/1 pods serve revision 1",
+             what="waiting for the other app's pod")
+    report(kube, ns, ref, "every-1", 1)
+    kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", ref, "-n", ns)
+    for app in ("web", "every"):
+        wait_for(lambda: get(kube, ns, f"wippyapp/{app}").get("status", {}).get("entries") == 3, what=f"{app} counts 3")

@@ -15,6 +15,18 @@ def test_crds_apply_and_explain(kube):
     assert "Most VMs a lazy or adaptive pool grows to" in out and "Default: 16" in out
     out = kube.kubectl("explain", "wippyapps.spec.replicas").stdout
     assert "Runtime pods" in out
+    out = kube.kubectl("explain", "wippyapp.spec.selector").stdout
+    assert "Which entries of the namespace belong to the app" in out and "matchExpressions" in out
+    out = kube.kubectl("explain", "wippyapp.spec.selector.matchExpressions.operator").stdout
+    assert "DoesNotExist" in out
+
+
+def test_a_selector_the_api_server_could_not_query_is_refused(kube):
+    kube.kubectl("create", "namespace", "selector-demo", check=False)
+    app = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "shop"},
+           "spec": {"selector": {"matchExpressions": [{"key": "tier", "operator": "Like", "values": ["web"]}]}}}
+    proc = kube.kubectl("apply", "-n", "selector-demo", "-f", "-", input=app, check=False)
+    assert proc.returncode != 0 and "spec.selector.matchExpressions[0].operator" in proc.stderr, proc.stderr
 
 
 def test_manifests_apply_and_get_wippy(kube):

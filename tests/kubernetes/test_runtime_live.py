@@ -100,8 +100,11 @@ class Pod:
     """A runtime process started as the Deployment starts it; collects its JSON log lines."""
 
     def __init__(self, kube: KubeCluster, namespace: str, name: str = "shop-runtime-0", *extra: str,
-                 app: str = APP, env: dict | None = None, kubeconfig: Path | None = None):
-        self.kube, self.namespace, self.name, self.extra, self.app = kube, namespace, name, extra, app
+                 app: str = APP, env: dict | None = None, kubeconfig: Path | None = None,
+                 args: list[str] | None = None):
+        """``args``: the container's args (default `run --kubernetes --app APP` and ``extra``)."""
+        self.kube, self.namespace, self.name, self.app = kube, namespace, name, app
+        self.args = args or ["run", "--kubernetes", "--app", app, *extra]
         self.env = env or {}
         self.kubeconfig = kubeconfig or kube.kubeconfig
         self.lines: list[dict] = []
@@ -112,7 +115,7 @@ class Pod:
     def start(self) -> Pod:
         env = dict(os.environ, POD_NAME=self.name, POD_NAMESPACE=self.namespace, KUBECONFIG=str(self.kubeconfig),
                    **self.env)
-        self.proc = subprocess.Popen([WIPPY, "--log-format", "json", "run", "--kubernetes", "--app", self.app, *self.extra],
+        self.proc = subprocess.Popen([WIPPY, "--log-format", "json", *self.args],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True).start()
         return self
@@ -305,6 +308,31 @@ def test_each_pod_reports_under_its_own_name(kube: KubeCluster, ns: str, pods) -
     reports = json.loads(kube.kubectl("get", plural(crd_kind("function.lua")), object_name("app:greet"), "-n", ns,
                                       "-o", "jsonpath={.status.applied}").stdout)
     assert set(reports) == {first.name, second.name}
+
+
+def test_a_pod_started_with_its_deployment_args_serves_only_the_entries_its_app_selects(
+        kube: KubeCluster, ns: str, pods) -> None:
+    from wippy_operator.children import render
+
+    app = {"apiVersion": API_VERSION, "kind": "WippyApp", "metadata": {"name": APP, "namespace": ns, "uid": "1"},
+           "spec": {"selector": {"matchExpressions": [{"key": "track", "operator": "In", "values": ["stable"]}]}}}
+    deployment = next(o for o in render(app, {}) if o["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    args[args.index("--metrics") + 1] = f"127.0.0.1:{free_port()}"   # per pod; on one machine give it a free one
+    crs = app_crs()
+    for cr in crs:
+        cr["metadata"]["labels"] = {"track": "canary" if cr["spec"]["id"] == "app:other" else "stable"}
+    apply(kube, ns, crs)
+    pod = Pod(kube, ns, args=args).start()
+    pods.append(pod)
+    pod.wait_served(lambda s: s["greet"] == "v1" and s["other"].startswith("error") and "app:other" in s["other"])
+    assert applied(kube, ns, "app:other", "function.lua", pod.name) is None   # not this pod's to report
+
+    fn = plural(crd_kind("function.lua"))
+    kube.kubectl("label", "-n", ns, fn, object_name("app:other"), "track=stable", "--overwrite")
+    pod.wait_served(lambda s: s == {"greet": "v1", "other": "o1"}, timeout=10)
+    kube.kubectl("label", "-n", ns, fn, object_name("app:greet"), "track=canary", "--overwrite")
+    pod.wait_served(lambda s: s["greet"].startswith("error") and s["other"] == "o1", timeout=10)
 
 
 def test_run_kubernetes_needs_an_app(tmp_path: Path) -> None:

@@ -33,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve Prometheus metrics at http://HOST:PORT/metrics (default: WIPPY_METRICS_ADDR)")
     run.add_argument("--kubernetes", action="store_true",
                      help="feed the registry from the app's custom resources instead of files")
-    run.add_argument("--app", help="with --kubernetes: the app whose entries (label wippy.ai/app) to run "
-                                   "(default: WIPPY_APP)")
+    run.add_argument("--app", help="with --kubernetes: the app whose entries to run (default: WIPPY_APP)")
+    run.add_argument("--selector", metavar="SELECTOR",
+                     help="with --kubernetes: label selector of the app's entries, e.g. 'tier=web,track in (a,b)' "
+                          "(default: wippy.ai/app=APP)")
     run.add_argument("--namespace", help="with --kubernetes: namespace of the entries "
                                          "(default: POD_NAMESPACE, else the kubeconfig's)")
     run.add_argument("--resync", type=float, default=60.0, metavar="SECONDS",

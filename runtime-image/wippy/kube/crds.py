@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wippy.kinds.models.catalog import MODELS
 from wippy.kube.naming import CATEGORY, GROUP, VERSION, crd_kind, family_of, plural
+from wippy.kube.selectors import LabelSelector
 
 APP_KIND = "WippyApp"
 APP_LABEL = f"{GROUP}/app"
@@ -76,6 +77,9 @@ def structural(schema: dict, defs: dict) -> dict:
             if schema.get("required"):
                 out["required"] = list(schema["required"])
         extra = schema.get("additionalProperties")
+        if extra is None and len(schema.get("patternProperties") or {}) == 1:
+            # constrained keys: a structural schema cannot check them, the model does
+            extra = next(iter(schema["patternProperties"].values()))
         if isinstance(extra, dict) and not props:
             out["additionalProperties"] = structural(extra, defs)
         elif extra is True or (extra is None and not props):
@@ -209,10 +213,19 @@ class SecretRef(BaseModel):
     name: str = Field(description="Secret in the app's namespace; every key becomes an environment variable.")
 
 
+def default_selector(app: str) -> LabelSelector:
+    """The entries of an app that names no selector: those labelled wippy.ai/app=<app name>."""
+    return LabelSelector(matchLabels={APP_LABEL: app})
+
+
 class WippyAppSpec(BaseModel):
-    """An application: its runtime pods, which serve the entries labelled wippy.ai/app=<app name>."""
+    """An application: its runtime pods, which serve the entries of its namespace that its selector
+    matches (by default those labelled wippy.ai/app=<app name>)."""
 
     model_config = ConfigDict(extra="forbid")
+    selector: LabelSelector | None = Field(
+        None, description="Which entries of the namespace belong to the app (a label selector). "
+                          "Default: matchLabels {wippy.ai/app: <app name>}.")
     image: str = Field("ghcr.io/wippy/wippy-runtime:latest", description="Runtime container image.")
     imagePullPolicy: str | None = Field(None, description="Pull policy of the runtime image.")
     replicas: int = Field(1, ge=0, description="Runtime pods.")
@@ -221,6 +234,9 @@ class WippyAppSpec(BaseModel):
     secretRefs: list[SecretRef] = Field(default_factory=list, description="Secrets exposed to the runtime as environment.")
     env: list[dict[str, Any]] = Field(default_factory=list, description="Extra environment variables (core/v1 EnvVar).")
     minAvailable: int | None = Field(None, ge=0, description="PodDisruptionBudget minAvailable. Default: replicas - 1 (at least 0).")
+
+    def entry_selector(self, app: str) -> LabelSelector:
+        return self.selector if self.selector is not None else default_selector(app)
 
 
 def app_crd() -> dict:

@@ -1,9 +1,11 @@
 """An app's entry custom resources as a live source of registry entries (`wippy run --kubernetes`).
 
 Each entry CRD this runtime knows (group wippy.ai) is listed and watched in the pod's namespace,
-filtered by the label ``wippy.ai/app=<app>``. Every change recomputes the desired entries and
-hands them to ``SyncedSource``, the path the file source takes, so a change is one registry apply
-(refused changes keep the last good version, one object's failure leaves the others alone).
+filtered by the app's label selector (its WippyApp's ``spec.selector``, by default
+``wippy.ai/app=<app>``); an object whose labels leave the selector is gone for this pod. Every
+change recomputes the desired entries and hands them to ``SyncedSource``, the path the file
+source takes, so a change is one registry apply (refused changes keep the last good version, one
+object's failure leaves the others alone).
 
 Robustness: any end of a watch (server timeout, ``410 Gone``, API server shutdown, dropped or
 silent connection) leads to a fresh list, so nothing missed while disconnected is lost; the
@@ -32,7 +34,7 @@ from typing import Any
 import aiohttp
 
 from wippy.kube.api import ApiError, KubeApi, pod_namespace
-from wippy.kube.crds import APP_LABEL, crd_groups
+from wippy.kube.crds import crd_groups, default_selector
 from wippy.kube.manifests import spec_to_entry
 from wippy.kube.naming import GROUP, VERSION
 from wippy.kube.revisions import PIN_ANNOTATION, pinned_revision
@@ -60,7 +62,7 @@ class Resource:
 
 
 class KubeSource:
-    def __init__(self, api: KubeApi, *, namespace: str, app: str, pod_name: str,
+    def __init__(self, api: KubeApi, *, namespace: str, app: str, selector: str, pod_name: str,
                  resync: float = DEFAULT_RESYNC, start_timeout: float = 30.0,
                  on_error: Callable[[str], None] | None = None, origin: str = "kubernetes"):
         self.api = api
@@ -72,7 +74,7 @@ class KubeSource:
         self._start_timeout = start_timeout
         self._on_error = on_error
         self._base = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}"
-        self._selector = f"{APP_LABEL}={app}"
+        self._selector = selector
         self._kinds = crd_groups()  # the entry CRDs of the kinds this runtime knows
         self._resources: dict[str, Resource] = {}
         self._objects: dict[str, dict[str, dict]] = {}  # plural -> name -> object, as last seen
@@ -369,9 +371,10 @@ def _error_for(entry: Entry, errors: list[str]) -> str:
 
 
 def kubernetes_runtime(*, node_name: str | None = None, app: str | None = None, namespace: str | None = None,
-                       resync: float = DEFAULT_RESYNC):
+                       selector: str | None = None, resync: float = DEFAULT_RESYNC):
     """A Runtime fed by the app's custom resources, set up as a pod finds itself: POD_NAME and
-    POD_NAMESPACE from the downward API, credentials in-cluster or from KUBECONFIG."""
+    POD_NAMESPACE from the downward API, credentials in-cluster or from KUBECONFIG. ``selector``:
+    which entries are the app's, as a label selector string (default: those labelled with the app)."""
     from wippy.runtime import Runtime, default_node_name
 
     app = app or os.environ.get("WIPPY_APP")
@@ -379,6 +382,8 @@ def kubernetes_runtime(*, node_name: str | None = None, app: str | None = None, 
         raise ValueError("wippy run --kubernetes needs --app APP (or WIPPY_APP)")
     api, config_namespace = KubeApi.from_environment()
     pod = os.environ.get("POD_NAME") or node_name or default_node_name()
-    source = KubeSource(api, namespace=pod_namespace(namespace, config_namespace), app=app, pod_name=pod,
-                        resync=resync)
+    if selector is None:
+        selector = str(default_selector(app))
+    source = KubeSource(api, namespace=pod_namespace(namespace, config_namespace), app=app, selector=selector,
+                        pod_name=pod, resync=resync)
     return Runtime(node_name=node_name or pod, persist_history=False, source=source)
