@@ -124,7 +124,7 @@ def _entry_event(plural: str):
                 OP.checked.pop(key, None)
                 OP.active_hashes.pop(key, None)
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
-            _membership_changed(groups)
+            _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}))
             return
         started = time.monotonic()
         with STATE.object_lock(key):
@@ -132,7 +132,9 @@ def _entry_event(plural: str):
             app_affected = _reconcile_entry(key)
         metrics.DURATION.labels("entry").observe(time.monotonic() - started)
         if old is None or before != after or _membership(old) != _membership(obj):
-            _membership_changed(before | after, skip=key)
+            # what referenced its old id, where it may be gone now, is checked again too
+            _membership_changed(before | after, skip=key,
+                                also=STATE.referrers(ns, {entry_id(old)}) if old is not None else set())
         elif app_affected:
             _mark_apps(after)
     handler.__name__ = f"entry_{plural}"
@@ -156,7 +158,9 @@ def app_event(event: dict, **_) -> None:
             app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
     # entries' readiness depends on the app's spec (replicas, selector) and its pin, not on its status
     if deleted or old is None or old.get("spec") != obj.get("spec") or _pin_value(old) != _pin_value(obj):
-        _reevaluate(sorted(set(STATE.members(Group(*key, True))) | set(moved) | STATE.blocked(touched)))
+        moved_ids = {entry_id(b) for b in map(STATE.entries.get, moved) if b}
+        _reevaluate(sorted(set(STATE.members(Group(*key, True))) | set(moved) | STATE.blocked(touched)
+                           | STATE.referrers(key[0], moved_ids)))
         _mark_apps(touched)
     if not deleted:
         OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
@@ -178,9 +182,11 @@ def pod_event(event: dict, **_) -> None:
         OP.app_status.mark(key)
 
 
-def _membership_changed(groups: frozenset[Group], skip: EntryKey | None = None) -> None:
-    """An entry came, went or changed its id or groups: re-check those waiting for such a change."""
-    _reevaluate(sorted(STATE.blocked(groups) - {skip}))
+def _membership_changed(groups: frozenset[Group], skip: EntryKey | None = None,
+                        also: set[EntryKey] = frozenset()) -> None:
+    """An entry came, went or changed its id or groups: re-check those waiting for such a change
+    (and `also`, those that referenced what changed)."""
+    _reevaluate(sorted((STATE.blocked(groups) | also) - {skip}))
     _mark_apps(groups)
 
 
@@ -217,6 +223,7 @@ def _reconcile_entry(key: EntryKey) -> bool:
     generation = meta.get("generation")
     groups = STATE.groups_of(key)
     found = _intrinsic(key, body)
+    STATE.set_references(key, found.references)
     problem = _collision(key) or found.problem or _missing_references(groups, found.references)
     STATE.set_blocked(key, problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")

@@ -85,6 +85,9 @@ class State:
         # entries whose last check failed for want of another entry (a missing reference, an id
         # collision): a membership change re-checks these, not the whole group
         self._blocked: dict[Group, set[EntryKey]] = defaultdict(set)
+        # who references an id: when an entry goes, or leaves a group, these are re-checked
+        self._references: dict[EntryKey, frozenset[str]] = {}
+        self._referrers: dict[tuple[str, str], set[EntryKey]] = defaultdict(set)  # (ns, id) -> entries
 
     def object_lock(self, key: tuple) -> threading.Lock:
         with self._lock:
@@ -113,6 +116,7 @@ class State:
             if old is None:
                 return frozenset()
             self._object_locks.pop(key, None)
+            self._set_references(key, frozenset())
             return self._unindex(key, old)
 
     def groups_of(self, key: EntryKey) -> frozenset[Group]:
@@ -145,6 +149,25 @@ class State:
         self._by_name[(key[0], key[2])].discard(key[1])
         self._in_ns[key[0]].discard(key)
         return groups
+
+    def set_references(self, key: EntryKey, ids: frozenset[str]) -> None:
+        with self._lock:
+            if key in self.entries:
+                self._set_references(key, ids)
+
+    def _set_references(self, key: EntryKey, ids: frozenset[str]) -> None:
+        old = self._references.pop(key, frozenset())
+        for i in old - ids:
+            self._referrers[(key[0], i)].discard(key)
+        for i in ids - old:
+            self._referrers[(key[0], i)].add(key)
+        if ids:
+            self._references[key] = ids
+
+    def referrers(self, ns: str, ids: set[str | None]) -> set[EntryKey]:
+        """Entries of the namespace whose spec references one of these ids."""
+        with self._lock:
+            return {k for i in ids if i for k in self._referrers.get((ns, i), ())}
 
     def members(self, group: Group) -> list[EntryKey]:
         with self._lock:

@@ -166,6 +166,14 @@ def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
     wait_for(lambda: condition(get(kube, ns, "processservice/app-3asvc"), "Stalled").get("status") == "False",
              what="the reference to resolve")
 
+    # a referenced entry that goes (deleted, or relabelled out of the app) breaks its referrers again
+    kube.kubectl("delete", "-n", ns, "processhost/app-3aprocs")
+    wait_for(lambda: condition(get(kube, ns, "processservice/app-3asvc"), "Ready").get("reason") == "MissingReference",
+             what="MissingReference after the host was deleted")
+    kube.kubectl("label", "-n", ns, "processlua/app-3aworker", "wippy.ai/app=other", "--overwrite")
+    wait_for(lambda: "app:worker" in condition(get(kube, ns, "processservice/app-3asvc"), "Ready").get("message", ""),
+             what="MissingReference after the worker left the app")
+
 
 def test_an_id_claimed_by_two_kinds_stays_with_the_older_object(kube, operator, ns):
     apply(kube, ns, function("app:x", "return {f = function() end}"))
