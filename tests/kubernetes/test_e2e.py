@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.harness import processes
 from tests.harness.kube_cluster import KubectlError, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,17 +24,8 @@ NS = "e2e-shop"
 
 
 def wait_for(fn, timeout=40.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (urllib.error.URLError, ConnectionError, OSError, KeyError, ValueError, KubectlError) as e:
-            last = e
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return processes.wait_for(fn, timeout, what, tolerate=(urllib.error.URLError, ConnectionError, OSError, KeyError,
+                                                          ValueError, KubectlError))
 
 
 class Process:
@@ -51,13 +41,8 @@ class Process:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            processes.stop_process(self.proc)
 
     def restart(self) -> None:
         self.stop()

@@ -9,10 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.harness import processes
+from tests.harness.processes import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WIPPY = [sys.executable, "-m", "wippy.cli.main"]
@@ -36,12 +38,7 @@ class Operator:
                                          env={**os.environ, "KUBECONFIG": str(self.kube.kubeconfig)})
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.stop_process(self.proc, signal.SIGINT, timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +70,6 @@ def wippy(*args, kube, check=True):
 
 def get(kube, ns, ref) -> dict:
     return json.loads(kube.kubectl("get", ref, "-n", ns, "-o", "json").stdout)
-
-
-def wait_for(fn, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def condition(obj: dict, kind: str) -> dict:

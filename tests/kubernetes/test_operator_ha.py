@@ -8,27 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.harness import processes
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFETIME = 20  # seconds a heartbeat counts (the chart's default is 60)
 
 
 def wait_for(fn, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
+    return processes.wait_for(fn, timeout, what, interval=0.3)
 
 
 class Replica:
@@ -49,13 +42,7 @@ class Replica:
         return sum(1 for line in self.text().splitlines() if "Handler '" in line)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        processes.stop_process(self.proc)
 
 
 @pytest.fixture
