@@ -7,6 +7,8 @@ import logging
 from functools import lru_cache
 from typing import Any, Callable
 
+from wippy.registry.patterns import match_segments
+
 log = logging.getLogger("wippy.events")
 
 
@@ -24,22 +26,7 @@ def _compile(pattern: str) -> tuple:
 def matches(pattern: str | None, value: str) -> bool:
     if pattern in (None, "", "**"):
         return True
-    return _match(_compile(pattern), tuple(str(value).split(".")))
-
-
-def _match(pat: tuple, parts: tuple) -> bool:
-    if not pat:
-        return not parts
-    head, rest = pat[0], pat[1:]
-    if head == "**":
-        return any(_match(rest, parts[i:]) for i in range(len(parts) + 1))
-    if not parts:
-        return False
-    if isinstance(head, frozenset):
-        ok = parts[0] in head
-    else:
-        ok = head == "*" or head == parts[0]
-    return ok and _match(rest, parts[1:])
+    return match_segments(_compile(pattern), tuple(str(value).split(".")))
 
 
 def valid_pattern(pattern: Any) -> bool:

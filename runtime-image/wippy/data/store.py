@@ -33,11 +33,27 @@ def _key(key: Any) -> str:
 
 class Store:
     type = ""
+    cleanup_interval = 0.0  # seconds between sweeps of expired keys; 0: the backend expires them itself
 
     def __init__(self, entry_id: str):
         self.entry_id = entry_id
         self.closed = False
         self._cleanup: asyncio.Task | None = None
+
+    def start(self):
+        if self._cleanup is None and self.cleanup_interval > 0:
+            try:
+                self._cleanup = asyncio.get_running_loop().create_task(self._sweeper())
+            except RuntimeError:
+                pass
+
+    async def _sweeper(self):
+        while not self.closed:
+            await asyncio.sleep(self.cleanup_interval)
+            await self._sweep_expired()
+
+    async def _sweep_expired(self) -> None:
+        raise NotImplementedError
 
     def _check(self):
         if self.closed:
@@ -70,17 +86,8 @@ class MemoryStore(Store):
             while len(self.data) > self.max_size:
                 self.data.popitem(last=False)
 
-    def start(self):
-        if self._cleanup is None and self.cleanup_interval > 0:
-            try:
-                self._cleanup = asyncio.get_running_loop().create_task(self._sweeper())
-            except RuntimeError:
-                pass
-
-    async def _sweeper(self):
-        while not self.closed:
-            await asyncio.sleep(self.cleanup_interval)
-            self.sweep()
+    async def _sweep_expired(self) -> None:
+        self.sweep()
 
     def sweep(self) -> int:
         now = time.monotonic()
@@ -144,21 +151,12 @@ class SqlStore(Store):
         self.cleanup_interval = m.cleanup_interval
         self._ready: set[int] = set()
 
-    def start(self):
-        if self._cleanup is None and self.cleanup_interval > 0:
-            try:
-                self._cleanup = asyncio.get_running_loop().create_task(self._sweeper())
-            except RuntimeError:
-                pass
-
-    async def _sweeper(self):
-        while not self.closed:
-            await asyncio.sleep(self.cleanup_interval)
-            try:
-                db = await self._db()
-                await db.execute(f"DELETE FROM {self.table} WHERE {self.ec} IS NOT NULL AND {self.ec} <= ?", [time.time()])
-            except Exception as e:  # the database may be down; try again next time
-                log.warning("store %s: cleanup failed: %s", self.entry_id, e)
+    async def _sweep_expired(self) -> None:
+        try:
+            db = await self._db()
+            await db.execute(f"DELETE FROM {self.table} WHERE {self.ec} IS NOT NULL AND {self.ec} <= ?", [time.time()])
+        except Exception as e:  # the database may be down; try again next time
+            log.warning("store %s: cleanup failed: %s", self.entry_id, e)
 
     async def _db(self):
         self._check()

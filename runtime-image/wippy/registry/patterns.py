@@ -12,15 +12,18 @@ from functools import lru_cache
 
 @lru_cache(maxsize=4096)
 def kind_matches(pattern: str, kind: str) -> bool:
-    return _match(tuple(pattern.split(".")), tuple(kind.split(".")))
+    return match_segments(tuple(pattern.split(".")), tuple(kind.split(".")))
 
 
-def _match(pat: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+def match_segments(pat: tuple, parts: tuple) -> bool:
+    """Dot-segment matching shared with the event bus: a segment is a literal, `*`, `**`, or a
+    frozenset of alternatives (the bus's `(a|b)`)."""
     if not pat:
         return not parts
     head, rest = pat[0], pat[1:]
     if head == "**":
-        return any(_match(rest, parts[i:]) for i in range(len(parts) + 1))
+        return any(match_segments(rest, parts[i:]) for i in range(len(parts) + 1))
     if not parts:
         return False
-    return (head == "*" or head == parts[0]) and _match(rest, parts[1:])
+    ok = parts[0] in head if isinstance(head, frozenset) else head == "*" or head == parts[0]
+    return ok and match_segments(rest, parts[1:])
