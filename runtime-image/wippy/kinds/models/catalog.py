@@ -68,8 +68,16 @@ class EntryInvalid(ValueError):
         super().__init__(f"{where}entry {entry.id} ({entry.kind}): {detail}")
 
 
+# Wippy's *.lua.bc kinds hold gopher-lua bytecode, which PUC Lua 5.4 (lupa) cannot load.
+BYTECODE_REFUSAL = ("precompiled Lua bytecode ({kind}) is not supported: this runtime runs Lua 5.4 through "
+                    "lupa, which cannot load Wippy's gopher-lua bytecode; use {source_kind} with the Lua source")
+
+
 def validate_entry(entry: Entry) -> KindModel:
     model = MODELS.get(entry.kind)
+    if model is None and entry.kind.endswith(".lua.bc"):
+        message = BYTECODE_REFUSAL.format(kind=entry.kind, source_kind=entry.kind[:-3])
+        raise EntryInvalid(entry, [message], known_kind=False)
     if model is None:
         raise EntryInvalid(entry, [f"unknown kind '{entry.kind}'"], known_kind=False)
     try:
