@@ -41,6 +41,7 @@ SPECS: list[ModuleSpec] = [
     _spec("yaml", "deterministic", "encoding"),
     _spec("base64", "deterministic", "encoding"),
     _spec("hash", "deterministic", "security"),
+    _spec("expr", "deterministic"),
     _spec("uuid", "nondeterministic", "workflow"),
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),
