@@ -48,6 +48,7 @@ class Runtime:
         self.node.registry = self.registry
         self.node.env = NodeEnv(self.node)
         self.supervisor = Supervisor(self.node)
+        self.node.supervisor = self.supervisor    # read by the `system` module
         self.source = source
         self.errors: list[str] = []
         for kind, make in HANDLERS.items():

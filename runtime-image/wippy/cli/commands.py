@@ -112,6 +112,12 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
             raise UsageError(str(e)) from None
     else:
         runtime = Runtime(app_dir, node_name=node_name, overrides=overrides)
+    exit_request: list[int] = []
+
+    def request_exit(code: int) -> None:     # system.exit(code) from Lua
+        exit_request.append(code)
+        stop.set()
+    runtime.node.request_exit = request_exit
     await runtime.start()
     metrics = await _serve_metrics(runtime, metrics_addr) if metrics_addr else None
     control = None
@@ -120,12 +126,13 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
         await control.start()
     try:
         if exec_id:
-            return await _exec(runtime, exec_id, cmd_args, host, stop)
+            code = await _exec(runtime, exec_id, cmd_args, host, stop)
+            return exit_request[0] if exit_request else code
         import logging
         logging.getLogger("wippy").info("app running: %d entries (version %d); Ctrl-C stops it",
                                         len(runtime.registry.entries()), runtime.registry.version)
         await stop.wait()
-        return 0
+        return exit_request[0] if exit_request else 0
     finally:
         if control is not None:
             await control.stop()

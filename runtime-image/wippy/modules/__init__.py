@@ -42,6 +42,7 @@ SPECS: list[ModuleSpec] = [
     _spec("base64", "deterministic", "encoding"),
     _spec("hash", "deterministic", "security"),
     _spec("expr", "deterministic"),
+    _spec("html", "deterministic", "encoding"),
     _spec("uuid", "nondeterministic", "workflow"),
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),
@@ -55,6 +56,7 @@ SPECS: list[ModuleSpec] = [
     _spec("events", "io"),
     _spec("fs", "storage", "io"),
     _spec("security", "security"),
+    _spec("system", "system"),
     _spec("io", "io", terminal_only=True),
     _spec("workflow", "workflow"),
 ]

@@ -1,0 +1,196 @@
+"""Python side of the `system` module: runtime information about this node, its hosts,
+services and memory, and node-local locks. Clustering is not part of this runtime: the
+node reports itself as the only member and Raft calls answer "raft not available"."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import sys
+import time
+import weakref
+
+from ..engine.errors import ALREADY_EXISTS, INTERNAL, INVALID, WippyError
+
+LOCK_PREFIX = "system.lock:"
+_service_times: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _track(supervisor) -> dict:
+    """Start and change times of services (the supervisor keeps states, not times)."""
+    times = _service_times.get(supervisor)
+    if times is None:
+        times = _service_times[supervisor] = {}
+
+        def on_state(sid, state):
+            now = time.time_ns()
+            t = times.setdefault(sid, {})
+            t["last_update"] = now
+            if state.value == "running":
+                t["started_at"] = now
+        supervisor.on_state(on_state)
+    return times
+
+
+def install(engine):
+    node = engine.node
+    gc_percent = [100]
+    supervisor = getattr(node, "supervisor", None)
+    if supervisor is not None:
+        _track(supervisor)
+
+    def lua_heaps() -> int:
+        # collectgarbage("count") works with or without a memory cap (lupa counts only with one)
+        return sum(int(h.lua.execute("return collectgarbage('count')") * 1024)
+                   for h in node.hosts.values() if getattr(h, "lua", None) is not None)
+
+    def memory_stats():
+        lua = lua_heaps()
+        rss = _rss()
+        counts = gc.get_stats()
+        return engine.to_lua({
+            "alloc": lua, "total_alloc": lua, "sys": rss, "heap_alloc": lua, "heap_sys": rss,
+            "heap_idle": max(0, rss - lua), "heap_in_use": lua, "heap_released": 0,
+            "heap_objects": sys.getallocatedblocks(), "stack_in_use": 0, "stack_sys": 0,
+            "mspan_in_use": 0, "mspan_sys": 0,
+            "num_gc": sum(s.get("collections", 0) for s in counts),
+            "next_gc": 0,
+        })
+
+    def get_limit():
+        limit = engine.lua.get_max_memory()
+        return limit if limit and limit < 2 ** 62 else -1   # lupa reports "no limit" as 0 or a huge value
+
+    def set_limit(limit):
+        if not isinstance(limit, int) or isinstance(limit, bool) or (limit < 0 and limit != -1):
+            raise WippyError(INVALID, "limit must be a number of bytes, or -1 for unlimited")
+        prev = get_limit()
+        engine.lua.set_max_memory(0 if limit == -1 else max(limit, engine.memory_used() + 1))
+        return prev
+
+    def gc_collect():
+        engine.lua.gccollect()
+        gc.collect()
+        return True
+
+    def set_percent(pct):
+        if not isinstance(pct, int) or isinstance(pct, bool) or pct < 0:
+            raise WippyError(INVALID, "percent must be a non-negative integer")
+        prev = gc_percent[0]
+        gc_percent[0] = pct
+        # Lua's pause: a new cycle starts when memory reaches pause% of what the last one kept
+        engine.lua.execute("collectgarbage('incremental', ...)", pct + 100)
+        return prev
+
+    def hosts_list():
+        out = []
+        for hid, h in node.hosts.items():
+            S = getattr(h, "S", None)
+            out.append({"id": hid, "workers": 1,
+                        "processes": h.process_count() if hasattr(h, "process_count") else 0,
+                        "executed": int(S.stats.messages) if S is not None else 0, "stolen": 0,
+                        "queue_depth": 0})
+        return engine.to_lua(out)
+
+    def host_processes(host_id):
+        if not isinstance(host_id, str) or not host_id:
+            raise WippyError(INVALID, "host id is required")
+        h = node.hosts.get(host_id)
+        if h is None or getattr(h, "S", None) is None:
+            raise WippyError(INVALID, f"host {host_id} not found")
+        out = []
+        for pid, proc in h.S.procs.items():
+            item = {"pid": pid, "host": host_id, "source": proc.entry or "", "state": "running"}
+            actor = proc.actor
+            if actor is not None and actor.id is not None:
+                item["actor_id"] = str(actor.id)
+            out.append(item)
+        return engine.to_lua(out)
+
+    def service_state(sid, svc):
+        times = _track(supervisor).get(sid, {})
+        desired = "stopped" if svc.stopping or svc.state.value in ("stopped", "stopping") else "running"
+        item = {"id": sid, "status": svc.state.value, "desired": desired, "retry_count": svc.restarts,
+                "last_update": times.get("last_update", 0), "started_at": times.get("started_at", 0)}
+        if svc.last_error:
+            item["details"] = str(svc.last_error)
+        return item
+
+    def supervisor_state(sid):
+        if not isinstance(sid, str) or not sid:
+            raise WippyError(INVALID, "service id is required")
+        if supervisor is None:
+            raise WippyError(INTERNAL, "service info unavailable")
+        svc = supervisor.services.get(sid)
+        if svc is None:
+            raise WippyError(INVALID, f"service {sid} not found")
+        return engine.to_lua(service_state(sid, svc))
+
+    def supervisor_states():
+        if supervisor is None:
+            raise WippyError(INTERNAL, "service info unavailable")
+        return engine.to_lua([service_state(sid, svc) for sid, svc in supervisor.services.items()])
+
+    def request_exit(code):
+        hook = getattr(node, "request_exit", None)
+        if hook is None:
+            raise WippyError(INTERNAL, "shutdown is not available: this runtime was not started by `wippy run`")
+        asyncio.get_running_loop().call_soon(hook, int(code))
+        return True
+
+    def lock_acquire(name, pid):
+        try:
+            if node.lookup_name(LOCK_PREFIX + name) == pid:
+                raise WippyError(ALREADY_EXISTS, f"lock {name} is already held by this process")
+            node.register_name(LOCK_PREFIX + name, pid)
+        except WippyError as e:
+            if e.kind == ALREADY_EXISTS:
+                return False, engine.new_error(WippyError(ALREADY_EXISTS, f"lock {name} is already held"))
+            raise
+        return True
+
+    def lock_release(name, pid):
+        if node.lookup_name(LOCK_PREFIX + name) != pid:
+            return False
+        return node.unregister_name(LOCK_PREFIX + name)
+
+    def modules():
+        from . import SPECS, INTERNAL as HIDDEN
+        return engine.to_lua([{"name": s.name, "description": DESCRIPTIONS.get(s.name, ""),
+                               "class": sorted(s.classes)}
+                              for s in SPECS if s.name not in HIDDEN])
+
+    return {
+        "memory_stats": memory_stats, "allocated": lua_heaps, "heap_objects": sys.getallocatedblocks,
+        "get_limit": get_limit, "set_limit": set_limit, "gc_collect": gc_collect,
+        "set_percent": set_percent, "get_percent": lambda: gc_percent[0],
+        "goroutines": lambda: len(asyncio.all_tasks()), "cpu_count": lambda: os.cpu_count() or 1,
+        "pid": os.getpid, "hostname": socket.gethostname, "cwd": os.getcwd,
+        "hosts_list": hosts_list, "host_processes": host_processes,
+        "supervisor_state": supervisor_state, "supervisor_states": supervisor_states,
+        "exit": request_exit, "lock_acquire": lock_acquire, "lock_release": lock_release,
+        "node_id": lambda: node.name, "modules": modules,
+    }
+
+
+DESCRIPTIONS = {
+    "errors": "Structured errors", "channel": "Go-style channels", "payload": "Typed payloads",
+    "process": "Processes: spawn, message, monitor, link", "time": "Time, durations, timers",
+    "funcs": "Calling function entries", "ctx": "Context values", "json": "JSON encoding",
+    "yaml": "YAML encoding", "base64": "Base64 encoding", "hash": "Hashes and HMACs",
+    "expr": "Expression language", "html": "HTML sanitization", "uuid": "UUIDs",
+    "logger": "Structured logging", "env": "Environment variables", "registry": "Registry access",
+    "http": "HTTP request and response", "http_client": "HTTP client", "metrics": "Metrics",
+    "sql": "SQL databases", "store": "Key-value stores", "queue": "Message queues",
+    "events": "Event bus", "fs": "Filesystems", "security": "Actors, scopes, policies",
+    "io": "Terminal I/O", "workflow": "Workflows", "system": "Runtime information",
+}
