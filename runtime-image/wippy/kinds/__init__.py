@@ -16,6 +16,7 @@ from .handlers.store import StoreHandler
 from .handlers.queue import QueueHandler
 from .handlers.env import EnvHandler
 from .handlers.fs import FsHandler
+from .handlers.templates import TemplateHandler
 from .handlers.temporal_client import TemporalClientHandler
 from .handlers.temporal_worker import TemporalWorkerHandler
 from .handlers.temporal_workflow import WorkflowLuaHandler
@@ -38,6 +39,7 @@ HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "queue.**": QueueHandler,
     "env.**": EnvHandler,
     "fs.directory": FsHandler,
+    "template.*": TemplateHandler,
     "temporal.client": TemporalClientHandler,
     "temporal.worker": TemporalWorkerHandler,
     "workflow.lua": WorkflowLuaHandler,

@@ -57,6 +57,7 @@ SPECS: list[ModuleSpec] = [
     _spec("fs", "storage", "io"),
     _spec("security", "security"),
     _spec("system", "system"),
+    _spec("templates", "deterministic"),
     _spec("io", "io", terminal_only=True),
     _spec("workflow", "workflow"),
 ]

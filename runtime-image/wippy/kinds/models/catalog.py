@@ -20,6 +20,7 @@ from wippy.kinds.models import store as _store
 from wippy.kinds.models import queue as _queue
 from wippy.kinds.models import env as _env
 from wippy.kinds.models import fs as _fs
+from wippy.kinds.models import templates as _templates
 from wippy.kinds.models.temporal import TemporalClient, TemporalWorker, WorkflowLua
 from wippy.kinds.models.security import SecurityPolicy
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
@@ -45,6 +46,7 @@ MODELS: dict[str, type[KindModel]] = {
         _queue.MemoryDriver, _queue.RedisDriver, _queue.Queue, _queue.Consumer,
         _env.MemoryStorage, _env.OsStorage, _env.FileStorage, _env.StaticStorage, _env.RouterStorage, _env.Variable,
         _fs.Directory,
+        _templates.TemplateSet, _templates.TemplateJet,
         SecurityPolicy,
     )
 }
