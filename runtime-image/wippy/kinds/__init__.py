@@ -17,6 +17,7 @@ from .handlers.queue import QueueHandler
 from .handlers.env import EnvHandler
 from .handlers.fs import FsHandler
 from .handlers.templates import TemplateHandler
+from .handlers.exec import ExecHandler
 from .handlers.temporal_client import TemporalClientHandler
 from .handlers.temporal_worker import TemporalWorkerHandler
 from .handlers.temporal_workflow import WorkflowLuaHandler
@@ -40,6 +41,7 @@ HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "env.**": EnvHandler,
     "fs.directory": FsHandler,
     "template.*": TemplateHandler,
+    "exec.native": ExecHandler,
     "temporal.client": TemporalClientHandler,
     "temporal.worker": TemporalWorkerHandler,
     "workflow.lua": WorkflowLuaHandler,

@@ -58,6 +58,7 @@ SPECS: list[ModuleSpec] = [
     _spec("security", "security"),
     _spec("system", "system"),
     _spec("templates", "deterministic"),
+    _spec("exec", "process", "io"),
     _spec("io", "io", terminal_only=True),
     _spec("workflow", "workflow"),
 ]

@@ -193,5 +193,5 @@ DESCRIPTIONS = {
     "sql": "SQL databases", "store": "Key-value stores", "queue": "Message queues",
     "events": "Event bus", "fs": "Filesystems", "security": "Actors, scopes, policies",
     "io": "Terminal I/O", "workflow": "Workflows", "system": "Runtime information",
-    "templates": "Jet templates",
+    "templates": "Jet templates", "exec": "Running granted OS commands",
 }

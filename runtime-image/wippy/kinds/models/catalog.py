@@ -21,6 +21,7 @@ from wippy.kinds.models import queue as _queue
 from wippy.kinds.models import env as _env
 from wippy.kinds.models import fs as _fs
 from wippy.kinds.models import templates as _templates
+from wippy.kinds.models import exec as _exec
 from wippy.kinds.models.temporal import TemporalClient, TemporalWorker, WorkflowLua
 from wippy.kinds.models.security import SecurityPolicy
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
@@ -47,6 +48,7 @@ MODELS: dict[str, type[KindModel]] = {
         _env.MemoryStorage, _env.OsStorage, _env.FileStorage, _env.StaticStorage, _env.RouterStorage, _env.Variable,
         _fs.Directory,
         _templates.TemplateSet, _templates.TemplateJet,
+        _exec.ExecNative,
         SecurityPolicy,
     )
 }
