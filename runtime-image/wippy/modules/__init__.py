@@ -28,6 +28,7 @@ def _spec(name: str, *classes: str, is_global: bool = False, terminal_only: bool
 
 # Order matters: globals first (later modules may use them), then requirable modules.
 SPECS: list[ModuleSpec] = [
+    _spec("binary", "deterministic"),
     _spec("errors", "deterministic", is_global=True),
     _spec("channel", "deterministic", is_global=True),
     _spec("payload", "deterministic", "encoding", is_global=True),
@@ -43,6 +44,7 @@ SPECS: list[ModuleSpec] = [
     _spec("hash", "deterministic", "security"),
     _spec("expr", "deterministic"),
     _spec("html", "deterministic", "encoding"),
+    _spec("compress", "deterministic", "encoding"),
     _spec("uuid", "nondeterministic", "workflow"),
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),
@@ -54,6 +56,7 @@ SPECS: list[ModuleSpec] = [
     _spec("store", "storage", "io"),
     _spec("queue", "storage", "io"),
     _spec("events", "io"),
+    _spec("pubsub", "io"),
     _spec("fs", "storage", "io"),
     _spec("security", "security"),
     _spec("system", "system"),
@@ -64,7 +67,7 @@ SPECS: list[ModuleSpec] = [
 ]
 BY_NAME = {s.name: s for s in SPECS}
 # internal helpers that are installed but cannot be required by name
-INTERNAL = {"time_value", "print"}
+INTERNAL = {"binary", "time_value", "print", "pubsub"}
 
 
 def _has(name: str, suffix: str) -> bool:
@@ -84,6 +87,8 @@ def _py_table(engine, value: Any) -> Any:
 
 def install_all(engine, only: set[str] | None = None) -> None:
     S = engine.S
+    # globals can also be required without being listed in an entry's modules
+    S.ambient = engine.lua.table_from({s.name: True for s in SPECS if s.is_global})
     for spec in SPECS:
         if only is not None and spec.name not in only and not spec.is_global and spec.name not in INTERNAL:
             continue

@@ -1,20 +1,15 @@
 -- The `base64` module: standard alphabet with padding (Go's base64.StdEncoding).
--- Lua strings are bytes: a string that is not valid UTF-8 is handed to Python as
--- latin-1 text (one code point per byte) so that binary data round-trips exactly.
+-- Strings cross to Python as bytes (binary-safe, see binary.lua).
 local S, P, py = ...
-local type, gsub, char, utf8len, utf8char = type, string.gsub, string.char, utf8.len, utf8.char
-local new_error = S.new_error
-
-local LATIN1 = {}
-for i = 128, 255 do LATIN1[char(i)] = utf8char(i) end
+local type, utf8len = type, utf8.len
+local new_error, arg = S.new_error, S.bytes.arg
 
 local base64 = {}
 
 function base64.encode(s)
   if type(s) ~= "string" then return nil, new_error("Invalid", "string expected", false) end
   if s == "" then return "" end
-  if utf8len(s) then return py.encode(s, false) end
-  return py.encode((gsub(s, "[\128-\255]", LATIN1)), true)
+  return py.encode(arg(s))
 end
 
 function base64.decode(s)

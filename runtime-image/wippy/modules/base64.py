@@ -5,14 +5,14 @@ import binascii
 import re
 
 from ..engine.errors import WippyError, INVALID
+from .binary import take
 
 _ALPHABET = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BAD = re.compile(r"[^A-Za-z0-9+/=]")
 
 
-def encode(s: str, latin1: bool) -> str:
-    data = s.encode("latin-1" if latin1 else "utf-8")
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+def encode(ref, n: int) -> bytes:
+    return binascii.b2a_base64(take(ref, n), newline=False)
 
 
 def decode(s: str) -> bytes:

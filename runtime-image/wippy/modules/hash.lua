@@ -2,16 +2,8 @@
 -- last argument is truthy), and FNV hashes as numbers. Digests run in Python (hashlib);
 -- FNV runs here. As in Wippy's code, fnv32/fnv64 are FNV-1 (Go's fnv.New32/New64).
 local S, P, py = ...
-local type, gsub, char, byte, utf8len, utf8char = type, string.gsub, string.char, string.byte, utf8.len, utf8.char
-local new_error = S.new_error
-
--- Lua strings are bytes; invalid UTF-8 crosses to Python as latin-1 text (flag true)
-local LATIN1 = {}
-for i = 128, 255 do LATIN1[char(i)] = utf8char(i) end
-local function pyarg(s)
-  if utf8len(s) then return s, false end
-  return (gsub(s, "[\128-\255]", LATIN1)), true
-end
+local type, byte = type, string.byte
+local new_error, arg = S.new_error, S.bytes.arg
 
 local hash = {}
 
@@ -19,16 +11,16 @@ for _, algo in ipairs({"md5", "sha1", "sha256", "sha512"}) do
   local digest = py.digest
   hash[algo] = function(data, raw)
     if type(data) ~= "string" then return nil, new_error("Invalid", "data must be a string", false) end
-    local d, dl = pyarg(data)
-    return digest(algo, d, dl, raw and true or false), nil
+    local ref, n = arg(data)
+    return digest(algo, ref, n, raw and true or false), nil
   end
   local hmac = py.hmac
   hash["hmac_" .. algo] = function(data, secret, raw)
     if type(data) ~= "string" then return nil, new_error("Invalid", "data must be a string", false) end
     if type(secret) ~= "string" then return nil, new_error("Invalid", "secret must be a string", false) end
-    local d, dl = pyarg(data)
-    local k, kl = pyarg(secret)
-    return hmac(algo, d, dl, k, kl, raw and true or false), nil
+    local ref, n = arg(data)
+    local kref, kn = arg(secret)
+    return hmac(algo, ref, n, kref, kn, raw and true or false), nil
   end
 end
 

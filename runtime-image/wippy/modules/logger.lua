@@ -1,9 +1,26 @@
 -- The `logger` module: structured logs with fields, child loggers by name or fields.
+-- The module value is the root logger; `logger:info(msg, fields)` is the documented call
+-- and `logger.info(msg, fields)` works too. Loggers are shared between processes, so an
+-- object holds no state of its own (it lives in STATE) and cannot be written to.
 local S, P, py = ...
-local type, pairs, setmetatable, tostring = type, pairs, setmetatable, tostring
+local type, pairs, setmetatable, tostring, error, pcall = type, pairs, setmetatable, tostring, error, pcall
+local new_error = S.new_error
 
-local LOGGER = {}
-LOGGER.__index = LOGGER
+local STATE = setmetatable({}, {__mode = "k"})
+local methods = {}
+local MT = {
+  __index = methods,
+  __newindex = function() error("a logger cannot be modified", 2) end,
+  __name = "logger",
+  __tostring = function(l) return "logger" .. (STATE[l].name and (" " .. STATE[l].name) or "") end,
+}
+
+local function new_logger(name, fields)
+  local l = setmetatable({}, MT)
+  STATE[l] = {name = name, fields = fields}
+  S.protected[l] = true
+  return l
+end
 
 local function merge(a, b)
   local r = {}
@@ -12,28 +29,41 @@ local function merge(a, b)
   return r
 end
 
-local function emit(self, level, msg, fields)
+local function emit(st, level, msg, fields)
   local t = S.current()
-  local f = merge(self.fields, type(fields) == "table" and fields or nil)
+  local f = merge(st.fields, type(fields) == "table" and fields or nil)
   local ok, data = pcall(S.copy, f)
-  py.emit(level, tostring(msg), self.name, ok and data or {}, t and t.fac and t.fac.id, t and t.proc and t.proc.pid)
+  py.emit(level, tostring(msg), st.name, ok and data or {}, t and t.fac and t.fac.id, t and t.proc and t.proc.pid)
 end
 
-function LOGGER:debug(msg, fields) emit(self, "debug", msg, fields) end
-function LOGGER:info(msg, fields) emit(self, "info", msg, fields) end
-function LOGGER:warn(msg, fields) emit(self, "warn", msg, fields) end
-function LOGGER:error(msg, fields) emit(self, "error", msg, fields) end
-function LOGGER:with(fields) return setmetatable({name = self.name, fields = merge(self.fields, fields)}, LOGGER) end
-function LOGGER:named(name)
-  local n = self.name and (self.name .. "." .. name) or name
-  return setmetatable({name = n, fields = self.fields}, LOGGER)
+local root = new_logger(nil, nil)
+
+-- `self` is the logger for a colon call; a dot call on the module logs through the root.
+local function target(self, a, b)
+  local st = STATE[self]
+  if st then return st, a, b end
+  return STATE[root], self, a
 end
 
-local root = setmetatable({}, LOGGER)
-local logger = {}
 for _, lvl in pairs({"debug", "info", "warn", "error"}) do
-  logger[lvl] = function(msg, fields) emit(root, lvl, msg, fields) end
+  methods[lvl] = function(self, msg, fields)
+    local st; st, msg, fields = target(self, msg, fields)
+    emit(st, lvl, msg, fields)
+  end
 end
-function logger.with(fields) return root:with(fields) end
-function logger.named(name) return root:named(name) end
-return logger
+
+function methods.with(self, fields)
+  local st; st, fields = target(self, fields)
+  if type(fields) ~= "table" then return nil, new_error("Invalid", "fields must be a table", false) end
+  return new_logger(st.name, merge(st.fields, S.copy(fields)))
+end
+
+function methods.named(self, name)
+  local st; st, name = target(self, name)
+  if type(name) ~= "string" or name == "" then
+    return nil, new_error("Invalid", "logger name must be a non-empty string", false)
+  end
+  return new_logger(st.name and (st.name .. "." .. name) or name, st.fields)
+end
+
+return root

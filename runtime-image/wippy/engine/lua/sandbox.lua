@@ -230,8 +230,8 @@ local function make_require(fac, env)
     if type(name) ~= "string" then error("require expects a module name", 2) end
     if loaded and loaded[name] ~= nil then return loaded[name] end
     local value
-    if fac.modules[name] then
-      value = S.modules[name]
+    if fac.modules[name] or S.ambient[name] then
+      value = S.ambient[name] and S.base[name] or S.modules[name]
       if value == nil then error("module '" .. name .. "' does not exist", 2) end
     elseif fac.imports[name] then
       local lib, err = S.get_factory(fac.imports[name], "library.lua")
