@@ -45,6 +45,7 @@ SPECS: list[ModuleSpec] = [
     _spec("expr", "deterministic"),
     _spec("html", "deterministic", "encoding"),
     _spec("compress", "deterministic", "encoding"),
+    _spec("crypto", "nondeterministic", "security"),
     _spec("uuid", "nondeterministic", "workflow"),
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),

@@ -1,0 +1,135 @@
+"""Code examples of the Lua docs (lua/**/*.md), extracted and prepared to run as entries.
+
+Each ```lua block of a page is one example. A page takes part once it has a setup file,
+tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
+
+    prelude: |            # Lua run before every example of the page (inside its function)
+      local data = "..."
+    modules: [json]       # extra modules granted to every example
+    skip:                 # example number (1-based, in page order) -> why it cannot run here
+      3: needs an HTTP request (req/res only exist in an http.endpoint)
+    error_ok: [4]         # examples whose documented outcome is `nil, err`
+    check:                # Lua run after the example, in its scope, to assert what the docs say
+      5: assert(result == "hello")
+    prelude_for:          # extra prelude for one example
+      6: local id = "r-1"
+
+An example whose modules are not implemented is skipped with that reason, so pages of
+modules still to come can have their setup files early.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from wippy.modules import BY_NAME, INTERNAL
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def docs_root() -> Path | None:
+    """The docs folder: shared/wippy-docs/lua beside the repository (or its parent)."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        p = base / "shared" / "wippy-docs" / "lua"
+        if p.is_dir():
+            return p
+    return None
+
+
+# Module names the docs define (every `require` of a Loading section), implemented or not.
+DOC_MODULES = {
+    "archive", "base64", "cdc", "cloudstorage", "compress", "contract", "crypto", "ctx", "env",
+    "eval_runner", "events", "excel", "exec", "expr", "fs", "funcs", "hash", "html", "http",
+    "http_client", "hub", "io", "json", "logger", "metrics", "payload", "pg", "queue", "registry",
+    "security", "sql", "store", "stream", "system", "templates", "text", "time", "treesitter", "tty",
+    "uuid", "websocket", "yaml", "future", "ostime",
+}
+IMPLEMENTED = {n for n, s in BY_NAME.items() if n not in INTERNAL and not s.terminal_only}
+GLOBALS = {n for n, s in BY_NAME.items() if s.is_global}
+
+_BLOCK = re.compile(r"^```lua[ \t]*\n(.*?)^```", re.S | re.M)
+_REQUIRE = re.compile(r"""require\s*\(?\s*["']([\w.]+)["']""")
+_USE = re.compile(r"(?<![\w.:])([a-z_][\w]*)\s*[.:]\s*[a-zA-Z_]")
+_LOCAL = re.compile(r"\blocal\s+(?:function\s+)?([\w\s,]+?)(?:=|\n|$)")
+
+
+@dataclass
+class Example:
+    page: str            # path under lua/, e.g. "data/compress.md"
+    number: int          # 1-based position in the page
+    line: int            # line of the ```lua fence
+    code: str
+    setup: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}#{self.number}"
+
+    def source_parts(self) -> tuple[str, str, str]:
+        s = self.setup
+        prelude = (s.get("prelude") or "") + "\n" + ((s.get("prelude_for") or {}).get(self.number) or "")
+        check = (s.get("check") or {}).get(self.number) or ""
+        return prelude, self.code, check
+
+    def modules(self) -> set[str]:
+        """Modules the example needs: required ones and module names it uses unrequired."""
+        text = "\n".join(self.source_parts())
+        need = set(_REQUIRE.findall(text)) | set(self.setup.get("modules") or [])
+        declared = {n.strip() for group in _LOCAL.findall(text) for n in group.split(",")}
+        used = {m for m in _USE.findall(text) if m in DOC_MODULES and m not in declared}
+        return need | used
+
+    def skip_reason(self) -> str | None:
+        why = (self.setup.get("skip") or {}).get(self.number)
+        if why:
+            return str(why)
+        missing = sorted(m for m in self.modules() if m not in IMPLEMENTED and m not in GLOBALS
+                         and m in DOC_MODULES)
+        if missing:
+            return "module not implemented: " + ", ".join(missing)
+        return None
+
+    def chunk(self) -> str:
+        """The example as the source of a process entry."""
+        prelude, code, check = self.source_parts()
+        text = "\n".join((prelude, code, check))
+        declared = {n.strip() for group in _LOCAL.findall(text) for n in group.split(",")}
+        auto = sorted(m for m in self.modules() if m in IMPLEMENTED and m not in GLOBALS
+                      and m not in declared)
+        head = "".join(f'local {m} = require("{m}")\n' for m in auto)
+        error_ok = self.number in (self.setup.get("error_ok") or [])
+        tail = "return true" if error_ok else "return r[1], r[2]"
+        return (f"{head}local function __example(...)\n{prelude}\n{code}\n{check}\nend\n"
+                f"return {{main = function(...)\n  local r = table.pack(__example(...))\n  {tail}\nend}}\n")
+
+    def grants(self) -> list[str]:
+        return sorted(m for m in self.modules() if m in IMPLEMENTED)
+
+
+def setup_for(page: str) -> dict | None:
+    f = HERE / "pages" / (page[:-3] + ".yaml")
+    if not f.is_file():
+        return None
+    return yaml.safe_load(f.read_text()) or {}
+
+
+def pages() -> list[str]:
+    root = docs_root()
+    if root is None:
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.md"))
+
+
+def examples(page: str) -> list[Example]:
+    root = docs_root()
+    text = (root / page).read_text()
+    setup = setup_for(page) or {}
+    out = []
+    for i, m in enumerate(_BLOCK.finditer(text), 1):
+        line = text.count("\n", 0, m.start()) + 1
+        out.append(Example(page, i, line, m.group(1), setup))
+    return out
