@@ -96,10 +96,8 @@ class Example:
     def chunk(self) -> str:
         """The example as the source of a process entry."""
         prelude, code, check = self.source_parts()
-        text = "\n".join((prelude, code, check))
-        declared = {n.strip() for group in _LOCAL.findall(text) for n in group.split(",")}
-        auto = sorted(m for m in self.modules() if m in IMPLEMENTED and m not in GLOBALS
-                      and m not in declared)
+        # required before the example's function: a local of the same name inside shadows it
+        auto = sorted(m for m in self.modules() if m in IMPLEMENTED and m not in GLOBALS)
         head = "".join(f'local {m} = require("{m}")\n' for m in auto)
         error_ok = self.number in (self.setup.get("error_ok") or [])
         tail = "return true" if error_ok else "return r[1], r[2]"

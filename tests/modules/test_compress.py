@@ -136,3 +136,15 @@ async def test_zstd_dictionary(app):
             bad_train:kind(), bad_size:kind(), bad_dict:kind()}
     """)
     assert res == [True, True, "Invalid", 77, True, "Invalid", "Invalid", "Invalid"]
+
+
+async def test_zstd_multiple_frames_and_declared_size(app):
+    frame = zstandard.ZstdCompressor().compress(b"abc")
+    esc = "".join(f"\\{b}" for b in frame + frame)
+    res = await run(app, f"""
+    local two = compress.zstd.decode('{esc}')
+    local big = compress.zstd.encode(string.rep("z", 5000))
+    local _, e = compress.zstd.decode(big, {{max_size = 4999}})
+    return {{two, e:kind()}}
+    """)
+    assert res == ["abcabc", "Internal"]

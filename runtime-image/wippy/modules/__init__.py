@@ -46,6 +46,7 @@ SPECS: list[ModuleSpec] = [
     _spec("html", "deterministic", "encoding"),
     _spec("compress", "deterministic", "encoding"),
     _spec("crypto", "nondeterministic", "security"),
+    _spec("text", "deterministic"),
     _spec("uuid", "nondeterministic", "workflow"),
     _spec("logger", "io"),
     _spec("env", "nondeterministic", "storage"),

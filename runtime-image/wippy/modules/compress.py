@@ -66,6 +66,15 @@ def decode(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> byt
                 raise WippyError(INVALID, "invalid brotli data: unexpected end of stream", False)
             return out
         dctx = zstandard.ZstdDecompressor(dict_data=_dict(dref, dn))
+        size = zstandard.frame_content_size(data)
+        if size > max_size:
+            raise _too_big(max_size)
+        if size >= 0:
+            # the frame says how big it is: one call, unless more frames follow
+            try:
+                return dctx.decompress(data, allow_extra_data=False)
+            except zstandard.ZstdError:
+                pass    # several frames, or corrupt: the stream path reads or reports them
         with dctx.stream_reader(data, read_across_frames=True) as r:
             out = r.read(max_size + 1)
         if len(out) > max_size:
