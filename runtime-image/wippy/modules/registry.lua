@@ -5,6 +5,12 @@ local new_error, is_error = S.new_error, S.is_error
 
 local registry = {}
 
+local function parent_of(id)
+  for _, v in ipairs(py.versions()) do
+    if v.id == id then return v.parent end
+  end
+end
+
 local VERSION = {}
 VERSION.__index = VERSION
 VERSION.__copy_keep = true
@@ -12,7 +18,16 @@ local function version_obj(id, parent) return setmetatable({_id = id, _parent = 
 function VERSION:id() return self._id end
 function VERSION:previous()
   if not self._parent then return nil end
-  return version_obj(self._parent)
+  return version_obj(self._parent, parent_of(self._parent))
+end
+-- the version applied after this one (the newest child, if the history branched)
+function VERSION:next()
+  local found
+  for _, v in ipairs(py.versions()) do
+    if v.parent == self._id and (found == nil or v.id > found.id) then found = v end
+  end
+  if found then return version_obj(found.id, found.parent) end
+  return nil
 end
 function VERSION:string() return tostring(self._id) end
 VERSION.__tostring = VERSION.string
@@ -22,11 +37,6 @@ local function version_id(v)
   return v
 end
 
-local function parent_of(id)
-  for _, v in ipairs(py.versions()) do
-    if v.id == id then return v.parent end
-  end
-end
 
 -- changesets
 local CHANGES = {}
@@ -55,22 +65,53 @@ function CHANGES:apply()
   return version_obj(v, self._base)
 end
 
+-- Reads honour `registry.get`: a denied get is an error, denied entries are left out of lists.
+local function readable(list)
+  if type(list) ~= "table" then return list end
+  local out = {}
+  for _, e in ipairs(list) do
+    if S.check("registry.get", e.id) then out[#out + 1] = e end
+  end
+  return out
+end
+local function read_one(id, version)
+  if type(id) ~= "string" then return nil, new_error("Invalid", "entry id must be a string", false) end
+  if not S.check("registry.get", id) then return nil, S.denied("registry.get", id) end
+  return py.get(id, version)
+end
+local function listed(list, err)
+  if list == nil then return nil, err end
+  return readable(list)
+end
+
 -- snapshots pin a version
 local SNAP = {}
 SNAP.__index = SNAP
 local function snapshot(v) return setmetatable({_v = v}, SNAP) end
 function SNAP:version() return version_obj(self._v, parent_of(self._v)) end
-function SNAP:entries() return py.entries(self._v) end
-function SNAP:get(id) return py.get(id, self._v) end
-function SNAP:find(f) return py.find(f, self._v) end
-function SNAP:namespace(ns) return py.namespace(self._v, ns) end
+function SNAP:entries() return listed(py.entries(self._v)) end
+function SNAP:get(id) return read_one(id, self._v) end
+function SNAP:find(f) return listed(py.find(f, self._v)) end
+function SNAP:namespace(ns) return listed(py.namespace(self._v, ns)) end
 function SNAP:changes() return changes(self._v) end
 
-function registry.get(id) return py.get(id) end
-function registry.find(f) return py.find(f) end
+function registry.get(id) return read_one(id) end
+function registry.find(f)
+  if f ~= nil and type(f) ~= "table" then return nil, new_error("Invalid", "filter must be a table", false) end
+  return listed(py.find(f))
+end
 function registry.parse_id(s) return py.parse_id(s) end
 function registry.snapshot() return snapshot(py.current_version()) end
-function registry.snapshot_at(v) return snapshot(version_id(v)) end
+local function snapshot_at(v)
+  local id = version_id(v)
+  id = type(id) == "number" and math.tointeger(id) or id
+  if math.type(id) ~= "integer" then return nil, new_error("Invalid", "version must be a Version or an integer id", false) end
+  if parent_of(id) == nil and not py.has_version(id) then
+    return nil, new_error("NotFound", "version " .. tostring(id) .. " not found", false)
+  end
+  return snapshot(id)
+end
+function registry.snapshot_at(v) return snapshot_at(v) end
 function registry.current_version()
   local id = py.current_version()
   return version_obj(id, parent_of(id))
@@ -86,14 +127,17 @@ function registry.apply_version(v)
   return py.apply_version(id)
 end
 function registry.build_delta(a, b) return py.build_delta(a, b) end
-function registry.history()
-  return {
-    versions = function() return registry.versions() end,
-    get_version = function(id)
-      for _, v in ipairs(py.versions()) do if v.id == id then return version_obj(v.id, v.parent) end end
-      return nil, new_error("NotFound", "version " .. tostring(id) .. " not found")
-    end,
-    snapshot_at = function(v) return snapshot(version_id(v)) end,
-  }
+
+-- History is an object: its methods are called with ':'
+local HISTORY = {}
+local HISTORY_MT = {__index = HISTORY, __name = "registry.History"}
+function HISTORY:versions() return registry.versions() end
+function HISTORY:get_version(id)
+  id = version_id(id)
+  for _, v in ipairs(py.versions()) do if v.id == id then return version_obj(v.id, v.parent) end end
+  return nil, new_error("NotFound", "version " .. tostring(id) .. " not found", false)
 end
+function HISTORY:snapshot_at(v) return snapshot_at(v) end
+function registry.history() return setmetatable({}, HISTORY_MT) end
+
 return registry

@@ -54,7 +54,11 @@ def install(engine):
         f = engine.py(flt) if flt is not None else {}
         if isinstance(f, list):   # an empty Lua table converts to []
             f = {}
-        return engine.to_lua([_entry_table(e) for e in sorted(s.find(f), key=lambda e: e.id)])
+        try:
+            found = s.find(f)
+        except ValueError as e:
+            raise WippyError(INVALID, f"invalid filter: {e}") from None
+        return engine.to_lua([_entry_table(e) for e in sorted(found, key=lambda e: e.id)])
 
     def entries(version):
         return engine.to_lua([_entry_table(e) for e in sorted(snap(version).entries(), key=lambda e: e.id)])
@@ -64,6 +68,9 @@ def install(engine):
 
     def current_version():
         return registry().version
+
+    def has_version(version):
+        return any(v.id == version for v in registry().versions())
 
     def versions():
         return engine.to_lua([{"id": v.id, "parent": v.parent, "origin": v.origin,
@@ -119,5 +126,5 @@ def install(engine):
         return engine.to_lua([{"kind": f"entry.{op.action}", "entry": _entry_table(op.entry)} for op in ops])
 
     return {"get": get, "find": find, "entries": entries, "namespace": namespace,
-            "current_version": current_version, "versions": versions, "parse_id": parse,
+            "current_version": current_version, "has_version": has_version, "versions": versions, "parse_id": parse,
             "apply": apply, "apply_version": apply_version, "build_delta": build_delta}
