@@ -24,7 +24,31 @@ if TYPE_CHECKING:
 log = logging.getLogger("wippy.engine")
 
 RUN_BUDGET = 2000            # resumes per pump before yielding back to asyncio
-DEFAULT_SLICE_TIMEOUT = 5.0  # seconds a slice may run without yielding
+PASS_TIME = 0.02             # seconds of CPU per pump before yielding back to asyncio
+
+
+class Limits:
+    """Defaults of a host's limits (process.host `limits`/`host` fields; 0 = no limit). They hold a
+    hostile app: one process ends with a LimitExceeded error naming it and the limit, and every
+    other process and the asyncio loop (HTTP included) keep going."""
+    slice_timeout = 1.0                  # CPU seconds one slice may run without yielding
+    max_instructions = 0                 # Lua instructions per slice (checked every 10,000)
+    max_memory = 512 * 1024 * 1024       # bytes of the host's Lua state, all processes together
+    max_processes = 100_000              # processes alive on the host at once
+    max_mailbox = 100_000                # messages waiting in one process's inbox (or topic channel)
+    max_timers = 1_000                   # timers and tickers alive in one process
+
+
+def memory_cap(max_memory: int | None) -> int:
+    """The allocator's hard cap: max_memory plus a reserve. Processes are ended when the heap
+    passes max_memory; the reserve is for the runtime's own allocations (a failed one outside a
+    task would abort the node)."""
+    if not max_memory:
+        return 0
+    return max_memory + max(32 * 1024 * 1024, max_memory // 4)
+
+
+DEFAULT_SLICE_TIMEOUT = Limits.slice_timeout
 
 
 def _lua_source(package: str, name: str) -> str:
@@ -39,18 +63,17 @@ def _deny_private(obj: Any, name: Any, is_setting: bool) -> Any:
 
 
 class Engine:
-    def __init__(self, node: "Node", host: str, *, slice_timeout: float = DEFAULT_SLICE_TIMEOUT,
-                 max_instructions: int = 0, max_memory: int | None = None, max_processes: int = 0,
-                 terminal: bool = False, modules: set[str] | None = None):
+    def __init__(self, node: "Node", host: str, *, slice_timeout: float = Limits.slice_timeout,
+                 max_instructions: int = Limits.max_instructions, max_memory: int | None = Limits.max_memory,
+                 max_processes: int = Limits.max_processes, max_mailbox: int = Limits.max_mailbox,
+                 max_timers: int = Limits.max_timers, terminal: bool = False, modules: set[str] | None = None):
         self.node = node
         self.host = host
         self.terminal = terminal
         self.loop = asyncio.get_running_loop()
-        kwargs = dict(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
-                      attribute_filter=_deny_private)
-        if max_memory:
-            kwargs["max_memory"] = max_memory
-        self.lua = lua54.LuaRuntime(**kwargs)
+        # always created with a memory cap (0 = none) so that a live change can set one
+        self.lua = lua54.LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
+                                    attribute_filter=_deny_private, max_memory=memory_cap(max_memory))
         self.lua.execute("python = nil")
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
@@ -62,9 +85,12 @@ class Engine:
 
         cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
                                    "max_instructions": max_instructions, "max_processes": max_processes,
+                                   "max_mailbox": max_mailbox, "max_timers": max_timers, "pass_time": PASS_TIME,
+                                   "max_memory": max_memory or 0,
                                    "strict_security": getattr(node, "strict_security", False)})
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
+        self.P.patterns = self.lua.execute(_lua_source("wippy.engine.lua", "patterns.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
         self._classify = self.lua.eval("""function(S) return function(v)
             local mt = getmetatable(v)
@@ -78,6 +104,8 @@ class Engine:
         from ..modules import install_all
         install_all(self, modules)
         self.S.seal_base()
+        # Lua that Python runs on a task's behalf (on the main thread) counts against that task
+        self.lua.eval("function(hook, n) debug.sethook(hook, '', n) end")(self.S.budget_hook, 10000)
         self._runner_body = self.lua.eval(
             "function(S, budget) while true do budget = coroutine.yield(S.run(budget)) end end")
         self._runner = None
@@ -208,12 +236,21 @@ class Engine:
         self.S.install(fac)
 
     def reconfigure(self, *, slice_timeout: float, max_instructions: int, max_memory: int | None,
-                    max_processes: int) -> None:
-        """Live change of a host's limits."""
+                    max_processes: int, max_mailbox: int = Limits.max_mailbox,
+                    max_timers: int = Limits.max_timers) -> None:
+        """Live change of a host's limits: they apply to the next slice, spawn, send, timer and
+        allocation. (A coroutine created while a host had no time limits keeps running without
+        the count hook.)"""
         self.S.slice_timeout = slice_timeout
         self.S.max_instructions = max_instructions
         self.S.max_processes = max_processes
-        self.lua.set_max_memory(max_memory or 0)
+        self.S.max_mailbox = max_mailbox
+        self.S.max_timers = max_timers
+        if max_memory and max_memory < self.memory_used():
+            self.lua.gccollect()
+        self.S.max_memory = max_memory or 0
+        self.lua.set_max_memory(max(memory_cap(max_memory), self.memory_used() + 32 * 1024 * 1024)
+                                if max_memory else 0)
 
     def invalidate(self, entry_id: str) -> None:
         self.S.invalidate(entry_id)
@@ -233,7 +270,9 @@ class Engine:
         return e
 
     def error_to_python(self, e) -> WippyError:
-        return WippyError(e._kind or "", str(e._message), e._retryable, to_python(self, e._details) if e._details is not None else e._stack)
+        # fields read raw and made plain in Lua: no metamethod of a replaced field runs here
+        kind, message, retryable, details, stack = self.S.error_fields(e)
+        return WippyError(kind, message, retryable, to_python(self, details) if details is not None else stack)
 
     def lua_error(self, kind: str, message: str):
         return self.S.new_error(kind, message)
@@ -348,7 +387,10 @@ class Engine:
         proc = self.S.procs[pid]
         if proc is None:
             return False
-        self.S.deliver(proc, topic, frm, to_lua(self, value))
+        res = self.S.deliver(proc, topic, frm, to_lua(self, value))
+        if res is not True:   # a full mailbox: the message is dropped (fire-and-forget)
+            log.warning("engine %s: %s", self.host, self.error_to_python(res[1]))
+            return False
         self.kick()
         return True
 

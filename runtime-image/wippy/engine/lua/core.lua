@@ -28,26 +28,70 @@ local KILL = setmetatable({}, {__name = "kill", __tostring = function() return "
 S.SUSPEND, S.KILL = SUSPEND, KILL
 
 ---------------------------------------------------------------------------
+-- runtime classes
+---------------------------------------------------------------------------
+-- A runtime metatable is shared by every process of the engine. With the usual `X.__index = X`
+-- an instance hands it out (`obj.__index`), so instances look their methods up in a separate
+-- table holding no `__` keys. Methods defined after the split still reach that table.
+local function class(mt)
+  if rawget(mt, "__index") ~= mt then return mt end
+  local methods = {}
+  for k, v in next, mt do
+    if type(k) ~= "string" or k:sub(1, 2) ~= "__" then methods[k] = v end
+  end
+  rawset(mt, "__index", methods)
+  setmetatable(mt, {__newindex = function(t, k, v)
+    rawset(t, k, v)
+    if type(k) ~= "string" or k:sub(1, 2) ~= "__" then methods[k] = v end
+  end})
+  return mt
+end
+S.class = class
+
+-- Text for a value without calling any of its metamethods (the runtime never runs code of an
+-- entry outside that entry's budget).
+local function describe(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  local mt = getmetatable(v)
+  if type(mt) == "table" and rawget(mt, "__name") == "error" then
+    local m = rawget(v, "_message")
+    if type(m) == "string" then return m end
+  end
+  return "(" .. t .. " value)"
+end
+S.describe = describe
+
+---------------------------------------------------------------------------
 -- errors
 ---------------------------------------------------------------------------
 local ERR = {}
 ERR.__index = ERR
 ERR.__name = "error"
 ERR.__tostring = function(e)
-  return e._message
+  local m = rawget(e, "_message")
+  return type(m) == "string" and m or describe(m)
 end
 function ERR:kind() return self._kind end
 function ERR:message() return self._message end
 function ERR:retryable() return self._retryable end
 function ERR:details() return self._details end
 function ERR:stack() return self._stack end
-S.ERR = ERR
+S.ERR = class(ERR)
 
 local function new_error(kind, message, retryable, details, stack)
-  return setmetatable({_kind = kind or "", _message = message, _retryable = retryable,
-                       _details = details, _stack = stack}, ERR)
+  return setmetatable({_kind = type(kind) == "string" and kind or "", _message = describe(message),
+                       _retryable = retryable, _details = details, _stack = stack}, ERR)
 end
 S.new_error = new_error
+
+-- An error's fields for Python, read raw and made plain (code may have replaced them).
+function S.error_fields(e)
+  local kind, stack, retry = rawget(e, "_kind"), rawget(e, "_stack"), rawget(e, "_retryable")
+  return type(kind) == "string" and kind or "", describe(rawget(e, "_message")),
+    type(retry) == "boolean" and retry or nil, rawget(e, "_details"), type(stack) == "string" and stack or nil
+end
 
 local function is_error(v) return getmetatable(v) == ERR end
 S.is_error = is_error
@@ -59,7 +103,7 @@ local function as_error(e, kind)
   if type(e) == "string" and e:find("not enough memory", 1, true) then
     return new_error("LimitExceeded", e)
   end
-  return new_error(kind or "Internal", tostring(e))
+  return new_error(kind or "Internal", describe(e))
 end
 S.as_error = as_error
 
@@ -119,10 +163,41 @@ end
 local now = P.monotonic
 S.now = now
 
+local limit_exceeded   -- forward: ends the current process with a LimitExceeded error
+local firing = nil     -- the timer being fired: a timer it sets (a ticker's next tick) has its owner
+
+-- A process's timers are counted against the host's max_timers and die with it. Modules cancel a
+-- timer by setting `cancelled`; the first set reaches __newindex, which releases the count.
+local TIMER = {__newindex = function(t, k, v)
+  rawset(t, k, v)
+  if k == "cancelled" and v then
+    local proc = rawget(t, "proc")
+    if proc and proc.timers[t] then proc.timers[t] = nil; proc.ntimers = proc.ntimers - 1 end
+  end
+end}
+
+local function release_timer(t)
+  local proc = rawget(t, "proc")
+  if proc and proc.timers[t] then proc.timers[t] = nil; proc.ntimers = proc.ntimers - 1 end
+end
+
 -- A timer calls fire(timer) when due unless cancelled.
 local function add_timer(delay, fire, data)
+  local owner = firing and rawget(firing, "proc") or (current and current.proc)
   tseq = tseq + 1
-  local t = {at = now() + delay, seq = tseq, fire = fire, data = data}
+  local t = setmetatable({at = now() + delay, seq = tseq, fire = fire, data = data, proc = owner}, TIMER)
+  if owner then
+    if owner.dead then rawset(t, "cancelled", true); return t end
+    if S.max_timers > 0 and owner.ntimers >= S.max_timers then
+      rawset(t, "cancelled", true)
+      if firing == nil then
+        limit_exceeded("timer limit", S.max_timers, "max_timers", " timers alive at once")
+      end
+      return t
+    end
+    owner.timers[t] = true
+    owner.ntimers = owner.ntimers + 1
+  end
   heap_push(t)
   P.arm(t.at)
   return t
@@ -134,7 +209,12 @@ local function fire_timers()
   local t0 = now()
   while hn > 0 and heap[1].at <= t0 do
     local t = heap_pop()
-    if not t.cancelled then t.fire(t) end
+    if not rawget(t, "cancelled") then
+      release_timer(t)
+      firing = t
+      t.fire(t)
+      firing = nil
+    end
   end
 end
 
@@ -144,9 +224,33 @@ end
 S.slice_timeout = CFG.slice_timeout or 0
 S.max_instructions = CFG.max_instructions or 0
 S.max_processes = CFG.max_processes or 0
+S.max_mailbox = CFG.max_mailbox or 0
+S.max_timers = CFG.max_timers or 0
+S.max_memory = CFG.max_memory or 0    -- bytes; the Lua allocator's hard cap sits a reserve above
+S.pass_time = CFG.pass_time or 0.02   -- seconds one scheduler pass may run before asyncio gets a turn
 local HOOK_EVERY = 10000
 
--- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget.
+local function describe_task(task)
+  local proc = task.proc
+  if proc then return "process " .. proc.pid .. " (" .. tostring(proc.entry) .. ")" end
+  return "a task"
+end
+
+-- End the current task's process: the error names the process, its entry, the limit and the host.
+limit_exceeded = function(what, limit, field, detail)
+  local task = current
+  local msg = sformat("%s exceeded the %s of host %s (%s: %s)%s", task and describe_task(task) or "code",
+    what, S.host, field, tostring(limit), detail or "")
+  if task == nil then error(new_error("LimitExceeded", msg), 0) end
+  task.kill_reason = new_error("LimitExceeded", msg)
+  task.dead = true
+  error(KILL, 0)
+end
+S.limit_exceeded = limit_exceeded
+
+-- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget. The engine
+-- also sets it on the state's main thread, so Lua that Python calls on behalf of a task (values
+-- it converts, metamethods) counts against that task too.
 local function budget_hook()
   local task = current
   if task == nil then return end
@@ -155,17 +259,14 @@ local function budget_hook()
   task.instr = used
   local max_instructions, slice_timeout = S.max_instructions, S.slice_timeout
   if max_instructions > 0 and used > max_instructions then
-    task.kill_reason = new_error("LimitExceeded", "instruction budget exceeded (" .. max_instructions .. ")")
-    task.dead = true
-    error(KILL, 0)
+    limit_exceeded("instruction budget", max_instructions, "max_instructions", " per slice")
   end
   if slice_timeout > 0 and clock() - S.slice_start > slice_timeout then
-    task.kill_reason = new_error("LimitExceeded",
-      sformat("ran %.1fs without yielding (slice timeout %.1fs)", clock() - S.slice_start, slice_timeout))
-    task.dead = true
-    error(KILL, 0)
+    limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+      sformat("; ran %.2fs without yielding", clock() - S.slice_start))
   end
 end
+S.budget_hook = budget_hook
 
 local function new_co(fn)
   local co = co_create(fn)
@@ -181,7 +282,7 @@ S.new_co = new_co
 local CH = {}
 CH.__index = CH
 CH.__name = "channel"
-S.CH = CH
+S.CH = class(CH)
 
 local function new_channel(size)
   size = size or 0
@@ -328,6 +429,12 @@ S.select = select_
 ---------------------------------------------------------------------------
 -- deep copy: processes share nothing, so every value crossing a boundary is copied
 ---------------------------------------------------------------------------
+-- Runtime metatables a copy keeps (times, durations, actors...): marked by the runtime through
+-- S.keep_on_copy, never by a flag code can put in a metatable of its own, which would carry
+-- that code's functions into the receiving process.
+S.copyable = setmetatable({}, {__mode = "k"})
+function S.keep_on_copy(mt) S.copyable[mt] = true; return mt end
+
 local PAYLOAD = {}
 PAYLOAD.__index = PAYLOAD
 PAYLOAD.__name = "payload"
@@ -347,11 +454,11 @@ local function copy_table(t, seen, depth)
     if tk == "table" then k = copy_table(k, seen, depth + 1) end
     if tv == "table" then r[k] = copy_table(v, seen, depth + 1)
     elseif tv == "function" or tv == "thread" or tv == "userdata" then
-      error("cannot send a " .. tv .. " value (field " .. tostring(k) .. ")", 0)
+      error("cannot send a " .. tv .. " value (field " .. describe(k) .. ")", 0)
     else r[k] = v end
   end
   seen[t] = nil
-  if mt == ERR or (mt and rawget(mt, "__copy_keep")) then setmetatable(r, mt) end
+  if mt == ERR or S.copyable[mt] then setmetatable(r, mt) end
   return r
 end
 copy = function(v, seen, depth)
@@ -367,6 +474,7 @@ function PAYLOAD:get_format() return self.format or "lua/any" end
 function PAYLOAD:unmarshal() return copy(self.v) end
 function PAYLOAD:transcode(fmt) return setmetatable({v = self.v, format = fmt}, PAYLOAD) end
 local function new_payload(v) return setmetatable({v = v}, PAYLOAD) end
+class(PAYLOAD)
 S.new_payload = new_payload
 
 ---------------------------------------------------------------------------
@@ -378,7 +486,7 @@ MSG.__name = "message"
 function MSG:topic() return self[1] end
 function MSG:from() return self[2] end
 function MSG:payload() return setmetatable({v = self[3]}, PAYLOAD) end
-S.MSG = MSG
+S.MSG = class(MSG)
 
 local EV_EXIT, EV_CANCEL, EV_LINK_DOWN = "pid.exit", "pid.cancel", "pid.link.down"
 
@@ -388,16 +496,21 @@ local function events_channel(proc)
   return ch
 end
 
--- deliver a message to a local process: a listened topic wins, else the inbox
+-- Deliver a message to a local process: a listened topic wins, else the inbox. A mailbox (the
+-- inbox, or a topic's channel) holding max_mailbox messages takes no more: the new message is
+-- dropped and the sender gets nil plus a LimitExceeded error; the receiver is not touched.
 local function deliver(proc, topic, from, value)
-  S.stats.messages = S.stats.messages + 1
   local l = proc.listeners and proc.listeners[topic]
-  if l then
-    if l.message then S.channel_push(l.ch, setmetatable({topic, from, value}, MSG))
-    else S.channel_push(l.ch, value) end
-  else
-    S.channel_push(proc.inbox, setmetatable({topic, from, value}, MSG))
+  local ch = l and l.ch or proc.inbox
+  local max = S.max_mailbox
+  if max > 0 and ch.bt - ch.bh + 1 >= max then
+    return nil, new_error("LimitExceeded", sformat("mailbox of process %s (%s) is full: message dropped "
+      .. "(max_mailbox: %d on host %s)", proc.pid, tostring(proc.entry), max, S.host))
   end
+  S.stats.messages = S.stats.messages + 1
+  if l and not l.message then S.channel_push(ch, value)
+  else S.channel_push(ch, setmetatable({topic, from, value}, MSG)) end
+  return true
 end
 S.deliver = deliver
 
@@ -426,7 +539,8 @@ local function kill_task(task, reason)
   task.reaped = true
   if task.token then P.cancel_token(task.token); S.tokens[task.token] = nil; task.token = nil end
   if task.timer then task.timer.cancelled = true end
-  if task ~= current and co_status(task.co) == "suspended" then co_close(task.co) end
+  -- Its coroutine is dropped, not closed: closing would run the task's pending __close
+  -- handlers here, outside any budget. Code gets __close on normal exits and errors only.
 end
 
 S.kill_task = kill_task
@@ -457,9 +571,10 @@ local function failure(task, e)
   if e == KILL then return new_error("Canceled", "killed") end
   if type(e) == "string" and e:find("not enough memory", 1, true) then
     -- free what the failed task holds before allocating anything to report it
-    co_close(task.co)
+    task.co = nil
     collectgarbage()
-    return new_error("LimitExceeded", "not enough memory (host memory limit reached)")
+    return new_error("LimitExceeded", sformat("%s ran out of memory: the memory limit of host %s was reached "
+      .. "(max_memory: %d bytes)", describe_task(task), S.host, S.max_memory))
   end
   local err = as_error(e)
   -- a dead coroutine keeps its frames, so the traceback still shows where it failed
@@ -468,9 +583,30 @@ local function failure(task, e)
 end
 
 -- Run ready tasks until none are left or the budget is spent. Returns whether work remains.
+-- A pass ends after `budget` resumes or pass_time seconds, whichever comes first.
+local function over_memory()
+  local max = S.max_memory
+  return max > 0 and collectgarbage("count") * 1024 > max
+end
+
+-- The heap passed max_memory during a slice: collect, and if it is still over, the process that
+-- was running ends. This keeps the heap below the allocator's hard cap, whose reserve is for the
+-- runtime's own work (a failed allocation there would abort the node).
+local function memory_check(task)
+  collectgarbage("collect")
+  if not over_memory() then return end
+  local proc = task.proc
+  if proc and not proc.dead then
+    exit_proc(proc, nil, new_error("LimitExceeded", sformat("%s exceeded the memory limit of host %s "
+      .. "(max_memory: %d bytes)", describe_task(task), S.host, S.max_memory)))
+    collectgarbage("collect")
+  end
+end
+
 function S.run(budget)
   fire_timers()
   local n = 0
+  local pass_end = clock() + S.pass_time
   while rhead <= rtail and n < budget do
     local task = ready[rhead]
     ready[rhead] = nil
@@ -478,7 +614,10 @@ function S.run(budget)
     if not task.dead then
       n = n + 1
       current = task
-      S.slice_start = clock()
+      task.instr = 0                 -- max_instructions is per slice
+      local t0 = clock()
+      S.slice_start = t0
+      if t0 > pass_end then n = budget end
       local ok, a, b, c, d
       if task.args then
         local args = task.args
@@ -490,6 +629,7 @@ function S.run(budget)
         ok, a, b, c, d = co_resume(task.co, x, y, z)
       end
       current = nil
+      if over_memory() then memory_check(task) end
       if not ok then
         task_done(task, false, failure(task, a))
       elseif co_status(task.co) == "dead" then
@@ -557,6 +697,7 @@ exit_proc = function(proc, value, err)
   S.stats.exited = S.stats.exited + 1
   for task in pairs(proc.tasks) do kill_task(task) end
   proc.tasks = {}
+  for t in pairs(proc.timers) do t.cancelled = true end   -- timers and tickers die with it
   if proc.inbox then proc.inbox:close() end
   local pid = proc.pid
   if proc.monitors then
@@ -598,10 +739,18 @@ end
 -- create a process record and its main task; `main_fn(proc, ...)` is the body
 function S.create_process(entry_id, main_fn, args, opts)
   if S.max_processes > 0 and S.stats.spawned - S.stats.exited >= S.max_processes then
-    return nil, new_error("LimitExceeded", "host " .. S.host .. " is at its limit of " .. S.max_processes .. " processes")
+    return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is at its limit of %d processes "
+      .. "(max_processes)", tostring(entry_id), S.host, S.max_processes))
+  end
+  if over_memory() then
+    collectgarbage("collect")
+    if over_memory() then
+      return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is over its memory limit "
+        .. "(max_memory: %d bytes)", tostring(entry_id), S.host, S.max_memory))
+    end
   end
   local pid = opts and opts.pid or new_pid()
-  local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge),
+  local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge), timers = {}, ntimers = 0,
                 ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope}
   S.procs[pid] = proc
   S.stats.spawned = S.stats.spawned + 1

@@ -11,6 +11,19 @@ local co_create, co_resume, co_yield, co_status, co_running, co_close, co_wrap_r
 local SUSPEND, KILL = S.SUSPEND, S.KILL
 local new_error = S.new_error
 
+-- Module code runs with this state's own globals and makes its objects through this
+-- setmetatable: a class (`X.__index = X`) is split so instances never hand out the shared
+-- metatable (S.class), and a metatable flagged `__copy_keep` survives copies between processes.
+-- A module must never give Lua code a table it shares with other processes unless that table
+-- is a read-only proxy (S.protect); module objects get their methods through a class.
+_G.setmetatable = function(t, mt)
+  if type(mt) == "table" then
+    S.class(mt)
+    if rawget(mt, "__copy_keep") then S.keep_on_copy(mt) end
+  end
+  return setmetatable(t, mt)
+end
+
 -- Read-only view of a table, nested tables included. Objects with their own metatable
 -- (channels, errors, constants tables of modules) are shared as they are.
 local function protect(t, name)
@@ -94,6 +107,10 @@ local user_metatables = setmetatable({}, {__mode = "k"})
 
 local function safe_setmetatable(t, mt)
   if S.protected[t] then error("cannot change a protected metatable", 2) end
+  -- a finalizer would run whenever the collector gets to it: in another process, outside budgets
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc finalizers are not allowed in the sandbox", 2)
+  end
   if type(t) == "table" then
     local cur = getmetatable(t)
     if cur ~= nil and not user_metatables[cur] then error("cannot change a protected metatable", 2) end
@@ -111,17 +128,24 @@ local function safe_getmetatable(v)
   return mt
 end
 
-local function safe_collectgarbage(opt, ...)
+-- A full collection is one C call as long as the heap is big: code gets a basic step instead.
+local function safe_collectgarbage(opt)
   opt = opt or "collect"
-  if opt == "count" or opt == "collect" or opt == "step" then return collectgarbage(opt, ...) end
+  if opt == "count" then return collectgarbage("count") end
+  if opt == "collect" then collectgarbage("step", 0); return 0 end
+  if opt == "step" then return collectgarbage("step", 0) end
   error("collectgarbage('" .. tostring(opt) .. "') is not allowed", 2)
 end
 
--- Strings cannot reach the shared string metatable.
-getmetatable("").__metatable = false
+local bounded = P.patterns   -- budgeted pattern matching and size-capped string operations
 
 local safe_string = {}
 for k, v in pairs(string) do if k ~= "dump" then safe_string[k] = v end end
+for _, k in ipairs({"find", "match", "gmatch", "gsub", "rep"}) do safe_string[k] = bounded[k] end
+
+local safe_table = {}
+for k, v in pairs(table) do safe_table[k] = v end
+safe_table.concat, safe_table.sort, safe_table.move = bounded.concat, bounded.sort, bounded.move
 
 local safe_os = {time = os.time, date = os.date, clock = os.clock, difftime = os.difftime}
 
@@ -131,7 +155,7 @@ local base = {
   rawset = safe_rawset, select = select, setmetatable = safe_setmetatable, getmetatable = safe_getmetatable,
   tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   collectgarbage = safe_collectgarbage, _VERSION = _VERSION,
-  string = safe_string, table = table, math = math, utf8 = utf8, os = safe_os,
+  string = safe_string, table = safe_table, math = math, utf8 = utf8, os = safe_os,
   coroutine = user_coroutine,
 }
 S.base_raw = base
@@ -144,15 +168,35 @@ function S.seal_base()
   end
   S.base = sealed
   S.base_mt = {__index = sealed}
+  -- Method calls on strings (`("").dump`, `s:rep(n)`) see the sandbox's string table; the
+  -- metatable itself is out of reach.
+  local smt = getmetatable("")
+  smt.__index = sealed.string
+  smt.__metatable = false
   for name, m in pairs(S.modules) do
     if type(m) == "table" and getmetatable(m) == nil then S.modules[name] = protect(m, name) end
   end
 end
 
 -- text-only load into a sandboxed environment
+local MAX_CHUNK = 4 * 1024 * 1024   -- compiling is one C call: source size bounds it
+
 base.load = function(chunk, name, mode, env)
   if mode ~= nil and mode ~= "t" then return nil, "only text chunks can be loaded" end
   if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, "binary chunks are not allowed" end
+  if type(chunk) == "string" and #chunk > MAX_CHUNK then
+    return nil, "chunk larger than " .. MAX_CHUNK .. " bytes"
+  elseif type(chunk) == "function" then
+    local read, size = chunk, 0
+    chunk = function()
+      local piece = read()
+      if type(piece) == "string" then
+        size = size + #piece
+        if size > MAX_CHUNK then error("chunk larger than " .. MAX_CHUNK .. " bytes", 0) end
+      end
+      return piece
+    end
+  end
   env = env or setmetatable({}, S.base_mt)
   return load(chunk, name, "t", env)
 end

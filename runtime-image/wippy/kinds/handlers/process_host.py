@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...engine.engine import DEFAULT_SLICE_TIMEOUT, Engine
+from ...engine.engine import Engine, Limits
 from ...kinds.models.process import ProcessHost, SandboxLimits
 from ...kinds.models.terminal import TerminalHost
 from ...registry import Op
@@ -12,14 +12,21 @@ if TYPE_CHECKING:
     from ...runtime import Runtime
 
 
+def _or(value, default):
+    return default if value is None else value
+
+
 def engine_options(model: ProcessHost | TerminalHost) -> dict:
+    """A host's limits, the defaults of engine.Limits where unset (0 = no limit)."""
     limits = getattr(model, "limits", None) or SandboxLimits()
     host = getattr(model, "host", None)
     return {
-        "slice_timeout": limits.slice_timeout if limits.slice_timeout is not None else DEFAULT_SLICE_TIMEOUT,
-        "max_instructions": limits.max_instructions or 0,
-        "max_memory": int(limits.max_memory) if limits.max_memory else None,
-        "max_processes": (host.max_processes if host else None) or 0,
+        "slice_timeout": _or(limits.slice_timeout, Limits.slice_timeout),
+        "max_instructions": _or(limits.max_instructions, Limits.max_instructions),
+        "max_memory": int(_or(limits.max_memory, Limits.max_memory)),
+        "max_processes": _or(host.max_processes if host else None, Limits.max_processes),
+        "max_mailbox": _or(getattr(limits, "max_mailbox", None), Limits.max_mailbox),
+        "max_timers": _or(getattr(limits, "max_timers", None), Limits.max_timers),
     }
 
 

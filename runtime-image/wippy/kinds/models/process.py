@@ -19,22 +19,37 @@ class HostOptions(ConfigModel):
     )
     queue_size: int = Field(1024, ge=1, description="Global run queue capacity.")
     local_queue_size: int = Field(256, ge=1, description="Per-worker run queue capacity.")
-    max_processes: int | None = Field(None, ge=1, description="Most processes alive on the host at once (unset = no cap).")
+    max_processes: int | None = Field(
+        None, ge=0, description="Most processes alive on the host at once; a spawn over it fails with LimitExceeded "
+        "(unset = 100000, 0 = no cap). Can change live.")
 
 
 class SandboxLimits(ConfigModel):
+    """Every limit can change live; a process over one ends with a LimitExceeded error naming it,
+    its entry and the limit, and the rest of the host keeps running."""
     max_instructions: int | None = Field(
-        None, ge=1, description="Lua instructions one process may run before it must yield (unset = no limit)."
+        None, ge=0, description="Lua instructions one process may run in one slice, before it must yield "
+        "(checked every 10,000; unset or 0 = no limit)."
     )
     slice_timeout: Duration | None = Field(
         None,
-        description="Time one process may run without yielding before it is ended (unset = 5s; 0 = no limit, "
-        "which also spares tight loops the per-instruction check).",
+        description="CPU time one process may run without yielding before it is ended (unset = 1s; 0 = no limit, "
+        "which also spares tight loops the per-instruction check). The node runs one slice at a time, so "
+        "this is also the longest a hostile loop can hold up the node.",
     )
     max_memory: Size | None = Field(
         None,
-        description="Memory the host's Lua state may hold, all its processes together, e.g. '64MiB'; the "
-        "process whose allocation fails is ended (unset = no limit).",
+        description="Lua memory of the host, all its processes together, e.g. '64MiB' (unset = 512MiB, 0 = "
+        "no limit). The process running when the heap passes it is ended; spawns are refused while over.",
+    )
+    max_mailbox: int | None = Field(
+        None, ge=0, description="Messages waiting in one process's inbox (or one listened topic). A message "
+        "to a full mailbox is dropped and process.send returns nil plus a LimitExceeded error; the receiver is "
+        "not touched (unset = 100000, 0 = no limit)."
+    )
+    max_timers: int | None = Field(
+        None, ge=0, description="Timers, tickers and sleeps alive in one process at once; the process that "
+        "sets one more is ended (unset = 1000, 0 = no limit). A process's timers end with it."
     )
 
 
