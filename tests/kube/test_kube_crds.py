@@ -69,5 +69,5 @@ def test_nullable_and_int_or_string_fields():
     schema = crds.entry_crd("ProcessHost", ["process.host"], "wph")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     limits = schema["properties"]["spec"]["properties"]["limits"]["properties"]
     assert limits["slice_timeout"]["x-kubernetes-int-or-string"] is True
-    assert limits["max_instructions"] == {"type": "integer", "minimum": 1, "nullable": True,
+    assert limits["max_instructions"] == {"type": "integer", "minimum": 0, "nullable": True,
                                           "description": limits["max_instructions"]["description"]}

@@ -246,11 +246,21 @@ class Engine:
         self.S.max_processes = max_processes
         self.S.max_mailbox = max_mailbox
         self.S.max_timers = max_timers
-        if max_memory and max_memory < self.memory_used():
-            self.lua.gccollect()
-        self.S.max_memory = max_memory or 0
-        self.lua.set_max_memory(max(memory_cap(max_memory), self.memory_used() + 32 * 1024 * 1024)
-                                if max_memory else 0)
+        self.set_memory_limit(max_memory or 0)
+
+    def memory_limit(self) -> int:
+        """The host's Lua memory limit in bytes (0 = none)."""
+        return int(self.S.max_memory)
+
+    def set_memory_limit(self, limit: int) -> None:
+        """Processes are ended once the heap passes `limit`; the allocator's hard cap stays a
+        reserve above it, and above what is in use now, so lowering it never fails an allocation
+        of the runtime itself."""
+        self.S.max_memory = limit
+        if not limit:
+            self.lua.set_max_memory(0)
+            return
+        self.lua.set_max_memory(max(memory_cap(limit), self.memory_used() + 32 * 1024 * 1024))
 
     def invalidate(self, entry_id: str) -> None:
         self.S.invalidate(entry_id)

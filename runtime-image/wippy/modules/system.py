@@ -67,14 +67,13 @@ def install(engine):
         })
 
     def get_limit():
-        limit = engine.lua.get_max_memory()
-        return limit if limit and limit < 2 ** 62 else -1   # lupa reports "no limit" as 0 or a huge value
+        return engine.memory_limit() or -1
 
     def set_limit(limit):
         if not isinstance(limit, int) or isinstance(limit, bool) or (limit < 0 and limit != -1):
             raise WippyError(INVALID, "limit must be a number of bytes, or -1 for unlimited")
         prev = get_limit()
-        engine.lua.set_max_memory(0 if limit == -1 else max(limit, engine.memory_used() + 1))
+        engine.set_memory_limit(0 if limit == -1 else max(limit, engine.memory_used() + 1))
         return prev
 
     def gc_collect():
