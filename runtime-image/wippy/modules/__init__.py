@@ -64,6 +64,8 @@ SPECS: list[ModuleSpec] = [
     _spec("system", "system"),
     _spec("templates", "deterministic"),
     _spec("exec", "process", "io"),
+    _spec("websocket", "network", "io"),
+    _spec("contract", "process"),
     _spec("io", "io", terminal_only=True),
     _spec("workflow", "workflow"),
 ]

@@ -193,4 +193,5 @@ DESCRIPTIONS = {
     "events": "Event bus", "fs": "Filesystems", "security": "Actors, scopes, policies",
     "io": "Terminal I/O", "workflow": "Workflows", "system": "Runtime information",
     "templates": "Jet templates", "exec": "Running granted OS commands",
+    "websocket": "WebSocket client", "contract": "Typed service contracts",
 }

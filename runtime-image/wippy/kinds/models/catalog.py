@@ -22,6 +22,7 @@ from wippy.kinds.models import env as _env
 from wippy.kinds.models import fs as _fs
 from wippy.kinds.models import templates as _templates
 from wippy.kinds.models import exec as _exec
+from wippy.kinds.models import contract as _contract
 from wippy.kinds.models.temporal import TemporalClient, TemporalWorker, WorkflowLua
 from wippy.kinds.models.security import SecurityPolicy
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
@@ -49,6 +50,7 @@ MODELS: dict[str, type[KindModel]] = {
         _fs.Directory,
         _templates.TemplateSet, _templates.TemplateJet,
         _exec.ExecNative,
+        _contract.ContractDefinition, _contract.ContractBinding,
         SecurityPolicy,
     )
 }

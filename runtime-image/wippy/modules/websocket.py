@@ -1,0 +1,160 @@
+"""Python side of the `websocket` module: a client on aiohttp. Each connection has a reader
+task that moves incoming messages into the Lua channel of the connection, pausing while
+the channel holds `channel_capacity` unread messages."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import aiohttp
+
+from ..durations import parse_duration
+from ..engine.errors import INTERNAL, INVALID, WippyError
+
+MAX_READ_LIMIT = 128 * 1024 * 1024
+
+
+def _timeout(opts: dict, name: str) -> float | None:
+    v = opts.get(name)
+    if v is None:
+        return None
+    try:
+        # numbers are milliseconds, strings Go durations
+        return v / 1000 if isinstance(v, (int, float)) and not isinstance(v, bool) else parse_duration(v)
+    except ValueError as e:
+        raise WippyError(INVALID, f"{name}: {e}") from None
+
+
+class Connection:
+    def __init__(self, engine, ws, session, channel, capacity: int, read_timeout: float | None,
+                 write_timeout: float | None):
+        self.engine = engine
+        self.ws = ws
+        self.session = session
+        self.channel = channel
+        self.capacity = capacity
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.reader = asyncio.ensure_future(self._read())
+
+    def _queued(self) -> int:
+        ch = self.channel
+        return int(ch.bt - ch.bh + 1)
+
+    async def _read(self) -> None:
+        S = self.engine.S
+        try:
+            while True:
+                while self._queued() >= self.capacity and not self.channel.closed:
+                    await asyncio.sleep(0.005)
+                if self.channel.closed:
+                    break
+                msg = await asyncio.wait_for(self.ws.receive(), self.read_timeout)
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    value = {"type": "text", "data": msg.data}
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    value = {"type": "binary", "data": bytes(msg.data)}
+                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                                  aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    break
+                else:
+                    continue
+                if self.engine.closed or not S.channel_push(self.channel, self.engine.to_lua(value)):
+                    break
+                self.engine.kick()
+        except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+            pass
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if not self.ws.closed:
+            await self.ws.close()
+        await self.session.close()
+        if not self.engine.closed:
+            self.channel.close(self.channel)
+            self.engine.kick()
+
+    async def _guard(self, coro):
+        if self.ws.closed:
+            coro.close()
+            raise WippyError(INTERNAL, "connection is closed")
+        try:
+            await asyncio.wait_for(coro, self.write_timeout)
+        except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError) as e:
+            raise WippyError(INTERNAL, f"websocket write failed: {type(e).__name__}: {e}", True) from None
+        return True
+
+
+def install(engine):
+    conns: dict[int, Connection] = {}
+    ids = itertools.count(1)
+
+    async def connect(url, opts, channel):
+        opts = engine.py(opts) if opts is not None else {}
+        if opts == []:
+            opts = {}
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
+            raise WippyError(INVALID, "url must start with ws:// or wss://")
+        compression = opts.get("compression", 0)
+        if compression not in (0, 1):
+            raise WippyError(INVALID, "compression: only DISABLED (0) and CONTEXT_TAKEOVER (1) are supported "
+                                      "(the client cannot negotiate no-context-takeover)")
+        if opts.get("compression_threshold", 0) not in (0, None):
+            raise WippyError(INVALID, "compression_threshold is not supported: every message is compressed "
+                                      "when compression is on")
+        read_limit = opts.get("read_limit", 0) or 4 * 1024 * 1024
+        if not isinstance(read_limit, int) or not 0 < read_limit <= MAX_READ_LIMIT:
+            raise WippyError(INVALID, "read_limit must be between 0 and 128MB")
+        capacity = opts.get("channel_capacity", 100)
+        if not isinstance(capacity, int) or not 1 <= capacity <= 10000:
+            raise WippyError(INVALID, "channel_capacity must be between 1 and 10000")
+        headers = opts.get("headers") or {}
+        protocols = opts.get("protocols") or []
+        if not isinstance(headers, dict) or not isinstance(protocols, list):
+            raise WippyError(INVALID, "headers must be a table of strings, protocols a list")
+        dial = _timeout(opts, "dial_timeout")
+        session = aiohttp.ClientSession()
+        try:
+            ws = await asyncio.wait_for(session.ws_connect(
+                url, headers={str(k): str(v) for k, v in headers.items()}, protocols=[str(p) for p in protocols],
+                compress=15 if compression == 1 else 0, max_msg_size=read_limit, autoping=True), dial)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:
+            await session.close()
+            raise WippyError(INTERNAL, f"websocket connection to {url} failed: {type(e).__name__}: {e}", True) from None
+        h = next(ids)
+        conns[h] = Connection(engine, ws, session, channel, capacity, _timeout(opts, "read_timeout"),
+                              _timeout(opts, "write_timeout"))
+        return h
+
+    def conn(h) -> Connection:
+        c = conns.get(h)
+        if c is None:
+            raise WippyError(INTERNAL, "invalid connection id")
+        return c
+
+    async def send(h, data, latin1, binary):
+        c = conn(h)
+        if binary:
+            return await c._guard(c.ws.send_bytes(data.encode("latin-1" if latin1 else "utf-8")))
+        if latin1:
+            raise WippyError(INVALID, "text messages must be valid UTF-8 (send binary data as websocket.BINARY)")
+        return await c._guard(c.ws.send_str(data))
+
+    async def ping(h):
+        c = conn(h)
+        return await c._guard(c.ws.ping())
+
+    async def close(h, code, reason):
+        c = conns.pop(h, None)
+        if c is None:
+            return True
+        if not c.ws.closed:
+            try:
+                await asyncio.wait_for(c.ws.close(code=code, message=reason.encode()), 5)
+            except (asyncio.TimeoutError, aiohttp.ClientError, ConnectionError):
+                pass
+        await c.reader
+        return True
+
+    return {"connect": connect, "send": send, "ping": ping, "close": close}

@@ -1,0 +1,121 @@
+"""websocket module (lua/http/websocket.md): a client against a real aiohttp WebSocket server."""
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+
+@pytest.fixture
+async def server():
+    seen = {}
+
+    async def handler(request):
+        ws = web.WebSocketResponse(protocols=["graphql-ws"])
+        await ws.prepare(request)
+        seen["auth"] = request.headers.get("Authorization")
+        seen["protocol"] = ws.ws_protocol
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                if msg.data == "close-me":
+                    await ws.close(code=4001, message=b"bye")
+                    break
+                if msg.data == "burst":
+                    for i in range(50):
+                        await ws.send_str(f"m{i}")
+                    continue
+                await ws.send_str("echo:" + msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                await ws.send_bytes(b"\x00" + msg.data)
+        seen["close_code"] = ws.close_code
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"ws://127.0.0.1:{port}/ws", seen
+    await runner.cleanup()
+
+
+async def run(app, body: str, *args):
+    return await app.run("local websocket = require('websocket')\nlocal time = require('time')\n"
+                         "return function(url, ...)\n" + body + "\nend", *args, modules=["websocket", "time"])
+
+
+async def test_text_binary_and_close(app, server):
+    url, seen = server
+    res = await run(app, """
+    local client, err = websocket.connect(url, {
+        headers = {["Authorization"] = "Bearer t"}, protocols = {"graphql-ws"},
+        dial_timeout = "5s", read_timeout = 5000, compression = websocket.COMPRESSION.CONTEXT_TAKEOVER})
+    assert(err == nil, tostring(err))
+    local ch = client:channel()
+    assert(client:send("hello") == true)
+    local m1, ok1 = ch:receive()
+    client:send("\\1\\255\\2", websocket.BINARY)
+    local m2 = client:receive():receive()
+    assert(client:ping() == true)
+    client:close(websocket.CLOSE_CODES.NORMAL, "Session ended")
+    local m3, ok3 = ch:receive()
+    return {m1.type, m1.data, ok1, m2.type, #m2.data, m2.data:byte(1), m2.data:byte(3), m3 == nil, ok3}
+    """, server[0])
+    assert res == ["text", "echo:hello", True, "binary", 4, 0, 255, True, False]
+    assert seen["auth"] == "Bearer t" and seen["protocol"] == "graphql-ws" and seen["close_code"] == 1000
+
+
+async def test_server_close_ends_channel_and_select(app, server):
+    res = await run(app, """
+    local client = websocket.connect(url)
+    local ch = client:channel()
+    local timeout = time.after("5s")
+    client:send("close-me")
+    local r = channel.select {ch:case_receive(), timeout:case_receive()}
+    local _, err = client:send("after")
+    return {r.channel == ch, r.ok, err ~= nil and err:kind()}
+    """, server[0])
+    assert res == [True, False, "Internal"]
+
+
+async def test_backpressure_keeps_order(app, server):
+    res = await run(app, """
+    local client = websocket.connect(url, {channel_capacity = 2})
+    client:send("burst")
+    local ch = client:channel()
+    local got = {}
+    for i = 1, 50 do got[i] = ch:receive().data end
+    client:close()
+    return {got[1], got[50], #got}
+    """, server[0])
+    assert res == ["m0", "m49", 50]
+
+
+@pytest.mark.parametrize("url, opts, kind, retryable", [
+    ("http://example.com", "nil", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", "nil", "Internal", True),
+    ("ws://127.0.0.1:1/ws", "{compression = websocket.COMPRESSION.NO_CONTEXT}", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", "{channel_capacity = 0}", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", '{dial_timeout = "soon"}', "Invalid", False),
+])
+async def test_connect_errors(app, url, opts, kind, retryable):
+    res = await run(app, f"local c, err = websocket.connect({url!r}, {opts}); return {{c == nil, err:kind(), err:retryable() or false}}")
+    assert res == [True, kind, retryable]
+
+
+async def test_permission_denied(make_app, server):
+    app = make_app()
+    app.engine.S.strict = True
+    res = await run(app, """
+    local c, err = websocket.connect(url)
+    return {c == nil, err:kind(), errors.is(err, errors.PERMISSION_DENIED)}
+    """, server[0])
+    assert res == [True, "PermissionDenied", True]
+
+
+async def test_constants(app):
+    res = await run(app, """return {websocket.TEXT, websocket.BINARY, websocket.TYPE_TEXT, websocket.TYPE_CLOSE,
+        websocket.COMPRESSION.NO_CONTEXT, websocket.CLOSE_CODES.INTERNAL_ERROR, websocket.CLOSE_CODES.TLS_HANDSHAKE}""", "x")
+    assert res == [1, 2, "text", "close", 2, 1011, 1015]
