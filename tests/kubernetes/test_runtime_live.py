@@ -27,7 +27,7 @@ from wippy.kube.naming import API_VERSION, GROUP, crd_kind, object_name, plural
 REPO = Path(__file__).resolve().parents[2]
 WIPPY = str(Path(sys.executable).with_name("wippy"))
 APP = "shop"
-KINDS = ["function.lua", "process.lua", "process.host", "process.service", "http.service", "http.endpoint"]
+KINDS = ["function.lua", "library.lua", "process.lua", "process.host", "process.service", "http.service", "http.endpoint"]
 
 PROBE = """
 local funcs = require("funcs")
@@ -230,6 +230,36 @@ def test_invalid_lua_is_reported_and_the_last_good_version_keeps_serving(kube: K
     pod.wait_served(lambda s: s == {"greet": "v2", "other": "o3"}, timeout=10)
     got = wait_applied(kube, ns, "app:other", pod.name, lambda a: a.get("error") is None)
     assert got["generation"] == 3 and "serving" not in got
+
+
+def test_one_broken_entry_among_twenty_is_refused_with_its_dependents_and_the_rest_load(
+        kube: KubeCluster, ns: str, pods) -> None:
+    twenty = [entry_cr(f"app:f{i}", "function.lua", {"source": function(f"f{i}"), "method": "main"}) for i in range(20)]
+    twenty[7] = entry_cr("app:f7", "library.lua", {"source": "return {n = 1 + }"})  # a syntax error
+    dependents = [
+        entry_cr("app:user", "library.lua", {"source": 'return require("f7")', "imports": {"f7": "app:f7"}}),
+        entry_cr("app:caller", "function.lua", {"source": 'return {main = function() return require("u").n end}',
+                                                "method": "main", "imports": {"u": "app:user"}}),
+    ]
+    apply(kube, ns, twenty + dependents)
+    pod = start_app(kube, ns, pods)
+    pod.wait_served(lambda s: s == {"greet": "v1", "other": "o1"})   # the rest of the app runs
+
+    got = wait_applied(kube, ns, "app:f7", pod.name, lambda a: a.get("error") is not None, kind="library.lua")
+    assert got["error"].startswith(f"{ns}/libraryluas/{object_name('app:f7')}: entry app:f7: Lua syntax error")
+    got = wait_applied(kube, ns, "app:user", pod.name, lambda a: a.get("error") is not None, kind="library.lua")
+    assert got["error"] == (f"{ns}/libraryluas/{object_name('app:user')}: entry app:user: refused: "
+                            "depends on app:f7, which was refused")
+    got = wait_applied(kube, ns, "app:caller", pod.name, lambda a: a.get("error") is not None)
+    assert got["error"].endswith("entry app:caller: refused: depends on app:user, which was refused")
+    for i in (i for i in range(20) if i != 7):
+        wait_applied(kube, ns, f"app:f{i}", pod.name, lambda a: a["generation"] == 1 and a.get("error") is None)
+
+    # fixing the broken entry brings in its dependents
+    twenty[7]["spec"]["source"] = "return {n = 7}"
+    apply(kube, ns, [twenty[7]])
+    wait_applied(kube, ns, "app:caller", pod.name, lambda a: a.get("error") is None)
+    wait_applied(kube, ns, "app:user", pod.name, lambda a: a.get("error") is None, kind="library.lua")
 
 
 def test_changes_apply_after_an_apiserver_restart(kube: KubeCluster, ns: str, pods) -> None:

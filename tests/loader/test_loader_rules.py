@@ -96,7 +96,7 @@ def test_entry_missing_name_or_kind(tmp_path):
         f"{path}:7: entry is missing 'name'",
     ]
     assert list(result.entries) == ["app:ok"]
-    assert result.failed == {str(path)}
+    assert result.failed == set() and list(result.refused) == ["app:nokind"]  # the file's other entries load
 
 
 def test_explicit_data_with_other_fields_is_an_error(tmp_path):
@@ -170,7 +170,7 @@ def test_duplicate_ids_across_files_name_both_files(tmp_path):
     assert err.file == str(b) and err.line == 3 and err.entry_id == "app:x"
     assert "duplicate entry id, already defined at" in err.message and "a/_index.yaml:3" in err.message
     assert result.entries["app:x"].data == {"v": 1}
-    assert result.failed == {str(a), str(b)}
+    assert result.failed == set() and result.refused == {}  # the first definition loads; the second is reported
 
 
 def test_bad_yaml_is_reported_with_line_and_other_files_load(tmp_path):

@@ -116,3 +116,33 @@ async def test_stop_all_in_reverse_start_order(lua):
     await asyncio.sleep(0.02)
     await sup.stop_all()
     assert stopped == ["app:c", "app:b", "app:a"]
+
+
+async def test_requires_waits_for_the_required_service_to_run(lua):
+    sup = Supervisor(lua.node)
+    needs = Lifecycle.model_validate({"auto_start": True, "stop_timeout": "200ms", "requires": ["app:first"],
+                                      "start_timeout": "5s"})
+    sup.add(ServiceSpec("app:second", "app:server", HOST, [], needs))
+    await asyncio.sleep(0.1)
+    assert sup.services["app:second"].state == State.STARTING and sup.services["app:second"].pid is None
+    sup.add(ServiceSpec("app:first", "app:server", HOST, [], lifecycle()))
+    await wait_state(sup, "app:second", State.RUNNING)
+    await sup.stop_all()
+
+
+async def test_start_timeout_bounds_the_wait_and_fails_like_a_crash(lua):
+    sup = Supervisor(lua.node)
+    needs = Lifecycle.model_validate({"auto_start": True, "requires": ["app:never"], "start_timeout": "50ms",
+                                      "restart": {"max_attempts": 1, "initial_delay": "10ms", "jitter": 0}})
+    sup.add(ServiceSpec("app:svc", "app:server", HOST, [], needs))
+    await wait_state(sup, "app:svc", State.FAILED)
+    assert sup.services["app:svc"].last_error == "required app:never not running within start_timeout 0.05s"
+
+
+async def test_stopping_a_service_that_waits_for_its_requirements_is_prompt(lua):
+    sup = Supervisor(lua.node)
+    needs = Lifecycle.model_validate({"auto_start": True, "requires": ["app:never"], "start_timeout": "1h"})
+    sup.add(ServiceSpec("app:svc", "app:server", HOST, [], needs))
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(sup.stop("app:svc"), 2)
+    assert sup.services["app:svc"].state == State.STOPPED

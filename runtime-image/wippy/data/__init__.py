@@ -36,7 +36,7 @@ def _build(res: "Resources", entry) -> Any:
         from . import sql
         if kind == "db.sql.sqlite":
             return sql.SqliteDatabase(entry.id, m.file, base_dir=res.base_dir, max_open=m.pool.max_open,
-                                      busy_timeout=m.busy_timeout)
+                                      busy_timeout=m.busy_timeout, pragmas=m.options)
         cls = sql.PostgresDatabase if kind == "db.sql.postgres" else sql.MysqlDatabase
         port = m.port or (5432 if kind == "db.sql.postgres" else 3306)
         return cls(entry.id, host=m.host, port=port, database=m.database, username=m.username,

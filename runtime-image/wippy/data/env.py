@@ -182,7 +182,7 @@ def build(res, entry, m):
         p = Path(m.file_path).expanduser()
         if not p.is_absolute():
             p = _base(res) / p
-        return FileEnv(p, m.auto_create, int(m.file_mode, 8), int(m.dir_mode, 8))
+        return FileEnv(p, m.auto_create, m.file_mode, m.dir_mode)
     if k == "env.storage.router":
         ns = entry.id.split(":", 1)[0]
         return RouterEnv(res, [resolve_ref(s, ns) for s in m.storages])

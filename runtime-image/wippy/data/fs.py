@@ -14,7 +14,7 @@ class DirectoryFS:
         root = Path(m.directory).expanduser()
         if not root.is_absolute():
             root = (base_dir or Path.cwd()) / root
-        self.mode = int(m.mode, 8)
+        self.mode = m.mode
         if not root.exists():
             if not m.auto_init:
                 raise WippyError(INVALID, f"directory {root} does not exist (set auto_init: true)")

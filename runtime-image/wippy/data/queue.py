@@ -51,6 +51,7 @@ class MemoryDriver:
     def __init__(self, entry_id: str, max_length: int = 0):
         self.entry_id = entry_id
         self.max_length = max_length
+        self.limits: dict[str, int] = {}      # per queue, from its driver_options
         self.queues: dict[str, _MemQueue] = {}
         self.closed = False
 
@@ -66,10 +67,15 @@ class MemoryDriver:
             q = self.queues[name] = _MemQueue()
         return q
 
+    def declare(self, name: str, options) -> None:
+        """A queue's driver_options.memory: its own max_length."""
+        self.limits[name] = options.max_length if options is not None else 0
+
     async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
         q = self._q(name)
-        if self.max_length and len(q.ready) >= self.max_length:
-            raise WippyError(UNAVAILABLE, f"queue {name} is full ({self.max_length} messages)")
+        limit = self.limits.get(name) or self.max_length
+        if limit and len(q.ready) >= limit:
+            raise WippyError(UNAVAILABLE, f"queue {name} is full ({limit} messages)")
         msg = Message(uuid.uuid4().hex, body, dict(headers or {}), attempts)
         async with q.cond:
             q.ready.append(msg)
@@ -141,6 +147,10 @@ class RedisStreamsDriver:
             raise WippyError(UNAVAILABLE, f"redis queue driver {self.entry_id}: {e}") from None
         except redis.RedisError as e:
             raise WippyError(INVALID, f"redis queue driver {self.entry_id}: {e}") from None
+
+    async def open(self) -> None:
+        """Connect now (lifecycle.auto_start) rather than on first use."""
+        await self._run(self.client.ping())
 
     async def _group(self, stream: str):
         import redis
@@ -219,12 +229,21 @@ class Queue:
         self.name = m.queue_name or entry_id
         self.max_attempts = m.dead_letter.max_attempts if m.dead_letter else 0
         self.dead_letter = resolve_ref(m.dead_letter.queue, ns) if m.dead_letter and m.dead_letter.queue else None
+        self.options = m.driver_options
         self.published = 0
         self.dead = 0
+        self._declared_on = None
 
     @property
     def driver(self):
-        return self.res.driver(self.driver_id)
+        """The driver, told once (per driver instance) about this queue's own options."""
+        driver = self.res.driver(self.driver_id)
+        if self._declared_on is not driver:
+            declare = getattr(driver, "declare", None)
+            if declare is not None:
+                declare(self.name, getattr(self.options, driver.type, None))
+            self._declared_on = driver
+        return driver
 
     async def publish(self, body: Any, headers: dict | None = None) -> str:
         if headers is not None and not isinstance(headers, dict):

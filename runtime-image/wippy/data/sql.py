@@ -133,11 +133,19 @@ class Database:
         self.queries = 0
 
     # lifecycle ---------------------------------------------------------------
+    stop_timeout: float | None = None   # lifecycle.stop_timeout: most time work in flight gets on retire
+
+    async def open(self) -> None:
+        """Connect now (lifecycle.auto_start) rather than on first use."""
+        await self._on_connection("query", "SELECT 1", [])
+
     def retire(self) -> None:
-        """New work no longer comes here; close once what is in flight returns."""
+        """New work no longer comes here; close once what is in flight returns (or stop_timeout passed)."""
         self.retired = True
         if self.busy == 0:
             self._close_soon()
+        elif self.stop_timeout is not None:
+            asyncio.get_running_loop().call_later(self.stop_timeout, self._close_soon)
 
     def _close_soon(self) -> None:
         if not self.closed:
@@ -333,7 +341,7 @@ class SqliteDatabase(Database):
     type = SQLITE
 
     def __init__(self, entry_id: str, file: str, *, base_dir: Path | None = None, max_open: int = 4,
-                 busy_timeout: float = 5.0):
+                 busy_timeout: float = 5.0, pragmas: dict | None = None):
         memory = file in ("", ":memory:")
         # an in-memory database lives in its one connection
         super().__init__(entry_id, 1 if memory else max_open)
@@ -349,6 +357,7 @@ class SqliteDatabase(Database):
                 raise WippyError(INVALID, f"sqlite: directory {p.parent} does not exist")
             self.path, self.uri = str(p), False
         self.busy_timeout = busy_timeout
+        self.pragmas = dict(pragmas or {})   # checked by the kind model: known names, plain values
         self._idle: list[_SqliteConn] = []
         self._all: list[_SqliteConn] = []
         # open one connection now: a bad path is refused when the entry is applied
@@ -362,6 +371,8 @@ class SqliteDatabase(Database):
         conn = _SqliteConn(self.path, self.uri, self.busy_timeout)
         if self.path != ":memory:":
             conn.raw.execute("PRAGMA journal_mode=WAL")
+        for name, value in self.pragmas.items():
+            conn.raw.execute(f"PRAGMA {name}={value}")
         self._all.append(conn)
         self.opened = len(self._all)
         return conn

@@ -230,6 +230,10 @@ class RedisStore(Store):
         except redis.RedisError as e:
             raise WippyError(INVALID, f"redis store {self.entry_id}: {e}") from None
 
+    async def open(self) -> None:
+        """Connect now (lifecycle.auto_start) rather than on first use."""
+        await self._run(self.client.ping())
+
     async def get(self, key):
         self._check()
         raw = await self._run(self.client.get(self.prefix + _key(key)))

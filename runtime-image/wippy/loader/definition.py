@@ -34,6 +34,11 @@ class FileResult:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def broken(self) -> bool:
+        """Whether the file as a whole failed (its entries are unknown), not just some entries."""
+        return any(e.whole_file for e in self.errors)
+
 
 def load_file(path: Path, root: Path) -> FileResult:
     """Load ``path``; ``root`` bounds where relative ``file://`` references may point."""
@@ -43,13 +48,13 @@ def load_file(path: Path, root: Path) -> FileResult:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         result.is_definition = True  # cannot tell; keep what it defined before
-        result.errors.append(LoadError(result.file, None, None, f"cannot read file: {e}"))
+        result.errors.append(LoadError(result.file, None, None, f"cannot read file: {e}", whole_file=True))
         return result
     try:
         doc = parse(text)
     except YamlError as e:
         result.is_definition = True
-        result.errors.append(LoadError(result.file, e.line, None, str(e)))
+        result.errors.append(LoadError(result.file, e.line, None, str(e), whole_file=True))
         return result
     data, node = doc.data, doc.node
     if not isinstance(data, dict) or "namespace" not in data:
@@ -67,27 +72,31 @@ class _Reader:
         self.node = node
 
     def error(self, line: int | None, message: str, entry_id: str | None = None) -> None:
+        """A problem of one entry: the file's other entries still load."""
         self.result.errors.append(LoadError(self.result.file, line, entry_id, message))
+
+    def file_error(self, line: int | None, message: str) -> None:
+        self.result.errors.append(LoadError(self.result.file, line, None, message, whole_file=True))
 
     def read(self, doc: dict) -> None:
         root_line = line_of(self.node)
         ns = doc["namespace"]
         if not isinstance(ns, str) or not ns or ":" in ns:
-            self.error(_key_line(self.node, "namespace"), f"invalid namespace {ns!r}: expected a dotted name like 'app.api'")
+            self.file_error(_key_line(self.node, "namespace"), f"invalid namespace {ns!r}: expected a dotted name like 'app.api'")
             return
         version = doc.get("version")
         if version is not None and str(version) not in SUPPORTED_VERSIONS:
-            self.error(_key_line(self.node, "version"), f"unsupported version {version!r} (supported: 1.0)")
+            self.file_error(_key_line(self.node, "version"), f"unsupported version {version!r} (supported: 1.0)")
             return
         if "entries" in doc:
             file_meta = doc.get("meta") or {}
             if not isinstance(file_meta, dict):
-                self.error(_key_line(self.node, "meta"), "file-level meta must be a mapping")
+                self.file_error(_key_line(self.node, "meta"), "file-level meta must be a mapping")
                 return
             items = doc["entries"] or []
             items_node = mapping_value(self.node, "entries")
             if not isinstance(items, list):
-                self.error(_key_line(self.node, "entries"), "'entries' must be a list of entries")
+                self.file_error(_key_line(self.node, "entries"), "'entries' must be a list of entries")
                 return
             item_nodes = items_node.value if isinstance(items_node, yaml.SequenceNode) else []
             for i, raw in enumerate(items):
@@ -97,7 +106,7 @@ class _Reader:
             single = {k: v for k, v in doc.items() if k not in _FILE_KEYS}
             self.entry(ns, single, root_line, {})
         else:
-            self.error(root_line, f"namespace {ns!r} is declared but the file has neither 'entries:' nor top-level 'name' and 'kind'")
+            self.file_error(root_line, f"namespace {ns!r} is declared but the file has neither 'entries:' nor top-level 'name' and 'kind'")
 
     def entry(self, ns: str, raw: Any, line: int, file_meta: dict) -> None:
         if not isinstance(raw, dict):

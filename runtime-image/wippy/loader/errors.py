@@ -13,6 +13,8 @@ class LoadError:
     line: int | None
     entry_id: str | None
     message: str
+    # the file as a whole could not be read (YAML syntax, namespace...): none of its entries are known
+    whole_file: bool = False
 
     def __str__(self) -> str:
         where = SourceLocation(self.file, self.line)

@@ -3,7 +3,9 @@
 Loads every definition file, applies them, then watches the folder: each batch of
 changes reloads the files concerned (definition files, and those whose entries
 embed a changed file through ``file://``) and syncs the difference. A file that
-does not load changes nothing until it is fixed: its previous entries stay.
+does not load at all (bad YAML) changes nothing until it is fixed: its previous
+entries stay. An entry that does not load or is refused (and every entry of the
+change depending on it) keeps its previous version; the other entries load.
 """
 
 from __future__ import annotations
@@ -93,16 +95,21 @@ class FileSource:
                     kept = self._sync.registry.get(entry_id)
                     if kept is not None and entry_id not in desired:
                         desired[entry_id] = kept
+            # an entry that did not load keeps its last good version, like a broken file
+            for entry_id in merged.refused:
+                kept = self._sync.registry.get(entry_id)
+                if kept is not None and self._owns(kept):
+                    desired.setdefault(entry_id, kept)
             for override in self._overrides:
                 try:
                     desired = apply_overrides(desired, [override])
                 except OverrideError as e:
                     self._sync.report(report, str(e))
-            await self._sync.sync(desired, report)
+            await self._sync.sync(desired, report, {i: e.message for i, e in merged.refused.items()})
             good: dict[str, list[str]] = {}
             for file, ids in merged.files.items():
                 if file not in merged.failed:
-                    good[file] = ids
+                    good[file] = ids + [i for i, e in merged.refused.items() if e.file == file and i in desired]
                 elif file in self._good_ids:
                     good[file] = self._good_ids[file]
             self._good_ids = good

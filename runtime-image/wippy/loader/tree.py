@@ -20,7 +20,8 @@ class LoadResult:
     errors: list[LoadError] = field(default_factory=list)
     files: dict[str, list[str]] = field(default_factory=dict)  # definition file -> ids it contributed
     reads: dict[str, set[str]] = field(default_factory=dict)  # embedded file -> ids embedding it
-    failed: set[str] = field(default_factory=set)  # files with errors (incl. both sides of a duplicate)
+    failed: set[str] = field(default_factory=set)  # files that failed as a whole (entries unknown)
+    refused: dict[str, LoadError] = field(default_factory=dict)  # entries with a problem, by id
 
     @property
     def ok(self) -> bool:
@@ -47,7 +48,7 @@ def discover(root: Path) -> list[Path]:
 
 def combine(results: Iterable[FileResult]) -> LoadResult:
     """Merge per-file results; an id defined twice is kept from the first file
-    (in path order) and reported, and both files count as failed.
+    (in path order) and the second definition is reported.
     """
     out = LoadResult()
     defined_in: dict[str, Entry] = {}
@@ -55,21 +56,25 @@ def combine(results: Iterable[FileResult]) -> LoadResult:
         if not r.is_definition:
             continue
         out.errors += r.errors
-        if r.errors:
+        if r.broken:
             out.failed.add(r.file)
+        for err in r.errors:
+            if err.entry_id and not err.whole_file:
+                out.refused.setdefault(err.entry_id, err)
         ids = out.files.setdefault(r.file, [])
         for entry in r.entries:
             first = defined_in.get(entry.id)
             if first is not None:
                 line = entry.source.line if entry.source else None
                 out.errors.append(LoadError(r.file, line, entry.id, f"duplicate entry id, already defined at {first.source}"))
-                out.failed |= {r.file, first.source.file if first.source else r.file}
                 continue
             defined_in[entry.id] = entry
             out.entries[entry.id] = entry
             ids.append(entry.id)
         for read, ids_reading in r.reads.items():
             out.reads.setdefault(read, set()).update(ids_reading)
+    for entry_id in set(out.refused) & out.entries.keys():
+        del out.refused[entry_id]  # defined well elsewhere: that definition is the one (a duplicate, reported)
     return out
 
 

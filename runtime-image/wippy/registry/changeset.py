@@ -16,6 +16,10 @@ References = Callable[[Entry], set[str]]
 class ChangesetError(ValueError):
     """A changeset that cannot be folded or ordered; the message names the entries."""
 
+    def __init__(self, message: str, *, entry_ids: list[str] | tuple[str, ...] = ()):
+        super().__init__(message)
+        self.entry_ids = tuple(entry_ids)
+
 
 @dataclass(frozen=True)
 class Op:
@@ -144,5 +148,5 @@ def order(ops: list[Op], references: References) -> list[Op]:
         while sinks := {i for i in stuck if not after[i] & stuck}:
             stuck -= sinks
         names = sorted(ops[i].id for i in stuck)
-        raise ChangesetError(f"dependency cycle between entries: {', '.join(names)}")
+        raise ChangesetError(f"dependency cycle between entries: {', '.join(names)}", entry_ids=names)
     return result

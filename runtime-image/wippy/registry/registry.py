@@ -96,6 +96,10 @@ class Registry:
     def find(self, filter: Mapping[str, Any]) -> list[Entry]:
         return find(self._state.values(), filter)
 
+    def references(self, entry: Entry) -> frozenset[str]:
+        """Full ids ``entry`` depends on."""
+        return self._refs(entry)
+
     def snapshot(self) -> Snapshot:
         return Snapshot(self._version, self._state)
 
@@ -296,7 +300,9 @@ class Registry:
         try:
             return order(ops, self._refs)
         except ChangesetError as e:
-            raise ApplyError.single(str(e), kind="Invalid") from None
+            sources = {op.id: op.entry.source for op in ops}
+            errors = [EntryError(i, str(e), sources.get(i)) for i in e.entry_ids] or [EntryError(None, str(e))]
+            raise ApplyError(errors, kind="Invalid") from None
 
     async def _transition(self, ops: list[Op]) -> list[tuple[KindHandler, Op]]:
         """Run ops through their handlers; on any failure undo what ran and raise."""

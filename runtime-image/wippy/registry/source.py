@@ -2,8 +2,9 @@
 
 A source states the entries it wants; ``SyncedSource`` turns that into a changeset
 against what the registry holds from that source. When the whole changeset is
-refused, it retries group by group (a file, a resource) so that good groups land
-and each refusal is reported on its own.
+refused, it is applied again without the entries the refusal names and every entry
+depending on them, until the rest lands: one entry at a time, each refused entry
+reported with its file, line and reason, and each dependent named as such.
 """
 
 from __future__ import annotations
@@ -32,12 +33,6 @@ class SyncReport:
         return not self.errors
 
 
-def group_by_source_file(op: Op) -> str:
-    """Ops belong to the file their entry comes from (a delete: the file it was in)."""
-    entry = op.previous if op.action == "delete" and op.previous is not None else op.entry
-    return entry.source.file if entry.source else ""
-
-
 class SyncedSource:
     def __init__(
         self,
@@ -45,7 +40,6 @@ class SyncedSource:
         *,
         origin: str,
         owns: Callable[[Entry], bool],
-        group_of: Callable[[Op], str] = group_by_source_file,
         on_error: Callable[[str], None] | None = None,
     ):
         """``owns`` tells which registry entries this source manages: those it may
@@ -55,7 +49,6 @@ class SyncedSource:
         self.registry = registry
         self.origin = origin
         self._owns = owns
-        self._group_of = group_of
         self._on_error = on_error or (lambda msg: log.error("%s", msg))
 
     def report(self, report: SyncReport, message: str) -> None:
@@ -66,52 +59,90 @@ class SyncedSource:
         """The registry's entries that ``desired`` is compared against."""
         return {e.id: e for e in self.registry.entries() if e.id in desired or self._owns(e)}
 
-    async def sync(self, desired: Mapping[str, Entry], report: SyncReport | None = None) -> SyncReport:
+    async def sync(self, desired: Mapping[str, Entry], report: SyncReport | None = None,
+                   refused: Mapping[str, str] | None = None) -> SyncReport:
+        """Bring the registry to ``desired``. ``refused``: ids the source itself could not load
+        (already reported, id -> why); changes to entries depending on them are refused too."""
         report = report if report is not None else SyncReport()
         for _ in range(_CONFLICT_RETRIES):
             version = self.registry.version
-            ops = diff(self.current(desired), desired)
-            if not ops:
-                return report
+            refusals: dict[str, str] = {}
+            ops = self._without_dependents(diff(self.current(desired), desired), dict(refused or {}), refusals)
             try:
-                report.versions.append(
-                    await self.registry.apply(ops, origin=self.origin, expected_version=version)
-                )
-                return report
+                if ops:
+                    report.versions.append(
+                        await self.registry.apply(ops, origin=self.origin, expected_version=version)
+                    )
             except Conflict:
                 continue  # someone else applied meanwhile: recompute against the new head
             except ApplyError as e:
-                groups = self._groups(ops)
-                if len(groups) == 1:
-                    self.report(report, str(e))
-                    return report
-                await self._apply_groups(groups, report)
-                return report
+                await self._apply_entry_by_entry(ops, e, dict(refused or {}), refusals, report)
+            for message in refusals.values():
+                self.report(report, message)
+            return report
         self.report(report, f"{self.origin}: registry kept changing; gave up after {_CONFLICT_RETRIES} attempts")
         return report
 
-    def _groups(self, ops: list[Op]) -> dict[str, list[Op]]:
-        groups: dict[str, list[Op]] = {}
-        for op in ops:
-            groups.setdefault(self._group_of(op), []).append(op)
-        return groups
+    async def _apply_entry_by_entry(self, ops: list[Op], error: ApplyError | None, refused: dict[str, str],
+                                    refusals: dict[str, str], report: SyncReport) -> None:
+        """Land ``ops`` less what the refusals name and what depends on it; ``refusals`` gets a
+        message per refused id. Each round drops what a refusal names (every invalid entry at
+        once, else the first entry a handler refuses), so a round per entry at most. A handler
+        may refuse an entry for want of one that lands later in the same pass: what a handler
+        refused is tried again while the others make progress."""
+        invalid: set[str] = set()  # refused for what they are: trying again cannot help
+        while True:
+            landed = False
+            remaining = ops
+            while error is not None:
+                pending = {op.id for op in remaining}
+                named = [err for err in error.errors if err.entry_id in pending]
+                if not named:
+                    refusals[""] = str(error)  # about no one entry: nothing more can land
+                    return
+                for err in named:
+                    refused[err.entry_id] = err.message
+                    refusals[err.entry_id] = str(err)
+                    if error.kind not in ("Rejected", "Internal"):
+                        invalid.add(err.entry_id)
+                remaining = self._without_dependents([op for op in remaining if op.id not in refused], refused, refusals)
+                error = None
+                if remaining:
+                    try:
+                        report.versions.append(await self.registry.apply(remaining, origin=self.origin))
+                        landed = True
+                    except ApplyError as e:
+                        error = e
+            again = [op for op in ops if op.id in refusals and op.id not in invalid]
+            if not landed or not again:
+                return
+            for op in again:
+                del refused[op.id], refusals[op.id]
+            ops = again
+            try:
+                report.versions.append(await self.registry.apply(ops, origin=self.origin))
+                return
+            except ApplyError as e:
+                error = e
 
-    async def _apply_groups(self, groups: dict[str, list[Op]], report: SyncReport) -> None:
-        # Repeat while something lands: a group may depend on another (an entry it
-        # references, a reference it drops) that only lands later in the same pass.
-        pending = dict(sorted(groups.items()))
-        failures: dict[str, ApplyError] = {}
-        progress = True
-        while pending and progress:
-            progress = False
-            for name, ops in list(pending.items()):
-                try:
-                    report.versions.append(await self.registry.apply(ops, origin=self.origin))
-                except ApplyError as e:
-                    failures[name] = e
+    def _without_dependents(self, ops: list[Op], refused: dict[str, str], refusals: dict[str, str]) -> list[Op]:
+        """``ops`` less those whose entry depends, directly or through others, on a refused id;
+        each one dropped joins ``refused`` and gets its message in ``refusals``."""
+        if not refused:
+            return ops
+        kept = list(ops)
+        changed = True
+        while changed:
+            changed = False
+            for op in list(kept):
+                if op.action == "delete":
                     continue
-                del pending[name]
-                failures.pop(name, None)
-                progress = True
-        for name in pending:
-            self.report(report, str(failures[name]))
+                broken = sorted(self.registry.references(op.entry) & refused.keys())
+                if broken:
+                    kept.remove(op)
+                    refused[op.id] = f"depends on {broken[0]}"
+                    where = f"{op.entry.source}: " if op.entry.source else ""
+                    refusals[op.id] = (f"{where}entry {op.id}: refused: depends on {', '.join(broken)}, "
+                                       f"which {'was' if len(broken) == 1 else 'were'} refused")
+                    changed = True
+        return kept

@@ -70,14 +70,42 @@ class Supervisor:
         self.services: dict[str, Service] = {}
         self._order: list[str] = []          # start order, for reverse shutdown
         self._listeners: list[Callable[[str, State], None]] = []
+        self._changed = asyncio.Event()      # set (and replaced) at every state change
 
     def on_state(self, cb: Callable[[str, State], None]) -> None:
         self._listeners.append(cb)
 
     def _set(self, svc: Service, state: State) -> None:
         svc.state = state
+        self._changed.set()
+        self._changed = asyncio.Event()
         for cb in self._listeners:
             cb(svc.spec.id, state)
+
+    def _unmet(self, spec: ServiceSpec) -> list[str]:
+        """Required entries not ready: a service that is not running, any other entry that does not exist."""
+        unmet = []
+        for rid in spec.lifecycle.requires:
+            svc = self.services.get(rid)
+            ready = svc.state == State.RUNNING if svc is not None else self.node.get_entry(rid) is not None
+            if not ready:
+                unmet.append(rid)
+        return unmet
+
+    async def _await_requirements(self, svc: Service) -> None:
+        """Wait for lifecycle.requires, at most lifecycle.start_timeout (or until the service stops);
+        raises WippyError when they are not met in time."""
+        spec = svc.spec
+        deadline = self.clock() + spec.lifecycle.start_timeout
+        while not svc.stopping and (unmet := self._unmet(spec)):
+            left = deadline - self.clock()
+            if left <= 0:
+                raise WippyError("UNAVAILABLE", f"required {', '.join(unmet)} not running within "
+                                                f"start_timeout {spec.lifecycle.start_timeout:g}s")
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except asyncio.TimeoutError:
+                pass
 
     # ------------------------------------------------------------------ public
     def add(self, spec: ServiceSpec) -> Service:
@@ -161,6 +189,9 @@ class Supervisor:
             cpid = self.node.control_pid(on_event)
             started = self.clock()
             try:
+                await self._await_requirements(svc)
+                if svc.stopping:
+                    break
                 svc.pid = self.node.spawn(spec.process, spec.host, list(spec.input), caller=cpid, monitored=True,
                                           options={"actor": spec.actor, "scope": spec.scope})
                 self._set(svc, State.RUNNING)

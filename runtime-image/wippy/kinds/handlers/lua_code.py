@@ -35,5 +35,4 @@ class LuaCodeHandler:
             source = (op.entry.data or {}).get("source", "")
             err = self.syntax_error(op.entry.id, source)
             if err:
-                where = f"{op.entry.source}: " if op.entry.source else ""
-                raise Rejected(f"{where}Lua syntax error in {op.entry.id}: {err}")
+                raise Rejected(f"Lua syntax error: {err}")

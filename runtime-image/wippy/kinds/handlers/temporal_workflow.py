@@ -14,5 +14,4 @@ class WorkflowLuaHandler(LuaCodeHandler):
         from ...temporal.wfcore import module_problem
         problem = module_problem(op.entry.id, (op.entry.data or {}).get("modules"))
         if problem:
-            where = f"{op.entry.source}: " if op.entry.source else ""
-            raise Rejected(where + problem)
+            raise Rejected(problem)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from wippy.kinds.models.base import ConfigModel
+from wippy.kinds.models.base import ConfigModel, KindModel
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
 
@@ -61,3 +61,32 @@ class Lifecycle(ConfigModel):
         if self.security is not None:
             refs |= {resolve_ref(p, entry_ns) for p in self.security.policies}
         return refs
+
+
+class ResourceLifecycle(Lifecycle):
+    """``lifecycle`` of a resource entry (database, store, queue, env storage, Temporal client): it is
+    built when applied and used by whoever asks for it, not run and restarted like a service.
+
+    ``auto_start`` opens it at once (a connection, a file) within ``start_timeout``, and a resource
+    that cannot open refuses its entry (``startup: optional``: only logged; it opens on first use);
+    without it, it opens on first use. ``requires`` orders it after those entries. ``stop_timeout``
+    is how long work in flight on a replaced or removed resource may take before it is closed.
+    """
+
+    @model_validator(mode="after")
+    def _no_service_fields(self) -> ResourceLifecycle:
+        for name in ("restart", "stable_threshold", "security"):
+            if name in self.model_fields_set:
+                raise ValueError(f"lifecycle.{name} is for supervised services (process.service, ...): a resource "
+                                 "entry is not restarted; it reopens on its next use")
+        return self
+
+
+class ResourceModel(KindModel):
+    """A kind whose entries are resources, with their ``lifecycle``."""
+
+    lifecycle: ResourceLifecycle = Field(default_factory=ResourceLifecycle,
+                                         description="When it opens, what it waits for, how long it may take.")
+
+    def references(self, entry_ns: str) -> set[str]:
+        return self.lifecycle.references(entry_ns)

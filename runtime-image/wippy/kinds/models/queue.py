@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from pydantic import Field
 
 from wippy.kinds.models.base import ConfigModel, KindModel
-from wippy.kinds.models.lifecycle import Lifecycle
+from wippy.kinds.models.lifecycle import Lifecycle, ResourceModel
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
 
 
-class MemoryDriver(KindModel):
+class MemoryDriver(ResourceModel):
     kind = "queue.driver.memory"
 
     max_length: int = Field(0, ge=0, description="Most messages waiting per queue (0 = no limit).")
 
 
-class RedisDriver(KindModel):
+class RedisDriver(ResourceModel):
     kind = "queue.driver.redis"
 
     url: str = Field("", description="redis:// URL; when set, host/port/db/password are ignored.")
@@ -36,17 +36,50 @@ class DeadLetter(ConfigModel):
     max_attempts: int = Field(3, ge=1, description="Deliveries before a message is dead-lettered (or dropped).")
 
 
-class Queue(KindModel):
+class MemoryQueueOptions(ConfigModel):
+    max_length: int = Field(0, ge=0, description="Most messages waiting in this queue (0 = the driver's max_length).")
+
+
+class AmqpQueueOptions(ConfigModel):
+    durable: bool = Field(True, description="The queue survives a broker restart (and messages are persistent).")
+    auto_delete: bool = Field(False, description="The broker deletes the queue when its last consumer leaves.")
+    message_ttl: Duration | None = Field(None, description="Messages older than this are dropped (x-message-ttl).")
+    queue_expiry: Duration | None = Field(None, description="An unused queue is deleted after this (x-expires).")
+    max_length: int | None = Field(None, ge=1, description="Most messages the queue keeps (x-max-length).")
+
+
+class QueueDriverOptions(ConfigModel):
+    """Per-driver options: a driver reads only its own; the others stay dormant (one queue entry may
+    carry options for several drivers)."""
+
+    memory: MemoryQueueOptions | None = Field(None, description="For queue.driver.memory.")
+    amqp: AmqpQueueOptions | None = Field(None, description="For queue.driver.amqp.")
+
+
+class AmqpConsumerOptions(ConfigModel):
+    consumer_tag: str = Field("", description="Identifier of this subscription on the broker (default: generated).")
+    exclusive: bool = Field(False, description="Only this consumer may read the queue.")
+    no_local: bool = Field(False, description="Do not receive messages published on this connection.")
+    no_wait: bool = Field(False, description="Do not wait for the broker to confirm the subscription.")
+
+
+class ConsumerDriverOptions(ConfigModel):
+    amqp: AmqpConsumerOptions | None = Field(None, description="For queue.driver.amqp.")
+
+
+class Queue(ResourceModel):
     kind = "queue.queue"
 
     driver: EntryRef = Field(description="The queue.driver.* entry carrying the messages.")
     queue_name: str = Field("", description="Name on the driver (defaults to the entry id).")
-    codec: str = Field("json", description="Body encoding on the wire (json).")
+    codec: Literal["json/plain", "json"] = Field(
+        "json/plain", description="Body encoding on the wire: JSON (application/msgpack is not supported here).")
     dead_letter: DeadLetter | None = Field(None, description="Where messages go after max_attempts failed deliveries.")
-    driver_options: dict[str, Any] = Field(default_factory=dict, description="Driver-specific options.")
+    driver_options: QueueDriverOptions = Field(default_factory=QueueDriverOptions,
+                                               description="Options by driver name (memory, amqp).")
 
     def references(self, entry_ns: str) -> set[str]:
-        refs = {resolve_ref(self.driver, entry_ns)}
+        refs = super().references(entry_ns) | {resolve_ref(self.driver, entry_ns)}
         if self.dead_letter and self.dead_letter.queue:
             refs.add(resolve_ref(self.dead_letter.queue, entry_ns))
         return refs
@@ -61,7 +94,8 @@ class Consumer(KindModel):
     prefetch: int = Field(10, ge=1, le=10000, description="Messages taken from the driver ahead of handling.")
     auto_ack: bool = Field(True, description="Ack when the handler returns (otherwise the handler calls msg:ack()).")
     retry_delay: Duration = Field("0s", validate_default=True, description="Delay before a nacked message is redelivered.")
-    driver_options: dict[str, Any] = Field(default_factory=dict, description="Driver-specific options.")
+    driver_options: ConsumerDriverOptions = Field(default_factory=ConsumerDriverOptions,
+                                                  description="Options by driver name (amqp).")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Start and stop policy.")
 
     def references(self, entry_ns: str) -> set[str]:

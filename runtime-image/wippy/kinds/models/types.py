@@ -19,6 +19,19 @@ def _check_ref(value: str) -> str:
     return value
 
 
+def _file_mode(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("file mode must be octal digits like '0644' or a number like 0644")
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("0o")
+        if not digits or any(c not in "01234567" for c in digits):
+            raise ValueError(f"file mode {value!r} is not octal (like '0644')")
+        value = int(digits, 8)
+    if not isinstance(value, int) or not 0 <= value <= 0o7777:
+        raise ValueError(f"file mode {value!r} is out of range (0 to 07777)")
+    return value
+
+
 def _check_module(value: str) -> str:
     if ":" in value:
         raise ValueError(f"module name {value!r} must not contain a namespace (use imports for entries)")
@@ -43,6 +56,13 @@ Size = Annotated[
 
 # Another entry: a full "ns:name" id or a bare name in the referring entry's namespace.
 EntryRef = Annotated[str, AfterValidator(_check_ref)]
+
+# Unix permission bits: YAML's 0644 (an octal number) or the string "0644"; the value is the mode.
+FileMode = Annotated[
+    int,
+    BeforeValidator(_file_mode),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}),
+]
 
 # A built-in module name for require() allow-lists ("json", "http").
 ModuleName = Annotated[str, AfterValidator(_check_module)]
