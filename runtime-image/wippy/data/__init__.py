@@ -51,6 +51,9 @@ def _build(res: "Resources", entry) -> Any:
     if kind == "fs.directory":
         from .fs import DirectoryFS
         return DirectoryFS(entry.id, m, res.base_dir)
+    if kind == "fs.embed":
+        from .fs import EmbeddedFS
+        return EmbeddedFS(entry.id, m)
     if kind.startswith("env."):
         from .env import build
         return build(res, entry, m)

@@ -1,8 +1,10 @@
-"""Filesystems behind `fs.directory` entries: every path is resolved inside the root
-(`..` and symlinks cannot leave it)."""
+"""Filesystems behind `fs.directory` and `fs.embed` entries: every path is resolved inside the
+root (`..` and symlinks cannot leave it)."""
 from __future__ import annotations
 
+import base64
 import os
+import tempfile
 import stat as _stat
 from pathlib import Path
 
@@ -43,6 +45,25 @@ class DirectoryFS:
     def writable(self):
         if self.readonly:
             raise WippyError(PERMISSION_DENIED, f"fs {self.entry_id} is read-only")
+
+
+class EmbeddedFS(DirectoryFS):
+    """An fs.embed entry's files, laid out read-only in a private folder of its own (removed with it)."""
+
+    def __init__(self, entry_id: str, m):
+        self._tmp = tempfile.TemporaryDirectory(prefix="wippy-embed-")
+        root = Path(self._tmp.name)
+        for rel, content in m.files.items():
+            data = content.encode() if isinstance(content, str) else base64.b64decode(content.base64)
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        self.entry_id, self.root, self.readonly, self.mode = entry_id, root.resolve(), True, 0o755
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    retire = close
 
 
 def wrap_os_error(e: OSError, path: str) -> WippyError:

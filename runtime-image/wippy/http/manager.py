@@ -16,6 +16,7 @@ from ..registry import Entry, Op, resolve_ref
 from ..registry.entry import InvalidEntryId
 from . import middleware
 from .routing import Endpoint, RouteError, RouteTable, Router
+from .tls import TlsError, server_context
 from .server import HttpServer
 from .static import StaticMount
 
@@ -63,10 +64,15 @@ class HttpManager:
         from ..kinds.models.http import parse_addr
         model = self.runtime.decode(op.entry)
         host, port = parse_addr(model.addr)
+        try:
+            ssl_context = server_context(model.tls)
+        except TlsError as e:
+            raise RouteError(f"http.service {sid}: {e}") from None
         server = self.servers.get(sid)
         if server is None:
             server = HttpServer(sid, self._call, max_body=int(model.max_body), write_timeout=model.timeouts.write,
                                 idle_timeout=model.timeouts.idle, read_timeout=model.timeouts.read)
+            server.ssl_context = ssl_context
             try:
                 await server.bind(host, port)
             except OSError:
@@ -77,7 +83,8 @@ class HttpManager:
             return
         server.max_body, server.write_timeout = int(model.max_body), model.timeouts.write
         server.read_timeout = model.timeouts.read
-        if server.addr != (host, port):
+        if server.addr != (host, port) or _tls_changed(op):
+            server.ssl_context = ssl_context
             await server.rebind(host, port)
 
     async def _call(self, func: str, ctx: dict) -> Any:
@@ -167,3 +174,11 @@ class HttpManager:
             data = fs.data if fs is not None and isinstance(fs.data, dict) else {}
             return Path(data["directory"]) if isinstance(data.get("directory"), str) else None
         return resolve
+
+
+def _tls_changed(op: Op) -> bool:
+    """Whether an update changes the service's tls settings (the listener then restarts with them)."""
+    if op.previous is None:
+        return False
+    before, after = op.previous.data, op.entry.data
+    return (before or {}).get("tls") != (after or {}).get("tls")

@@ -46,6 +46,7 @@ class HttpServer:
         self._runner = web.ServerRunner(self._server, shutdown_timeout=5.0)
         self._site: web.TCPSite | None = None
         self._started = False
+        self.ssl_context = None   # set before bind: HTTPS (tls.mode manual)
 
     # ------------------------------------------------------------------ listener
     async def bind(self, host: str, port: int) -> None:
@@ -53,7 +54,7 @@ class HttpServer:
         if not self._started:
             await self._runner.setup()
             self._started = True
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=self.ssl_context)
         try:
             await site.start()
         except OSError as e:
@@ -71,11 +72,12 @@ class HttpServer:
         try:
             await self.bind(host, port)
         except BindError:
-            if self.addr is None or self.addr[1] != port or port == 0:
+            if self.addr is None or self.port != port or port == 0:
                 raise
             # same port, other interface: the old socket holds the port, so let it go first
             old_addr = self.addr
             await self._site.stop()
+            self._site = None
             try:
                 await self.bind(host, port)
             except BindError:

@@ -39,7 +39,7 @@ HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "store.*": StoreHandler,
     "queue.**": QueueHandler,
     "env.**": EnvHandler,
-    "fs.directory": FsHandler,
+    "fs.*": FsHandler,
     "template.*": TemplateHandler,
     "exec.native": ExecHandler,
     "temporal.client": TemporalClientHandler,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from wippy.loader.embed import embed_files
+from wippy.loader.embed import embed_directory, embed_files
 from wippy.loader.errors import LoadError
 from wippy.loader.yaml_source import YamlError, line_of, mapping_value, parse
 from wippy.registry.entry import Entry, InvalidEntryId, SourceLocation
@@ -137,6 +137,10 @@ class _Reader:
         else:
             data = fields
         embedded = embed_files(data, self.path.parent, self.root)
+        if kind == "fs.embed" and isinstance(embedded.data, dict) and "directory" in embedded.data:
+            folder = embed_directory(embedded.data, self.path.parent, self.root)
+            embedded.data, embedded.reads, embedded.errors = (folder.data, embedded.reads | folder.reads,
+                                                             embedded.errors + folder.errors)
         # Recorded even when a read failed, so that creating the missing file reloads this one.
         for read in embedded.reads:
             self.result.reads.setdefault(str(read), set()).add(f"{ns}:{name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,31 @@ def _read(ref: str, base_dir: Path, root: Path, out: Embedding) -> str:
     except (OSError, UnicodeDecodeError) as e:
         out.errors.append(f"{ref}: cannot read {path}: {e}")
     return ref
+
+
+def embed_directory(data: dict, base_dir: Path, root: Path) -> Embedding:
+    """An fs.embed entry's ``directory`` (inside the app folder) read into its ``files``:
+    UTF-8 text as is, other content as ``{base64: ...}``; hidden files are left out."""
+    out = Embedding(dict(data))
+    rel = out.data.pop("directory")
+    folder = (base_dir / str(rel)).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        out.errors.append(f"directory {rel}: refused, the path leaves the app folder {root}")
+        return out
+    if not folder.is_dir():
+        out.reads.add(folder)
+        out.errors.append(f"directory {rel}: not found ({folder})")
+        return out
+    files = dict(out.data.get("files") or {})
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder).as_posix()
+        if path.is_dir() or any(part.startswith(".") for part in name.split("/")):
+            continue
+        out.reads.add(path)
+        raw = path.read_bytes()
+        try:
+            files[name] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            files[name] = {"base64": base64.b64encode(raw).decode()}
+    out.data["files"] = files
+    return out

@@ -1,4 +1,4 @@
-"""fs.directory: a directory the `fs` module is confined to (wippy.data.fs)."""
+"""fs.directory and fs.embed: what the `fs` module is confined to (wippy.data.fs)."""
 from ...data.handler import ResourceHandler
 
 

@@ -47,7 +47,7 @@ MODELS: dict[str, type[KindModel]] = {
         _store.MemoryStore, _store.SqlStore, _store.RedisStore,
         _queue.MemoryDriver, _queue.RedisDriver, _queue.Queue, _queue.Consumer,
         _env.MemoryStorage, _env.OsStorage, _env.FileStorage, _env.StaticStorage, _env.RouterStorage, _env.Variable,
-        _fs.Directory,
+        _fs.Directory, _fs.Embedded,
         _templates.TemplateSet, _templates.TemplateJet,
         _exec.ExecNative,
         _contract.ContractDefinition, _contract.ContractBinding,

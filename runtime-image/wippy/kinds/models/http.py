@@ -49,11 +49,30 @@ class ServiceHost(ConfigModel):
 
 
 class Tls(ConfigModel):
-    mode: Literal["", "auto", "manual"] = Field("", description="'' serves plain HTTP; 'manual' uses cert and key.")
-    cert: str | None = Field(None, description="PEM certificate file (mode manual).")
-    key: str | None = Field(None, description="PEM private key file (mode manual).")
-    client_auth: str | None = Field(None, description="Client certificate policy (not supported yet).")
-    client_ca: str | None = Field(None, description="CA bundle for client certificates (not supported yet).")
+    mode: Literal["", "auto", "manual"] = Field("", description="'' serves plain HTTP; 'manual' serves HTTPS with cert and key.")
+    cert: str | None = Field(None, description="PEM certificate chain (inline, file://, or ${env:NAME}).")
+    key: str | None = Field(None, description="PEM private key (inline, file://, or ${env:NAME}).")
+    client_auth: Literal["", "verify_if_given", "require_and_verify", "request", "require_any"] = Field(
+        "", description="Client certificates: verify_if_given or require_and_verify (against client_ca).")
+    client_ca: str | None = Field(None, description="PEM bundle of trusted client CAs.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Tls:
+        if self.mode == "auto":
+            raise ValueError("tls.mode 'auto' needs a network overlay driver to provide the certificate; "
+                             "network overlays are not supported here (use mode: manual)")
+        if self.mode == "manual" and not (self.cert and self.key):
+            raise ValueError("tls.mode 'manual' needs both cert and key (PEM)")
+        if self.mode == "" and (self.cert or self.key or self.client_auth or self.client_ca):
+            raise ValueError("tls settings are given but tls.mode is empty (set mode: manual)")
+        if self.client_auth in ("request", "require_any"):
+            raise ValueError(f"tls.client_auth '{self.client_auth}' (a client certificate taken without "
+                             "verification) is not supported; use verify_if_given or require_and_verify with client_ca")
+        if self.client_auth and not self.client_ca:
+            raise ValueError(f"tls.client_auth '{self.client_auth}' needs client_ca")
+        if self.client_ca and not self.client_auth:
+            raise ValueError("tls.client_ca is given without client_auth")
+        return self
 
 
 class HttpService(KindModel):

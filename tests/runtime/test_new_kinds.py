@@ -1,0 +1,137 @@
+"""Kinds of the documentation added here, each loaded from an app folder's YAML and then used:
+fs.embed, env.storage.static and env.storage.router, and the refusal of *.lua.bc entries."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from wippy.engine.errors import WippyError
+from wippy.runtime import Runtime
+
+
+def write(root: Path, rel: str, text: str | bytes) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+@pytest.fixture
+async def app(tmp_path: Path):
+    write(tmp_path, "_index.yaml", """
+        version: "1.0"
+        namespace: app
+        entries:
+          - name: assets
+            kind: fs.embed
+            directory: ./assets
+          - name: inline
+            kind: fs.embed
+            files:
+              notes/readme.txt: "inline text"
+          - name: defaults
+            kind: env.storage.static
+            values: {APP_ENV: production, REGION: eu, FIXED: "1"}
+          - name: mem
+            kind: env.storage.memory
+          - name: chain
+            kind: env.storage.router
+            storages: [app:mem, app:defaults]
+          - name: region
+            kind: env.variable
+            variable: REGION
+            storage: app:chain
+          - name: app_env
+            kind: env.variable
+            variable: APP_ENV
+            storage: app:chain
+          - name: fixed
+            kind: env.variable
+            variable: FIXED
+            storage: app:defaults
+          - name: read
+            kind: function.lua
+            source: file://read.lua
+            method: main
+            modules: [fs, env]
+          - name: packed
+            kind: function.lua.bc
+            source: "\\x1bLua"
+            method: main
+        """)
+    write(tmp_path, "assets/index.html", "<h1>hi</h1>")
+    write(tmp_path, "assets/img/dot.bin", bytes([0, 255, 1, 2]))
+    write(tmp_path, "assets/.hidden", "secret")
+    write(tmp_path, "read.lua", """
+        local fs = require("fs")
+        local env = require("env")
+        local function main(what)
+          if what == "html" then return fs.get("app:assets"):readfile("index.html") end
+          if what == "bin" then return #fs.get("app:assets"):readfile("img/dot.bin") end
+          if what == "hidden" then return fs.get("app:assets"):exists(".hidden") end
+          if what == "inline" then return fs.get("app:inline"):readfile("notes/readme.txt") end
+          if what == "write" then
+            local ok, err = fs.get("app:assets"):writefile("new.txt", "x")
+            return tostring(err)
+          end
+          if what == "env" then
+            local before = env.get("REGION")
+            local ok, err = env.set("REGION", "us")      -- writes go to the first writable storage
+            return {before = before, after = env.get("REGION"), app_env = env.get("APP_ENV"), set_err = err}
+          end
+          if what == "static_write" then
+            local ok, err = env.set("FIXED", "2")
+            return {after = env.get("FIXED"), err = err and tostring(err)}
+          end
+        end
+        return {main = main}
+        """)
+    rt = Runtime(tmp_path, node_name="t", persist_history=False)
+    await rt.start()
+    yield rt, tmp_path
+    await rt.stop()
+
+
+async def test_fs_embed_carries_a_folder_in_the_entry_read_only(app):
+    rt, d = app
+    files = rt.registry.get("app:assets").data["files"]
+    assert files["index.html"] == "<h1>hi</h1>" and files["img/dot.bin"] == {"base64": "AP8BAg=="}
+    assert ".hidden" not in files
+    assert await rt.call("app:read", "html") == "<h1>hi</h1>"
+    assert await rt.call("app:read", "bin") == 4
+    assert await rt.call("app:read", "hidden") is False
+    assert await rt.call("app:read", "inline") == "inline text"
+    assert "read-only" in await rt.call("app:read", "write")
+
+
+async def test_fs_embed_follows_an_edit_of_an_embedded_file(app):
+    rt, d = app
+    import asyncio
+    write(d, "assets/index.html", "<h1>changed</h1>")
+    for _ in range(200):
+        if rt.registry.get("app:assets").data["files"]["index.html"] == "<h1>changed</h1>":
+            break
+        await asyncio.sleep(0.05)
+    assert await rt.call("app:read", "html") == "<h1>changed</h1>"
+
+
+async def test_env_router_reads_first_hit_writes_first_writable_static_is_read_only(app):
+    rt, _ = app
+    got = await rt.call("app:read", "env")
+    assert got["before"] == "eu" and got["after"] == "us" and got["app_env"] == "production"
+    got = await rt.call("app:read", "static_write")
+    assert got["after"] == "1" and got["err"]       # env.storage.static is read-only
+
+
+async def test_bytecode_entries_are_refused_with_the_reason(app):
+    rt, d = app
+    assert rt.registry.get("app:packed") is None
+    [err] = [e for e in rt.errors if "app:packed" in e]
+    assert err.startswith(f"{d / '_index.yaml'}:")
+    assert "precompiled Lua bytecode (function.lua.bc) is not supported" in err and "use function.lua" in err
+    with pytest.raises(WippyError):
+        await rt.call("app:packed")
