@@ -1,34 +1,10 @@
 local io = require("io")
-local time = require("time")
+local squares = require("squares")
 
 local function main(workers, jobs)
   workers = tonumber(workers) or 3
   jobs = tonumber(jobs) or 10
-  local tasks = channel.new(jobs)
-  local results = channel.new(jobs)
-
-  for w = 1, workers do
-    coroutine.spawn(function()
-      while true do
-        local n, ok = tasks:receive()
-        if not ok then return end          -- channel closed and drained
-        time.sleep("1ms")                  -- pretend to work; yields, never blocks
-        results:send({worker = w, n = n, square = n * n})
-      end
-    end)
-  end
-
-  for n = 1, jobs do tasks:send(n) end
-  tasks:close()
-
-  local sum, used = 0, {}
-  for _ = 1, jobs do
-    local r = results:receive()
-    sum = sum + r.square
-    used[r.worker] = true
-  end
-  local count = 0
-  for _ in pairs(used) do count = count + 1 end
+  local sum, count = squares.square_all(workers, jobs)
   io.print(string.format("%d jobs done by %d workers, sum of squares = %d", jobs, count, sum))
   return 0
 end

@@ -18,6 +18,7 @@ from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from .loader.interpolate import InterpolationError, resolve_entry_data
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .supervisor.supervisor import Supervisor
+from .testing.builtin import builtin_entry
 
 log = logging.getLogger("wippy.runtime")
 
@@ -44,7 +45,7 @@ class Runtime:
         else:
             self.history = MemoryHistory()
         self.registry = Registry(self.history, validate=self.decode, references=entry_references)
-        self.node = Node(self.node_name, entries=self.registry.get)
+        self.node = Node(self.node_name, entries=self.entry)
         self.node.registry = self.registry
         self.node.env = NodeEnv(self.node)
         self.supervisor = Supervisor(self.node)
@@ -54,6 +55,10 @@ class Runtime:
         for kind, make in HANDLERS.items():
             self.registry.add_handler(kind, make(self))
         self.registry.subscribe(self._after_commit)
+
+    def entry(self, entry_id: str) -> Entry | None:
+        """An entry of the registry, else a built-in one (the `wippy.test:test` library)."""
+        return self.registry.get(entry_id) or builtin_entry(entry_id)
 
     def env_lookup(self, name: str) -> str | None:
         store = getattr(self.node, "env", None)

@@ -134,7 +134,7 @@ def test_init_scaffolds_an_app_that_runs(tmp_path):
 
 def test_registry_list_and_show(example):
     app = example("hello-world")
-    r = wippy("registry", "list", str(app), "--kind", "function.lua")
+    r = wippy("registry", "list", str(app), "--kind", "function.lua", "--ns", "hello")
     assert r.stdout.split() == ["hello:greet", "function.lua"]
     r = wippy("registry", "show", "hello:hello", str(app), "--field", "meta.command.name")
     assert r.stdout.strip() == "hello"

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("version", help="print the version")
     from ..kube import crds, manifests, revisions
+    from . import mcp, testing
+    testing.add_command(sub)
+    mcp.add_command(sub)
     crds.add_command(sub)
     manifests.add_command(sub)
     revisions.add_arguments(hist, rb)

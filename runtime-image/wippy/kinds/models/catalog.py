@@ -14,6 +14,7 @@ from wippy.kinds.models.lua import FunctionLua, LibraryLua, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import ProcessHost, ProcessService
 from wippy.kinds.models.terminal import TerminalHost
+from wippy.testing.builtin import BUILTIN_PREFIX
 from wippy.kinds.models import http as _http
 from wippy.kinds.models import sql as _sql
 from wippy.kinds.models import store as _store
@@ -111,7 +112,8 @@ def entry_references(entry: Entry) -> set[str]:
             except InvalidEntryId:
                 pass  # not a reference we can follow; the kind's handler reports it
     refs.discard(entry.id)
-    return refs
+    # built-in entries (the test library) are served by every runtime, never stored
+    return {r for r in refs if not r.startswith(BUILTIN_PREFIX)}
 
 
 def _lookup(meta: Mapping, path: str) -> Any:
