@@ -15,7 +15,9 @@ tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
       6: local id = "r-1"
 
 An example whose modules are not implemented is skipped with that reason, so pages of
-modules still to come can have their setup files early.
+modules still to come can have their setup files early. An example that only lists values
+(`time.utc  -- UTC`) is run as checks that each value exists; one that is still not valid
+Lua fails on its own without stopping the rest of its page. Each example has 10 s.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from lupa import lua54
 
 from wippy.modules import BY_NAME, INTERNAL
 
@@ -50,6 +53,11 @@ DOC_MODULES = {
 }
 IMPLEMENTED = {n for n, s in BY_NAME.items() if n not in INTERNAL and not s.terminal_only}
 GLOBALS = {n for n, s in BY_NAME.items() if s.is_global}
+
+_LUA = lua54.LuaRuntime()
+_SYNTAX = _LUA.eval("function(src) local f, err = load(src, '=example', 't', {}); return err end")
+# a line that only names a value (`time.utc  -- UTC timezone`): listings of constants
+_BARE = re.compile(r"^(\s*)([A-Za-z_][\w.]*)(\s*--.*)?$")
 
 _BLOCK = re.compile(r"^```lua[ \t]*\n(.*?)^```", re.S | re.M)
 _REQUIRE = re.compile(r"""require\s*\(?\s*["']([\w.]+)["']""")
@@ -93,9 +101,24 @@ class Example:
             return "module not implemented: " + ", ".join(missing)
         return None
 
+    def body(self) -> str:
+        """The example's code; a listing of values (not statements) becomes checks that each exists."""
+        code = self.code
+        if _SYNTAX(code) is None:
+            return code
+        lines = []
+        for line in code.split("\n"):
+            m = _BARE.match(line)
+            lines.append(f'{m.group(1)}assert({m.group(2)} ~= nil, "{m.group(2)} is nil")' if m else line)
+        return "\n".join(lines)
+
+    def syntax_error(self) -> str | None:
+        return _SYNTAX(self.chunk())
+
     def chunk(self) -> str:
         """The example as the source of a process entry."""
-        prelude, code, check = self.source_parts()
+        prelude, _, check = self.source_parts()
+        code = self.body()
         # required before the example's function: a local of the same name inside shadows it
         auto = sorted(m for m in self.modules() if m in IMPLEMENTED and m not in GLOBALS)
         head = "".join(f'local {m} = require("{m}")\n' for m in auto)

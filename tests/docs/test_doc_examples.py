@@ -5,6 +5,7 @@ stub what an example takes from its surroundings, and for the reasons examples a
 """
 from __future__ import annotations
 
+import asyncio
 import textwrap
 
 import pytest
@@ -17,6 +18,7 @@ from wippy.runtime import Runtime
 from .examples import Example, docs_root, examples, pages, setup_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+EXAMPLE_TIMEOUT = 10.0
 
 
 def _params():
@@ -40,17 +42,28 @@ class PageApps:
 
     def __init__(self, tmp_root):
         self.tmp_root = tmp_root
-        self.runtimes: dict[str, Runtime] = {}
+        self.runtimes: dict[str, Runtime | str] = {}
 
     async def runtime(self, page: str) -> Runtime:
         rt = self.runtimes.get(page)
+        if isinstance(rt, str):
+            raise AssertionError(rt)
         if rt is not None:
             return rt
+        try:
+            rt = await self._start(page)
+        except Exception as e:
+            self.runtimes[page] = f"{page}: the page's runtime did not start: {e}"
+            raise
+        self.runtimes[page] = rt
+        return rt
+
+    async def _start(self, page: str) -> Runtime:
         d = self.tmp_root / page.replace("/", "_")[:-3]
         d.mkdir()
         entries = [{"name": "host", "kind": "process.host"}]
         for ex in examples(page):
-            if ex.skip_reason():
+            if ex.skip_reason() or ex.syntax_error():
                 continue
             (d / f"ex{ex.number}.lua").write_text(ex.chunk())
             entries.append({"name": f"ex{ex.number}", "kind": "process.lua", "source": f"file://ex{ex.number}.lua", "method": "main",
@@ -62,7 +75,6 @@ class PageApps:
         if rt.errors:
             await rt.stop()
             raise AssertionError(f"{page}: entries refused: {rt.errors}")
-        self.runtimes[page] = rt
         return rt
 
     async def close(self):
@@ -79,9 +91,16 @@ async def page_apps(tmp_path_factory):
 
 @pytest.mark.parametrize("example", _params())
 async def test_doc_example(page_apps, example: Example):
+    bad = example.syntax_error()
+    if bad:
+        pytest.fail(f"{example.id} (line {example.line}) is not valid Lua here: {bad}\n"
+                    + textwrap.indent(example.chunk(), "    "))
     rt = await page_apps.runtime(example.page)
     try:
-        await rt.node.exec(f"docs:ex{example.number}", "docs:host", [])
+        await asyncio.wait_for(rt.node.exec(f"docs:ex{example.number}", "docs:host", []), EXAMPLE_TIMEOUT)
+    except asyncio.TimeoutError:
+        pytest.fail(f"{example.id} (line {example.line}) did not finish in {EXAMPLE_TIMEOUT} s\n"
+                    + textwrap.indent(example.chunk(), "    "))
     except WippyError as e:
         pytest.fail(f"{example.id} (line {example.line}) failed: {e.kind or 'error'}: {e}\n"
                     + textwrap.indent(example.chunk(), "    "))
