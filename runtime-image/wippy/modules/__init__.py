@@ -66,6 +66,8 @@ SPECS: list[ModuleSpec] = [
     _spec("exec", "process", "io"),
     _spec("websocket", "network", "io"),
     _spec("contract", "process"),
+    _spec("excel", "io"),
+    _spec("eval_runner", "process"),
     _spec("io", "io", terminal_only=True),
     _spec("workflow", "workflow"),
 ]

@@ -5,12 +5,23 @@ local new_error = S.new_error
 
 local fs = {}
 
+-- Lua strings are bytes; bytes that are not UTF-8 cross to Python as latin-1 text (flag true)
+local LATIN1 = {}
+for i = 128, 255 do LATIN1[string.char(i)] = utf8.char(i) end
+local function pybytes(data)
+  if type(data) ~= "string" or utf8.len(data) then return data, false end
+  return (string.gsub(data, "[\128-\255]", LATIN1)), true
+end
+
 local full_id = S.full_id
 
 local FILE = {__name = "fs.File"}
 FILE.__index = FILE
 function FILE:read(n) return py.fread(self._h, n) end
-function FILE:write(data) return py.fwrite(self._h, data) end
+function FILE:write(data)
+  local d, latin1 = pybytes(data)
+  return py.fwrite(self._h, d, latin1)
+end
 function FILE:seek(whence, offset) return py.fseek(self._h, whence, offset) end
 function FILE:sync() return py.fsync(self._h) end
 function FILE:close() return py.fclose(self._h) end
@@ -23,7 +34,10 @@ end
 local FS = {__name = "fs.FS"}
 FS.__index = FS
 function FS:readfile(p) return py.readfile(self._id, self._cwd, p) end
-function FS:writefile(p, data, mode) return py.writefile(self._id, self._cwd, p, data, mode) end
+function FS:writefile(p, data, mode)
+  local d, latin1 = pybytes(data)
+  return py.writefile(self._id, self._cwd, p, d, mode, latin1)
+end
 function FS:exists(p) return py.exists(self._id, self._cwd, p) end
 function FS:isdir(p) return py.isdir(self._id, self._cwd, p) end
 function FS:stat(p) return py.stat(self._id, self._cwd, p) end

@@ -11,9 +11,11 @@ from ..data.fs import stat_info, wrap_os_error
 from ..engine.errors import WippyError, INVALID
 
 
-def _bytes(data) -> bytes:
+def _bytes(data, latin1: bool = False) -> bytes:
     if isinstance(data, bytes):
         return data
+    if isinstance(data, str) and latin1:
+        return data.encode("latin-1")   # binary Lua data (see pybytes in fs.lua)
     if isinstance(data, str):
         try:
             return data.encode("utf-8")
@@ -46,11 +48,11 @@ def install(engine):
         p = fs(fid).path(path, cwd)
         return await io(p.read_bytes, path)
 
-    async def writefile(fid, cwd, path, data, mode):
+    async def writefile(fid, cwd, path, data, mode, latin1=False):
         f = fs(fid)
         f.writable()
         p = f.path(path, cwd)
-        b = _bytes(data)
+        b = _bytes(data, latin1)
         if mode not in (None, "w", "a"):
             raise WippyError(INVALID, "fs.writefile: mode must be 'w' or 'a'")
 
@@ -133,9 +135,9 @@ def install(engine):
         data = await io(lambda: fh.read(int(n)) if n is not None and n != "*a" else fh.read(), path)
         return data if data else None
 
-    async def fwrite(h, data):
+    async def fwrite(h, data, latin1=False):
         fh, path = _file(h)
-        b = _bytes(data)
+        b = _bytes(data, latin1)
         await io(lambda: fh.write(b), path)
         return len(b)
 

@@ -194,4 +194,5 @@ DESCRIPTIONS = {
     "io": "Terminal I/O", "workflow": "Workflows", "system": "Runtime information",
     "templates": "Jet templates", "exec": "Running granted OS commands",
     "websocket": "WebSocket client", "contract": "Typed service contracts",
+    "excel": "Excel workbooks", "eval_runner": "Running Lua source in a sandbox",
 }
