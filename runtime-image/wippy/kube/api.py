@@ -72,7 +72,7 @@ class KubeApi:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=32),
+                connector=aiohttp.TCPConnector(ssl=self._ssl(), limit=0),   # a watch per entry kind holds a connection: no cap below the kinds
                 timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self._read_timeout),
             )
         return self._session
