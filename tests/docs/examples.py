@@ -13,6 +13,9 @@ tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
       5: assert(result == "hello")
     prelude_for:          # extra prelude for one example
       6: local id = "r-1"
+    entries: [...]        # more entries in the examples' namespace (docs)
+    namespaces:           # entries of other namespaces the examples name
+      app.api: [...]
 
 An example whose modules are not implemented is skipped with that reason, so pages of
 modules still to come can have their setup files early. An example that only lists values

@@ -68,8 +68,12 @@ class PageApps:
             (d / f"ex{ex.number}.lua").write_text(ex.chunk())
             entries.append({"name": f"ex{ex.number}", "kind": "process.lua", "source": f"file://ex{ex.number}.lua", "method": "main",
                             "modules": ex.grants(), "meta": {"doc_line": ex.line}})
-        entries += (setup_for(page) or {}).get("entries") or []
+        setup = setup_for(page) or {}
+        entries += setup.get("entries") or []
         (d / "_index.yaml").write_text(yaml.safe_dump({"version": "1.0", "namespace": "docs", "entries": entries}))
+        for ns, more in (setup.get("namespaces") or {}).items():
+            (d / ns).mkdir()
+            (d / ns / "_index.yaml").write_text(yaml.safe_dump({"version": "1.0", "namespace": ns, "entries": more}))
         rt = Runtime(d, node_name="docs")
         await rt.start()
         if rt.errors:

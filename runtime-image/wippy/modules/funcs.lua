@@ -116,7 +116,7 @@ function FUT:result()
 end
 function FUT:error()
   if not self.done then return nil, false end
-  return self.err, true
+  return self.err, self.err ~= nil
 end
 function FUT:cancel()
   if self.done then return false end
