@@ -9,6 +9,7 @@ tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
     skip:                 # example number (1-based, in page order) -> why it cannot run here
       3: needs an HTTP request (req/res only exist in an http.endpoint)
     error_ok: [4]         # examples whose documented outcome is `nil, err`
+    listing: [7]          # valid Lua that only lists signatures: checked as in the note below
     check:                # Lua run after the example, in its scope, to assert what the docs say
       5: assert(result == "hello")
     prelude_for:          # extra prelude for one example
@@ -19,7 +20,8 @@ tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
 
 An example whose modules are not implemented is skipped with that reason, so pages of
 modules still to come can have their setup files early. An example that only lists values
-(`time.utc  -- UTC`) is run as checks that each value exists; one that is still not valid
+(`time.utc  -- UTC`) or signatures (`string.sub(s, i [,j])`) is run as checks that each
+value or function exists; one that is still not valid
 Lua fails on its own without stopping the rest of its page. Each example has 10 s.
 """
 from __future__ import annotations
@@ -61,6 +63,9 @@ _LUA = lua54.LuaRuntime()
 _SYNTAX = _LUA.eval("function(src) local f, err = load(src, '=example', 't', {}); return err end")
 # a line that only names a value (`time.utc  -- UTC timezone`): listings of constants
 _BARE = re.compile(r"^(\s*)([A-Za-z_][\w.]*)(\s*--.*)?$")
+# a line of signatures (`string.sub(s, i [,j])  -- Substring`): reference listings of functions
+_SIGNATURES = re.compile(r"^\s*(?:[A-Za-z_][\w.:]*\([^()]*\)\s*)+(--.*)?$")
+_SIGNATURE = re.compile(r"([A-Za-z_][\w.]*)(?::\w+)?\(")
 
 _BLOCK = re.compile(r"^```lua[ \t]*\n(.*?)^```", re.S | re.M)
 _REQUIRE = re.compile(r"""require\s*\(?\s*["']([\w.]+)["']""")
@@ -107,12 +112,18 @@ class Example:
     def body(self) -> str:
         """The example's code; a listing of values (not statements) becomes checks that each exists."""
         code = self.code
-        if _SYNTAX(code) is None:
+        if _SYNTAX(code) is None and self.number not in (self.setup.get("listing") or []):
             return code
         lines = []
         for line in code.split("\n"):
             m = _BARE.match(line)
-            lines.append(f'{m.group(1)}assert({m.group(2)} ~= nil, "{m.group(2)} is nil")' if m else line)
+            if m:
+                lines.append(f'{m.group(1)}assert({m.group(2)} ~= nil, "{m.group(2)} is nil")')
+            elif _SIGNATURES.match(line):
+                names = _SIGNATURE.findall(line.split("--")[0])
+                lines.append(" ".join(f'assert({n} ~= nil, "{n} is nil")' for n in names))
+            else:
+                lines.append(line)
         return "\n".join(lines)
 
     def syntax_error(self) -> str | None:

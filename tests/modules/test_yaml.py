@@ -103,3 +103,17 @@ async def test_alias_bomb_is_bounded(app):
         prev = name
     res = await run(app, "local v, err = yaml.decode(...); return {v == nil, err and err:kind()}", bomb)
     assert res == [True, "Internal"]
+
+
+async def test_encode_field_order(app):
+    res = await app.run("""local yaml = require("yaml")
+    return function()
+      local entry = {zebra = 1, alpha = 2, name = "test", kind = "demo", nested = {z = 1, name = "n"}}
+      local ordered = yaml.encode(entry, {field_order = {"name", "kind"}, sort_unordered = true})
+      local sorted = yaml.encode({b = 1, a = 2}, {sort_unordered = true})
+      local _, e1 = yaml.encode(entry, {order = {}})
+      local _, e2 = yaml.encode(entry, {field_order = {1}})
+      return {ordered, sorted, e1:kind(), e2:kind()}
+    end""", modules=["yaml"])
+    assert res == ["name: test\nkind: demo\nalpha: 2\nnested:\n  name: n\n  z: 1\nzebra: 1\n", "a: 2\nb: 1\n",
+                   "Invalid", "Invalid"]

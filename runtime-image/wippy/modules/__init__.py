@@ -29,6 +29,7 @@ def _spec(name: str, *classes: str, is_global: bool = False, terminal_only: bool
 # Order matters: globals first (later modules may use them), then requirable modules.
 SPECS: list[ModuleSpec] = [
     _spec("binary", "deterministic"),
+    _spec("stdlib", "deterministic"),
     _spec("errors", "deterministic", is_global=True),
     _spec("channel", "deterministic", is_global=True),
     _spec("payload", "deterministic", "encoding", is_global=True),
@@ -73,7 +74,7 @@ SPECS: list[ModuleSpec] = [
 ]
 BY_NAME = {s.name: s for s in SPECS}
 # internal helpers that are installed but cannot be required by name
-INTERNAL = {"binary", "time_value", "print", "pubsub"}
+INTERNAL = {"binary", "stdlib", "time_value", "print", "pubsub"}
 
 
 def _has(name: str, suffix: str) -> bool:

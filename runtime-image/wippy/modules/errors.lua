@@ -3,6 +3,7 @@ local S = ...
 
 local type, tostring, setmetatable, getmetatable = type, tostring, setmetatable, getmetatable
 local new_error, is_error, ERR = S.new_error, S.is_error, S.ERR
+local traceback = debug.traceback
 
 local errors = {
   UNKNOWN = "", NOT_FOUND = "NotFound", ALREADY_EXISTS = "AlreadyExists", INVALID = "Invalid",
@@ -12,14 +13,17 @@ local errors = {
 local known = {}
 for _, v in pairs(errors) do known[v] = true end
 
+-- where errors.new was called, for err:stack() and errors.call_stack
+local function here() return traceback("", 3) end
+
 function errors.new(a, b)
   if type(a) == "table" and not is_error(a) then
-    return new_error(a.kind or "", a.message ~= nil and tostring(a.message) or "", a.retryable, a.details)
+    return new_error(a.kind or "", a.message ~= nil and tostring(a.message) or "", a.retryable, a.details, here())
   end
   -- errors.new(kind, message) is accepted too, as some Wippy examples write it
-  if b ~= nil and type(a) == "string" and known[a] then return new_error(a, tostring(b)) end
+  if b ~= nil and type(a) == "string" and known[a] then return new_error(a, tostring(b), nil, nil, here()) end
   if is_error(a) then return a end
-  return new_error("", tostring(a))
+  return new_error("", tostring(a), nil, nil, here())
 end
 
 function errors.wrap(err, message)

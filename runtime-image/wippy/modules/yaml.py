@@ -77,11 +77,22 @@ def _lua_ready(value: Any, budget: list[int]) -> Any:
     return str(value)
 
 
+def _ordered(value: Any, rank: dict) -> Any:
+    """Mappings with the `field_order` keys first (in that order), the rest sorted."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (0, rank[k], "") if k in rank else (1, 0, k))
+        return {k: _ordered(value[k], rank) for k in keys}
+    if isinstance(value, list):
+        return [_ordered(v, rank) for v in value]
+    return value
+
+
 def install(engine):
-    def encode(json_text: str):
+    def encode(json_text: str, field_order=None):
+        order = list(engine.py(field_order)) if field_order is not None else []
         try:
-            data = json.loads(json_text)
-            return yaml.dump(data, Dumper=_Dumper, sort_keys=True, allow_unicode=True,
+            data = _ordered(json.loads(json_text), {k: i for i, k in enumerate(order)})
+            return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                              default_flow_style=False, width=4096)
         except Exception as e:  # noqa: BLE001 - any failure is an encode error for Lua
             raise WippyError(INTERNAL, f"encode failed: {e}", False) from None
