@@ -79,9 +79,11 @@ class RunningApp:
 
 
 @asynccontextmanager
-async def stdio_session(app_dir: Path, token: str):
-    params = StdioServerParameters(command=sys.executable, args=["-m", "wippy.cli.main", "-s", "mcp", str(app_dir)],
-                                   env={"WIPPY_MCP_TOKEN": token, "PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+async def stdio_session(app_dir: Path, token: str, *extra: str, env: dict | None = None):
+    params = StdioServerParameters(command=sys.executable,
+                                   args=["-m", "wippy.cli.main", "-s", "mcp", str(app_dir), *extra],
+                                   env={"WIPPY_MCP_TOKEN": token, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+                                        **(env or {})})
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()

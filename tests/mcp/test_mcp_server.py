@@ -153,7 +153,9 @@ async def test_rollback_logs_and_metrics(app, agent):
         assert (count["value"], count["labels"]["status"]) == (3.0, "200")
 
 
-async def test_a_grant_refuses_outside_its_scope_and_changes_nothing(app):
+async def test_a_grant_refuses_outside_its_scope_and_changes_nothing(app, agent):
+    async with stdio_session(app.dir, agent["token"]) as s:   # something after version 1 to roll back
+        await call(s, "apply", changes=[{"action": "create", "entry": fn("app:marker", "return {main = function() end}")}])
     reader = app.token("reader", actions="read")
     ops_only = app.token("ops-bot", ns=["ops"])
     lua_only = app.token("lua-bot", kinds=["function.lua"])

@@ -17,6 +17,11 @@ def add_command(sub) -> None:
                                    "carries `Authorization: Bearer <token>`.")
     p.add_argument("dir", nargs="?", default=".")
     p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    p.add_argument("--kubernetes", action="store_true",
+                   help="act on an app's custom resources (writes with field manager `wippy`; only entries "
+                        "labelled wippy.ai/agent-owned=true change); DIR then only holds tokens and the audit log")
+    p.add_argument("--app", help="with --kubernetes: the app (default: WIPPY_APP)")
+    p.add_argument("--namespace", "-n", help="with --kubernetes: namespace of the entries (default: the kubeconfig's)")
     p.set_defaults(kube_handler=cmd_mcp)
 
     t = sub.add_parser("mcp-token", help="issue, list or revoke the MCP tokens of an app")
@@ -39,8 +44,19 @@ def add_command(sub) -> None:
 
 
 def cmd_mcp(args) -> int:
-    from ..mcp.server import AppLink, serve_http, serve_stdio
-    link = AppLink(Path(args.dir))
+    from ..mcp.server import AppLink, KubeLink, serve_http, serve_stdio
+    if args.kubernetes:
+        from ..mcp.kube_ops import KubeOps
+        app = args.app or os.environ.get("WIPPY_APP")
+        if not app:
+            print("wippy: wippy mcp --kubernetes needs --app APP (or WIPPY_APP)", file=sys.stderr)
+            return 2
+        link = KubeLink(Path(args.dir), KubeOps(app, args.namespace))
+    elif args.app or args.namespace:
+        print("wippy: --app and --namespace go with --kubernetes", file=sys.stderr)
+        return 2
+    else:
+        link = AppLink(Path(args.dir))
     if args.http:
         host, sep, port = args.http.rpartition(":")
         if not sep or not port.isdigit():

@@ -142,63 +142,10 @@ class AppOps:
 
     # ------------------------------------------------------------------ checking and changing
     def _ops(self, grant: Grant, changes: list[dict]) -> list[Op]:
-        if not isinstance(changes, list) or not changes:
-            raise WippyError(INVALID, "a changeset is a non-empty list of {action, entry} (or {action, id} to delete)")
-        ops = []
-        for i, ch in enumerate(changes):
-            action = ch.get("action") if isinstance(ch, dict) else None
-            if action not in ("create", "update", "delete"):
-                raise WippyError(INVALID, f"change {i}: action must be create, update or delete, not {action!r}")
-            if action == "delete":
-                eid = ch.get("id") or (ch.get("entry") or {}).get("id")
-                current = self.registry.get(eid) if eid else None
-                grant.require("delete", eid, current.kind if current else None)
-                ops.append(Op.delete(eid))
-                continue
-            entry = _entry_from(ch.get("entry"), i)
-            grant.require(action, entry.id, entry.kind)
-            current = self.registry.get(entry.id)
-            if action == "update" and current is not None and current.kind != entry.kind:
-                grant.require("update", entry.id, current.kind)
-            ops.append(Op(action, entry))
-        return ops
+        return changes_to_ops(grant, changes, self.registry.get)
 
     def _problems(self, ops: list[Op]) -> list[dict]:
-        """The checks of a file edit, without applying: each entry's model, its Lua, its references."""
-        from ..kinds.handlers.lua_code import LuaCodeHandler
-        checker = LuaCodeHandler(self.runtime)
-        state = {e.id: e for e in self.registry.entries()}
-        for op in ops:
-            if op.action == "delete":
-                state.pop(op.id, None)
-            else:
-                state[op.id] = op.entry
-        problems = []
-        for op in ops:
-            if op.action == "delete":
-                if self.registry.get(op.id) is None:
-                    problems.append({"entry": op.id, "message": "cannot delete: no such entry"})
-                for other in state.values():
-                    if op.id in entry_references(other):
-                        problems.append({"entry": op.id, "message": f"cannot delete: still referenced by {other.id}"})
-                continue
-            if op.action == "create" and self.registry.get(op.id) is not None:
-                problems.append({"entry": op.id, "message": "already exists (use update)"})
-            if op.action == "update" and self.registry.get(op.id) is None:
-                problems.append({"entry": op.id, "message": "cannot update: no such entry (use create)"})
-            try:
-                self.runtime.decode(op.entry)
-            except Exception as e:   # the model's own message names the field
-                problems.append({"entry": op.id, "message": str(e)})
-                continue
-            if op.entry.kind in LUA_CODE_KINDS:
-                err = checker.syntax_error(op.id, (op.entry.data or {}).get("source", ""))
-                if err:
-                    problems.append({"entry": op.id, "message": f"Lua syntax error: {err}", **_line_of(err)})
-            for ref in sorted(entry_references(op.entry)):
-                if ref not in state:
-                    problems.append({"entry": op.id, "message": f"references {ref}, which does not exist"})
-        return problems
+        return check_changes(ops, {e.id: e for e in self.registry.entries()}, self.runtime.decode)
 
     @tool
     def lint(self, grant: Grant, changes: list[dict]) -> dict:
@@ -236,18 +183,8 @@ class AppOps:
         return out
 
     def _affected(self, ops: list[Op]) -> list[Entry]:
-        """Tests in the change, and tests that import a changed entry or name its id in their source."""
         changed = {op.id for op in ops}
-        out = []
-        for e in self.registry.entries():
-            if not is_test(e):
-                continue
-            data = e.data if isinstance(e.data, dict) else {}
-            imports = {t if ":" in t else f"{e.ns}:{t}" for t in (data.get("imports") or {}).values()}
-            source = str(data.get("source") or "")
-            if e.id in changed or imports & changed or any(c in source for c in changed):
-                out.append(e)
-        return discover(out)
+        return discover([e for e in self.registry.entries() if is_test(e) and is_test_of(e, changed)])
 
     async def _restore(self, version: int, origin: str) -> int:
         """Record a new version whose entries are those of ``version``."""
@@ -301,6 +238,77 @@ class AppOps:
                 if id in s.labels.values() or (path and isinstance(route, str) and route.endswith(path)):
                     out.append({"name": s.name, "labels": s.labels, "value": s.value})
         return out
+
+
+def is_test_of(test: Entry, changed: set[str]) -> bool:
+    """Whether a test is affected by a change of ``changed``: it is one of them, imports one, or
+    names one's id in its source."""
+    data = test.data if isinstance(test.data, dict) else {}
+    imports = {t if ":" in t else f"{test.ns}:{t}" for t in (data.get("imports") or {}).values()}
+    source = str(data.get("source") or "")
+    return test.id in changed or bool(imports & changed) or any(c in source for c in changed)
+
+
+def changes_to_ops(grant: Grant, changes: list[dict], current: Callable[[str], Entry | None]) -> list[Op]:
+    """A changeset as the tools take it, each op checked against the grant."""
+    if not isinstance(changes, list) or not changes:
+        raise WippyError(INVALID, "a changeset is a non-empty list of {action, entry} (or {action, id} to delete)")
+    ops = []
+    for i, ch in enumerate(changes):
+        action = ch.get("action") if isinstance(ch, dict) else None
+        if action not in ("create", "update", "delete"):
+            raise WippyError(INVALID, f"change {i}: action must be create, update or delete, not {action!r}")
+        if action == "delete":
+            eid = ch.get("id") or (ch.get("entry") or {}).get("id")
+            now = current(eid) if eid else None
+            grant.require("delete", eid, now.kind if now else None)
+            ops.append(Op.delete(eid))
+            continue
+        entry = _entry_from(ch.get("entry"), i)
+        grant.require(action, entry.id, entry.kind)
+        now = current(entry.id)
+        if action == "update" and now is not None and now.kind != entry.kind:
+            grant.require("update", entry.id, now.kind)
+        ops.append(Op(action, entry))
+    return ops
+
+
+def check_changes(ops: list[Op], current: dict[str, Entry], decode: Callable[[Entry], Any]) -> list[dict]:
+    """The checks of a file edit, without applying: each entry's model, its Lua, its references."""
+    from ..kinds.handlers.lua_code import LuaCodeHandler
+    checker = LuaCodeHandler(None)
+    state = dict(current)
+    for op in ops:
+        if op.action == "delete":
+            state.pop(op.id, None)
+        else:
+            state[op.id] = op.entry
+    problems = []
+    for op in ops:
+        if op.action == "delete":
+            if op.id not in current:
+                problems.append({"entry": op.id, "message": "cannot delete: no such entry"})
+            for other in state.values():
+                if op.id in entry_references(other):
+                    problems.append({"entry": op.id, "message": f"cannot delete: still referenced by {other.id}"})
+            continue
+        if op.action == "create" and op.id in current:
+            problems.append({"entry": op.id, "message": "already exists (use update)"})
+        if op.action == "update" and op.id not in current:
+            problems.append({"entry": op.id, "message": "cannot update: no such entry (use create)"})
+        try:
+            decode(op.entry)
+        except Exception as e:   # the model's own message names the field
+            problems.append({"entry": op.id, "message": str(e)})
+            continue
+        if op.entry.kind in LUA_CODE_KINDS:
+            err = checker.syntax_error(op.id, (op.entry.data or {}).get("source", ""))
+            if err:
+                problems.append({"entry": op.id, "message": f"Lua syntax error: {err}", **_line_of(err)})
+        for ref in sorted(entry_references(op.entry)):
+            if ref not in state:
+                problems.append({"entry": op.id, "message": f"references {ref}, which does not exist"})
+    return problems
 
 
 def _yaml(entry: Entry | None) -> list[str]:

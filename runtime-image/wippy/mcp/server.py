@@ -56,6 +56,24 @@ class AppLink:
             f.write(json.dumps(entry, default=str) + "\n")
 
 
+class KubeLink(AppLink):
+    """`wippy mcp --kubernetes`: the tools act on the app's custom resources from this process;
+    tokens and the audit log stay in DIR/.wippy."""
+
+    def __init__(self, token_dir: Path, ops):
+        super().__init__(token_dir)
+        self.ops = ops
+
+    async def call(self, tool: str, args: dict, grant: dict) -> Any:
+        from ..engine.errors import WippyError
+        try:
+            return await self.ops.call(tool, args, grant)
+        except WippyError as e:
+            raise ToolError(f"{e.kind or 'Error'}: {e.message}") from None
+        except TypeError as e:   # arguments the tool does not take
+            raise ToolError(f"Invalid: {e}") from None
+
+
 def bearer(headers) -> str | None:
     value = (headers or {}).get("authorization") or ""
     scheme, _, token = value.partition(" ")
