@@ -16,6 +16,8 @@ import yaml
 
 from tests.harness.agents import ToolFailed, call, stdio_session, wippy
 from tests.harness.kube_cluster import KubeCluster
+from tests.harness.processes import wait_for
+from tests.kubernetes.test_operator import operator  # noqa: F401 - the operator records revisions
 from wippy.kube.naming import GROUP, crd_kind, object_name, plural
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +48,8 @@ def get(kube: KubeCluster, ns: str, entry_id: str) -> dict:
                                    "--show-managed-fields").stdout)
 
 
-async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: KubeCluster, ns: str, tmp_path) -> None:
+async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: KubeCluster, ns: str, tmp_path,
+                                                                       operator) -> None:
     r = wippy("mcp-token", "create", str(tmp_path), "--actor", "k8s-agent", "--ns", "hello", "--ns", "hello.test")
     token = json.loads(r.stdout)["token"]
     env = {"KUBECONFIG": str(kube.kubeconfig)}
@@ -82,9 +85,16 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
     meta = shout["metadata"]
     assert meta["labels"] == {"wippy.ai/app": "hello-world", "wippy.ai/agent-owned": "true"}
     assert meta["annotations"]["wippy.ai/changed-by"] == "mcp:k8s-agent (tests failed)"
-    assert {m["manager"] for m in meta["managedFields"]} == {"wippy"}
+    assert {m["manager"] for m in meta["managedFields"] if "f:spec" in m.get("fieldsV1", {})} == {"wippy"}
     assert shout["spec"]["source"] == SHOUT                       # put back after the failed tests
     assert meta["generation"] == 3                                # created, broken, put back
+
+    # the operator keeps the agent's entry in its revision history, like any other
+    def history() -> str:
+        out = wippy("history", "hello:shout", "-n", ns, env=env).stdout
+        return out if "latest" in out else ""
+    lines = wait_for(history, timeout=60, what="revisions of hello:shout").splitlines()
+    assert lines[0].split()[:2] == ["REVISION", "CHANGED"] and len(lines) >= 2
 
     # the app's runtime, fed from the cluster as a pod is, runs the agent's test with the others
     t = subprocess.run([sys.executable, "-m", "wippy.cli.main", "-s", "test", "--kubernetes", "--app", "hello-world",

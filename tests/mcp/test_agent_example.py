@@ -65,8 +65,8 @@ async def test_agent_adds_an_endpoint_and_a_broken_change_is_rolled_back(tmp_pat
 
         # the app answered every request throughout; the broken handler was live only while tested
         assert status.answers and all(a == (200, '{"ok":true}') for a in status.answers)
-        assert all(a is not None and a[0] == 200 for a in hello.answers)
-        assert hello.answers[-1] == (200, '{"message":"Hello, ann!"}')
+        assert hello.answers and set(hello.answers) <= {(200, '{"message":"Hello, ann!"}'),
+                                                        (200, '{"message":"Goodbye, ann!"}')}
 
         history = app.history()
         assert sum("mcp:scripted-agent" in ln for ln in history) == 5   # add, broken, undo; broken, undo
