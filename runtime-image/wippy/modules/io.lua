@@ -1,4 +1,4 @@
--- The `io` module (terminal hosts only): the process's stdin and stdout.
+-- The `io` module (terminal hosts only): the process's stdin and stdout, raw mode.
 local S, P, py = ...
 local select, tostring, concat = select, tostring, table.concat
 
@@ -15,6 +15,7 @@ return {
   eprint = function(...) return py.ewrite(joined("\t", ...) .. "\n") end,
   flush = py.flush,
   readline = py.readline,
-  read = py.read,
+  read = function(n) return py.read(math.type(n) == "integer" and n or nil) end,
+  raw = function(enable) return py.raw(enable == nil or enable == true) end,
   args = py.args,
 }

@@ -147,7 +147,16 @@ local safe_table = {}
 for k, v in pairs(table) do safe_table[k] = v end
 safe_table.concat, safe_table.sort, safe_table.move = bounded.concat, bounded.sort, bounded.move
 
-local safe_os = {time = os.time, date = os.date, clock = os.clock, difftime = os.difftime}
+-- os.time with a table: missing year/month/day are today's, a missing hour/min/sec is 0 (Wippy's
+-- documented defaults; plain Lua needs year, month and day and defaults the hour to 12)
+local os_time, os_date = os.time, os.date
+local function wippy_time(t)
+  if type(t) ~= "table" then return os_time(t) end
+  local now = os_date("*t")
+  return os_time({year = t.year or now.year, month = t.month or now.month, day = t.day or now.day,
+                  hour = t.hour or 0, min = t.min or 0, sec = t.sec or 0, isdst = t.isdst})
+end
+local safe_os = {time = wippy_time, date = os.date, clock = os.clock, difftime = os.difftime, platform = "wippy"}
 
 local base = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
