@@ -69,6 +69,7 @@ SPECS: list[ModuleSpec] = [
     _spec("contract", "process"),
     _spec("excel", "io"),
     _spec("eval_runner", "process"),
+    _spec("archive", "io", "encoding"),
     _spec("io", "io", terminal_only=True),
     _spec("workflow", "workflow"),
 ]

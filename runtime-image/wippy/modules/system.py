@@ -195,4 +195,5 @@ DESCRIPTIONS = {
     "templates": "Jet templates", "exec": "Running granted OS commands",
     "websocket": "WebSocket client", "contract": "Typed service contracts",
     "excel": "Excel workbooks", "eval_runner": "Running Lua source in a sandbox",
+    "archive": "Zip and tar archives",
 }

@@ -1,0 +1,212 @@
+"""archive module (lua/data/archive.md): formats, open/scan/create over fs, files, bytes and
+streams; entries/stat/read/stream/extract/extract_all; limits and zip-slip defense."""
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from tests.engine.conftest import FakeEntry
+
+
+@pytest.fixture
+def vol(app, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    app.entries["app:uploads"] = FakeEntry("app:uploads", "fs.directory", {"directory": str(tmp_path / "in")})
+    app.entries["app:out"] = FakeEntry("app:out", "fs.directory", {"directory": str(tmp_path / "out")})
+    return tmp_path
+
+
+def make_zip(path, files: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+async def run(app, body: str, *args):
+    return await app.run("local archive = require('archive')\nlocal fs = require('fs')\nreturn function(...)\n"
+                         + body + "\nend", *args, modules=["archive", "fs"])
+
+
+async def test_formats(app):
+    assert await run(app, "return archive.formats()") == ["zip", "tar", "tar.gz", "tar.zst"]
+
+
+async def test_open_zip_random_access(app, vol):
+    make_zip(vol / "in" / "incoming.zip", {"docs/readme.md": b"# hi\n", "big.csv": b"a,b\n" * 10000,
+                                           "bin.dat": bytes(range(256)), "docs/": b""})
+    res = await run(app, """
+    local r, err = archive.open(fs.get("app:uploads"), "incoming.zip")
+    assert(err == nil, tostring(err))
+    local names = {}
+    for e in r:entries() do names[#names + 1] = e.name .. ":" .. e.size .. ":" .. tostring(e.is_dir) end
+    local info = r:stat("docs/readme.md")
+    local data = r:read("docs/readme.md")
+    local bin = r:read("bin.dat")
+    local es = r:stream("big.csv")
+    local total = 0
+    while true do
+        local chunk = es:read(65536)
+        if not chunk then break end
+        total = total + #chunk
+    end
+    es:close()
+    local _, nf = r:read("nope")
+    r:close()
+    r:close()
+    local _, closed = r:read("docs/readme.md")
+    return {names, info.size, info.method, data, #bin, bin:byte(256), total, nf:kind(), closed:kind()}
+    """)
+    assert res[0] == ["docs/readme.md:5:false", "big.csv:40000:false", "bin.dat:256:false", "docs/:0:true"]
+    assert res[1:] == [5, "deflate", "# hi\n", 256, 255, 40000, "NotFound", "Invalid"]
+
+
+async def test_extract_and_extract_all(app, vol):
+    make_zip(vol / "in" / "x.zip", {"a/one.txt": b"1", "a/b/two.txt": b"2", "top.txt": b"t"})
+    res = await run(app, """
+    local r = archive.open(fs.get("app:uploads"), "x.zip")
+    local ok = r:extract("top.txt", fs.get("app:out"))
+    local ok2 = r:extract("a/one.txt", fs.get("app:out"), "renamed.txt")
+    local count = r:extract_all(fs.get("app:out"), {prefix = "job123/", strip = 1,
+                                                     filter = function(e) return not e.is_dir end})
+    r:close()
+    return {ok, ok2, count}
+    """)
+    assert res == [True, True, 2]    # top.txt has nothing left after strip = 1
+    out = vol / "out"
+    assert (out / "top.txt").read_bytes() == b"t" and (out / "renamed.txt").read_bytes() == b"1"
+    assert (out / "job123" / "one.txt").read_bytes() == b"1" and (out / "job123" / "b" / "two.txt").read_bytes() == b"2"
+
+
+async def test_zip_slip_rejected(app, vol):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../evil.txt", b"x")
+        z.writestr("/abs.txt", b"y")
+    (vol / "in" / "evil.zip").write_bytes(buf.getvalue())
+    res = await run(app, """
+    local r = archive.open(fs.get("app:uploads"), "evil.zip")
+    local n, err = r:extract_all(fs.get("app:out"))
+    local _, err2 = r:extract("/abs.txt", fs.get("app:out"))
+    return {n == nil, err:kind(), err2:kind()}
+    """)
+    assert res == [True, "Invalid", "Invalid"]
+    assert not (vol / "evil.txt").exists()
+
+
+async def test_create_zip_and_tar_then_read_back(app, vol):
+    (vol / "in" / "big.bin").write_bytes(b"\x00\xff" * 50000)
+    res = await run(app, """
+    local out = {}
+    for _, fmt in ipairs({"zip", "tar", "tar.gz", "tar.zst"}) do
+        local w, err = archive.create(fs.get("app:out"), "out." .. fmt, {format = fmt})
+        assert(err == nil, tostring(err))
+        w:add("notes.txt", "hello")
+        w:add("bin", "\\0\\255\\1", {method = "store", mode = tonumber("600", 8)})
+        w:add_file("data/big.bin", fs.get("app:uploads"), "big.bin")
+        w:add_dir("empty/")
+        assert(w:close() == true)
+        w:close()
+        out[#out + 1] = fmt
+    end
+    -- zip and tar read back by name; the compressed tars by walking
+    local r = archive.open(fs.get("app:out"), "out.zip")
+    local z = {r:read("notes.txt"), #r:read("data/big.bin"), r:read("bin"):byte(2)}
+    r:close()
+    local t = archive.open(fs.get("app:out"), "out.tar")
+    local tt = {t:read("notes.txt"), t:stat("bin").mode}
+    t:close()
+    local _, unavailable = archive.open(fs.get("app:out"), "out.tar.gz")
+    local walked = {}
+    for _, fmt in ipairs({"tar.gz", "tar.zst"}) do
+        local s = archive.scan(fs.get("app:out"):open("out." .. fmt, "r"))
+        local names = {}
+        for e, entry in s:walk() do
+            if e.name == "notes.txt" then names[#names + 1] = entry:read() end
+            names[#names + 1] = e.name
+        end
+        s:close()
+        walked[#walked + 1] = names
+    end
+    return {out, z, tt, unavailable:kind(), walked}
+    """)
+    assert res[0] == ["zip", "tar", "tar.gz", "tar.zst"]
+    assert res[1] == ["hello", 100000, 255]
+    assert res[2] == ["hello", 0o600]
+    assert res[3] == "Unavailable"
+    assert res[4] == [["hello", "notes.txt", "bin", "data/big.bin", "empty/"]] * 2
+    with zipfile.ZipFile(vol / "out" / "out.zip") as z:
+        assert z.read("data/big.bin") == b"\x00\xff" * 50000
+    with tarfile.open(vol / "out" / "out.tar.gz") as t:
+        assert t.extractfile("notes.txt").read() == b"hello"
+
+
+async def test_bytes_source_stream_destination_and_stale_entry(app):
+    res = await run(app, """
+    local sink = {}
+    local dest = {write = function(self, d) sink[#sink + 1] = d; return #d end}
+    local w = archive.create(dest, {format = "zip"})
+    w:add("a.txt", "A")
+    w:add("b.txt", "B")
+    w:close()
+    local bytes = table.concat(sink)
+    local r = archive.open(bytes, {format = "zip"})
+    local a = r:read("a.txt")
+    r:close()
+    local s = archive.scan(bytes)
+    local first
+    local got = {}
+    for e, entry in s:walk() do
+        if not first then first = entry end
+        got[#got + 1] = e.name .. "=" .. entry:read()
+    end
+    local _, stale = first:read()
+    return {a, got, stale:kind(), bytes:sub(1, 2)}
+    """)
+    assert res == ["A", ["a.txt=A", "b.txt=B"], "Internal", "PK"]
+
+
+@pytest.mark.parametrize("body, kind", [
+    ('return select(2, archive.open("not an archive at all"))', "Invalid"),
+    ('return select(2, archive.open(("PK\\3\\4"):rep(3), {format = "zip"}))', "Invalid"),
+    ('return select(2, archive.open(fs.get("app:uploads"), "missing.zip"))', "PermissionDenied"),
+    ('return select(2, archive.open(42))', "PermissionDenied"),
+    ('return select(2, archive.create(42))', "PermissionDenied"),
+    ('local _, e = archive.open(fs.get("app:uploads"), "l.zip", {max_entries = 2}); return e', "Invalid"),
+    ('local r = archive.open(fs.get("app:uploads"), "l.zip", {max_inline_bytes = 4}); return select(2, r:read("e1"))', "Invalid"),
+    ('local r = archive.open(fs.get("app:uploads"), "l.zip", {max_file_bytes = 4}); return select(2, r:extract("e1", fs.get("app:out")))', "Invalid"),
+    ('local r = archive.open(fs.get("app:uploads"), "l.zip", {max_total_bytes = 15}); r:read("e1"); return select(2, r:read("e2"))', "Invalid"),
+    ('return select(2, archive.open(fs.get("app:uploads"), "l.zip", {max_entries = 0}))', "Invalid"),
+])
+async def test_errors(app, vol, body, kind):
+    make_zip(vol / "in" / "l.zip", {"e1": b"0123456789", "e2": b"0123456789", "e3": b"x"})
+    res = await run(app, f"local err = (function() {body} end)(); return err:kind()")
+    assert res == kind
+
+
+async def test_entry_stream_scanner(app):
+    res = await run(app, """
+    local sink = {}
+    local w = archive.create({write = function(self, d) sink[#sink + 1] = d; return #d end}, {format = "tar"})
+    w:add("t.txt", "one two\\r\\nthree\\nlast é")
+    w:close()
+    local r = archive.open(table.concat(sink))
+    local out = {}
+    for _, split in ipairs({"lines", "words", "runes"}) do
+        local sc = r:stream("t.txt"):scanner(split)
+        local toks = {}
+        while true do
+            local has, err = sc:scan()
+            assert(err == nil)
+            if not has then break end
+            toks[#toks + 1] = sc:text()
+        end
+        out[split] = toks
+    end
+    local _, bad = r:stream("t.txt"):scanner("sentences")
+    return {out.lines, out.words, #out.runes, out.runes[#out.runes], bad:kind()}
+    """)
+    assert res == [["one two", "three", "last é"], ["one", "two", "three", "last", "é"], 21, "é", "Invalid"]
