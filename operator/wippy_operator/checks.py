@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lupa import lua54
+from wippy.lang import SyntaxChecker
 
 from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from wippy.kube.manifests import ManifestError, from_object
@@ -27,13 +27,10 @@ class LuaChecker:
     """Compiles Lua without running it, the way kinds/handlers/lua_code.py does on apply."""
 
     def __init__(self) -> None:
-        lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
-        self._load = lua.eval("function(src, name) local f, err = load(src, name, 't', {}); return err end")
+        self._checker = SyntaxChecker()
 
     def syntax_error(self, entry_id: str, source: str) -> str | None:
-        if source.startswith("#"):
-            source = "--" + source
-        return self._load(f"return function(_ENV, ...) {source}\nend", "=" + entry_id)
+        return self._checker.error(entry_id, source)
 
 
 def _no_env(_name: str) -> None:

@@ -17,6 +17,7 @@ from lupa import lua54
 
 from .convert import to_lua, to_python
 from .errors import WippyError, INTERNAL, NOT_FOUND, INVALID
+from .. import lang
 
 if TYPE_CHECKING:
     from .node import Node
@@ -92,6 +93,7 @@ class Engine:
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
         self.P.patterns = self.lua.execute(_lua_source("wippy.engine.lua", "patterns.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
+        self.lua.execute(_lua_source("wippy.lang", "types.lua"), self.S)
         self._classify = self.lua.eval("""function(S) return function(v)
             local mt = getmetatable(v)
             if mt == S.ERR then return 'error' elseif mt == S.PAYLOAD then return 'payload' end
@@ -104,6 +106,7 @@ class Engine:
         from ..modules import install_all
         install_all(self, modules)
         self.S.seal_base()
+        self.S.lang_after_seal()
         # Lua that Python runs on a task's behalf (on the main thread) counts against that task
         self.lua.eval("function(hook, n) debug.sethook(hook, '', n) end")(self.S.budget_hook, 10000)
         self._runner_body = self.lua.eval(
@@ -224,6 +227,10 @@ class Engine:
         source = data.get("source")
         if not isinstance(source, str):
             raise WippyError(INVALID, f"entry {entry_id} ({entry.kind}) has no Lua source")
+        try:
+            source = lang.compile(source, entry_id)
+        except lang.LuaSyntaxError as e:
+            raise WippyError(INVALID, f"{entry_id}: {e.message}") from None
         modules = self.lua.table_from(list(data.get("modules") or []))
         imports = self.lua.table_from(dict(data.get("imports") or {}))
         fac, err = self.S.compile(entry_id, entry.kind, source, data.get("method"), modules, imports,
