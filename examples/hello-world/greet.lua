@@ -1,4 +1,4 @@
-local function greet(who)
+local function greet(who: string?): string
   return "Hello, " .. (who or "world") .. "!"
 end
 

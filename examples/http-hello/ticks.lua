@@ -2,13 +2,17 @@
 local http = require("http")
 local time = require("time")
 
-local function handler()
+type Tick = {name: "tick", id: integer, data: {n: integer}}
+
+local function handler(): (nil, error?)
   local res = http.response()
   for i = 1, 3 do
-    local err = res:write_event({name = "tick", id = i, data = {n = i}})
+    local event: Tick = {name = "tick", id = i, data = {n = i}}
+    local err = res:write_event(event)
     if err then return nil, err end   -- the client went away
     time.sleep("100ms")
   end
+  return nil
 end
 
 return {handler = handler}

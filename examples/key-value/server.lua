@@ -1,8 +1,10 @@
-local function main(parent)
+type Request = {key: string, value: string?}
+
+local function main(parent: string?): (string?, error?)
   local ok, err = process.registry.register("kv")
   if not ok then return nil, err end
   if parent then process.send(parent, "ready", true) end
-  local store = {}
+  local store: {[string]: string} = {}
   local inbox = process.inbox()
   local events = process.events()
   while true do
@@ -11,8 +13,8 @@ local function main(parent)
       if r.value.kind == process.event.CANCEL then return "stopped" end
     else
       local msg = r.value
-      local req = msg:payload():data()
-      local topic = msg:topic()
+      local req = Request(msg:payload():data())
+      local topic: string = msg:topic()
       if topic == "set" then
         store[req.key] = req.value
         process.send(msg:from(), "ok", {key = req.key})

@@ -1,10 +1,12 @@
 local io = require("io")
 
-local function main(answer)
+type Order = {id: string, items: {string}, total: number}
+
+local function main(answer: string?): (integer?, error?)
   local approved = answer ~= "no"
-  local order = {id = "order-1", items = {"book", "pen"}, total = 30}
+  local order: Order = {id = "order-1", items = {"book", "pen"}, total = 30}
   local pid, err = process.spawn_monitored("app:order_flow", "app:worker", order)
-  if not pid then return nil, err end
+  if err then return nil, err end
   io.print("started workflow " .. pid)
   process.spawn("app:approver", "app:procs", pid, approved)
   local ev = process.events():receive()

@@ -1,6 +1,12 @@
 local funcs = require("funcs")
 
-local function order_flow(order)
+type Order = {id: string, items: {string}, total: number}
+type Approval = {approved: boolean}
+
+local function order_flow(input: any): (any, error?)
+  local order, invalid = Order:is(input)
+  if not order then return nil, invalid end
+
   local inventory = funcs.call("app:reserve_inventory", order.items)
   if not inventory then
     return nil, errors.new("out of stock")
@@ -14,7 +20,8 @@ local function order_flow(order)
 
   -- wait for approval: a message that may come days later
   local msg = process.inbox():receive()
-  if not msg:payload():data().approved then
+  local answer = Approval(msg:payload():data())
+  if not answer.approved then
     funcs.call("app:refund_payment", payment.id)
     funcs.call("app:release_inventory", inventory.id)
     return nil, errors.new({kind = errors.INVALID, message = "rejected", retryable = false})

@@ -1,10 +1,10 @@
 local io = require("io")
 
-local function main(rounds)
-  rounds = tonumber(rounds) or 3
+local function main(arg: string?): integer
+  local rounds: integer = math.tointeger(tonumber(arg)) or 3
   local ponger = process.spawn_monitored("pingpong:ponger", "pingpong:procs")
   local inbox = process.inbox()
-  local n = 0
+  local n: integer = 0
   for i = 1, rounds do
     process.send(ponger, "ping", n)
     local msg = inbox:receive()

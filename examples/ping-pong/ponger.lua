@@ -1,4 +1,4 @@
-local function main()
+local function main(): string
   local inbox = process.inbox()
   local events = process.events()
   while true do
@@ -7,7 +7,8 @@ local function main()
       if r.value.kind == process.event.CANCEL then return "stopped" end
     else
       local msg = r.value
-      process.send(msg:from(), "pong", msg:payload():data() + 1)
+      local n: integer = msg:payload():data()
+      process.send(msg:from(), "pong", n + 1)
     end
   end
 end

@@ -2,34 +2,41 @@ local io = require("io")
 local registry = require("registry")
 local funcs = require("funcs")
 
-local function define(changes, op, body)
+type Op = "create" | "update"
+
+local function define(changes: any, op: Op, body: string): any
   return changes[op](changes, {
     id = "dyn:greet",
     kind = "function.lua",
     meta = {comment = "written at run time"},
-    data = {source = "return function(who) " .. body .. " end", method = "call"},
+    -- the code written at run time is typed Lua too
+    data = {source = "return function(who: string): string " .. body .. " end", method = "call"},
   })
 end
 
-local function main()
+local function greet(): string
+  return tostring(funcs.call("dyn:greet", "agent"))
+end
+
+local function main(): (integer?, error?)
   -- history survives restarts: a second run finds the entry from the first
-  local first = registry.get("dyn:greet") and "update" or "create"
+  local first: Op = registry.get("dyn:greet") and "update" or "create"
   local v1, err = define(registry.snapshot():changes(), first, 'return "hello, " .. who'):apply()
   if not v1 then return nil, err end
-  io.print("v" .. v1:id() .. ": " .. funcs.call("dyn:greet", "agent"))
+  io.print("v" .. v1:id() .. ": " .. greet())
 
   local v2, err2 = define(registry.snapshot():changes(), "update", 'return "HELLO, " .. string.upper(who) .. "!"'):apply()
   if not v2 then return nil, err2 end
-  io.print("v" .. v2:id() .. ": " .. funcs.call("dyn:greet", "agent"))
+  io.print("v" .. v2:id() .. ": " .. greet())
 
   -- a broken change is refused as a whole and changes nothing
   local _, bad = define(registry.snapshot():changes(), "update", 'return ((('):apply()
   io.print("broken change refused: " .. tostring(bad ~= nil))
-  io.print("still v" .. registry.current_version():id() .. ": " .. funcs.call("dyn:greet", "agent"))
+  io.print("still v" .. registry.current_version():id() .. ": " .. greet())
 
   local ok, rerr = registry.apply_version(v1)
   if not ok then return nil, rerr end
-  io.print("rolled back to v" .. registry.current_version():id() .. ": " .. funcs.call("dyn:greet", "agent"))
+  io.print("rolled back to v" .. registry.current_version():id() .. ": " .. greet())
   return 0
 end
 

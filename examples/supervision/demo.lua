@@ -1,12 +1,14 @@
 local io = require("io")
 
-local function main()
+local MAX_RESTARTS: integer = 3
+
+local function main(): integer
   process.set_options({trap_links = true})
   local events = process.events()
-  local restarts = 0
-  local worker = process.spawn_linked("sup:worker", "sup:procs", "demo")
+  local restarts: integer = 0
+  local worker: string = process.spawn_linked("sup:worker", "sup:procs", "demo")
   io.print("started worker")
-  while restarts < 3 do
+  while restarts < MAX_RESTARTS do
     local ev = events:receive()
     if ev.kind == process.event.LINK_DOWN then
       restarts = restarts + 1

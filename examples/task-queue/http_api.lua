@@ -4,8 +4,8 @@
 local http = require("http")
 local funcs = require("funcs")
 
-local function fail(res, err)
-  local status = errors.is(err, errors.INVALID) and http.STATUS.BAD_REQUEST or http.STATUS.INTERNAL_ERROR
+local function fail(res: any, err: any)
+  local status: integer = errors.is(err, errors.INVALID) and http.STATUS.BAD_REQUEST or http.STATUS.INTERNAL_ERROR
   res:set_status(status)
   res:write_json({error = err:message()})
 end

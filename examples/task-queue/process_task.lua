@@ -4,8 +4,11 @@ local events = require("events")
 local queue = require("queue")
 local time = require("time")
 
+type Job = {id: integer, title: string @min_len(1)}
+
 -- the consumer's handler: gets the message body; an error puts the message back
-local function handle(task)
+local function handle(body: any): (boolean?, error?)
+  local task = Job(body)   -- a malformed message fails here, naming the field
   local db, err = schema.db()
   if not db then return nil, err end
   local msg = queue.message()

@@ -1,7 +1,7 @@
 local sql = require("sql")
 local schema = {}
 
-function schema.db()
+function schema.db(): (any, error?)
   local db, err = sql.get("tasks:db")
   if not db then return nil, err end
   local _, e = db:execute([[CREATE TABLE IF NOT EXISTS tasks (

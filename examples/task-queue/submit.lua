@@ -2,8 +2,10 @@ local schema = require("schema")
 local queue = require("queue")
 local store = require("store")
 
+type Submitted = {id: integer, status: "queued"}
+
 -- submit(title) -> {id, status}
-local function submit(title)
+local function submit(title: unknown): (Submitted?, error?)
   if type(title) ~= "string" or title == "" then
     return nil, errors.new({kind = errors.INVALID, message = "title must be a non-empty string"})
   end

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from wippy.lang import SyntaxChecker
+from wippy.lang.lint import LUA_KINDS, lint_source
 
 from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from wippy.kube.manifests import ManifestError, from_object
@@ -46,9 +47,11 @@ def entry_of(obj: dict) -> Entry | Problem:
 
 @dataclass(frozen=True)
 class Intrinsic:
-    """What an object's spec alone says: its first problem, else the ids it references."""
+    """What an object's spec alone says: its first problem, else the ids it references (and
+    the lint warnings of its Lua, reported as Events)."""
     problem: Problem | None
     references: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = ()
 
 
 def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
@@ -73,7 +76,20 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
         err = lua.syntax_error(entry.id, source)
         if err:
             return Intrinsic(Problem("LuaSyntaxError", f"Lua syntax error: {err}"))
-    return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")))
+    warnings: tuple[str, ...] = ()
+    if entry.kind in LUA_KINDS and isinstance(source, str):
+        # type errors stop the entry before any pod tries it; imported libraries are other
+        # objects, so their types are not known here (the checker treats them as any)
+        data = entry.data or {}
+        diags = lint_source(source, entry.id, kind=entry.kind, modules=data.get("modules") or (),
+                            imports=data.get("imports") or {}, rules=True, method=data.get("method"))
+        errors = [f"{entry.id}:{d.line}: {d.code} {d.message}" for d in diags if d.severity == "error"]
+        if errors:
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            return Intrinsic(Problem("LintFailed", "; ".join(errors[:3]) + more))
+        warnings = tuple(f"{entry.id}:{d.line}: {d.code} {d.message}" for d in diags)
+    return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")),
+                     warnings)
 
 
 def missing_references(missing: set[str], where: str) -> Problem:

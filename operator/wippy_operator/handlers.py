@@ -329,6 +329,10 @@ def _intrinsic(key: EntryKey, body: dict) -> checks.Intrinsic:
     cached = OP.checked.get(key)
     if cached is None or cached[0] != version:
         cached = OP.checked[key] = (version, checks.intrinsic(body, OP.lua))
+        if cached[1].warnings:  # once per generation: lint warnings become an Event
+            shown = cached[1].warnings[:5]
+            more = f" (and {len(cached[1].warnings) - 5} more)" if len(cached[1].warnings) > 5 else ""
+            kopf.warn(body, reason="LintWarnings", message="; ".join(shown) + more)
     return cached[1]
 
 

@@ -120,3 +120,40 @@ def _checker() -> SyntaxChecker:
     if not _CK:
         _CK.append(SyntaxChecker())
     return _CK[0]
+
+
+# ------------------------------------------------------------------ lint of the docs' examples
+def _marked(block: str) -> list[int]:
+    """Lines a doc marks as errors: `-- ERROR` (lua/types.md) and `-- E:` (guides/linter.md)."""
+    return [i for i, ln in enumerate(block.splitlines(), 1)
+            if "-- ERROR" in ln or re.search(r"--\s*E:", ln)]
+
+
+MARKED = [b for b in BLOCKS if _marked(b[3])]
+TYPES_MD = [b for b in BLOCKS if b[0] == "lua/types.md" and not _marked(b[3])]
+
+
+def test_the_docs_mark_error_lines():
+    assert sum(len(_marked(b[3])) for b in MARKED) >= 6
+
+
+@pytest.mark.parametrize("rel,line,first,block", MARKED, ids=lambda v: v if isinstance(v, str) and v.endswith(".md") else "")
+def test_each_marked_line_is_an_E_diagnostic_at_that_line(rel, line, first, block):
+    from wippy.lang.lint import lint_source
+    diags = lint_source(block)
+    found = {d.line for d in diags if d.code.startswith("E") and d.code not in ("E0002", "E0009")}
+    for n in _marked(block):
+        assert n in found, f"{rel}:{line + n - 1}: no E diagnostic (got {[(d.code, d.line, d.message) for d in diags]})"
+    # and nothing else: a doc example is reported only where the doc says
+    stray = [d for d in diags if d.code.startswith("E") and d.code not in ("E0002", "E0009")
+             and d.line not in _marked(block)]
+    assert not stray, f"{rel}:{line}: unexpected {[(d.code, d.line, d.message) for d in stray]}"
+
+
+@pytest.mark.parametrize("rel,line,first,block", TYPES_MD, ids=lambda v: v if isinstance(v, str) and v.endswith(".md") else "")
+def test_valid_type_examples_are_lint_clean(rel, line, first, block):
+    """lua/types.md's valid examples give no type error; names from neighbouring examples
+    (E0002 undefined variable, E0009 unknown type) are the only diagnostics allowed."""
+    from wippy.lang.lint import lint_source
+    diags = [d for d in lint_source(block) if d.code not in ("E0002", "E0009")]
+    assert not diags, f"{rel}:{line}: {[(d.code, d.line, d.message) for d in diags]}"

@@ -47,7 +47,7 @@ def line_of(src: str, needle: str) -> int:
 
 def test_emitted_lua_has_the_same_line_count_and_lines():
     out = compile_lua(TYPED)
-    assert out.count("\n") == TYPED.rstrip("\n").count("\n")
+    assert out.count("\n") == TYPED.count("\n")
     src_lines, out_lines = TYPED.splitlines(), out.splitlines()
     for needle in ("return 3 * s.r * s.r", "return label .. tostring(value) .. n", "return {a + (t!)[1].x, s}"):
         n = line_of(TYPED, needle)

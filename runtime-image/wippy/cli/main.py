@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("dir", nargs="?", default=".")
 
     sub.add_parser("version", help="print the version")
+    from . import lint
+    lint.add_command(sub)
     from ..kube import crds, manifests, revisions
     from . import mcp, testing
     testing.add_command(sub)
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import commands
     from ..engine.errors import WippyError
     try:
+        if getattr(args, "handler", None):
+            return args.handler(args)
         return args.kube_handler(args) if getattr(args, "kube_handler", None) else commands.dispatch(args)
     except (WippyError, commands.UsageError) as e:
         print(f"wippy: {e}", file=sys.stderr)

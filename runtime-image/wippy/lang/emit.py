@@ -83,6 +83,8 @@ class Emitter:
     # ------------------------------------------------------------ statements
     def chunk(self, chunk: A.Chunk) -> str:
         self.block_body(chunk.body, top=True)
+        if chunk.body.end_line > self.cur:  # trailing blank lines and comments
+            self.out.append("\n" * (chunk.body.end_line - self.cur))
         return self.result()
 
     def block(self, b: A.Block) -> None:
