@@ -37,6 +37,8 @@ GLOBALS: dict = {
     "Unknown": "any", "Table": "any", "Function": "any",
     "number": "(v: any) -> number", "integer": "(v: any) -> integer", "boolean": "(v: any) -> boolean",
     "__wt": "any",
+    "subscribe": "(topic: string, ...any) -> (any, error?)",
+    "unsubscribe": "(sub: any) -> (boolean, error?)",
     "string": {
         "byte": "(s: string, i: integer?, j: integer?) -> (...integer)",
         "char": "(...integer) -> string",
@@ -132,6 +134,7 @@ MODULES: dict = {
         "parse_duration": "(s: any) -> (any, error?)", "sleep": "(d: any) -> ()",
         "after": "(d: any) -> any", "timer": "(d: any) -> any", "ticker": "(d: any) -> any",
         "fixed_zone": "(name: string, offset: integer) -> any",
+        "utc": "any", "localtz": "any",
         "load_location": "(name: string) -> (any, error?)",
     },
     "json": {
