@@ -511,3 +511,16 @@ def test_an_entry_two_apps_select_needs_both_apps_pods_and_its_references_in_bot
     kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", ref, "-n", ns)
     for app in ("web", "every"):
         wait_for(lambda: get(kube, ns, f"wippyapp/{app}").get("status", {}).get("entries") == 3, what=f"{app} counts 3")
+
+
+def test_wippy_lint_kubernetes_checks_an_apps_resources(kube, operator, ns):
+    manifests = wippy("manifests", str(ROOT / "examples/hello-world"), "--app", "hello", kube=kube).stdout
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=manifests)
+    clean = wippy("lint", "--kubernetes", "--app", "hello", "--namespace", ns, "--json", kube=kube)
+    report = json.loads(clean.stdout)
+    assert report["total_entries"] == 2 and report["error_count"] == 0
+    apply(kube, ns, function("hello:typo", 'local n: number = "one"\nreturn {f = function() return n end}', app="hello"))
+    bad = wippy("lint", "--kubernetes", "--app", "hello", "--namespace", ns, kube=kube, check=False)
+    assert bad.returncode == 1
+    assert 'error[E0001]: "one" not assignable to number' in bad.stdout and "--> hello:typo:1" in bad.stdout
+    assert "Checked 3 entries: 1 error, 0 warnings" in bad.stdout

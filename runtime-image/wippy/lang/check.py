@@ -27,6 +27,7 @@ CODES = {
     "E0008": "require of a module not declared in imports or modules",
     "E0009": "unknown type name",
     "E0010": "missing return value",
+    "E0011": "a literal value that breaks a validator of its declared type",
     "W0001": "no-empty-blocks",
     "W0002": "no-global-assign",
     "W0003": "no-self-compare",
@@ -406,6 +407,8 @@ class Checker:
                     val = ANY
                 cur = widen(val)
                 kind = "local"
+            if n.type is not None and i < len(s.exprs):
+                self.check_validators(n.type, s.exprs[i], line)
             is_import = (i < len(s.exprs) and type(s.exprs[i]) is A.Call and type(s.exprs[i].func) is A.Name
                          and s.exprs[i].func.name == "require")
             v = self.declare(n.name, d, cur, n.line, "import" if is_import else kind)
@@ -415,6 +418,30 @@ class Checker:
         if len(s.names) >= 2 and len(s.exprs) == 1 and type(s.exprs[0]) in (A.Call, A.MethodCall):
             err = self.lookup(s.names[-1].name)
             err.companions = tuple(self.lookup(n.name) for n in s.names[:-1])
+
+    def check_validators(self, node, value, line: int) -> None:
+        """A literal checked against the validators of its annotation (`x: number @min(0) = -1`)."""
+        if type(node) is not A.TValidated:
+            return
+        k = type(value)
+        if k is A.UnOp and value.op == "-" and type(value.operand) is A.Number:
+            v = -value.operand.value
+        elif k is A.Number:
+            v = value.value
+        elif k is A.String:
+            v = value.value
+        else:
+            return
+        for rule in node.validators:
+            arg = rule.args[0] if rule.args else None
+            if rule.name in ("min", "max") and isinstance(v, (int, float)) and isinstance(arg, (int, float)):
+                bad = v < arg if rule.name == "min" else v > arg
+            elif rule.name in ("min_len", "max_len") and isinstance(v, str) and isinstance(arg, (int, float)):
+                bad = len(v) < arg if rule.name == "min_len" else len(v) > arg
+            else:
+                continue
+            if bad:
+                self.report("E0011", line, f"{v!r} violates @{rule.name}({arg})".replace("'", '"'))
 
     def s_assign(self, s: A.Assign) -> None:
         expected = []
