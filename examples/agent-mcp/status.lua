@@ -1,8 +1,11 @@
 -- GET /api/status -> {"ok": true}
 local http = require("http")
 
+type Status = {ok: boolean}
+
 local function handler()
-  http.response():write_json({ok = true})
+  local status: Status = {ok = true}
+  http.response():write_json(status)
 end
 
 return {handler = handler}

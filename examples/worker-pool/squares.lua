@@ -1,8 +1,10 @@
 local time = require("time")
 
+export type Result = {worker: integer, n: integer, square: integer}
+
 -- square 1..jobs with a pool of `workers` coroutines fed through a channel;
 -- returns the sum of squares and how many workers took part
-local function square_all(workers, jobs)
+local function square_all(workers: integer, jobs: integer): (integer, integer)
   local tasks = channel.new(jobs)
   local results = channel.new(jobs)
 
@@ -12,7 +14,8 @@ local function square_all(workers, jobs)
         local n, ok = tasks:receive()
         if not ok then return end          -- channel closed and drained
         time.sleep("1ms")                  -- pretend to work; yields, never blocks
-        results:send({worker = w, n = n, square = n * n})
+        local r: Result = {worker = w, n = n, square = n * n}
+        results:send(r)
       end
     end)
   end
@@ -20,13 +23,14 @@ local function square_all(workers, jobs)
   for n = 1, jobs do tasks:send(n) end
   tasks:close()
 
-  local sum, used = 0, {}
+  local sum: integer = 0
+  local used: {[integer]: boolean} = {}
   for _ = 1, jobs do
-    local r = results:receive()
+    local r: Result = results:receive()
     sum = sum + r.square
     used[r.worker] = true
   end
-  local count = 0
+  local count: integer = 0
   for _ in pairs(used) do count = count + 1 end
   return sum, count
 end

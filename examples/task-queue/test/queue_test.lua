@@ -24,7 +24,7 @@ local function define_tests()
     test.it("an empty title is refused", function()
       local task, err = funcs.call("tasks:submit", "")
       test.has_error(task, err)
-      test.eq(err:kind(), errors.INVALID)
+      test.eq(err!:kind(), errors.INVALID)  -- has_error checked it
     end)
   end)
 end

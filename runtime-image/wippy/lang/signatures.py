@@ -108,7 +108,7 @@ MODULES: dict = {
         "call_stack": "(err: any) -> any",
     },
     "channel": {"new": "(size: number?) -> any", "select": "(cases: table) -> any"},
-    "payload": {"new": "(value: any, format: string?) -> any"},
+    "payload": {"new": "(value: any, format: string?) -> any", "format": "{[string]: string}"},
     "process": {
         "event": "{[string]: string}", "registry": "any",
         "cancel": "(pid: string, timeout: any?) -> (boolean, error?)",
