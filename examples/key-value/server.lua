@@ -1,10 +1,13 @@
-type Request = {key: string, value: string?}
+type Request = {key: string, value: any}
+type Command = "set" | "get" | "delete"
+
+local COMMANDS: {[string]: boolean} = {set = true, get = true, delete = true}
 
 local function main(parent: string?): (string?, error?)
   local ok, err = process.registry.register("kv")
   if not ok then return nil, err end
   if parent then process.send(parent, "ready", true) end
-  local store: {[string]: string} = {}
+  local store: {[string]: any} = {}
   local inbox = process.inbox()
   local events = process.events()
   while true do
@@ -13,18 +16,23 @@ local function main(parent: string?): (string?, error?)
       if r.value.kind == process.event.CANCEL then return "stopped" end
     else
       local msg = r.value
-      local req = Request(msg:payload():data())
       local topic: string = msg:topic()
-      if topic == "set" then
-        store[req.key] = req.value
-        process.send(msg:from(), "ok", {key = req.key})
-      elseif topic == "get" then
-        process.send(msg:from(), "value", {key = req.key, value = store[req.key]})
-      elseif topic == "delete" then
-        store[req.key] = nil
-        process.send(msg:from(), "ok", {key = req.key})
-      else
+      local req, invalid = Request:is(msg:payload():data())
+      if not COMMANDS[topic] then
         process.send(msg:from(), "error", {message = "unknown command " .. topic})
+      elseif not req then
+        process.send(msg:from(), "error", {message = tostring(invalid)})
+      else
+        local command = topic :: Command
+        if command == "set" then
+          store[req.key] = req.value
+          process.send(msg:from(), "ok", {key = req.key})
+        elseif command == "get" then
+          process.send(msg:from(), "value", {key = req.key, value = store[req.key]})
+        else
+          store[req.key] = nil
+          process.send(msg:from(), "ok", {key = req.key})
+        end
       end
     end
   end

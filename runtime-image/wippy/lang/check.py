@@ -76,10 +76,6 @@ class Env:
         return Env(dict(self.types), dict(self.paths))
 
 
-class _Terminated(Exception):
-    pass
-
-
 _ARITH = {"+", "-", "*", "/", "//", "%", "^"}
 _CMP = {"<", ">", "<=", ">="}
 _BIT = {"&", "|", "~", "<<", ">>"}
@@ -102,6 +98,7 @@ class Checker:
         self.user_globals: dict[str, T] = {}
         self.exports: dict[str, T] = {}
         self.returned: Optional[T] = None
+        self.vararg_types: list = []         # type of `...` per enclosing function
 
     # ------------------------------------------------------------ diagnostics
     def report(self, code: str, line: int, message: str) -> None:
@@ -419,6 +416,10 @@ class Checker:
             err = self.lookup(s.names[-1].name)
             err.companions = tuple(self.lookup(n.name) for n in s.names[:-1])
 
+    def check_assign(self, val: T, declared: T, line: int, node) -> None:
+        if not assignable(val, declared):
+            self.report("E0001", line, _assign_msg(val, declared))
+
     def check_validators(self, node, value, line: int) -> None:
         """A literal checked against the validators of its annotation (`x: number @min(0) = -1`)."""
         if type(node) is not A.TValidated:
@@ -665,7 +666,6 @@ class Checker:
         for p, (pname, pt, _o) in zip(f.params, params):
             self.declare(pname, pt if p.type is not None else None, pt, p.line, "param")
         self.fn_stack.append(ft)
-        self.vararg_types = getattr(self, "vararg_types", [])
         self.vararg_types.append(variadic)
         term = self.block(f.body, scope=False)
         if rets and not term and self.env is not None:
@@ -695,7 +695,7 @@ class Checker:
     def multi(self, e, expected: Optional[T] = None) -> list[T]:
         """All values of a call or `...`."""
         if type(e) is A.Vararg:
-            vt = self.vararg_types[-1] if getattr(self, "vararg_types", None) else ANY
+            vt = self.vararg_types[-1] if self.vararg_types else ANY
             return [vt or ANY] * 8
         rets = self.call(e)
         return rets if rets is not None else [ANY] * 8
@@ -876,7 +876,7 @@ class Checker:
                 if type(kt) is Lit and isinstance(kt.value, str):
                     fields[kt.value] = (vt, False)
         if pos and not fields:
-            return Arr(union(*(widen(p) for p in pos)) if all(type(p) is not Lit for p in pos) or True else ANY)
+            return Arr(union(*(widen(p) for p in pos)))
         if not fields and not pos:
             return Rec({}, open=True)
         return Rec(fields, open=True)
@@ -963,7 +963,6 @@ class Checker:
             if type(o) is TypeVal:
                 return self.type_method(o, e)
             ft = self.member_type(o, e.name, e.line)
-            args = [A.Name("self", e.line)] + e.args
             return self.apply(ft, e, e.args, f"method '{e.name}'", self_type=o)
         f = e.func
         if type(f) is A.Name and self.lookup(f.name) is None:
@@ -1015,7 +1014,6 @@ class Checker:
             if i == len(args) - 1 and type(a) in (A.Call, A.MethodCall, A.Vararg):
                 rest = self.multi(a, exp)
                 arg_types.append(rest[0] if rest else NIL)
-                tail_multi = True
                 if type(a) is A.Vararg or self.call_is_unknown(rest):
                     arg_types.extend([ANY] * max(0, len(params) - len(args)))
                 else:
@@ -1350,10 +1348,6 @@ def _subst(t: T, binding: dict) -> T:
     if k is Rec:
         return Rec({n: (_subst(ft, binding), o) for n, (ft, o) in t.fields.items()}, t.name, t.open)
     return t
-
-
-Checker.check_assign = lambda self, val, declared, line, node: (
-    None if assignable(val, declared) else self.report("E0001", line, _assign_msg(val, declared)))
 
 
 def _assign_msg(val: T, declared: T) -> str:

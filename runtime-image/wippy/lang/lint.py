@@ -10,12 +10,11 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
-from . import ast as A
 from .check import CODES, Checker, Diagnostic
 from .errors import LuaSyntaxError
 from .parser import Parser, parse
 from .signatures import GLOBALS, MODULES
-from .typesys import ANY, Rec, T, TypeVal
+from .typesys import ANY, Rec, T
 
 LUA_KINDS = ("function.lua", "library.lua", "process.lua", "workflow.lua")
 LEVELS = {"error": 0, "warning": 1, "hint": 2}
