@@ -79,6 +79,9 @@ GLOBALS: dict = {
         "sqrt": "(x: number) -> number", "tan": "(x: number) -> number",
         "tointeger": "(x: any) -> integer?", "type": "(x: any) -> string?",
         "ult": "(m: integer, n: integer) -> boolean",
+        "pow": "(x: number, y: number) -> number", "log10": "(x: number) -> number",
+        "atan2": "(y: number, x: number) -> number", "sinh": "(x: number) -> number",
+        "cosh": "(x: number) -> number", "tanh": "(x: number) -> number",
     },
     "os": {
         "clock": "() -> number", "date": "(format: string?, time: integer?) -> any",
