@@ -86,6 +86,7 @@ GLOBALS: dict = {
     "os": {
         "clock": "() -> number", "date": "(format: string?, time: integer?) -> any",
         "difftime": "(t2: number, t1: number?) -> number", "time": "(t: table?) -> integer",
+        "platform": "string",
     },
     "utf8": {
         "char": "(...integer) -> string", "charpattern": "string",
