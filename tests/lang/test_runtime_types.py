@@ -196,3 +196,18 @@ async def test_a_library_exports_its_types_to_importing_entries(app):
         return {models.total(ok), bad == nil, err:message(), models.Internal == nil, models.Order:name()}
     end""", imports={"models": "app:models"})
     assert r == [1, True, "invalid Order: id: 0 violates @min(1)", True, "Order"]
+
+
+async def test_builtins_carry_the_signatures_the_linter_reads(app):
+    r = await app.run("""
+    local json = require("json")
+    function main()
+        local decode = typeof(json.decode)
+        local params = {}
+        for p in decode:params() do params[#params + 1] = p:kind() end
+        local floor = typeof(math.floor)
+        return {decode:kind(), decode:name(), params, decode:ret():kind(),
+                floor:ret():kind(), typeof(string.upper):name(),
+                typeof(function() end):kind(), typeof(function() end):name()}
+    end""", modules=["json"])
+    assert r == ["function", "json.decode", ["string"], "any", "integer", "string.upper", "function", "function"]

@@ -93,7 +93,7 @@ class Engine:
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
         self.P.patterns = self.lua.execute(_lua_source("wippy.engine.lua", "patterns.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
-        self.lua.execute(_lua_source("wippy.lang", "types.lua"), self.S)
+        self.lua.execute(_lua_source("wippy.lang", "types.lua"), self.S, self.P)
         self._classify = self.lua.eval("""function(S) return function(v)
             local mt = getmetatable(v)
             if mt == S.ERR then return 'error' elseif mt == S.PAYLOAD then return 'payload' end
@@ -120,6 +120,7 @@ class Engine:
             "monotonic": self.loop.time,
             "arm": self._arm,
             "compile": self._compile,
+            "signature": lang.signature_lua,
             "route_event": self._route_event,
             "route_unlink": lambda pid, other: node.unlink(pid, other),
             "on_exit": node.on_exit,

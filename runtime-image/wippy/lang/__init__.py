@@ -56,3 +56,24 @@ class SyntaxChecker:
         except LuaSyntaxError as e:
             return e.message
         return self._load("return function(_ENV, ...) " + plain + "\nend", "=" + chunk)
+
+
+_SIGNATURES: dict = {}
+
+
+def signature_lua(name: str) -> str | None:
+    """The run-time type of a built-in (`json.decode`, `print`) as a Lua expression over `__wt`,
+    from lang/signatures.py, the table the linter reads too; None when it has no signature."""
+    if name in _SIGNATURES:
+        return _SIGNATURES[name]
+    from .emit import Emitter
+    from .signatures import GLOBALS, MODULES
+    mod, _, member = name.rpartition(".")
+    table = (MODULES.get(mod) or GLOBALS.get(mod)) if mod else GLOBALS
+    spec = table.get(member) if isinstance(table, dict) else None
+    out = None
+    if isinstance(spec, str):
+        from .parser import Parser
+        out = Emitter().type_value(Parser(spec, "signature").type_())
+    _SIGNATURES[name] = out
+    return out

@@ -1,8 +1,9 @@
 """Typed signatures of every built-in global and module, in the dialect's own type syntax.
 
-The one place both sides read: the linter types calls from it, and tests/lang/test_signatures.py
-checks it against the members the runtime actually installs (no signature for a missing member,
-no member of a typed module without a signature), so the two cannot drift. A module not listed
+The one place both sides read: the linter types calls from it, the runtime builds `typeof(f)` of
+a built-in function from it (lang.signature_lua), and tests/lang/test_signatures.py checks it
+against the members the runtime actually installs (no signature for a missing member, no member
+of a typed module without a signature), so the two cannot drift. A module not listed
 here is typed `any` by the linter until it gets its signatures.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 -- Invalid error naming the field and the rule; T:is(v) returns v, nil or nil, err; the
 -- reflection methods read the descriptor kept in a private weak table. Emitted code reaches
 -- this module as the global `__wt` (lang/emit.py).
-local S = ...
+local S, P = ...
 local setmetatable, type, pairs, ipairs, tostring, error, select, rawequal = setmetatable, type, pairs, ipairs, tostring, error, select, rawequal
 local mtype, floor, sfind, sformat, concat = math.type, math.floor, string.find, string.format, table.concat
 local new_error = S.new_error
@@ -526,15 +526,50 @@ function W.apply(g, args)
   return d.apply(args)
 end
 
+-- Built-in functions carry the signatures of lang/signatures.py (the linter's table too):
+-- names are found on first use, each signature is built once per engine.
+local builtin_names, builtin_types
+local function builtin_type(f)
+  if builtin_names == nil then
+    builtin_names, builtin_types = setmetatable({}, {__mode = "k"}), {}
+    for gname, g in pairs(S.base) do
+      if type(g) == "function" then builtin_names[g] = gname
+      elseif type(g) == "table" and not DESC[g] then
+        for k, v in pairs(g) do if type(v) == "function" then builtin_names[v] = gname .. "." .. k end end
+      end
+    end
+    for mname, m in pairs(S.modules) do
+      if type(m) == "table" then
+        for k, v in pairs(m) do
+          if type(v) == "function" and builtin_names[v] == nil then builtin_names[v] = mname .. "." .. k end
+        end
+      end
+    end
+  end
+  local name = builtin_names[f]
+  if name == nil then return nil end
+  local t = builtin_types[name]
+  if t == nil then
+    local expr = P and P.signature(name)
+    t = false
+    if expr then
+      local chunk = load("return " .. expr, "=signature", "t", {__wt = W, math = math})
+      t = chunk and W.named(name, chunk()) or false
+    end
+    builtin_types[name] = t
+  end
+  return t or nil
+end
+
 -- the type a value has at run time; a declared local passes its declaration
 function W.typeof(v, declared)
   if declared ~= nil then return declared end
   local tv = type(v)
+  if tv == "function" then return builtin_type(v) or W.Function end
   if tv == "number" then return mtype(v) == "integer" and W.Integer or W.Number end
   if tv == "string" then return W.String end
   if tv == "boolean" then return W.Boolean end
   if tv == "nil" then return W.Nil end
-  if tv == "function" then return W.Function end
   if tv == "thread" then return W.Thread end
   if tv == "userdata" then return W.Userdata end
   return W.Table
