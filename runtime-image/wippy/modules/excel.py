@@ -108,14 +108,15 @@ def install(engine):
         ws[cell.upper()] = value
         return True
 
-    def get_rows(h, sheet):
+    async def get_rows(h, sheet):
         ws = book(h).sheet(sheet)
-        rows = [_row(r) for r in ws.iter_rows(values_only=True)]
-        while rows and not rows[-1]:
-            rows.pop()
-        if rows == [[]] or (ws.max_row == 1 and ws.max_column == 1 and ws["A1"].value is None):
-            rows = []
-        return engine.to_lua(rows)
+
+        def collect():
+            rows = [_row(r) for r in ws.iter_rows(values_only=True)]
+            while rows and not rows[-1]:
+                rows.pop()
+            return rows
+        return engine.to_lua(await asyncio.get_running_loop().run_in_executor(None, collect))
 
     def open_cursor(h, sheet):
         b = book(h)

@@ -2,6 +2,8 @@
 entries, rebuilt when the registry version changes (every render in development mode)."""
 from __future__ import annotations
 
+import asyncio
+
 from ..engine.errors import INTERNAL, NOT_FOUND, WippyError
 from ..jet import Delims, JetRenderError, JetSyntaxError, TemplateNotFound, TemplateSet
 from ..registry.entry import resolve_ref
@@ -44,10 +46,12 @@ def install(engine):
         _build(node, set_id)
         return True
 
-    def render(set_id, name, data):
+    async def render(set_id, name, data):
         tset = _build(node, set_id)
+        values = engine.py(data) if data is not None else {}
         try:
-            return tset.render(name, engine.py(data) if data is not None else {})
+            # a render may loop over large data: it runs in a worker thread, off the event loop
+            return await asyncio.get_running_loop().run_in_executor(None, tset.render, name, values)
         except TemplateNotFound as e:
             raise WippyError(NOT_FOUND, str(e)) from None
         except (JetSyntaxError, JetRenderError) as e:
