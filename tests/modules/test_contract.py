@@ -66,6 +66,14 @@ entries:
   - name: flaky_contract
     kind: contract.definition
     methods: [{name: call}, {name: fail}]
+  - name: typed
+    kind: contract.definition
+    methods:
+      - name: count
+        output_schemas: [{format: "application/schema+json", definition: {"type": "integer"}}]
+  - name: typed_impl
+    kind: contract.binding
+    contracts: [{contract: typed, methods: {count: hello}}]
   - name: run
     kind: function.lua
     method: main
@@ -192,3 +200,18 @@ def test_models():
         MODELS["contract.binding"].from_data({"contracts": []})
     with pytest.raises(ValueError):
         MODELS["contract.definition"].from_data({"methods": [{"name": "bad name"}]})
+
+
+async def test_schemas_are_enforced(rt):
+    res = await lua(rt, """
+    local g = contract.open("app.services:greeter_impl")
+    local ok = g:greet_with_name("Bob")
+    local v, err = g:greet_with_name(42)
+    return {ok, v == nil, err:kind(), err:message()}
+    """)
+    assert res[:3] == ["Hello, Bob", True, "Invalid"] and "argument 1" in res[3]
+    res = await lua(rt, """
+    local v, err = contract.open("app.services:typed_impl"):count("x")
+    return {v == nil, err:kind(), err:message()}
+    """)
+    assert res[:2] == [True, "Internal"] and "result" in res[2]

@@ -66,6 +66,16 @@ local function call_with_retry(st, fid, ...)
   return v, err
 end
 
+-- the i-th JSON schema (application/schema+json) checks the i-th value; nil when all fit
+local function check_schemas(list, values)
+  for i, schema in ipairs(list or {}) do
+    if (schema.format == nil or schema.format == "application/schema+json") and schema.definition ~= nil then
+      local why = py.validate(schema.definition, values[i])
+      if why then return tostring(i) .. " does not match its schema: " .. why end
+    end
+  end
+end
+
 local INSTANCE_MT = {__name = "contract.Instance", __metatable = false,
   __newindex = function() error("contract.Instance is read-only", 2) end,
   __index = function(self, name)
@@ -81,9 +91,12 @@ local INSTANCE_MT = {__name = "contract.Instance", __metatable = false,
       return function() return nil, new_error("NotFound", "method " .. name .. " not found in binding " .. st.binding) end
     end
     local method = async and sub(name, 1, -7) or name
+    local sch = st.schemas[method]
     return function(inst, ...)
       if inst ~= self then return nil, new_error("Invalid", "call contract methods with ':' (instance:" .. method .. "(...))") end
       if not S.check("contract.call", method) then return nil, denied("contract.call", method) end
+      local why = sch and check_schemas(sch.input, table.pack(...))
+      if why then return nil, new_error("Invalid", method .. ": argument " .. why) end
       if async then
         local funcs = S.modules.funcs
         local ex = funcs.new():with_context(st.ctx or {})
@@ -95,6 +108,10 @@ local INSTANCE_MT = {__name = "contract.Instance", __metatable = false,
       if err ~= nil and S.is_error(err) and err:kind() == "" then
         return nil, new_error("Internal", err:message())
       end
+      if err == nil and sch and sch.output[1] then
+        local owhy = check_schemas({sch.output[1]}, {v, n = 1})
+        if owhy then return nil, new_error("Internal", method .. ": result " .. owhy) end
+      end
       return v, err
     end
   end,
@@ -104,13 +121,17 @@ local INSTANCE_MT = {__name = "contract.Instance", __metatable = false,
 local function open(binding_id, ctx, options, actor, scope_sec)
   local b, err = py.binding(binding_id)
   if not b then return nil, err end
-  local methods, contracts = {}, {}
+  local methods, contracts, schemas = {}, {}, {}
   for _, c in ipairs(b.contracts) do
     contracts[c.contract] = true
     for name, fid in pairs(c.methods) do methods[name] = fid end
+    local def = py.definition(c.contract)
+    for _, m in ipairs(def and def.methods or {}) do
+      if c.methods[m.name] then schemas[m.name] = {input = m.input_schemas, output = m.output_schemas} end
+    end
   end
   local inst = setmetatable({}, INSTANCE_MT)
-  state[inst] = {binding = b.id, methods = methods, contracts = contracts, ctx = ctx,
+  state[inst] = {binding = b.id, methods = methods, contracts = contracts, ctx = ctx, schemas = schemas,
                  options = options, actor = actor, scope_sec = scope_sec}
   return inst, nil
 end

@@ -52,5 +52,14 @@ def install(engine):
             raise WippyError(NOT_FOUND, f"contract {cid} has no default binding")
         return defaults[0]
 
+    def validate(schema, value):
+        """None when `value` fits the JSON schema, else why not."""
+        from .json import SchemaError, Validator
+        try:
+            data = engine.py(value) if value is not None else None
+            return Validator(engine.py(schema)).validate(data, True)
+        except (SchemaError, ValueError, RecursionError) as e:
+            return f"schema error: {e}"
+
     return {"definition": definition, "binding": binding, "implementations": implementations,
-            "default_binding": default_binding}
+            "default_binding": default_binding, "validate": validate}
