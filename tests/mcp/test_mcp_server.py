@@ -55,8 +55,7 @@ async def test_reading_tools_over_stdio(app, agent):
 
 async def test_lint_names_entry_and_line(app, agent):
     async with stdio_session(app.dir, agent["token"]) as s:
-        ok = await call(s, "lint", changes=[{"action": "update", "entry": fn("app:greet", GREET_V2, method="greet",
-                                                                              modules=["logger"])}])
+        ok = await call(s, "lint", changes=[{"action": "create", "entry": fn("app:greet2", GREET_V2, method="greet")}])
         assert ok == {"ok": True, "problems": []}
         bad = await call(s, "lint", changes=[
             {"action": "create", "entry": fn("app:broken", "local x = \nreturn {main = function() end")},
@@ -104,28 +103,46 @@ async def test_a_change_that_fails_to_apply_changes_nothing(app, agent):
     async with stdio_session(app.dir, agent["token"]) as s:
         result = await call(s, "apply", changes=[
             {"action": "create", "entry": fn("app:fine", "return {main = function() return 1 end}")},
-            {"action": "update", "entry": fn("app:greet", "return (((", method="greet")}])
+            {"action": "create", "entry": fn("app:bad", "return (((")}])
         assert result["applied"] is False
-        assert [p["entry"] for p in result["problems"]] == ["app:greet"]
+        assert [p["entry"] for p in result["problems"]] == ["app:bad"]
+        # an entry from the app's files is changed in its file, not by an agent
+        with pytest.raises(ToolFailed, match=r"app:greet comes from .*_index.yaml:\d+: change that file"):
+            await call(s, "apply", changes=[
+                {"action": "create", "entry": fn("app:fine", "return {main = function() return 1 end}")},
+                {"action": "update", "entry": fn("app:greet", GREET_V2, method="greet")}])
         with pytest.raises(ToolFailed, match="no entry app:fine"):
             await call(s, "read_entry", id="app:fine")
     assert version_of(app) == before
 
 
+GREETER_TEST = """local test = require("test")
+local funcs = require("funcs")
+return {run = test.run_cases(function()
+  test.it("greets", function() test.eq(funcs.call("app:greeter", "Ann"), "Hello, Ann!") end)
+end)}
+"""
+
+
 async def test_apply_with_tests_rolls_back_a_change_that_breaks_them(app, agent):
-    before = version_of(app)
     async with stdio_session(app.dir, agent["token"]) as s:
+        added = await call(s, "apply", run_tests=True, changes=[
+            {"action": "create", "entry": fn("app:greeter", GREET_V2.replace("Hi", "Hello"), method="greet")},
+            {"action": "create", "entry": fn("app:greeter_test", GREETER_TEST, method="run", modules=["funcs"],
+                                             meta={"type": "test"}, imports={"test": "wippy.test:test"})}])
+        assert added["applied"] is True and added["tests"]["passed"] == 1 and "rolled_back" not in added
+        before = version_of(app)
         result = await call(s, "apply", run_tests=True, changes=[
-            {"action": "update", "entry": fn("app:greet", GREET_V2, method="greet", modules=["logger"])}])
+            {"action": "update", "entry": fn("app:greeter", GREET_V2, method="greet")}])
         assert result["applied"] is True and result["rolled_back"] is True
         assert result["tests"]["failed"] == 1
         [case] = result["tests"]["tests"][0]["cases"]
         assert (case["expected"], case["actual"]) == ('"Hello, Ann!"', '"Hi, Ann!"')
         assert result["version"] == before + 2          # the change, then the version that undoes it
-        entry = await call(s, "read_entry", id="app:greet")
+        entry = await call(s, "read_entry", id="app:greeter")
         assert "Hello, " in entry["data"]["source"]
         tests = await call(s, "run_tests")
-        assert (tests["ok"], tests["passed"]) == (True, 1)
+        assert (tests["ok"], tests["passed"]) == (True, 2)
     assert any("tests failed: back to" in ln for ln in app.history())
 
 
@@ -211,6 +228,18 @@ async def test_http_transport_tools_auth_and_revocation(app):
             assert (await call(s, "read_entry", id="app:http_made"))["kind"] == "function.lua"
             assert (await call(s, "history"))[-1]["origin"] == "mcp:http-agent"
             assert version_of(app) == before + 1
+            # the other tools answer over HTTP as over stdio
+            assert "app:http_made" in [e["id"] for e in await call(s, "list_entries", namespace="app")]
+            assert [e["id"] for e in await call(s, "find_entries", text="return 7")] == ["app:http_made"]
+            assert (await call(s, "read_source", id="app:http_made")).startswith("1  return {main")
+            assert (await call(s, "lint", changes=[{"action": "delete", "id": "app:http_made"}]))["ok"] is True
+            assert [c["id"] for c in (await call(s, "diff", from_version=before))["changes"]] == ["app:http_made"]
+            assert (await call(s, "run_tests", patterns=["greet_test"]))["passed"] == 1
+            assert (await call(s, "logs", id="app:greet"))[-1]["message"] == "greeting"
+            assert isinstance(await call(s, "metrics", id="app:greet"), list)
+            assert (await call(s, "rollback", version=before))["changed"] == ["app:http_made"]
+            with pytest.raises(ToolFailed, match="no entry app:http_made"):
+                await call(s, "read_entry", id="app:http_made")
             app.revoke(tok["id"])
             with pytest.raises(Exception):
                 await call(s, "history")

@@ -19,7 +19,7 @@ from ..kinds import LUA_CODE_KINDS
 from ..kinds.models.catalog import entry_references
 from ..registry import ApplyError, Entry, Op
 from ..testing.runner import Runner, discover, is_test
-from .tokens import Grant
+from .tokens import Grant, Unauthorized
 
 TOOLS: dict[str, Callable] = {}
 
@@ -142,7 +142,23 @@ class AppOps:
 
     # ------------------------------------------------------------------ checking and changing
     def _ops(self, grant: Grant, changes: list[dict]) -> list[Op]:
-        return changes_to_ops(grant, changes, self.registry.get)
+        """The changeset, refused whole if it touches an entry that comes from a file: the app's
+        files would put it back at their next load (change the file instead); an agent changes the
+        entries it created (the folder's version of the GitOps rule of kube_ops.py)."""
+        ops = changes_to_ops(grant, changes, self.registry.get)
+        for problem in self._from_files(ops):
+            raise Unauthorized(f"{problem['entry']} {problem['message']}")
+        return ops
+
+    def _from_files(self, ops: list[Op]) -> list[dict]:
+        out = []
+        for op in ops:
+            current = self.registry.get(op.id) if op.action != "create" else None
+            if current is not None and current.source is not None:
+                out.append({"entry": op.id, "message": f"comes from {current.source}: change that file (the app's "
+                                                       "files would put it back); an agent may change only entries "
+                                                       "it created"})
+        return out
 
     def _problems(self, ops: list[Op]) -> list[dict]:
         return check_changes(ops, {e.id: e for e in self.registry.entries()}, self.runtime.decode)
@@ -150,7 +166,8 @@ class AppOps:
     @tool
     def lint(self, grant: Grant, changes: list[dict]) -> dict:
         grant.require("lint")
-        problems = self._problems(self._ops(grant, changes))
+        ops = changes_to_ops(grant, changes, self.registry.get)
+        problems = self._from_files(ops) + self._problems(ops)
         return {"ok": not problems, "problems": problems}
 
     @tool
