@@ -140,7 +140,7 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("name, passed", [
     ("hello-world", 2), ("ping-pong", 2), ("key-value", 3), ("worker-pool", 3), ("supervision", 2),
-    ("registry-dynamic", 4), ("http-hello", 3), ("task-queue", 2),
+    ("registry-dynamic", 4), ("http-hello", 3), ("task-queue", 2), ("agent-mcp", 1),
     pytest.param("order-flow", 5, marks=pytest.mark.temporal),
 ])
 def test_examples_pass_their_tests(tmp_path, name, passed):
