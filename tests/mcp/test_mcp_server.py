@@ -70,6 +70,11 @@ async def test_lint_names_entry_and_line(app, agent):
         assert ("app:dangling", "references app") in msgs
         assert any(p["entry"] == "app:nokind_fields" for p in bad["problems"])
         assert ("app:web", "cannot delete") in msgs       # app:api is served by it
+        typed = await call(s, "lint", changes=[{"action": "create", "entry": fn(
+            "app:typed", 'local function twice(n: number): number return n * 2 end\n'
+                         'return {main = function() return twice("two") end}')}])
+        assert typed["problems"] == [{"entry": "app:typed", "line": 2,
+                                      "message": "E0001: \"two\" not assignable to number (argument 1 of 'twice')"}]
     assert version_of(app) >= 1
 
 

@@ -325,7 +325,22 @@ def check_changes(ops: list[Op], current: dict[str, Entry], decode: Callable[[En
         for ref in sorted(entry_references(op.entry)):
             if ref not in state:
                 problems.append({"entry": op.id, "message": f"references {ref}, which does not exist"})
-    return problems
+    return problems + _type_errors(ops, state, {p["entry"] for p in problems})
+
+
+def _type_errors(ops: list[Op], state: dict[str, Entry], broken: set[str]) -> list[dict]:
+    """What `wippy lint` finds wrong (errors, not warnings) in the Lua of the changed entries, typed
+    against the entries they would meet."""
+    from ..lang.lint import LUA_KINDS, Linter
+    linter = Linter(state)
+    out = []
+    for op in ops:
+        if op.action == "delete" or op.entry.kind not in LUA_KINDS or op.id in broken:
+            continue
+        for d in linter.lint_entry(op.id).diagnostics:
+            if d.severity == "error":
+                out.append({"entry": op.id, "message": f"{d.code}: {d.message}", "line": d.line})
+    return out
 
 
 def _yaml(entry: Entry | None) -> list[str]:
