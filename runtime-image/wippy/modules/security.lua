@@ -28,9 +28,12 @@ end
 local function actor_table(a) return a and {id = a._id, meta = a._meta or {}} or nil end
 local function scope_ids(s) return s and s._ids or nil end
 
+local policy_obj   -- defined with the Policy methods below
+
+-- the scope's policies as Policy objects (policy:id(), policy:evaluate(...))
 function SCOPE:policies()
   local out = {}
-  for i, id in ipairs(self._ids) do out[i] = id end
+  for i, id in ipairs(self._ids) do out[i] = policy_obj(id) end
   return out
 end
 function SCOPE:contains(id)
@@ -41,7 +44,9 @@ end
 function SCOPE:with(p)
   local id = type(p) == "table" and p._id or p
   if self:contains(id) then return self end
-  local ids = self:policies(); ids[#ids + 1] = id
+  local ids = {}
+  for i, x in ipairs(self._ids) do ids[i] = x end
+  ids[#ids + 1] = id
   return new_scope(ids)
 end
 function SCOPE:without(p)
@@ -63,6 +68,7 @@ end
 local POLICY = {__name = "policy"}
 POLICY.__index = POLICY
 function POLICY:id() return self._id end
+policy_obj = function(id) return setmetatable({_id = id}, POLICY) end
 function POLICY:evaluate(actor, action, resource, meta)
   return py.evaluate(self._id, actor_table(actor), action, resource, meta)
 end
