@@ -57,7 +57,7 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
     async with stdio_session(tmp_path, token, "--kubernetes", "--app", "hello-world", "-n", ns, env=env) as s:
         ids = [e["id"] for e in await call(s, "list_entries")]
         assert {"hello:greet", "hello:hello", "hello.test:greet"} <= set(ids)
-        assert (await call(s, "read_source", id="hello:greet")).splitlines()[0] == "1  local function greet(who)"
+        assert (await call(s, "read_source", id="hello:greet")).splitlines()[0].startswith("1  local function greet(who")
 
         # an entry from git is not the agent's to change
         with pytest.raises(ToolFailed, match="hello:greet is not agent-owned"):
