@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Install (Debian packages) and start PostgreSQL, MariaDB and Redis on loopback for the
+# Install (Debian packages) and start PostgreSQL, MariaDB, Redis and RabbitMQ on loopback for the
 # `databases` tests. Idempotent: servers already running are left alone. Data lives under
 # $WIPPY_SERVICES_DIR (default: /var/cache/wippy-services as root, else ~/.cache/wippy-services). Prints the connection settings
 # as KEY=VALUE lines on stdout (everything else goes to stderr).
 #
 #   bash scripts/services.sh          # install if needed, start, print settings
-#   bash scripts/services.sh stop     # stop the three servers
+#   bash scripts/services.sh stop     # stop the servers
 set -euo pipefail
 
 # the server users (postgres, mysql) must reach it, so root's home is no place for it
@@ -14,6 +14,7 @@ DIR="${WIPPY_SERVICES_DIR:-$DEFAULT_DIR}"
 PG_PORT="${WIPPY_PG_PORT:-55432}"
 MY_PORT="${WIPPY_MYSQL_PORT:-53306}"
 REDIS_PORT="${WIPPY_REDIS_PORT:-56379}"
+AMQP_PORT="${WIPPY_AMQP_PORT:-55672}"
 USER_NAME=wippy
 PASSWORD=wippy
 DB_NAME=wippy
@@ -30,6 +31,7 @@ install_packages() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     log "missing packages: ${missing[*]} (run as root, or install them: apt-get install ${missing[*]})"
@@ -119,11 +121,32 @@ start_redis() {
   redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null
 }
 
+# RabbitMQ as the rabbitmq user, its own node name, data and ports (AMQP on loopback; Erlang
+# distribution on AMQP_PORT+1, since the default of AMQP port + 20000 is out of range)
+RABBIT_ENV=(env RABBITMQ_NODENAME=wippy@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$AMQP_PORT"
+  RABBITMQ_DIST_PORT=$((AMQP_PORT + 1)) RABBITMQ_MNESIA_BASE="$DIR/rabbitmq/mnesia"
+  RABBITMQ_LOG_BASE="$DIR/rabbitmq/log" RABBITMQ_PID_FILE="$DIR/rabbitmq/pid"
+  RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbitmq/enabled_plugins")
+
+start_rabbitmq() {
+  local user=rabbitmq; [ "$(id -u)" = 0 ] || user="$(id -un)"
+  mkdir -p "$DIR/rabbitmq/log"
+  [ -f "$DIR/rabbitmq/enabled_plugins" ] || echo "[]." > "$DIR/rabbitmq/enabled_plugins"
+  [ "$(id -u)" = 0 ] && chown -R "$user" "$DIR/rabbitmq"
+  if ! as_user "$user" "${RABBIT_ENV[@]}" rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+    log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT"
+    (as_user "$user" "${RABBIT_ENV[@]}" setsid rabbitmq-server </dev/null >/dev/null 2>&1 &)
+    as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q await_startup --timeout 120 >&2
+  fi
+}
+
 stop_all() {
   local bin; bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
   [ -n "$bin" ] && [ -f "$DIR/postgres/PG_VERSION" ] && as_user postgres "$bin/pg_ctl" -D "$DIR/postgres" -m fast stop >&2 || true
   mariadb-admin --protocol=socket -S "$DIR/run/mysqld.sock" -u root shutdown >&2 2>/dev/null || true
   redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >&2 2>/dev/null || true
+  local user=rabbitmq; [ "$(id -u)" = 0 ] || user="$(id -un)"
+  as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q stop >&2 2>/dev/null || true
 }
 
 if [ "${1:-}" = stop ]; then stop_all; exit 0; fi
@@ -133,6 +156,7 @@ mkdir -p "$DIR/run"; chmod 755 "$DIR"
 start_postgres
 start_mariadb
 start_redis
+start_rabbitmq
 
 cat <<OUT
 WIPPY_PG_HOST=127.0.0.1
@@ -146,4 +170,5 @@ WIPPY_MYSQL_DATABASE=$DB_NAME
 WIPPY_MYSQL_USER=$USER_NAME
 WIPPY_MYSQL_PASSWORD=$PASSWORD
 WIPPY_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+WIPPY_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/
 OUT

@@ -99,3 +99,58 @@ async def test_redis_streams_queue(runtime, services):
     await eventually(done, timeout=20)
     assert await seen(runtime, "hdr:4") == "t4"
     assert await seen(runtime, "99") == 2
+
+
+async def test_amqp_queue_on_rabbitmq(runtime, services):
+    """queue.driver.amqp against a real RabbitMQ: publish with headers, consumers with retries and a dead
+    letter, a consumer replaced mid-way, the queue's amqp options as declare arguments."""
+    name = "jobs-" + uuid.uuid4().hex[:8]
+    url = services["WIPPY_AMQP_URL"]
+    await runtime.put(
+        ("app:amqp", "queue.driver.amqp", {"url": url, "connection_name": "wippy-test", "heartbeat": "10s",
+                                           "lifecycle": {"auto_start": True}}),
+        ("app:dead", "queue.queue", {"driver": "app:amqp", "queue_name": name + "-dead"}),
+        ("app:jobs", "queue.queue", {"driver": "app:amqp", "queue_name": name,
+                                     "driver_options": {"amqp": {"durable": False, "auto_delete": False,
+                                                                 "max_length": 1000, "message_ttl": "10m"}},
+                                     "dead_letter": {"queue": "app:dead", "max_attempts": 2}}),
+        ("app:seen", "store.memory", {}),
+        ("app:publish", "function.lua", {"source": PUBLISH, "method": "main", "modules": ["queue"]}),
+        ("app:handle", "function.lua", {"source": HANDLER, "method": "main", "modules": ["store", "queue", "time"]}),
+        ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 3,
+                                            "driver_options": {"amqp": {"consumer_tag": name + "-c"}}}))
+    for i in range(10):
+        body = {"n": i, "sleep": "10ms"}
+        if i % 3 == 0:
+            body["fail_until"] = 2
+        await runtime.call("app:publish", "app:jobs", body, {"trace": f"t{i}"})
+    await runtime.call("app:publish", "app:jobs", {"n": 99, "refuse": True})
+    await runtime.put(("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 2}))
+
+    async def done():
+        for i in range(10):
+            if not await seen(runtime, str(i)):
+                return False
+        dead = await Resources.of(runtime.node).queue("app:dead").info()
+        return dead["depth"] == 1
+    await eventually(done, timeout=30)
+    assert await seen(runtime, "hdr:4") == "t4"
+    assert await seen(runtime, "att:3") >= 2            # failed once, redelivered with its count
+    assert await seen(runtime, "99") == 2               # refused twice, then dead-lettered
+    # the queue was declared with its options: redeclaring it otherwise is refused by the broker
+    import aio_pika
+    conn = await aio_pika.connect(url)
+    try:
+        channel = await conn.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+            await channel.declare_queue(name, durable=True)
+    finally:
+        await conn.close()
+
+
+async def test_amqp_driver_that_cannot_connect_refuses_its_entry_with_auto_start(runtime):
+    from wippy.registry import ApplyError
+    with pytest.raises(ApplyError, match="app:amqp: queue.driver.amqp: could not start: "):
+        await runtime.put(("app:amqp", "queue.driver.amqp", {"url": "amqp://guest:guest@127.0.0.1:1/",
+                                                             "connection_timeout": "2s",
+                                                             "lifecycle": {"auto_start": True}}))

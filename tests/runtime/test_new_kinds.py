@@ -1,5 +1,6 @@
 """Kinds of the documentation added here, each loaded from an app folder's YAML and then used:
-fs.embed, env.storage.static and env.storage.router, and the refusal of *.lua.bc entries."""
+fs.embed, env.storage.static and env.storage.router, queue.driver.amqp (used against RabbitMQ in
+tests/data/test_data_servers.py), and the refusal of *.lua.bc entries."""
 from __future__ import annotations
 
 import textwrap
@@ -58,6 +59,12 @@ async def app(tmp_path: Path):
             source: file://read.lua
             method: main
             modules: [fs, env]
+          - name: broker
+            kind: queue.driver.amqp
+            url: amqp://guest:guest@127.0.0.1:5672/
+            vhost: jobs
+            prefetch_count: 5
+            default_message_ttl: 1h
           - name: packed
             kind: function.lua.bc
             source: "\\x1bLua"
@@ -135,3 +142,20 @@ async def test_bytecode_entries_are_refused_with_the_reason(app):
     assert "precompiled Lua bytecode (function.lua.bc) is not supported" in err and "use function.lua" in err
     with pytest.raises(WippyError):
         await rt.call("app:packed")
+
+
+async def test_amqp_driver_loads_from_yaml_and_refuses_what_it_cannot_do(app):
+    from wippy.data import Resources
+    from wippy.kinds.models import EntryInvalid, validate_entry
+    from wippy.registry import Entry
+    rt, _ = app
+    driver = Resources.of(rt.node).driver("app:broker")
+    assert driver.type == "amqp" and driver._url() == "amqp://guest:guest@127.0.0.1:5672/jobs"
+    for data, message in [({"auth_mechanism": "EXTERNAL"}, "auth_mechanism EXTERNAL is not supported"),
+                          ({"tls": {"enabled": True}}, "tls is not supported"),
+                          ({"reconnect_max_delay": "30s"}, "reconnect_max_delay is not supported")]:
+        with pytest.raises(EntryInvalid, match=message):
+            validate_entry(Entry("app:b", "queue.driver.amqp", {}, data))
+    with pytest.raises(EntryInvalid, match="no_local: not supported"):
+        validate_entry(Entry("app:c", "queue.consumer", {}, {"queue": "q", "func": "f",
+                                                           "driver_options": {"amqp": {"no_local": True}}}))

@@ -1,7 +1,7 @@
 """Queues behind `queue.*` entries.
 
-Drivers carry messages: `queue.driver.memory` (in-process) and `queue.driver.redis`
-(Redis Streams with a consumer group). A `queue.queue` names a queue on a driver and its
+Drivers carry messages: `queue.driver.memory` (in-process), `queue.driver.redis`
+(Redis Streams with a consumer group) and `queue.driver.amqp` (RabbitMQ, in amqp.py). A `queue.queue` names a queue on a driver and its
 dead-letter policy. A `queue.consumer` takes messages (up to `prefetch` held at once),
 hands each body to its function (up to `concurrency` at once) and acks on success; an
 error, a `false` result, or the consumer stopping mid-message puts the message back.
@@ -324,6 +324,7 @@ class Consumer:
         self.prefetch = max(m.prefetch, m.concurrency)
         self.auto_ack = m.auto_ack
         self.retry_delay = m.retry_delay
+        self.options = m.driver_options
         self.name = f"{getattr(res.node, 'name', 'node')}-{entry_id}-{uuid.uuid4().hex[:8]}"
         self.task: asyncio.Task | None = None
         self.handlers: set[asyncio.Task] = set()
@@ -350,7 +351,11 @@ class Consumer:
                 free += 1
             try:
                 q = self.queue
-                msgs = await q.driver.receive(q.name, free, 1.0, self.name)
+                driver = q.driver
+                configure = getattr(driver, "configure_consumer", None)
+                if configure is not None:
+                    configure(self.name, getattr(self.options, driver.type, None), self.prefetch)
+                msgs = await driver.receive(q.name, free, 1.0, self.name)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -423,6 +428,13 @@ class Consumer:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self.task = None
+        try:
+            driver = self.queue.driver
+        except WippyError:
+            return
+        release = getattr(driver, "release_consumer", None)
+        if release is not None:      # messages it took ahead go back to the broker
+            await release(self.name)
 
     def retire(self):
         self.stopping = True
@@ -438,6 +450,9 @@ def build(res, entry, m):
         return MemoryDriver(entry.id, m.max_length)
     if entry.kind == "queue.driver.redis":
         return RedisStreamsDriver(entry.id, m)
+    if entry.kind == "queue.driver.amqp":
+        from .amqp import AmqpDriver
+        return AmqpDriver(entry.id, m)
     if entry.kind == "queue.queue":
         return Queue(res, entry.id, m)
     if entry.kind == "queue.consumer":

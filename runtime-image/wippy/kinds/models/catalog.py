@@ -46,7 +46,7 @@ MODELS: dict[str, type[KindModel]] = {
         _http.HttpService, _http.HttpRouter, _http.HttpEndpoint, _http.HttpStatic,
         _sql.SqliteDatabase, _sql.PostgresDatabase, _sql.MysqlDatabase,
         _store.MemoryStore, _store.SqlStore, _store.RedisStore,
-        _queue.MemoryDriver, _queue.RedisDriver, _queue.Queue, _queue.Consumer,
+        _queue.MemoryDriver, _queue.RedisDriver, _queue.AmqpDriver, _queue.Queue, _queue.Consumer,
         _env.MemoryStorage, _env.OsStorage, _env.FileStorage, _env.StaticStorage, _env.RouterStorage, _env.Variable,
         _fs.Directory, _fs.Embedded,
         _templates.TemplateSet, _templates.TemplateJet,

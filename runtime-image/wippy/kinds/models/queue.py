@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
 from wippy.kinds.models.lifecycle import Lifecycle, ResourceModel
@@ -29,6 +29,37 @@ class RedisDriver(ResourceModel):
     group: str = Field("wippy", description="Consumer group name used on every stream.")
     claim_idle: Duration = Field("30s", validate_default=True,
                                  description="A delivered message unacked this long is taken over by another consumer.")
+
+
+class AmqpDriver(ResourceModel):
+    kind = "queue.driver.amqp"
+
+    url: str = Field("amqp://guest:guest@localhost:5672/", description="Broker URL (amqp:// or amqps://).")
+    vhost: str = Field("", description="Virtual host (overrides the URL's).")
+    connection_name: str = Field("", description="Name of the connection shown by the broker.")
+    auth_mechanism: Literal["PLAIN"] = Field("PLAIN", description="SASL mechanism (PLAIN; EXTERNAL and AMQPLAIN are not supported here).")
+    heartbeat: Duration | None = Field(None, description="Heartbeat interval asked of the broker.")
+    connection_timeout: Duration = Field("30s", validate_default=True, description="Longest a connect may take.")
+    reconnect_delay: Duration = Field("1s", validate_default=True, description="Wait between reconnection attempts.")
+    default_message_ttl: Duration | None = Field(None, description="x-message-ttl of declared queues (a queue's own wins).")
+    default_queue_expiry: Duration | None = Field(None, description="x-expires of declared queues (a queue's own wins).")
+    prefetch_count: int | None = Field(None, ge=1, description="Ceiling on each consumer's prefetch.")
+    frame_size: int | None = Field(None, ge=4096, description="Largest AMQP frame (frame_max).")
+    channel_max: int | None = Field(None, ge=1, description="Most channels on the connection.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unsupported(cls, data):
+        if isinstance(data, dict):
+            if data.get("auth_mechanism") in ("EXTERNAL", "AMQPLAIN"):
+                raise ValueError(f"auth_mechanism {data['auth_mechanism']} is not supported here (aio-pika); use PLAIN")
+            for name, why in (("reconnect_max_delay", "reconnects happen every reconnect_delay (no backoff here)"),
+                              ("default_queue_ttl", "use default_queue_expiry (x-expires) or default_message_ttl"),
+                              ("tls", "TLS to the broker is not supported here yet (use a TLS-terminating proxy)")):
+                if data.get(name) not in (None, {}, {"enabled": False}):
+                    raise ValueError(f"{name} is not supported: {why}")
+            data = {k: v for k, v in data.items() if k not in ("reconnect_max_delay", "default_queue_ttl", "tls")}
+        return data
 
 
 class DeadLetter(ConfigModel):
@@ -59,8 +90,16 @@ class QueueDriverOptions(ConfigModel):
 class AmqpConsumerOptions(ConfigModel):
     consumer_tag: str = Field("", description="Identifier of this subscription on the broker (default: generated).")
     exclusive: bool = Field(False, description="Only this consumer may read the queue.")
-    no_local: bool = Field(False, description="Do not receive messages published on this connection.")
-    no_wait: bool = Field(False, description="Do not wait for the broker to confirm the subscription.")
+    no_local: bool = Field(False, description="Not supported (RabbitMQ does not implement it): must stay false.")
+    no_wait: bool = Field(False, description="Not supported (the subscription is always confirmed): must stay false.")
+
+    @model_validator(mode="after")
+    def _unsupported(self) -> AmqpConsumerOptions:
+        for name in ("no_local", "no_wait"):
+            if getattr(self, name):
+                raise ValueError(f"{name}: not supported here (RabbitMQ ignores no_local; aio-pika always waits for "
+                                 "the subscription to be confirmed)")
+        return self
 
 
 class ConsumerDriverOptions(ConfigModel):
