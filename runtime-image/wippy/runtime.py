@@ -92,9 +92,10 @@ class Runtime:
         if self.source is not None:
             await self.source.start(self.registry)
 
-    async def call(self, function_id: str, *args: Any, ctx: dict | None = None) -> Any:
-        """Call a function entry from Python; raises WippyError on failure."""
-        return await self.node.hosts[FUNCTIONS_HOST].call(function_id, list(args), ctx)
+    async def call(self, function_id: str, *args: Any, ctx: dict | None = None, actor: dict | None = None,
+                   scope: list[str] | None = None) -> Any:
+        """Call a function entry from Python (as ``actor`` with ``scope``, when given); raises WippyError on failure."""
+        return await self.node.hosts[FUNCTIONS_HOST].call(function_id, list(args), ctx, actor=actor, scope=scope)
 
     async def stop(self) -> None:
         if self.source is not None:

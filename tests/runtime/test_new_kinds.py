@@ -65,6 +65,19 @@ async def app(tmp_path: Path):
             vhost: jobs
             prefetch_count: 5
             default_message_ttl: 1h
+          - name: mathx
+            kind: module.lua
+            source: 'return {double = function(x) return 2 * x end, square = function(x) return x * x end}'
+          - name: use_mathx
+            kind: function.lua
+            source: 'local m = require("m"); return {main = function(x) return m.double(x) + m.square(x) end}'
+            method: main
+            imports: {m: app:mathx}
+          - name: typo
+            kind: function.lua
+            source: 'return {main = function() return 1 end}'
+            method: main
+            modules: [jsn]
           - name: packed
             kind: function.lua.bc
             source: "\\x1bLua"
@@ -159,3 +172,15 @@ async def test_amqp_driver_loads_from_yaml_and_refuses_what_it_cannot_do(app):
     with pytest.raises(EntryInvalid, match="no_local: not supported"):
         validate_entry(Entry("app:c", "queue.consumer", {}, {"queue": "q", "func": "f",
                                                            "driver_options": {"amqp": {"no_local": True}}}))
+
+
+async def test_module_lua_is_imported_by_other_entries(app):
+    rt, _ = app
+    assert await rt.call("app:use_mathx", 3) == 15
+
+
+async def test_a_module_that_does_not_exist_refuses_the_entry_with_a_suggestion(app):
+    rt, d = app
+    assert rt.registry.get("app:typo") is None
+    [err] = [e for e in rt.errors if "app:typo" in e]
+    assert err.startswith(f"{d / '_index.yaml'}:") and "unknown module 'jsn' in modules (did you mean 'json'?)" in err

@@ -234,7 +234,9 @@ class Engine:
             raise WippyError(INVALID, f"{entry_id}: {e.message}") from None
         modules = self.lua.table_from(list(data.get("modules") or []))
         imports = self.lua.table_from(dict(data.get("imports") or {}))
-        fac, err = self.S.compile(entry_id, entry.kind, source, data.get("method"), modules, imports,
+        # a module.lua is imported like a library.lua
+        kind = "library.lua" if entry.kind == "module.lua" else entry.kind
+        fac, err = self.S.compile(entry_id, kind, source, data.get("method"), modules, imports,
                                   self.node.entry_version(entry_id))
         if fac is None:
             raise WippyError(INVALID, f"{entry_id}: {err}")
@@ -422,12 +424,17 @@ class Engine:
     def has_process(self, pid: str) -> bool:
         return self.S.procs[pid] is not None
 
-    def call(self, entry_id: str, args: list, ctx: dict | None = None) -> asyncio.Future:
-        """Call a function entry from Python; the future resolves to its value or raises."""
+    def call(self, entry_id: str, args: list, ctx: dict | None = None, *, actor: dict | None = None,
+             scope: list[str] | None = None) -> asyncio.Future:
+        """Call a function entry from Python (under an actor and scope, when given: {id, meta} and
+        policy ids); the future resolves to its value or raises."""
         token = next(self._tokens)
         fut = self.loop.create_future()
         self._calls[token] = fut
-        self.S.call_from_python(entry_id, self.args_table(args), to_lua(self, ctx) if ctx else None, token)
+        lua_actor = self.S.make_actor(to_lua(self, actor)) if actor is not None else None
+        lua_scope = self.S.make_scope(to_lua(self, scope)) if scope is not None else None
+        self.S.call_from_python(entry_id, self.args_table(args), to_lua(self, ctx) if ctx else None, token,
+                                lua_actor, lua_scope)
         self.kick()
         return fut
 

@@ -32,7 +32,7 @@ def new_request_id() -> str:
 
 class Exchange:
     __slots__ = ("id", "request", "service", "router", "endpoint", "params", "body", "remote_addr",
-                 "status", "headers", "chunks", "transfer", "stream", "started", "hooks", "_query")
+                 "status", "headers", "chunks", "transfer", "stream", "started", "hooks", "_query", "actor", "scope")
 
     def __init__(self, request: web.BaseRequest, service: str):
         self.id = new_request_id()
@@ -52,6 +52,8 @@ class Exchange:
         self.started = time.perf_counter()
         self.hooks: tuple = ()   # middleware whose prepare() must see a streamed response
         self._query: dict[str, list[str]] | None = None
+        self.actor: dict | None = None        # who the handler runs as (service security, token_auth)
+        self.scope: list[str] | None = None
 
     # ------------------------------------------------------------------ request side
     def query(self) -> dict[str, list[str]]:

@@ -69,10 +69,11 @@ class HttpManager:
         except TlsError as e:
             raise RouteError(f"http.service {sid}: {e}") from None
         server = self.servers.get(sid)
+        identity = self._identity(model, op.entry.ns)
         if server is None:
             server = HttpServer(sid, self._call, max_body=int(model.max_body), write_timeout=model.timeouts.write,
                                 idle_timeout=model.timeouts.idle, read_timeout=model.timeouts.read)
-            server.ssl_context = ssl_context
+            server.ssl_context, server.identity = ssl_context, identity
             try:
                 await server.bind(host, port)
             except OSError:
@@ -83,12 +84,25 @@ class HttpManager:
             return
         server.max_body, server.write_timeout = int(model.max_body), model.timeouts.write
         server.read_timeout = model.timeouts.read
+        server.identity = identity
         if server.addr != (host, port) or _tls_changed(op):
             server.ssl_context = ssl_context
             await server.rebind(host, port)
 
-    async def _call(self, func: str, ctx: dict) -> Any:
-        return await self.runtime.call(func, ctx=ctx)
+    def _identity(self, model, ns: str) -> tuple:
+        """(actor, scope) from the service's lifecycle.security: every request's identity unless
+        token_auth finds another."""
+        sec = model.lifecycle.security
+        if sec is None or sec.actor is None:
+            return None, None
+        from ..security.store import PolicyStore
+        scope = [resolve_ref(p, ns) for p in sec.policies]
+        for group in sec.groups:
+            scope += PolicyStore(self.runtime.registry).group(resolve_ref(group, ns))
+        return {"id": sec.actor.id, "meta": dict(sec.actor.meta)}, scope
+
+    async def _call(self, func: str, ctx: dict, actor: dict | None = None, scope: list | None = None) -> Any:
+        return await self.runtime.call(func, ctx=ctx, actor=actor, scope=scope)
 
     async def close(self) -> None:
         for server in list(self.servers.values()):
@@ -155,7 +169,7 @@ class HttpManager:
         found = self._middleware.get(key)
         if found is None:
             try:
-                found = middleware.build(names, options)
+                found = middleware.build(names, options, self.runtime)
             except (ValueError, TypeError) as e:
                 raise RouteError(f"{eid}: bad middleware options: {e}") from None
         cache[key] = found

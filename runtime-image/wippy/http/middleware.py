@@ -1,7 +1,9 @@
-"""Router middleware: cors, ratelimit, compress, real_ip, metrics.
+"""Router middleware: cors, ratelimit, compress, real_ip, metrics (and, in security_middleware,
+token_auth, endpoint_firewall, resource_firewall, sendfile, otel).
 
-A middleware may define any of three hooks:
-- before(ex) -> Response | None: runs before the handler; a response short-circuits it.
+A middleware may define any of these hooks:
+- before(ex) -> Response | None (or a coroutine of it): runs before the handler; a response short-circuits it.
+- respond(ex, resp) -> Response: may replace the handler's response (sendfile).
 - prepare(ex, resp): runs just before response headers go out (buffered or streamed).
 - done(ex, status): runs when the response is complete.
 Options come from the router's `options` as dotted keys ('cors.allow.origins') or nested maps.
@@ -15,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from ..durations import parse_duration
+from .security_middleware import KINDS as SECURITY_KINDS
 
 
 def flatten(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -164,8 +167,10 @@ class Metrics:
 
 
 KINDS = {"cors": Cors, "ratelimit": RateLimit, "compress": Compress, "real_ip": RealIp, "metrics": Metrics}
+KINDS.update(SECURITY_KINDS)
 
 
-def build(names: list[str], options: dict[str, Any]) -> tuple:
+def build(names: list[str], options: dict[str, Any], runtime=None) -> tuple:
+    """Instances for a router; the middleware of security_middleware also get the runtime."""
     flat = flatten(options)
-    return tuple(KINDS[name](flat) for name in names)
+    return tuple(KINDS[name](flat, runtime) if name in SECURITY_KINDS else KINDS[name](flat) for name in names)

@@ -8,6 +8,7 @@ connections already open keep being served.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 from typing import Any, Awaitable, Callable
@@ -47,6 +48,7 @@ class HttpServer:
         self._site: web.TCPSite | None = None
         self._started = False
         self.ssl_context = None   # set before bind: HTTPS (tls.mode manual)
+        self.identity: tuple = (None, None)   # lifecycle.security: (actor, scope) of every request by default
 
     # ------------------------------------------------------------------ listener
     async def bind(self, host: str, port: int) -> None:
@@ -92,13 +94,14 @@ class HttpServer:
     # ------------------------------------------------------------------ requests
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         ex = Exchange(request, self.id)
+        ex.actor, ex.scope = self.identity
         table = self.table   # one table for the whole request, whatever changes meanwhile
         router = table.router_for(request.path)
         ex.router = router
         pre = router.middleware if router is not None else ()
         post: tuple = ()
         try:
-            resp = self._run_before(ex, pre)
+            resp = await self._run_before(ex, pre)
             if resp is None and router is not None and router.static is not None:
                 resp = router.static.response(request.method, request.path)
             if resp is None:
@@ -122,11 +125,13 @@ class HttpServer:
         return resp
 
     @staticmethod
-    def _run_before(ex: Exchange, middleware: tuple) -> web.StreamResponse | None:
+    async def _run_before(ex: Exchange, middleware: tuple) -> web.StreamResponse | None:
         for mw in middleware:
             before = getattr(mw, "before", None)
             if before is not None:
                 resp = before(ex)
+                if inspect.isawaitable(resp):
+                    resp = await resp
                 if resp is not None:
                     return resp
         return None
@@ -140,13 +145,18 @@ class HttpServer:
             return _plain(404, f"no route for {request.method} {request.path}")
         ex.endpoint, ex.params = match.endpoint, match.params or {}
         ex.hooks = router.middleware + router.post_middleware
-        resp = self._run_before(ex, router.post_middleware)
+        resp = await self._run_before(ex, router.post_middleware)
         if resp is not None:
             return resp
         too_big = await self._read_body(ex)
         if too_big is not None:
             return too_big
-        return await self._invoke(ex)
+        resp = await self._invoke(ex)
+        for mw in ex.hooks:
+            respond = getattr(mw, "respond", None)
+            if respond is not None and resp is not ex.stream:
+                resp = respond(ex, resp)
+        return resp
 
     async def _read_body(self, ex: Exchange) -> web.Response | None:
         request = ex.request
@@ -171,7 +181,7 @@ class HttpServer:
         ep = ex.endpoint
         LIVE[ex.id] = ex
         try:
-            call = self.call(ep.func, {CTX_KEY: ex.id})
+            call = self.call(ep.func, {CTX_KEY: ex.id}, ex.actor, ex.scope)
             if self.write_timeout:
                 await asyncio.wait_for(call, self.write_timeout)
             else:

@@ -25,12 +25,13 @@ from .handlers.temporal_workflow import WorkflowLuaHandler
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-LUA_CODE_KINDS = frozenset({"function.lua", "process.lua", "library.lua"})
+LUA_CODE_KINDS = frozenset({"function.lua", "process.lua", "library.lua", "module.lua"})
 
 HANDLERS: dict[str, Callable[["Runtime"], object]] = {
     "function.lua": LuaCodeHandler,
     "process.lua": LuaCodeHandler,
     "library.lua": LuaCodeHandler,
+    "module.lua": LuaCodeHandler,
     "process.host": ProcessHostHandler,
     "terminal.host": TerminalHostHandler,
     "process.service": ProcessServiceHandler,

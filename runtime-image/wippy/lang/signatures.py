@@ -200,6 +200,7 @@ MODULES: dict = {
         "actor": "() -> any", "scope": "() -> any", "can": "(action: string, resource: string, meta: table?) -> boolean",
         "new_actor": "(id: string, meta: table?) -> any", "new_scope": "(policies: table?) -> any",
         "policy": "(id: string) -> (any, error?)", "named_scope": "(id: string) -> (any, error?)",
+        "token_store": "(id: string) -> (any, error?)",
     },
     "metrics": {n: ANYF for n in ("counter_add", "counter_inc", "gauge_add", "gauge_dec", "gauge_inc", "gauge_set",
                                   "histogram", "histogram_observe")},

@@ -102,6 +102,25 @@ function security.named_scope(group)
   if not ids then return nil, err end
   return new_scope(ids)
 end
+-- token stores (security.token_store entries): tokens standing for an actor and a scope
+local TOKENS = {__name = "token_store"}
+TOKENS.__index = TOKENS
+function TOKENS:create(actor, scope, opts)
+  if type(actor) ~= "table" or actor._id == nil then return nil, new_error("Invalid", "create: actor expected") end
+  return py.token_create(self._id, actor_table(actor), scope and scope_ids(scope) or {}, opts)
+end
+function TOKENS:validate(token)
+  local rec, err = py.token_validate(self._id, token)
+  if not rec then return nil, nil, err end
+  return new_actor(rec.actor.id, rec.actor.meta), new_scope(rec.scope)
+end
+function TOKENS:revoke(token) return py.token_revoke(self._id, token) end
+function TOKENS:close() return true end
+function security.token_store(id)
+  local ok, err = py.token_store(id)
+  if not ok then return nil, err end
+  return setmetatable({_id = id}, TOKENS)
+end
 -- process.service security blocks arrive as plain tables
 function S.make_actor(t) return t and new_actor(t.id, t.meta) or nil end
 function S.make_scope(ids) return ids and new_scope(ids) or nil end

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..engine.errors import WippyError, NOT_FOUND
 from ..security.policy import allowed
 from ..security.store import PolicyStore
+from ..security.tokens import token_store
 
 
 def store_of(engine) -> PolicyStore:
@@ -42,4 +43,19 @@ def install(engine):
             raise WippyError(NOT_FOUND, f"no policies in group {name}")
         return engine.to_lua(ids)
 
-    return {"can": can, "evaluate": evaluate, "exists": exists, "group": group}
+    async def token_create(store_id, actor, scope, options=None):
+        return await token_store(engine.node, store_id).create(engine.py(actor), engine.py(scope),
+                                                               engine.py(options) if options else None)
+
+    async def token_validate(store_id, token):
+        return engine.to_lua(await token_store(engine.node, store_id).validate(engine.py(token)))
+
+    async def token_revoke(store_id, token):
+        return await token_store(engine.node, store_id).revoke(engine.py(token))
+
+    def token_store_exists(store_id):
+        token_store(engine.node, store_id)
+        return True
+
+    return {"can": can, "evaluate": evaluate, "exists": exists, "group": group, "token_create": token_create,
+            "token_validate": token_validate, "token_revoke": token_revoke, "token_store": token_store_exists}

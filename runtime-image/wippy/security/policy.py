@@ -95,6 +95,22 @@ class Policy:
         return UNDEFINED
 
 
+@dataclass(frozen=True)
+class ExprPolicy(Policy):
+    """security.policy.expr: matches when its expression is true (an error or a non-boolean: undefined)."""
+    expression: str = "false"
+
+    def evaluate(self, actor: dict | None, action: str, resource: str, meta: dict | None = None) -> str:
+        if not pattern_matches(self.actions, action) or not pattern_matches(self.resources, resource):
+            return UNDEFINED
+        from ..exprlang import compile_cached, run
+        env = {"actor": actor or {}, "action": action, "resource": resource, "meta": meta or {}}
+        try:
+            return self.effect if run(compile_cached(self.expression), env) is True else UNDEFINED
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return UNDEFINED
+
+
 def evaluate_scope(policies: Iterable[Policy], actor: dict | None, action: str, resource: str,
                    meta: dict | None = None) -> str:
     result = UNDEFINED

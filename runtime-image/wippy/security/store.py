@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..kinds.models.catalog import validate_entry
 from ..registry.entry import resolve_ref
-from .policy import Condition, Policy
+from .policy import Condition, ExprPolicy, Policy
 
 
 class PolicyStore:
@@ -18,13 +18,17 @@ class PolicyStore:
             return
         policies, groups = {}, {}
         for entry in self.registry.entries():
-            if entry.kind != "security.policy":
+            if entry.kind not in ("security.policy", "security.policy.expr"):
                 continue
             model = validate_entry(entry)
             rule = model.policy
-            policies[entry.id] = Policy(entry.id, rule.actions, rule.resources, rule.effect,
-                                        tuple(Condition(c.field, c.operator, c.value, c.value_from)
-                                              for c in rule.conditions))
+            if entry.kind == "security.policy.expr":
+                policies[entry.id] = ExprPolicy(entry.id, rule.actions, rule.resources, rule.effect,
+                                                expression=rule.expression)
+            else:
+                policies[entry.id] = Policy(entry.id, rule.actions, rule.resources, rule.effect,
+                                            tuple(Condition(c.field, c.operator, c.value, c.value_from)
+                                                  for c in rule.conditions))
             for g in model.groups:
                 groups.setdefault(resolve_ref(g, entry.ns), []).append(entry.id)
         self._policies, self._groups, self._version = policies, groups, self.registry.version

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from wippy.kinds.models.base import KindModel
-from wippy.kinds.models.lua import FunctionLua, LibraryLua, ProcessLua
+from wippy.kinds.models.lua import FunctionLua, LibraryLua, ModuleLua, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import ProcessHost, ProcessService
 from wippy.kinds.models.terminal import TerminalHost
@@ -25,7 +25,7 @@ from wippy.kinds.models import templates as _templates
 from wippy.kinds.models import exec as _exec
 from wippy.kinds.models import contract as _contract
 from wippy.kinds.models.temporal import TemporalClient, TemporalWorker, WorkflowLua
-from wippy.kinds.models.security import SecurityPolicy
+from wippy.kinds.models.security import SecurityPolicy, SecurityPolicyExpr, TokenStore
 from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
 from wippy.registry.errors import format_validation_errors
 
@@ -35,6 +35,7 @@ MODELS: dict[str, type[KindModel]] = {
         FunctionLua,
         ProcessLua,
         LibraryLua,
+        ModuleLua,
         ProcessHost,
         ProcessService,
         TerminalHost,
@@ -52,7 +53,7 @@ MODELS: dict[str, type[KindModel]] = {
         _templates.TemplateSet, _templates.TemplateJet,
         _exec.ExecNative,
         _contract.ContractDefinition, _contract.ContractBinding,
-        SecurityPolicy,
+        SecurityPolicy, SecurityPolicyExpr, TokenStore,
     )
 }
 

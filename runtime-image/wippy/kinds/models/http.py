@@ -11,7 +11,8 @@ from wippy.kinds.models.lifecycle import Lifecycle
 from wippy.kinds.models.types import Duration, EntryRef, Size
 from wippy.registry.entry import resolve_ref
 
-MIDDLEWARE = ("cors", "ratelimit", "compress", "real_ip", "metrics")
+MIDDLEWARE = ("cors", "ratelimit", "compress", "real_ip", "metrics", "token_auth", "endpoint_firewall",
+              "resource_firewall", "sendfile", "otel")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 

@@ -1,4 +1,4 @@
-"""Lua code kinds: function.lua, process.lua, library.lua."""
+"""Lua code kinds: function.lua, process.lua, library.lua, module.lua."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ class LuaCode(KindModel):
 
 class LibraryLua(LuaCode):
     kind = "library.lua"
+
+
+class ModuleLua(LuaCode):
+    """A module surface: code whose returned table of functions other entries import (`imports`),
+    like a library.lua."""
+
+    kind = "module.lua"
 
 
 class Pool(ConfigModel):
