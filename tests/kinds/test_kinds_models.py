@@ -80,10 +80,14 @@ def test_function_pool_auto_selection():
 
     assert (pool({}).type, pool({}).max_size) == ("lazy", 16)
     static = pool({"workers": 4})
-    assert (static.type, static.workers, static.buffer) == ("static", 4, 256)
+    assert (static.type, static.workers) == ("static", 4)
     by_size = pool({"type": "static", "size": 3})
-    assert (by_size.workers, by_size.buffer) == (3, 192)
+    assert by_size.workers == 3
     assert pool({"type": "static"}).workers == 8
+    with pytest.raises(EntryInvalid, match="pool.buffer is not supported here: a call never queues"):
+        pool({"workers": 2, "buffer": 10})
+    with pytest.raises(EntryInvalid, match="pool.warm_start is not supported"):
+        pool({"warm_start": True})
 
 
 def test_module_names_must_not_carry_a_namespace():
@@ -92,14 +96,16 @@ def test_module_names_must_not_carry_a_namespace():
 
 
 def test_process_host_and_limits():
-    h = validate_entry(entry("process.host", {"host": {"workers": 3},
-                                              "limits": {"max_memory": "64MiB", "slice_timeout": "50ms",
+    h = validate_entry(entry("process.host", {"limits": {"max_memory": "64MiB", "slice_timeout": "50ms",
                                                          "max_instructions": 1000000}}))
-    assert (h.host.workers, h.host.queue_size, h.host.local_queue_size) == (3, 1024, 256)
+    for name in ("workers", "queue_size", "local_queue_size"):
+        with pytest.raises(EntryInvalid, match=f"host.{name} is not supported here: a process.host is one Lua state"):
+            validate_entry(entry("process.host", {"host": {name: 4}}))
+    with pytest.raises(EntryInvalid, match="hide_logs is not supported here"):
+        validate_entry(entry("terminal.host", {"hide_logs": True}))
     assert (h.limits.max_memory, h.limits.slice_timeout) == (64 * 1024 * 1024, 0.05)
     limits = MODELS["process.host"].model_json_schema()["$defs"]["SandboxLimits"]["properties"]
     assert limits["max_memory"]["anyOf"][0]["x-kubernetes-int-or-string"] is True
-    assert validate_entry(entry("process.host", {})).host.workers >= 1
 
 
 def test_registry_entry_accepts_anything():

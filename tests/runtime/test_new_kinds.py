@@ -184,3 +184,23 @@ async def test_a_module_that_does_not_exist_refuses_the_entry_with_a_suggestion(
     assert rt.registry.get("app:typo") is None
     [err] = [e for e in rt.errors if "app:typo" in e]
     assert err.startswith(f"{d / '_index.yaml'}:") and "unknown module 'jsn' in modules (did you mean 'json'?)" in err
+
+
+@pytest.mark.parametrize("pool,expected", [({"type": "static", "workers": 2}, 6), ({}, 4), ({"type": "inline"}, 7)])
+async def test_function_pool_size_is_how_many_idle_instances_are_kept(tmp_path: Path, pool, expected):
+    """Four overlapping calls need four instances; of those, the pool keeps its size for the next four."""
+    import asyncio
+    from wippy.registry import Entry, Op
+    rt = Runtime(None, node_name="t", persist_history=False)
+    await rt.start()
+    try:
+        source = ('local time = require("time"); local me = tostring({})\n'
+                  'return {main = function() time.sleep("100ms"); return me end}')
+        await rt.registry.apply([Op.create(Entry("app:f", "function.lua", {}, {
+            "source": source, "method": "main", "modules": ["time"], "pool": pool}))])
+        seen = set()
+        for _ in range(2):
+            seen |= set(await asyncio.gather(*(rt.call("app:f") for _ in range(4))))
+        assert len(seen) == expected
+    finally:
+        await rt.stop()

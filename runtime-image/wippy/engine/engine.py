@@ -241,8 +241,16 @@ class Engine:
         if fac is None:
             raise WippyError(INVALID, f"{entry_id}: {err}")
         pool = data.get("pool") or {}
-        if isinstance(pool, dict) and pool.get("max_size"):
-            fac.pool_max = int(pool["max_size"])
+        if isinstance(pool, dict):
+            # idle instances kept for reuse: a static pool keeps its workers (size, else 8), an
+            # inline one a single instance, lazy and adaptive ones up to max_size
+            kind = pool.get("type") or ("static" if pool.get("workers") else "lazy")
+            if kind == "static":
+                fac.pool_max = int(pool.get("workers") or pool.get("size") or 8)
+            elif kind == "inline":
+                fac.pool_max = 1
+            elif pool.get("max_size"):
+                fac.pool_max = int(pool["max_size"])
         self.S.install(fac)
 
     def reconfigure(self, *, slice_timeout: float, max_instructions: int, max_memory: int | None,

@@ -63,8 +63,9 @@ def _decode(name: str):
 
 
 def crd_kind(wippy_kind: str) -> str:
-    """`function.lua` -> `FunctionLua`; `db.sql.postgres` -> `DbSql` (families share a CRD)."""
-    parts = FAMILIES.get(family_of(wippy_kind), wippy_kind).split(".")
+    """`function.lua` -> `FunctionLua`; `db.sql.postgres` -> `DbSql` (families share a CRD);
+    `security.token_store` -> `SecurityTokenStore` (Kubernetes names take no '_')."""
+    parts = FAMILIES.get(family_of(wippy_kind), wippy_kind).replace("_", ".").split(".")
     return "".join(p[:1].upper() + p[1:] for p in parts)
 
 

@@ -366,7 +366,8 @@ def _error_for(entry: Entry, errors: list[str]) -> str:
     """The sync's errors that name this entry (its object or its id), else all of them."""
     where = str(entry.source) if entry.source else None
     named = re.compile(re.escape(entry.id) + r"(?![\w.:-])")
-    mine = [e for e in errors if (where and where in e) or named.search(e)]
+    # its own reports first: another entry's may name it ("depends on <id>")
+    mine = [e for e in errors if where and e.startswith(where + ":")] or [e for e in errors if named.search(e)]
     return "\n".join(mine or errors) or "not applied"
 
 

@@ -37,8 +37,10 @@ class TemporalClient:
     database lives under the app's .wippy/ (started on first use, stopped on close)."""
 
     def __init__(self, entry_id: str, address: str | None, namespace: str = "default",
-                 data_dir: Path | None = None, connect_timeout: float = 30.0):
+                 data_dir: Path | None = None, connect_timeout: float = 30.0, connect_options: dict | None = None):
+        """``connect_options``: more arguments of Client.connect (api_key, tls, keep_alive_config)."""
         self.entry_id = entry_id
+        self.connect_options = dict(connect_options or {})
         self.address = address
         self.namespace = namespace
         self.data_dir = data_dir
@@ -56,7 +58,7 @@ class TemporalClient:
                     self.server = DevServer(db)
                     await self.server.start()
                     address = self.server.address
-                self._client = await _connect(address, self.namespace, self.connect_timeout)
+                self._client = await _connect(address, self.namespace, self.connect_timeout, self.connect_options)
             return self._client
 
     # a client is registered on the node under its id so that it is closed with the runtime;
@@ -83,12 +85,12 @@ class TemporalClient:
         self._client = None
 
 
-async def _connect(address: str, namespace: str, timeout: float) -> Client:
+async def _connect(address: str, namespace: str, timeout: float, options: dict | None = None) -> Client:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(address, namespace=namespace, **(options or {}))
         except Exception as e:  # the server may still be starting
             if loop.time() > deadline:
                 raise WippyError(UNAVAILABLE, f"cannot connect to Temporal at {address}: {e}") from None
@@ -97,13 +99,16 @@ async def _connect(address: str, namespace: str, timeout: float) -> Client:
 
 class TemporalWorkerHost:
     def __init__(self, runtime, worker_id: str, client: TemporalClient, task_queue: str,
-                 max_concurrent_workflow_tasks: int | None = None, max_concurrent_activities: int | None = None):
+                 max_concurrent_workflow_tasks: int | None = None, max_concurrent_activities: int | None = None,
+                 options: dict | None = None):
+        """``options``: more temporalio Worker arguments (from worker_options)."""
         self.runtime = runtime
         self.worker_id = worker_id
         self.tclient = client
         self.task_queue = task_queue
         self.limits = {k: v for k, v in (("max_concurrent_workflow_tasks", max_concurrent_workflow_tasks),
                                          ("max_concurrent_activities", max_concurrent_activities)) if v}
+        self.limits.update(options or {})
         self.client: Client | None = None
         self.worker: Worker | None = None
         self._task: asyncio.Task | None = None

@@ -2,6 +2,7 @@
 Worker running the app's workflow.lua entries and activities."""
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from ...registry import Op, Rejected, resolve_ref
@@ -31,8 +32,15 @@ class TemporalWorkerHandler:
         if not isinstance(client, TemporalClient):
             raise Rejected(f"{wid}: temporal.client {client_id} not found")
         host = TemporalWorkerHost(self.runtime, wid, client, model.task_queue or wid,
-                                  model.max_concurrent_workflow_tasks, model.max_concurrent_activities)
-        await host.start()
+                                  model.max_concurrent_workflow_tasks, model.max_concurrent_activities,
+                                  model.worker_options.sdk_arguments())
+        # bounded only when asked: a first start may include starting the dev server
+        bound = model.lifecycle.start_timeout if "start_timeout" in model.lifecycle.model_fields_set else None
+        try:
+            await asyncio.wait_for(host.start(), bound)
+        except asyncio.TimeoutError:
+            host.close()
+            raise Rejected(f"temporal.worker: did not start within start_timeout {model.lifecycle.start_timeout:g}s") from None
         if isinstance(old, TemporalWorkerHost):
             await old.shutdown()
             old.close()

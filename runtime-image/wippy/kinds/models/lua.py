@@ -39,18 +39,22 @@ class Pool(ConfigModel):
     )
     workers: int | None = Field(None, ge=1, description="Fixed number of VMs for a static pool (default: size, else 8).")
     size: int | None = Field(None, ge=1, description="Pool size; fallback for workers.")
-    buffer: int | None = Field(None, ge=1, description="Queued calls a static pool accepts (default workers*64).")
+    buffer: int | None = Field(None, ge=1, description="Not supported: calls never wait for a VM here.")
     max_size: int = Field(16, ge=1, description="Most VMs a lazy or adaptive pool grows to.")
-    warm_start: bool = Field(False, description="Create the VMs up front instead of on first call.")
+    warm_start: bool = Field(False, description="Not supported (must stay false): instances are made on first call.")
 
     @model_validator(mode="after")
     def _auto_select(self) -> Pool:
+        if self.buffer is not None:
+            raise ValueError("pool.buffer is not supported here: a call never queues for a VM (each call runs "
+                             "as a coroutine; idle instances are reused up to the pool's size)")
+        if self.warm_start:
+            raise ValueError("pool.warm_start is not supported here: instances are created on first call")
         kind = self.type or ("static" if self.workers is not None else "lazy")
         self.type = kind
         if kind == "static":
             workers = self.workers or self.size or 8
             self.workers = workers
-            self.buffer = self.buffer or workers * 64
         return self
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
 from wippy.kinds.models.lifecycle import Lifecycle
@@ -14,11 +13,18 @@ from wippy.registry.entry import resolve_ref
 
 
 class HostOptions(ConfigModel):
-    workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Scheduler workers (default: CPU count). Can change live."
-    )
-    queue_size: int = Field(1024, ge=1, description="Global run queue capacity.")
-    local_queue_size: int = Field(256, ge=1, description="Per-worker run queue capacity.")
+    workers: int | None = Field(None, ge=1, description="Not supported: a host is one Lua state run by the event loop.")
+    queue_size: int | None = Field(None, ge=1, description="Not supported: a host has no run queue to size.")
+    local_queue_size: int | None = Field(None, ge=1, description="Not supported: a host has no per-worker queues.")
+
+    @model_validator(mode="after")
+    def _no_workers(self) -> HostOptions:
+        for name in ("workers", "queue_size", "local_queue_size"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"host.{name} is not supported here: a process.host is one Lua state driven by "
+                                 "the event loop, with no worker threads or run queues to size; remove it "
+                                 "(host.max_processes and limits bound a host)")
+        return self
     max_processes: int | None = Field(
         None, ge=0, description="Most processes alive on the host at once; a spawn over it fails with LimitExceeded "
         "(unset = 100000, 0 = no cap). Can change live.")
