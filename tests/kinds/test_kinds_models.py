@@ -157,3 +157,8 @@ def test_durations_are_int_or_string_in_the_schema():
     lifecycle = MODELS["process.service"].model_json_schema()["$defs"]["Lifecycle"]
     assert lifecycle["properties"]["start_timeout"]["x-kubernetes-int-or-string"] is True
     assert lifecycle["properties"]["start_timeout"]["default"] == "10s"
+
+
+def test_function_security_is_refused_with_the_reason():
+    with pytest.raises(EntryInvalid, match="security on a function.lua is not supported: a function runs under its caller"):
+        validate_entry(entry("function.lua", {"source": "s", "method": "m", "security": {"actor": {"id": "x"}}}))

@@ -27,8 +27,10 @@ def client(address: str, **data) -> Entry:
 
 
 async def test_auto_start_connects_when_applied_with_an_api_key(runtime, temporal_address):
+    # the dev server speaks plain gRPC: the key goes without TLS when told so
     await runtime.registry.apply([Op.create(client(temporal_address, connection_timeout="20s",
                                                    auth={"type": "api_key", "api_key": "k-123"},
+                                                   tls={"enabled": False},
                                                    lifecycle={"auto_start": True, "start_timeout": "20s"}))])
     host = runtime.node.hosts["app:temporal"]
     assert host._client is not None                       # connected while applied
@@ -36,9 +38,11 @@ async def test_auto_start_connects_when_applied_with_an_api_key(runtime, tempora
     assert host.connect_timeout == 20.0
 
 
-async def test_tls_is_used_a_plain_server_refuses_it(runtime, temporal_address):
-    entry = client(temporal_address, connect_timeout="2s", tls={"enabled": True},
-                   lifecycle={"auto_start": True, "start_timeout": "10s"})
+@pytest.mark.parametrize("settings", [{"tls": {"enabled": True}}, {"auth": {"type": "api_key", "api_key": "k"}}])
+async def test_tls_is_used_a_plain_server_refuses_it(runtime, temporal_address, settings):
+    # with an API key TLS is on unless turned off, as a cloud endpoint needs it
+    entry = client(temporal_address, connect_timeout="2s", lifecycle={"auto_start": True, "start_timeout": "10s"},
+                   **settings)
     with pytest.raises(ApplyError, match="temporal.client: could not start"):
         await runtime.registry.apply([Op.create(entry)])
 
@@ -54,8 +58,8 @@ async def test_worker_options_reach_the_sdk_worker(runtime, temporal_address):
             "lifecycle": {"depends_on": ["app:temporal"], "start_timeout": "60s"}})),
     ])
     worker = runtime.node.hosts["app:worker"].worker
-    assert worker.config["identity"] == "wippy-test-worker"
-    assert worker.config["max_concurrent_activities"] == 7
+    assert worker.config()["identity"] == "wippy-test-worker"
+    assert worker.config()["max_concurrent_activities"] == 7
 
 
 @pytest.mark.parametrize("kind,data,message", [

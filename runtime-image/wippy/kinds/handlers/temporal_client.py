@@ -81,4 +81,6 @@ def connect_options(model, app_dir: Path | None) -> dict:
             cfg["client_cert"] = auth.cert_pem.encode() if auth.cert_pem else _read(auth.cert_file, app_dir)
             cfg["client_private_key"] = auth.key_pem.encode() if auth.key_pem else _read(auth.key_file, app_dir)
         options["tls"] = TLSConfig(**cfg) if cfg else True
+    else:
+        options["tls"] = False    # the SDK would turn TLS on by itself for an API key
     return options

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
 from wippy.kinds.models.types import EntryRef, ModuleName
@@ -63,6 +63,16 @@ class FunctionLua(LuaCode):
 
     method: str = Field(min_length=1, description="Function the chunk's returned table provides (ignored if the chunk returns a function).")
     pool: Pool = Field(default_factory=Pool, description="How calls are spread over Lua VMs.")
+    security: dict | None = Field(None, description="Not supported: a function runs under its caller's actor and scope.")
+
+    @field_validator("security")
+    @classmethod
+    def _inherits(cls, security: dict | None) -> dict | None:
+        if security is not None:
+            raise ValueError("security on a function.lua is not supported: a function runs under its caller's "
+                             "actor and scope (system/security.md: functions inherit the caller's context); give "
+                             "an identity to the process.service or http.service that calls it (lifecycle.security)")
+        return security
 
 
 class ProcessLua(LuaCode):

