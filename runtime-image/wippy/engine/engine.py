@@ -32,7 +32,8 @@ class Limits:
     """Defaults of a host's limits (process.host `limits`/`host` fields; 0 = no limit). They hold a
     hostile app: one process ends with a LimitExceeded error naming it and the limit, and every
     other process and the asyncio loop (HTTP included) keep going."""
-    slice_timeout = 1.0                  # CPU seconds one slice may run without yielding
+    slice_timeout = 0.1                  # CPU seconds one slice may run without yielding (the
+                                         # node runs one slice at a time: this bounds a stall)
     max_instructions = 0                 # Lua instructions per slice (checked every 10,000)
     max_memory = 512 * 1024 * 1024       # bytes of the host's Lua state, all processes together
     max_processes = 100_000              # processes alive on the host at once

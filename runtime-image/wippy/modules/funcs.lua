@@ -76,6 +76,7 @@ local function call_with(ex, id, ...)
     if not fut then return nil, err end
     return fut:wait(ex.opts.timeout)
   end
+  S.checkpoint()
   local fac, args = prepare(id, ...)
   if not fac then return nil, args end
   local okp, inst = pcall(pool_take, fac)

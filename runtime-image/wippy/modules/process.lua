@@ -55,6 +55,7 @@ function process.send(dest, topic, ...)
   local ok, value = pcall(payload_of, select("#", ...), ...)
   if not ok then return nil, new_error("Invalid", tostring(value)) end
   local target = S.procs[pid]
+  S.checkpoint()
   if target then return deliver(target, topic, from, value) end
   return P.send_remote(pid, topic, from, value)
 end

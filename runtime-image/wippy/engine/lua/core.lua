@@ -114,9 +114,20 @@ local ready, rhead, rtail = {}, 1, 0
 local current = nil          -- the task being resumed
 S.slice_start = 0
 
+-- Two ready queues: a task whose last slice ran longer than SLOW_SLICE waits in the slow one,
+-- which gets what a pass leaves (and at least one slice per pass), so processes that answer
+-- quickly are not queued behind CPU-bound ones.
+local slow, shead, stail = {}, 1, 0
+local SLOW_SLICE = 0.005
+
 local function push_ready(task)
-  rtail = rtail + 1
-  ready[rtail] = task
+  if task.slow then
+    stail = stail + 1
+    slow[stail] = task
+  else
+    rtail = rtail + 1
+    ready[rtail] = task
+  end
 end
 
 local function wake(task, a, b, c)
@@ -131,6 +142,22 @@ local function suspend()
   return a, b, c
 end
 S.suspend = suspend
+
+-- A preemption point for operations that may complete without parking (a receive from a full
+-- inbox, a send, funcs.call): past half its slice time the task goes to the back of the ready
+-- queue instead of running into the slice limit. The clock is read every 64th call.
+local checkpoint_ops = 0
+local function checkpoint()
+  checkpoint_ops = checkpoint_ops + 1
+  if checkpoint_ops < 64 then return end
+  checkpoint_ops = 0
+  local task, limit = current, S.slice_timeout
+  if task and limit > 0 and clock() - S.slice_start > limit * 0.5 then
+    push_ready(task)
+    suspend()
+  end
+end
+S.checkpoint = checkpoint
 
 -- timers: binary heap ordered by deadline (seconds on the loop's monotonic clock)
 local heap, hn, tseq = {}, 0, 0
@@ -355,7 +382,7 @@ S.channel_push = function(ch, v)
 end
 
 function CH:send(v)
-  if try_send(self, v) then return true end
+  if try_send(self, v) then checkpoint(); return true end
   local task = current
   self.sendq[#self.sendq + 1] = {task = task, value = v}
   local ok = suspend()
@@ -365,7 +392,7 @@ end
 
 function CH:receive()
   local got, v, ok = try_recv(self)
-  if got then return v, ok end
+  if got then checkpoint(); return v, ok end
   self.recvq[#self.recvq + 1] = {task = current}
   return suspend()
 end
@@ -589,35 +616,51 @@ local function over_memory()
   return max > 0 and collectgarbage("count") * 1024 > max
 end
 
--- The heap passed max_memory during a slice: collect, and if it is still over, the process that
--- was running ends. This keeps the heap below the allocator's hard cap, whose reserve is for the
--- runtime's own work (a failed allocation there would abort the node).
+-- The heap passed max_memory during a slice: the collector works (for at most ~10ms here, a full
+-- collection of a big heap is one long C call) and once a cycle completes with the heap still
+-- over, the process that was running (the one that crossed the line) ends; what it held goes
+-- with the next cycle. This keeps the heap below the allocator's hard cap, whose reserve is for
+-- the runtime's own work (a failed allocation there would abort the node).
 local function memory_check(task)
-  collectgarbage("collect")
+  local stop = clock() + 0.01
+  repeat
+    if collectgarbage("step", 1024) then break end
+    if clock() > stop then return end
+  until false
   if not over_memory() then return end
   local proc = task.proc
   if proc and not proc.dead then
     exit_proc(proc, nil, new_error("LimitExceeded", sformat("%s exceeded the memory limit of host %s "
       .. "(max_memory: %d bytes)", describe_task(task), S.host, S.max_memory)))
-    collectgarbage("collect")
   end
 end
 
 function S.run(budget)
   fire_timers()
-  local n = 0
-  local pass_end = clock() + S.pass_time
-  while rhead <= rtail and n < budget do
-    local task = ready[rhead]
-    ready[rhead] = nil
-    rhead = rhead + 1
+  local n, ran_slow = 0, false
+  local t = clock()
+  local pass_end = t + S.pass_time
+  while true do
+    local task
+    if n >= budget or t > pass_end then
+      -- the pass is over; a waiting slow task still gets its one slice per pass
+      if ran_slow or shead > stail then break end
+      task = slow[shead]; slow[shead] = nil; shead = shead + 1
+      ran_slow = true
+      n = budget
+    elseif rhead <= rtail then
+      task = ready[rhead]; ready[rhead] = nil; rhead = rhead + 1
+    elseif shead <= stail then
+      task = slow[shead]; slow[shead] = nil; shead = shead + 1
+      ran_slow = true
+    else
+      break
+    end
     if not task.dead then
       n = n + 1
       current = task
       task.instr = 0                 -- max_instructions is per slice
-      local t0 = clock()
-      S.slice_start = t0
-      if t0 > pass_end then n = budget end
+      S.slice_start = t
       local ok, a, b, c, d
       if task.args then
         local args = task.args
@@ -629,8 +672,14 @@ function S.run(budget)
         ok, a, b, c, d = co_resume(task.co, x, y, z)
       end
       current = nil
-      if over_memory() then memory_check(task) end
-      if not ok then
+      local t1 = clock()
+      task.slow = t1 - t > SLOW_SLICE
+      t = t1
+      if task.kill_reason and not task.reaped then
+        -- over a limit, even if the code swallowed the kill (coroutine.close, an error handler)
+        kill_task(task)
+        task_done(task, false, task.kill_reason)
+      elseif not ok then
         task_done(task, false, failure(task, a))
       elseif co_status(task.co) == "dead" then
         task_done(task, true, a, b, c, d)
@@ -640,13 +689,13 @@ function S.run(budget)
         kill_task(task)
         task_done(task, false, task.kill_reason or new_error("Canceled", "killed"))
       end
+      if over_memory() then memory_check(task) end
     end
   end
-  if rhead > rtail then
-    ready, rhead, rtail = {}, 1, 0
-    fire_timers()
-  end
-  return rhead <= rtail, hn > 0 and heap[1].at or nil
+  if rhead > rtail then ready, rhead, rtail = {}, 1, 0 end
+  if shead > stail then slow, shead, stail = {}, 1, 0 end
+  if rhead > rtail and shead > stail then fire_timers() end
+  return rhead <= rtail or shead <= stail, hn > 0 and heap[1].at or nil
 end
 
 function S.current() return current end
@@ -742,12 +791,9 @@ function S.create_process(entry_id, main_fn, args, opts)
     return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is at its limit of %d processes "
       .. "(max_processes)", tostring(entry_id), S.host, S.max_processes))
   end
-  if over_memory() then
-    collectgarbage("collect")
-    if over_memory() then
-      return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is over its memory limit "
-        .. "(max_memory: %d bytes)", tostring(entry_id), S.host, S.max_memory))
-    end
+  if over_memory() then   -- no collection here: the slice's end collects, once
+    return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is over its memory limit "
+      .. "(max_memory: %d bytes)", tostring(entry_id), S.host, S.max_memory))
   end
   local pid = opts and opts.pid or new_pid()
   local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge), timers = {}, ntimers = 0,

@@ -62,7 +62,11 @@ local user_coroutine = {
   status = co_status,
   running = co_running,
   isyieldable = coroutine.isyieldable,
-  close = co_close,
+  close = function(co)
+    local ok, e = co_close(co)
+    if not ok and (e == KILL or (S.current() and S.current().dead)) then error(KILL, 0) end
+    return ok, e
+  end,
   wrap = function(f)
     local co = S.new_co(f)
     return function(...)

@@ -39,7 +39,7 @@ class SandboxLimits(ConfigModel):
     )
     slice_timeout: Duration | None = Field(
         None,
-        description="CPU time one process may run without yielding before it is ended (unset = 1s; 0 = no limit, "
+        description="CPU time one process may run without yielding before it is ended (unset = 100ms; 0 = no limit, "
         "which also spares tight loops the per-instruction check). The node runs one slice at a time, so "
         "this is also the longest a hostile loop can hold up the node.",
     )
