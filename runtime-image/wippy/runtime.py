@@ -15,7 +15,7 @@ from .engine.node import Node
 from .kinds import HANDLERS, LUA_CODE_KINDS
 from .kinds.handlers.process_service import apply_committed, service_spec
 from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
-from .loader.interpolate import InterpolationError, resolve_entry_data
+from .loader.interpolate import InterpolationError, redact, resolve_entry_data
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .supervisor.supervisor import Supervisor
 from .testing.builtin import builtin_entry
@@ -67,11 +67,24 @@ class Runtime:
     def decode(self, entry: Entry):
         """An entry's typed model, with `${env:...}` placeholders resolved (Lua sources excepted:
         `${` is ordinary text in code). Secrets stay out of the registry: only the model sees them."""
+        resolved: dict[str, str] = {}
+
+        def lookup(name: str) -> str | None:
+            value = self.env_lookup(name)
+            if value:
+                resolved[name] = value
+            return value
         try:
-            data = resolve_entry_data(entry.data, self.env_lookup)
+            data = resolve_entry_data(entry.data, lookup)
         except InterpolationError as e:
             raise EntryInvalid(entry, [str(e)]) from None
-        return validate_entry(dataclasses.replace(entry, data=data))
+        try:
+            return validate_entry(dataclasses.replace(entry, data=data))
+        except EntryInvalid as e:
+            if not resolved:
+                raise
+            # a problem with a resolved value must not print the value (it is often a secret)
+            raise EntryInvalid(entry, [redact(p, resolved) for p in e.problems]) from None
 
     def report(self, message: str) -> None:
         self.errors.append(message)

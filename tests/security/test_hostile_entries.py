@@ -129,6 +129,21 @@ ATTACKS = [
         coroutine.resume(co); coroutine.close(co) end""", error=SLICE),
     A("full_gc_loop", "function main() while true do collectgarbage() collectgarbage('step', 1e9) end end", error=SLICE),
     A("gc_control_refused", "function main() collectgarbage('stop') end", error=r"is not allowed"),
+    A("dag_exit_value", "function main() local t = {} for i = 1, 40 do t = {t, t} end return t end",
+      error=r"too large to copy|result could not be delivered"),
+    A("dag_message", """function main()
+        local t = {} for i = 1, 40 do t = {t, t} end
+        local ok, err = process.send("victim", "ping", t); return tostring(err) end""",
+      value=re.compile(r"too large to copy"), either=True),
+    A("dag_to_other_host", """function main()
+        local t = {} for i = 1, 40 do t = {t, t} end
+        local pid = process.spawn("app:sleeper", "app:probing")
+        local ok, err = process.send(pid, "x", t); process.terminate(pid); return tostring(err) end""",
+      value=re.compile(r"too large"), either=True),
+    A("dag_spawn_args", """function main()
+        local t = {} for i = 1, 40 do t = {t, t} end
+        local pid, err = process.spawn("app:sleeper", "app:probing", t); return tostring(err) end""",
+      value=re.compile(r"too large"), either=True),
     # ---------------------------------------------------------- shared writable state
     A("channel_metatable", """function main()
         local ch = channel.new()

@@ -19,7 +19,12 @@ class NotConvertible(ValueError):
     pass
 
 
-def to_python(engine, value: Any, _depth: int = 0) -> Any:
+# Tables one conversion may visit: shared subtables convert to copies, so a small Lua value can
+# stand for billions of Python objects.
+MAX_TABLES = 250_000
+
+
+def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -> Any:
     kind = lua_type(value)
     if kind is None:
         return value
@@ -27,19 +32,24 @@ def to_python(engine, value: Any, _depth: int = 0) -> Any:
         raise NotConvertible(f"cannot convert a Lua {kind} value")
     if _depth > 128:
         raise NotConvertible("value nested deeper than 128 levels")
+    if _count is None:
+        _count = [0]
+    _count[0] += 1
+    if _count[0] > MAX_TABLES:
+        raise NotConvertible(f"value too large to convert (more than {MAX_TABLES} tables)")
     tag = engine.classify(value)
     if tag == "error":
         return engine.error_to_python(value)
     if tag == "payload":
-        return to_python(engine, value.v, _depth + 1)
+        return to_python(engine, value.v, _depth + 1, _count)
     items = list(value.items())
     n = len(items)
     if n and all(type(k) is int for k, _ in items) and sorted(k for k, _ in items) == list(range(1, n + 1)):
         items.sort(key=lambda kv: kv[0])
-        return [to_python(engine, v, _depth + 1) for _, v in items]
+        return [to_python(engine, v, _depth + 1, _count) for _, v in items]
     if not n:
         return []
-    return {_key(k): to_python(engine, v, _depth + 1) for k, v in items}
+    return {_key(k): to_python(engine, v, _depth + 1, _count) for k, v in items}
 
 
 def _key(k: Any) -> Any:

@@ -61,6 +61,30 @@ def _resolve_string(text: str, lookup: Lookup, path: str) -> str:
     return _TOKEN.sub(replace, text)
 
 
+def redact(text: str, resolved: dict[str, str]) -> str:
+    """``text`` with every resolved value replaced by the placeholder it came from."""
+    for name, value in sorted(resolved.items(), key=lambda kv: -len(kv[1])):
+        text = text.replace(value, f"<value of ${{env:{name}}}>")
+    return text
+
+
+def placeholders(data: Any, path: str = "") -> list[str]:
+    """Paths of the strings in an entry's data that hold a placeholder (`source` excepted)."""
+    if isinstance(data, str):
+        found = [m for m in _TOKEN.finditer(data) if m.group(0) != "$${"]
+        names = [m.group(1).partition("|")[0] for m in found]
+        return [path] if any(n.startswith("env:") or _BARE_NAME.fullmatch(n) for n in names) else []
+    if isinstance(data, dict):
+        out = []
+        for k, v in data.items():
+            if not (path == "" and k == "source"):
+                out += placeholders(v, f"{path}.{k}" if path else str(k))
+        return out
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in placeholders(v, f"{path}[{i}]")]
+    return []
+
+
 def _where(path: str) -> str:
     return f"field '{path}': " if path else ""
 

@@ -14,6 +14,10 @@ from typing import Any
 import yaml
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Values a document may hold once aliases are expanded: a few hundred bytes of nested aliases
+# ("billion laughs") expand to billions, which every later walk (recording a version as JSON,
+# copying into Lua) would pay for.
+MAX_EXPANDED_NODES = 500_000
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _BOOL = "tag:yaml.org,2002:bool"
 
@@ -49,6 +53,7 @@ def parse(text: str) -> Document:
         if node is None:
             return Document(None, None)
         _check_duplicate_keys(node)
+        _check_expansion(node)
         return Document(loader.construct_document(node), node)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -71,6 +76,35 @@ def mapping_value(node: yaml.Node, key: str) -> yaml.Node | None:
             if isinstance(k, yaml.ScalarNode) and k.value == key:
                 return v
     return None
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past MAX_EXPANDED_NODES (counted without expanding:
+    each shared node's size is computed once)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack, seen = [root], set()
+    while stack:   # children before parents, each node once
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    for node in reversed(order):
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        else:
+            children = []
+        size = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if size > MAX_EXPANDED_NODES:
+            raise YamlError(f"invalid YAML: aliases expand to more than {MAX_EXPANDED_NODES} values", line_of(node))
+        sizes[id(node)] = size
 
 
 def _check_duplicate_keys(node: yaml.Node) -> None:

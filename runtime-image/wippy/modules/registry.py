@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..engine.errors import WippyError, INVALID, NOT_FOUND, CONFLICT, INTERNAL
+from ..engine.errors import WippyError, INVALID, NOT_FOUND, CONFLICT, INTERNAL, PERMISSION_DENIED
+from ..loader.interpolate import placeholders
 from ..registry import ApplyError, Entry, InvalidEntryId, Op, diff, parse_id
 
 SNAPSHOT_CACHE = 64
@@ -17,6 +18,16 @@ def _entry_table(e: Entry) -> dict:
 def _apply_error(e: ApplyError) -> WippyError:
     kind = {"Invalid": INVALID, "NotFound": NOT_FOUND, "Conflict": CONFLICT}.get(getattr(e, "kind", ""), INVALID)
     return WippyError(kind, str(e))
+
+
+def _refuse_placeholders(entry: Entry) -> None:
+    """Entries written from Lua may not hold `${env:...}`: resolving them would hand any process
+    allowed to apply changes every environment variable of the node (read back from the entry, or
+    from an error), around the `env.get` policy. Lua code reads variables through `env`."""
+    paths = placeholders(entry.data)
+    if paths:
+        raise WippyError(PERMISSION_DENIED, f"entry {entry.id}: environment placeholders (${{...}}) are not allowed "
+                                            f"in changes made from Lua (field {', '.join(paths)}); use the env module")
 
 
 def install(engine):
@@ -93,6 +104,7 @@ def install(engine):
                     ops.append(Op.delete(item["id"]))
                 else:
                     entry = Entry.from_dict(item["entry"])
+                    _refuse_placeholders(entry)
                     ops.append(Op.create(entry) if action == "create" else Op.update(entry))
             except (InvalidEntryId, ValueError, KeyError) as e:
                 raise WippyError(INVALID, f"bad change: {e}") from None

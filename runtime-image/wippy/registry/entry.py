@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import copy
 import os
 from dataclasses import dataclass, field
@@ -9,16 +11,30 @@ from typing import Any
 
 
 class InvalidEntryId(ValueError):
-    """An id that is not ``namespace:name`` with exactly one ':'."""
+    """An id that is not ``namespace:name`` with exactly one ':' and allowed characters."""
+
+
+MAX_ID_LENGTH = 255
+# Namespaces and names are dot-separated segments of letters, digits, '_' and '-' (Wippy's
+# naming: dots separate semantic parts, underscores words). No '/', '..', spaces or control
+# characters: ids become file names, Kubernetes names and log lines.
+_SEGMENTS = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 
 
 def parse_id(entry_id: str) -> tuple[str, str]:
-    """Split ``ns:name``; both parts must be non-empty and there is exactly one ':'."""
+    """Split ``ns:name``; both parts are dot-separated segments of ``[A-Za-z0-9_-]`` and there is
+    exactly one ':'; at most MAX_ID_LENGTH characters."""
     if not isinstance(entry_id, str):
         raise InvalidEntryId(f"invalid entry id {entry_id!r}: expected a string 'namespace:name'")
+    if len(entry_id) > MAX_ID_LENGTH:
+        raise InvalidEntryId(f"invalid entry id {entry_id[:40]!r}...: longer than {MAX_ID_LENGTH} characters")
     ns, sep, name = entry_id.partition(":")
     if not sep or not ns or not name or ":" in name:
         raise InvalidEntryId(f"invalid entry id {entry_id!r}: expected 'namespace:name' with exactly one ':'")
+    for part, what in ((ns, "namespace"), (name, "name")):
+        if not _SEGMENTS.fullmatch(part):
+            raise InvalidEntryId(f"invalid entry id {entry_id!r}: the {what} must be dot-separated words of "
+                                 "letters, digits, '_' and '-'")
     return ns, name
 
 

@@ -275,6 +275,21 @@ limit_exceeded = function(what, limit, field, detail)
 end
 S.limit_exceeded = limit_exceeded
 
+local function over_memory()
+  local max = S.max_memory
+  return max > 0 and collectgarbage("count") * 1024 > max
+end
+
+-- Over max_memory once a collection cycle completes? The collector works for at most ~10ms per
+-- call (a full collection of a big heap is one long C call); nil means not known yet.
+local function over_after_collecting()
+  local stop = clock() + 0.01
+  repeat
+    if collectgarbage("step", 1024) then return over_memory() end
+  until clock() > stop
+  return nil
+end
+
 -- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget. The engine
 -- also sets it on the state's main thread, so Lua that Python calls on behalf of a task (values
 -- it converts, metamethods) counts against that task too.
@@ -291,6 +306,9 @@ local function budget_hook()
   if slice_timeout > 0 and clock() - S.slice_start > slice_timeout then
     limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
       sformat("; ran %.2fs without yielding", clock() - S.slice_start))
+  end
+  if over_memory() and over_after_collecting() then
+    limit_exceeded("memory limit", sformat("%d bytes", S.max_memory), "max_memory")
   end
 end
 S.budget_hook = budget_hook
@@ -467,9 +485,16 @@ PAYLOAD.__index = PAYLOAD
 PAYLOAD.__name = "payload"
 S.PAYLOAD = PAYLOAD
 
+-- Tables one copy may make: a value whose tables share subtables (a DAG) is small in memory but
+-- copies to a tree, 2^30 tables for 30 levels of {t, t}.
+local MAX_COPY = 250000
+
 local copy
 local function copy_table(t, seen, depth)
   if depth > 128 then error("value nested deeper than 128 levels", 0) end
+  local count = (seen.n or 0) + 1
+  if count > MAX_COPY then error("value too large to copy (more than " .. MAX_COPY .. " tables)", 0) end
+  seen.n = count
   local mt = getmetatable(t)
   if mt == PAYLOAD then return copy(t.v, seen, depth) end
   if mt == CH then return t end            -- channels are shared handles within an engine
@@ -611,23 +636,13 @@ end
 
 -- Run ready tasks until none are left or the budget is spent. Returns whether work remains.
 -- A pass ends after `budget` resumes or pass_time seconds, whichever comes first.
-local function over_memory()
-  local max = S.max_memory
-  return max > 0 and collectgarbage("count") * 1024 > max
-end
-
 -- The heap passed max_memory during a slice: the collector works (for at most ~10ms here, a full
 -- collection of a big heap is one long C call) and once a cycle completes with the heap still
 -- over, the process that was running (the one that crossed the line) ends; what it held goes
 -- with the next cycle. This keeps the heap below the allocator's hard cap, whose reserve is for
 -- the runtime's own work (a failed allocation there would abort the node).
 local function memory_check(task)
-  local stop = clock() + 0.01
-  repeat
-    if collectgarbage("step", 1024) then break end
-    if clock() > stop then return end
-  until false
-  if not over_memory() then return end
+  if not over_after_collecting() then return end
   local proc = task.proc
   if proc and not proc.dead then
     exit_proc(proc, nil, new_error("LimitExceeded", sformat("%s exceeded the memory limit of host %s "
@@ -752,8 +767,12 @@ exit_proc = function(proc, value, err)
   if proc.monitors then
     for watcher in pairs(proc.monitors) do
       local ok, v = pcall(copy, value)
-      if not ok then v = nil end
-      deliver_event(watcher, {kind = EV_EXIT, type = EV_EXIT, from = pid, result = {value = v, error = err}})
+      local e = err
+      if not ok then
+        e = e or new_error("Invalid", "process result could not be delivered: " .. describe(v))
+        v = nil
+      end
+      deliver_event(watcher, {kind = EV_EXIT, type = EV_EXIT, from = pid, result = {value = v, error = e}})
     end
   end
   if proc.links then
