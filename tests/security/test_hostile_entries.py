@@ -196,6 +196,15 @@ ATTACKS = [
     A("require_not_granted", 'function main() return require("fs") end', error=r"not available"),
     A("protected_setmetatable_on_location", """local time = require("time")
         function main() return pcall(setmetatable, time.utc, {}) end""", modules=["time"], value=False),
+    A("scope_self_escalation", """local security = require("security")
+        function main()
+          local sc = security.scope()
+          if sc then sc._ids[#sc._ids + 1] = "app:admin" end
+          local a = security.actor()
+          if a then a._id = "admin" end
+          local sc2, a2 = security.scope(), security.actor()
+          return {sc2 == nil or not sc2:contains("app:admin"), a2 == nil or a2:id() ~= "admin"} end""",
+      modules=["security"], value=[True, True]),
     # ---------------------------------------------------------- limits
     A("spawn_bomb", """function main()
         local failed, err = 0, nil

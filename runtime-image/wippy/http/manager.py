@@ -72,7 +72,8 @@ class HttpManager:
         identity = self._identity(model, op.entry.ns)
         if server is None:
             server = HttpServer(sid, self._call, max_body=int(model.max_body), write_timeout=model.timeouts.write,
-                                idle_timeout=model.timeouts.idle, read_timeout=model.timeouts.read)
+                                idle_timeout=model.timeouts.idle, read_timeout=model.timeouts.read,
+                                max_connections=model.max_connections)
             server.ssl_context, server.identity = ssl_context, identity
             try:
                 await server.bind(host, port)
@@ -85,6 +86,7 @@ class HttpManager:
         server.max_body, server.write_timeout = int(model.max_body), model.timeouts.write
         server.read_timeout = model.timeouts.read
         server.identity = identity
+        server.max_connections = model.max_connections
         if server.addr != (host, port) or _tls_changed(op):
             server.ssl_context = ssl_context
             await server.rebind(host, port)

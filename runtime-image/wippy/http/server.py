@@ -32,18 +32,55 @@ def _plain(status: int, text: str, **headers: str) -> web.Response:
     return web.Response(status=status, text=text + "\n", headers=headers)
 
 
+class _Server(web.Server):
+    """aiohttp's server with two guards it lacks: a connection over the service's cap is closed at
+    once, and a connection whose first request's headers are not in after the read timeout is
+    closed (later requests on a kept-alive connection fall under the idle timeout)."""
+
+    def __init__(self, owner: "HttpServer", handler, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.owner = owner
+        self._header_timers: dict = {}
+
+    def connection_made(self, handler, transport) -> None:
+        super().connection_made(handler, transport)
+        owner = self.owner
+        if owner.max_connections and len(self.connections) > owner.max_connections:
+            log.debug("http.service %s: over %d connections, closing a new one", owner.id, owner.max_connections)
+            transport.close()
+            return
+        if owner.read_timeout:
+            self._header_timers[handler] = asyncio.get_running_loop().call_later(
+                owner.read_timeout, self._headers_late, handler, transport)
+
+    def _headers_late(self, handler, transport) -> None:
+        self._header_timers.pop(handler, None)
+        log.debug("http.service %s: request headers not received in %gs, closing", self.owner.id, self.owner.read_timeout)
+        transport.close()
+
+    def request_started(self, handler) -> None:
+        timer = self._header_timers.pop(handler, None)
+        if timer is not None:
+            timer.cancel()
+
+    def connection_lost(self, handler, exc) -> None:
+        self.request_started(handler)
+        super().connection_lost(handler, exc)
+
+
 class HttpServer:
     def __init__(self, service_id: str, call: Caller, *, max_body: int, write_timeout: float,
-                 idle_timeout: float, read_timeout: float):
+                 idle_timeout: float, read_timeout: float, max_connections: int = 0):
         self.id = service_id
         self.call = call
         self.table = RouteTable([])
         self.max_body = max_body
         self.write_timeout = write_timeout
         self.read_timeout = read_timeout
+        self.max_connections = max_connections
         self.addr: tuple[str, int] | None = None
         self.port: int | None = None
-        self._server = web.Server(self._handle, keepalive_timeout=idle_timeout)
+        self._server = _Server(self, self._handle, keepalive_timeout=idle_timeout)
         self._runner = web.ServerRunner(self._server, shutdown_timeout=5.0)
         self._site: web.TCPSite | None = None
         self._started = False
@@ -93,6 +130,7 @@ class HttpServer:
 
     # ------------------------------------------------------------------ requests
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        self._server.request_started(request.protocol)
         ex = Exchange(request, self.id)
         ex.actor, ex.scope = self.identity
         table = self.table   # one table for the whole request, whatever changes meanwhile

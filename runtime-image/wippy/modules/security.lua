@@ -82,13 +82,15 @@ function S.check(action, resource, meta)
 end
 
 local security = {}
+-- Copies: the task's own actor and scope decide its permissions, and code must not be able to
+-- add a policy to them (or change them under its parent, which shares them) by writing a field.
 function security.actor()
   local task = S.current()
-  return task and task.actor or nil
+  return task and task.actor and copy(task.actor) or nil
 end
 function security.scope()
   local task = S.current()
-  return task and task.scope or nil
+  return task and task.scope and copy(task.scope) or nil
 end
 function security.can(action, resource, meta) return S.check(action, resource, meta) end
 security.new_actor = new_actor

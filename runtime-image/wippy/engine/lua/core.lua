@@ -231,6 +231,17 @@ local function add_timer(delay, fire, data)
 end
 S.add_timer = add_timer
 
+-- Timers still pending (not cancelled) in the heap, all or one process's.
+function S.pending_timers(pid)
+  local n = 0
+  for i = 1, hn do
+    local t = heap[i]
+    local proc = rawget(t, "proc")
+    if not rawget(t, "cancelled") and (pid == nil or (proc and proc.pid == pid)) then n = n + 1 end
+  end
+  return n
+end
+
 local function fire_timers()
   if hn == 0 then return end
   local t0 = now()

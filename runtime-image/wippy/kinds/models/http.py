@@ -39,7 +39,9 @@ def _check_middleware(names: list[str]) -> list[str]:
 
 
 class Timeouts(ConfigModel):
-    read: Duration = Field("30s", validate_default=True, description="Longest time to read a request's headers and body.")
+    read: Duration = Field("30s", validate_default=True, description="Longest time to read a request's headers "
+                           "(a connection without a complete first request by then is closed) and, again, its body "
+                           "(408). 0 = no limit.")
     write: Duration = Field("0s", validate_default=True, description="Longest time a handler may take to answer (0 = no limit).")
     idle: Duration = Field("75s", validate_default=True, description="How long an idle keep-alive connection stays open.")
 
@@ -85,6 +87,8 @@ class HttpService(KindModel):
     tls: Tls = Field(default_factory=Tls, description="TLS settings.")
     network: EntryRef | None = Field(None, description="Overlay network entry (not supported yet).")
     max_body: Size = Field(120 * 1024 * 1024, description="Largest request body accepted; larger gets 413.")
+    max_connections: int = Field(1024, ge=0, description="Connections open at once; a new one over it is closed "
+                                 "at once (0 = no limit). Can change live.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Start and stop policy.")
 
     @field_validator("addr")
