@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -119,6 +120,7 @@ class Engine:
         node = self.node
         fns: dict[str, Callable] = {
             "monotonic": self.loop.time,
+            "thread_time": time.thread_time,
             "arm": self._arm,
             "compile": self._compile,
             "signature": lang.signature_lua,

@@ -40,7 +40,17 @@ local function class(mt)
     if type(k) ~= "string" or k:sub(1, 2) ~= "__" then methods[k] = v end
   end
   rawset(mt, "__index", methods)
-  setmetatable(mt, {__newindex = function(t, k, v)
+  -- a class inheriting through its own metatable: inherited names reach instances too, `__`
+  -- names never (they would lead to the parent's shared tables)
+  local parent = getmetatable(mt)
+  local inherited = type(parent) == "table" and rawget(parent, "__index") or nil
+  if inherited ~= nil then
+    setmetatable(methods, {__index = function(_, k)
+      if type(k) == "string" and k:sub(1, 2) == "__" then return nil end
+      return inherited[k]
+    end})
+  end
+  setmetatable(mt, {__index = inherited, __newindex = function(t, k, v)
     rawset(t, k, v)
     if type(k) ~= "string" or k:sub(1, 2) ~= "__" then methods[k] = v end
   end})
@@ -304,19 +314,27 @@ end
 -- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget. The engine
 -- also sets it on the state's main thread, so Lua that Python calls on behalf of a task (values
 -- it converts, metamethods) counts against that task too.
+local thread_time = P.thread_time
+
 local function budget_hook()
   local task = current
   if task == nil then return end
   if task.dead then error(KILL, 0) end
   local used = (task.instr or 0) + HOOK_EVERY
   task.instr = used
+  if used == HOOK_EVERY then task.tstart = thread_time() end   -- a slice long enough to matter
   local max_instructions, slice_timeout = S.max_instructions, S.slice_timeout
   if max_instructions > 0 and used > max_instructions then
     limit_exceeded("instruction budget", max_instructions, "max_instructions", " per slice")
   end
+  -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must not
+  -- shorten slices, so this thread's own CPU time (since the hook first ran in the slice) decides
   if slice_timeout > 0 and clock() - S.slice_start > slice_timeout then
-    limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
-      sformat("; ran %.2fs without yielding", clock() - S.slice_start))
+    local ran = thread_time() - (task.tstart or 0)
+    if ran > slice_timeout then
+      limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+        sformat("; ran %.2fs without yielding", ran))
+    end
   end
   if over_memory() and over_after_collecting() then
     limit_exceeded("memory limit", sformat("%d bytes", S.max_memory), "max_memory")
