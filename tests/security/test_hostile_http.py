@@ -13,7 +13,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {{name: web, kind: http.service, addr: "127.0.0.1:{port}", timeouts: {{read: 1s}}, max_connections: {cap}}}
+  - {{name: web, kind: http.service, addr: "127.0.0.1:{port}", timeouts: {{read: {read}}}, max_connections: {cap}}}
   - {{name: api, kind: http.router, meta: {{server: web}}, prefix: /}}
   - {{name: ping, kind: function.lua, source: file://ping.lua, method: handler, modules: [http]}}
   - {{name: ping.get, kind: http.endpoint, meta: {{router: api}}, method: GET, path: /ping, func: ping}}
@@ -26,9 +26,9 @@ return {handler = function() http.response():write("pong") end}
 """
 
 
-async def start(http_app, cap: int) -> int:
+async def start(http_app, cap: int, read: str = "1s") -> int:
     port = free_port()
-    http_app.write("_index.yaml", INDEX.format(port=port, cap=cap))
+    http_app.write("_index.yaml", INDEX.format(port=port, cap=cap, read=read))
     http_app.write("ping.lua", PING)
     await http_app.start()
     assert http_app.runtime.errors == []
@@ -93,7 +93,7 @@ async def test_connections_over_the_cap_are_closed_and_the_service_recovers(http
 async def test_max_connections_changes_live(http_app):
     port = await start(http_app, cap=20)
     before = http_app.runtime.registry.version
-    http_app.write("_index.yaml", INDEX.format(port=port, cap=3))
+    http_app.write("_index.yaml", INDEX.format(port=port, cap=3, read="1s"))
     await http_app.version_after(before)
     assert http_app.http.servers["app:web"].max_connections == 3
     conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(6)]
@@ -105,7 +105,7 @@ async def test_max_connections_changes_live(http_app):
 
 @pytest.mark.parametrize("cap", [0])
 async def test_zero_means_no_cap(http_app, cap):
-    port = await start(http_app, cap=cap)
+    port = await start(http_app, cap=cap, read="30s")   # no header timeout within the test either
     conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
     closed = await asyncio.gather(*(closed_within(r, 0.3) for r, _ in conns))
     assert not any(closed)
