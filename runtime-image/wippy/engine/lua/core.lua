@@ -301,14 +301,36 @@ local function over_memory()
   return max > 0 and collectgarbage("count") * 1024 > max
 end
 
--- Over max_memory once a collection cycle completes? The collector works for at most ~10ms per
--- call (a full collection of a big heap is one long C call); nil means not known yet.
+-- Still over max_memory after two completed collection cycles (one may keep what died while it
+-- ran)? The collector works for at most ~10ms per call, a full collection of a big heap being
+-- one long C call; nil means not known yet.
+local cycles_over = 0
 local function over_after_collecting()
   local stop = clock() + 0.01
   repeat
-    if collectgarbage("step", 1024) then return over_memory() end
+    if collectgarbage("step", 1024) then
+      if not over_memory() then cycles_over = 0; return false end
+      cycles_over = cycles_over + 1
+      if cycles_over >= 2 then cycles_over = 0; return true end
+    end
   until clock() > stop
   return nil
+end
+
+-- The process to end when the heap stays over: the one whose slices grew it most (the heap is
+-- measured around every slice), not whichever happens to be running.
+local function memory_hog()
+  local worst, most = nil, -1
+  for _, proc in next, S.procs do
+    local g = proc.grown or 0
+    if g > most then worst, most = proc, g end
+  end
+  return worst
+end
+
+local function memory_error(proc)
+  return new_error("LimitExceeded", sformat("process %s (%s) exceeded the memory limit of host %s "
+    .. "(max_memory: %d bytes)", proc.pid, tostring(proc.entry), S.host, S.max_memory))
 end
 
 -- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget. The engine
@@ -337,7 +359,11 @@ local function budget_hook()
     end
   end
   if over_memory() and over_after_collecting() then
-    limit_exceeded("memory limit", sformat("%d bytes", S.max_memory), "max_memory")
+    local hog = memory_hog()
+    if hog == nil or hog == task.proc then
+      limit_exceeded("memory limit", sformat("%d bytes", S.max_memory), "max_memory")
+    end
+    S.exit_proc(hog, nil, memory_error(hog))
   end
 end
 S.budget_hook = budget_hook
@@ -670,13 +696,10 @@ end
 -- over, the process that was running (the one that crossed the line) ends; what it held goes
 -- with the next cycle. This keeps the heap below the allocator's hard cap, whose reserve is for
 -- the runtime's own work (a failed allocation there would abort the node).
-local function memory_check(task)
+local function memory_check()
   if not over_after_collecting() then return end
-  local proc = task.proc
-  if proc and not proc.dead then
-    exit_proc(proc, nil, new_error("LimitExceeded", sformat("%s exceeded the memory limit of host %s "
-      .. "(max_memory: %d bytes)", describe_task(task), S.host, S.max_memory)))
-  end
+  local proc = memory_hog()
+  if proc and not proc.dead then exit_proc(proc, nil, memory_error(proc)) end
 end
 
 function S.run(budget)
@@ -704,6 +727,7 @@ function S.run(budget)
       n = n + 1
       current = task
       task.instr = 0                 -- max_instructions is per slice
+      local m0 = collectgarbage("count")
       S.slice_start = t
       local ok, a, b, c, d
       if task.args then
@@ -733,7 +757,9 @@ function S.run(budget)
         kill_task(task)
         task_done(task, false, task.kill_reason or new_error("Canceled", "killed"))
       end
-      if over_memory() then memory_check(task) end
+      local proc = task.proc
+      if proc then proc.grown = (proc.grown or 0) + collectgarbage("count") - m0 end
+      if over_memory() then memory_check() end
     end
   end
   if rhead > rtail then ready, rhead, rtail = {}, 1, 0 end
