@@ -58,7 +58,7 @@ async def test_slow_headers_are_cut_at_the_read_timeout_and_others_are_served(ht
         conns.append((reader, writer))
     latencies = [await ping(http_app, port) for _ in range(5)]
     t = time.perf_counter()
-    closed = await asyncio.gather(*(closed_within(r, 5) for r, _ in conns))
+    closed = await asyncio.gather(*(closed_within(r, 15) for r, _ in conns))
     waited = time.perf_counter() - t
     print(f"\nslowloris: 200 connections closed after {waited:.2f}s; pings {max(latencies):.1f}ms max")
     assert all(closed)

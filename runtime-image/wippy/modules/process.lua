@@ -79,6 +79,7 @@ end
 
 -- spawner: immutable options {ctx, opts, actor, scope, name, messages}
 local function spawn_with(sp, id, host, monitored, linked, ...)
+  S.checkpoint()   -- a spawn loop yields past half a slice instead of running into the limit
   id = resolve_id(id, "process id")
   host = resolve_id(host, "host")
   if not S.check("process.spawn", id) then return nil, S.denied("process.spawn", id) end
