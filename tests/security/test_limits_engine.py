@@ -57,7 +57,7 @@ async def test_code_cannot_widen_its_own_actor_or_scope(app):
       local sc, a = security.scope(), security.actor()
       sc._ids[#sc._ids + 1] = "app:admin"
       a._id = "root"
-      return {security.scope():contains("app:admin"), security.actor():id(), security.scope():policies()}
+      return {security.scope():contains("app:admin"), security.actor():id(), #security.scope():policies()}
     end""", modules=["security"])
     r = await app.node.exec("app:escalate", HOST, [], options={"actor": {"id": "ann"}, "scope": ["app:reader"]})
-    assert r == [False, "ann", ["app:reader"]]
+    assert r == [False, "ann", 1]
