@@ -205,18 +205,17 @@ local firing = nil     -- the timer being fired: a timer it sets (a ticker's nex
 
 -- A process's timers are counted against the host's max_timers and die with it. Modules cancel a
 -- timer by setting `cancelled`; the first set reaches __newindex, which releases the count.
-local TIMER = {__newindex = function(t, k, v)
-  rawset(t, k, v)
-  if k == "cancelled" and v then
-    local proc = rawget(t, "proc")
-    if proc and proc.timers[t] then proc.timers[t] = nil; proc.ntimers = proc.ntimers - 1 end
-  end
-end}
-
+-- (proc.timers, made on a process's first timer: its timers as keys and their count as `n`)
 local function release_timer(t)
   local proc = rawget(t, "proc")
-  if proc and proc.timers[t] then proc.timers[t] = nil; proc.ntimers = proc.ntimers - 1 end
+  local timers = proc and proc.timers
+  if timers and timers[t] then timers[t] = nil; timers.n = timers.n - 1 end
 end
+
+local TIMER = {__newindex = function(t, k, v)
+  rawset(t, k, v)
+  if k == "cancelled" and v then release_timer(t) end
+end}
 
 -- A timer calls fire(timer) when due unless cancelled.
 local function add_timer(delay, fire, data)
@@ -225,15 +224,17 @@ local function add_timer(delay, fire, data)
   local t = setmetatable({at = now() + delay, seq = tseq, fire = fire, data = data, proc = owner}, TIMER)
   if owner then
     if owner.dead then rawset(t, "cancelled", true); return t end
-    if S.max_timers > 0 and owner.ntimers >= S.max_timers then
+    local timers = owner.timers
+    if not timers then timers = {n = 0}; owner.timers = timers end
+    if S.max_timers > 0 and timers.n >= S.max_timers then
       rawset(t, "cancelled", true)
       if firing == nil then
         limit_exceeded("timer limit", S.max_timers, "max_timers", " timers alive at once")
       end
       return t
     end
-    owner.timers[t] = true
-    owner.ntimers = owner.ntimers + 1
+    timers[t] = true
+    timers.n = timers.n + 1
   end
   heap_push(t)
   P.arm(t.at)
@@ -816,7 +817,9 @@ exit_proc = function(proc, value, err)
   S.stats.exited = S.stats.exited + 1
   for task in pairs(proc.tasks) do kill_task(task) end
   proc.tasks = {}
-  for t in pairs(proc.timers) do t.cancelled = true end   -- timers and tickers die with it
+  if proc.timers then   -- timers and tickers die with it
+    for t in next, proc.timers do if type(t) == "table" then t.cancelled = true end end
+  end
   if proc.inbox then proc.inbox:close() end
   local pid = proc.pid
   if proc.monitors then
@@ -870,7 +873,7 @@ function S.create_process(entry_id, main_fn, args, opts)
       .. "(max_memory: %d bytes)", tostring(entry_id), S.host, S.max_memory))
   end
   local pid = opts and opts.pid or new_pid()
-  local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge), timers = {}, ntimers = 0,
+  local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge),
                 ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope}
   S.procs[pid] = proc
   S.stats.spawned = S.stats.spawned + 1
