@@ -19,6 +19,14 @@ def take(ref, n: int) -> bytes:
     return ref.encode("latin-1")
 
 
+def view(ref, n: int):
+    """The bytes of the string without copying them: only for use within the call (the Lua
+    string is kept alive by the caller's stack until the call returns, not longer)."""
+    if type(ref) is int:
+        return memoryview((ctypes.c_char * n).from_address(ref + _CONTENT_OFFSET)).cast("B")
+    return ref.encode("latin-1")
+
+
 def _check(ref, n) -> bool:
     return type(ref) is int and n == len(_PROBE) and take(ref, n) == _PROBE
 

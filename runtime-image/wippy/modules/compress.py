@@ -9,7 +9,7 @@ import brotli
 import zstandard
 
 from ..engine.errors import WippyError, INVALID, INTERNAL
-from .binary import take
+from .binary import take, view
 
 _WBITS = {"gzip": 31, "deflate": -15, "zlib": 15}
 _CHUNK = 1 << 20
@@ -22,7 +22,7 @@ def _dict(ref, n):
 
 
 def encode(algo: str, ref, n: int, level: int, dref=None, dn: int = 0) -> bytes:
-    data = take(ref, n)
+    data = view(ref, n)
     if algo in _WBITS:
         c = zlib.compressobj(level, zlib.DEFLATED, _WBITS[algo])
         return c.compress(data) + c.flush()
@@ -53,7 +53,7 @@ def _zlib_decode(algo: str, data: bytes, max_size: int) -> bytes:
 
 
 def decode(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> bytes:
-    data = take(ref, n)
+    data = view(ref, n)
     try:
         if algo in _WBITS:
             return _zlib_decode(algo, data, max_size)

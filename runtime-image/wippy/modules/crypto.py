@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ..engine.errors import WippyError, INVALID, INTERNAL
-from .binary import take
+from .binary import take, view
 
 _ALNUM = string.ascii_letters + string.digits
 _NONCE = 12
@@ -47,12 +47,12 @@ def _cipher(name: str, key: bytes):
 def encrypt(name, dref, dn, kref, kn, aref=None, an=0) -> bytes:
     c = _cipher(name, take(kref, kn))
     nonce = os.urandom(_NONCE)
-    return nonce + c.encrypt(nonce, take(dref, dn), take(aref, an) if aref is not None else None)
+    return nonce + c.encrypt(nonce, view(dref, dn), take(aref, an) if aref is not None else None)
 
 
 def decrypt(name, dref, dn, kref, kn, aref=None, an=0) -> bytes:
     c = _cipher(name, take(kref, kn))
-    data = take(dref, dn)
+    data = view(dref, dn)
     if len(data) < _NONCE + 16:
         raise WippyError(INTERNAL, "decryption failed: ciphertext too short", False)
     try:
@@ -153,7 +153,7 @@ def install(engine):
         "random_bytes": os.urandom,
         "random_string": random_string,
         "random_uuid": lambda: str(uuid.uuid4()),
-        "hmac": lambda algo, kref, kn, dref, dn: _hmac.new(take(kref, kn), take(dref, dn), algo).hexdigest(),
+        "hmac": lambda algo, kref, kn, dref, dn: _hmac.new(take(kref, kn), view(dref, dn), algo).hexdigest(),
         "encrypt": encrypt,
         "decrypt": decrypt,
         "jwt_encode": lambda claims, kref, kn, alg: jwt_encode(engine.py(claims), take(kref, kn), alg),
