@@ -111,6 +111,7 @@ class Engine:
         self.S.lang_after_seal()
         # Lua that Python runs on a task's behalf (on the main thread) counts against that task
         self.lua.eval("function(hook, n) debug.sethook(hook, '', n) end")(self.S.budget_hook, 10000)
+        self._unhook = self.lua.eval("function(co) debug.sethook(co) end")
         self._runner_body = self.lua.eval(
             "function(S, budget) while true do budget = coroutine.yield(S.run(budget)) end end")
         self._runner = None
@@ -211,6 +212,7 @@ class Engine:
         # coroutine, because the main thread is busy in coroutine.resume).
         if self._runner is None:
             self._runner = self._runner_body.coroutine(self.S, RUN_BUDGET)
+            self._unhook(self._runner)   # a new thread inherits the main thread's count hook
             return self._runner.send(None)
         return self._runner.send(RUN_BUDGET)
 
