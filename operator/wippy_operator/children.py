@@ -1,12 +1,14 @@
 """What a WippyApp becomes: the runtime Deployment, its ServiceAccount and least-privilege Role,
 a Service per http.service entry, a headless Service for peer discovery and a
-PodDisruptionBudget, all owned by the app so that deleting it deletes them."""
+PodDisruptionBudget, all owned by the app so that deleting it deletes them (the app's entry
+maps are written by projection.py)."""
 from __future__ import annotations
 
 import os
 import re
 
-from wippy.kube.crds import APP_KIND, APP_LABEL, WippyAppSpec, kinds_by_crd_plural
+from wippy.kube import projection
+from wippy.kube.crds import APP_KIND, APP_LABEL, WippyAppSpec
 from wippy.kube.naming import API_VERSION, GROUP
 
 MANAGED = {"app.kubernetes.io/managed-by": "wippy-operator"}
@@ -53,7 +55,7 @@ def render(app_obj: dict, http_services: dict[str, str]) -> list[dict]:
     ports = {eid: p for eid, p in ((eid, http_port(addr)) for eid, addr in sorted(http_services.items())) if p}
     objects = [
         obj("v1", "ServiceAccount", service_account(app), "runtime"),
-        obj("rbac.authorization.k8s.io/v1", "Role", service_account(app), "runtime", rules=role_rules()),
+        obj("rbac.authorization.k8s.io/v1", "Role", service_account(app), "runtime", rules=role_rules(app)),
         obj("rbac.authorization.k8s.io/v1", "RoleBinding", service_account(app), "runtime",
             roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": service_account(app)},
             subjects=[{"kind": "ServiceAccount", "name": service_account(app), "namespace": ns}]),
@@ -73,16 +75,16 @@ def render(app_obj: dict, http_services: dict[str, str]) -> list[dict]:
     return objects
 
 
-def role_rules() -> list[dict]:
-    """Read the entries and their history, report status, hold the app's leases; nothing else."""
-    plurals = sorted(kinds_by_crd_plural())
+def role_rules(app: str) -> list[dict]:
+    """What the runtime's code uses, and only for this app (RBAC cannot filter by label, so the
+    pods see their entries through the app's own maps, named here; see kube/projection.py): read
+    the projected entries, report what was applied. No entry object, no Secret, nothing else."""
+    entries = [projection.entries_map(app, i) for i in range(projection.SHARDS)]
+    applied = [projection.applied_map(app, i) for i in range(projection.SHARDS)]
     return [
-        {"apiGroups": [GROUP], "resources": plurals, "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [GROUP], "resources": [f"{p}/status" for p in plurals], "verbs": ["patch"]},
-        {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["get", "list", "watch"]},
-        # RBAC cannot name leases that do not exist yet, so creation is namespace-wide
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-         "verbs": ["get", "list", "watch", "create", "update"]},
+        # list and watch with resourceNames work for requests by name (fieldSelector metadata.name)
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": entries, "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": applied, "verbs": ["get", "patch"]},
     ]
 
 
@@ -103,8 +105,7 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
     container = {
         "name": "runtime", "image": spec.image,
         "command": ["wippy"],
-        "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--selector", str(spec.entry_selector(app)),
-                 "--metrics", f"0.0.0.0:{METRICS_PORT}"],
+        "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--metrics", f"0.0.0.0:{METRICS_PORT}"],
         "env": env + spec.env,
         "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports]
         + [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],

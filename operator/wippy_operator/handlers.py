@@ -29,8 +29,11 @@ from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, History, json_body, p
                                   spec_hash)
 from wippy.registry.errors import format_validation_errors
 
+from wippy.kube import projection as maps
+
 from . import checks, children, conditions, metrics, rollout
 from .coalesce import Coalescer
+from .projection import Projector, Reports
 from .kubeapi import Api
 from .revcache import RevisionCache, index_key, slim
 from .state import AppKey, EntryKey, Group, State, entry_id
@@ -55,6 +58,8 @@ class Operator:
         # an entry's active revision -> its spec hash ((uid, number) names one content for good)
         self.active_hashes: dict[EntryKey, tuple[tuple, str]] = {}
         self.versions_read: dict[tuple, dict] = {}  # (ns, app, uid, number) -> an app version's data
+        # the spec of the pinned revision an entry serves: ((revision name, uid), spec)
+        self.revision_specs: dict[EntryKey, tuple[tuple, dict]] = {}
         self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5, name="wippy-app-status")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
@@ -62,6 +67,16 @@ class Operator:
 
 STATE = State()
 OP = Operator()
+
+
+def _member(entry: EntryKey, app: AppKey) -> bool | None:
+    if entry not in STATE.entries:
+        return None
+    return Group(*app, True) in STATE.groups_of(entry)
+
+
+PROJECTOR = Projector(lambda: OP.api, STATE.apps.get, _member)
+REPORTS = Reports()
 metrics.count_entries_with(lambda: _count_entries())  # defined below; called at scrape time
 
 
@@ -85,6 +100,7 @@ def startup(settings: kopf.OperatorSettings, entry_revisions: kopf.Index, **_) -
     OP.api = Api(kubernetes.client.ApiClient(config))
     OP.revisions.index = entry_revisions
     OP.app_status.start()
+    PROJECTOR.writer.start()
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -104,6 +120,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
 @kopf.on.cleanup()
 def cleanup(**_) -> None:
     OP.app_status.stop()
+    PROJECTOR.writer.stop()
 
 
 @kopf.index("apps", "v1", "controllerrevisions", labels={ENTRY_LABEL: kopf.PRESENT})
@@ -123,6 +140,8 @@ def _entry_event(plural: str):
                 groups = STATE.drop_entry(key)
                 OP.checked.pop(key, None)
                 OP.active_hashes.pop(key, None)
+                OP.revision_specs.pop(key, None)
+            PROJECTOR.project(key, {})
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
             _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}))
             return
@@ -156,6 +175,7 @@ def app_event(event: dict, **_) -> None:
         if deleted:
             OP.app_versions.pop(key, None)
             app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
+            PROJECTOR.drop_app(key)
     # entries' readiness depends on the app's spec (replicas, selector) and its pin, not on its status
     if deleted or old is None or old.get("spec") != obj.get("spec") or _pin_value(old) != _pin_value(obj):
         moved_ids = {entry_id(b) for b in map(STATE.entries.get, moved) if b}
@@ -178,8 +198,30 @@ def pod_event(event: dict, **_) -> None:
         else:
             pods.add(meta["name"])
     if pods != before:
+        for name in before - pods:
+            _forget_reports(key, name)
         _reevaluate(STATE.members(Group(*key, True)))
         OP.app_status.mark(key)
+
+
+def _forget_reports(app: AppKey, pod: str) -> None:
+    """A pod is gone: take its reports out of the app's maps."""
+    for name, keys in REPORTS.keys_of_pod(*app, pod).items():
+        try:
+            OP.api.patch_map(app[0], name, dict.fromkeys(keys))
+        except kubernetes.client.ApiException as e:
+            if e.status != 404:
+                log.warning("dropping the reports of pod %s from %s: %s", pod, name, e.reason)
+
+
+@kopf.on.event("v1", "configmaps", labels={maps.KIND_LABEL: maps.APPLIED, APP_LABEL: kopf.PRESENT})
+def reports_event(event: dict, **_) -> None:
+    """Pods reported what they applied: re-check the entries concerned, if the app selects them."""
+    meta = event["object"]["metadata"]
+    app = (meta["namespace"], meta["labels"][APP_LABEL])
+    data = {} if event["type"] == "DELETED" else event["object"].get("data") or {}
+    items = REPORTS.put(*app, meta["name"], data)
+    _reevaluate(sorted({k for k in map(lambda item: PROJECTOR.entry_of(app, item), items) if k is not None}))
 
 
 def _membership_changed(groups: frozenset[Group], skip: EntryKey | None = None,
@@ -248,17 +290,18 @@ def _reconcile_entry(key: EntryKey) -> bool:
                 problem = checks.Problem("PinnedRevisionMissing", f"pinned revision {pin} is not in the history")
             else:
                 active = pin
+    _project(key, body, groups, None if problem else active, latest, history, problem)
+    applied = _applied(key, groups)
     if problem is not None:
         state, reason, message = "stalled", problem.reason, problem.message
     else:
-        state, reason, message = _rollout(groups, active, status.get("applied") or {})
+        state, reason, message = _rollout(groups, active, applied)
     wanted = {"observedGeneration": generation, "latestRevision": latest, "activeRevision": active,
               "conditions": conditions.conditions(state, reason, message, generation, status.get("conditions"))}
-    live = set().union(*(STATE.pods.get(g[:2]) or () for g in groups if g.app))
-    stale = {p: None for p in status.get("applied") or {} if live and p not in live}
-    if stale:
-        wanted["applied"] = stale  # merge patch: drop reports of pods that are gone
-    if not stale and all(status.get(k) == v for k, v in wanted.items() if k != "conditions") and \
+    if (status.get("applied") or {}) != applied:
+        # the pods' reports, mirrored for `kubectl get`; a merge patch drops those of pods gone
+        wanted["applied"] = _replacing(status.get("applied") or {}, applied)
+    if "applied" not in wanted and all(status.get(k) == v for k, v in wanted.items() if k != "conditions") and \
             conditions.same(status.get("conditions"), wanted["conditions"]):
         return False
     try:
@@ -276,6 +319,66 @@ def _reconcile_entry(key: EntryKey) -> bool:
     STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
     return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active
+
+
+def _project(key: EntryKey, body: dict, groups: frozenset[Group], served: int | None, latest: int | None,
+             history: History, problem: checks.Problem | None) -> None:
+    """Hand the entry to the pods of the apps that select it: the spec of the revision to serve
+    (a pin's from its ControllerRevision), or, when a check failed, the spec as it is (the pods
+    refuse what cannot run and keep the last good version). A pin that cannot be resolved leaves
+    what the pods serve as it is."""
+    if problem is not None and problem.reason in PIN_REASONS:
+        return
+    spec = body.get("spec") or {}
+    if served is not None and served != latest:
+        spec = _revision_spec(key, history.get(served))
+        if spec is None:
+            return
+    meta = body["metadata"]
+    item = {"name": meta["name"], "kind": body["kind"], "uid": meta.get("uid"), "generation": meta.get("generation"),
+            "created": meta.get("creationTimestamp"), "revision": served, "spec": spec}
+    PROJECTOR.project(key, {g[:2]: item for g in groups if g.app})
+
+
+def _revision_spec(key: EntryKey, rev: dict | None) -> dict | None:
+    """A recorded revision's spec, read once: a ControllerRevision's data never changes, and one
+    of the same name made later (the entry deleted and created again) has another uid."""
+    if rev is None:
+        return None
+    meta = rev["metadata"]
+    cached = OP.revision_specs.get(key)
+    if cached is None or cached[0] != (meta["name"], meta.get("uid")):
+        try:
+            body = json_body(OP.api.apps.read_namespaced_controller_revision(meta["name"], key[0],
+                                                                            _preload_content=False))
+        except kubernetes.client.ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        cached = OP.revision_specs[key] = ((meta["name"], body["metadata"].get("uid")), body.get("data") or {})
+    return cached[1]
+
+
+def _applied(key: EntryKey, groups: frozenset[Group]) -> dict[str, dict]:
+    """What the live pods of the apps that select the entry report about it."""
+    item = maps.item_key(key[1], key[2])
+    applied: dict[str, dict] = {}
+    for g in groups:
+        if g.app:
+            live = STATE.pods.get(g[:2])
+            applied.update({p: r for p, r in REPORTS.of(g.namespace, g.name, item).items() if not live or p in live})
+    return applied
+
+
+PIN_REASONS = {"InvalidPin", "PinnedRevisionMissing"}
+
+
+def _replacing(old: dict, new: dict) -> dict:
+    """A merge patch that turns `old` into `new` (a merge patch merges maps: what goes is null)."""
+    patch: dict = {k: None for k in old if k not in new}
+    for k, v in new.items():
+        patch[k] = _replacing(old[k], v) if isinstance(v, dict) and isinstance(old.get(k), dict) else v
+    return patch
 
 
 def _app_pinned_revision(body: dict, history: History, groups: frozenset[Group]) -> int | None:

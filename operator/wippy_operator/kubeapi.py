@@ -7,13 +7,14 @@ from typing import Any
 
 import kubernetes
 
-FIELD_MANAGER = "wippy-operator"
+FIELD_MANAGER = "wippy"  # the CLI writes as `wippy` too: one manager for what wippy owns
 
 # apiVersion/kind -> URL collection segment (namespaced resources only)
 _PATHS = {
     ("v1", "ServiceAccount"): "/api/v1/namespaces/{ns}/serviceaccounts",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
     ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
+    ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments",
     ("rbac.authorization.k8s.io/v1", "Role"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
@@ -45,6 +46,24 @@ class Api:
         return self._call("PATCH", path, obj, "application/apply-patch+yaml",
                           {"fieldManager": FIELD_MANAGER, "force": "true"})
 
+    def get(self, path: str) -> dict:
+        return self._call("GET", path)
+
+    def create_map(self, obj: dict, exist_ok: bool = False) -> dict:
+        try:
+            return self._call("POST", _PATHS[("v1", "ConfigMap")].format(ns=obj["metadata"]["namespace"]), obj,
+                              query={"fieldManager": FIELD_MANAGER})
+        except kubernetes.client.ApiException as e:
+            if e.status == 409 and exist_ok:
+                return {}
+            raise
+
+    def patch_map(self, namespace: str, name: str, data: dict) -> dict:
+        """Merge-patch some keys of a ConfigMap's data (None deletes a key)."""
+        path = _PATHS[("v1", "ConfigMap")].format(ns=namespace) + "/" + name
+        return self._call("PATCH", path, {"data": data}, "application/merge-patch+json",
+                          {"fieldManager": FIELD_MANAGER})
+
     def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict]:
         path = _PATHS[(api_version, kind)].format(ns=namespace)
         return self._call("GET", path, query={"labelSelector": selector})["items"]
@@ -64,4 +83,4 @@ class Api:
         body: dict = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return self._call("PATCH", path, body, "application/merge-patch+json")
+        return self._call("PATCH", path, body, "application/merge-patch+json", {"fieldManager": FIELD_MANAGER})

@@ -15,7 +15,7 @@ from wippy.kube.revisions import ENTRY_LABEL
 def slim(body) -> dict:
     """What History needs of a revision (its `data`, the whole spec, stays in the API server)."""
     meta = body["metadata"]
-    return {"metadata": {"name": meta["name"], "labels": dict(meta.get("labels") or {}),
+    return {"metadata": {"name": meta["name"], "uid": meta.get("uid"), "labels": dict(meta.get("labels") or {}),
                          "creationTimestamp": meta.get("creationTimestamp"),
                          "ownerReferences": [dict(o) for o in meta.get("ownerReferences") or []]},
             "revision": body["revision"]}

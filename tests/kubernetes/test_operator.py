@@ -1,44 +1,24 @@
 """The operator against a real API server: status conditions, revision history, rollback,
 validation beyond the schema, and what a WippyApp becomes. The operator runs as a process
 (`python -m wippy_operator`), the way its image runs it; the tests act with kubectl and
-`wippy`, and play the runtime pods by patching `status.applied` as they do."""
+`wippy`, and play the runtime pods by reporting in their app's report map as they do."""
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.harness import processes
+from tests.harness.operator_process import Operator, install_crds
 from tests.harness.processes import wait_for
+from tests.harness.reports import report
+from wippy.kube.projection import map_names
 
 ROOT = Path(__file__).resolve().parents[2]
 WIPPY = [sys.executable, "-m", "wippy.cli.main"]
-
-
-def install_crds(kube) -> None:
-    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=wippy")
-
-
-class Operator:
-    """`python -m wippy_operator` as a process; restartable, as a Deployment's pod would be."""
-
-    def __init__(self, kube, log: Path):
-        self.kube, self.log, self.proc = kube, log, None
-
-    def start(self) -> None:
-        with open(self.log, "a") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0"],
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "KUBECONFIG": str(self.kube.kubeconfig)})
-
-    def stop(self) -> None:
-        processes.stop_process(self.proc, signal.SIGINT, timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +67,13 @@ def apply(kube, ns, *objects) -> None:
     kube.kubectl("apply", "-n", ns, "-f", "-", input={"apiVersion": "v1", "kind": "List", "items": list(objects)})
 
 
-def report(kube, ns, ref, pod, revision, error=None) -> None:
-    """What a runtime pod writes once it has applied (or failed to apply) a revision."""
-    patch = {"status": {"applied": {pod: {"revision": revision, "error": error, "time": "2026-01-01T00:00:00Z"}}}}
-    kube.kubectl("patch", ref, "-n", ns, "--subresource=status", "--type=merge", "-p", json.dumps(patch))
+
+
+def projected(kube, ns, app) -> set[str]:
+    """The entry keys in an app's entry maps (what its pods are given)."""
+    maps = json.loads(kube.kubectl("get", "configmaps", "-n", ns, "-l", f"wippy.ai/app={app},wippy.ai/projection=entries",
+                                   "-o", "json").stdout)["items"]
+    return {k for m in maps for k in m.get("data") or {}}
 
 
 def revisions(kube, ns, name) -> list[dict]:
@@ -110,12 +93,12 @@ def test_entries_become_ready_when_every_pod_serves_the_revision(kube, operator,
     assert obj["status"]["latestRevision"] == obj["status"]["activeRevision"] == 1
     assert condition(obj, "Ready")["status"] == "False" and condition(obj, "Stalled")["status"] == "False"
 
-    report(kube, ns, ref, "hello-abc", 1)
+    report(kube, ns, ref, "hello-abc", 1, app="hello")
     kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", ref, "-n", ns)
     out = kube.kubectl("get", "wippy", "-n", ns).stdout
     assert "hello:greet" in out and "METHOD" in out and "REVISION" in out
 
-    report(kube, ns, ref, "hello-def", 1, error="boom: cannot start")
+    report(kube, ns, ref, "hello-def", 1, error="boom: cannot start", app="hello")
     obj = wait_for(lambda: (o := get(kube, ns, ref)) and condition(o, "Stalled").get("status") == "True" and o,
                    what="Stalled after a pod error")
     assert condition(obj, "Ready")["reason"] == "ApplyFailed" and "boom" in condition(obj, "Ready")["message"]
@@ -313,7 +296,7 @@ def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
                                                       check=False).stdout or "null"), what="the Deployment")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["run", "--kubernetes", "--app", "shop", "--namespace", ns,
-                                 "--selector", "wippy.ai/app=shop", "--metrics", "0.0.0.0:9464"]
+                                 "--metrics", "0.0.0.0:9464"]
     assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
     assert deploy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9464"
     env = {e["name"]: e for e in container["env"]}
@@ -332,22 +315,55 @@ def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
     assert get(kube, ns, "service/shop-peers")["spec"]["clusterIP"] == "None"
     assert get(kube, ns, "poddisruptionbudget/shop")["spec"]["minAvailable"] == 1
 
-    # least privilege: the runtime's ServiceAccount reads entries and writes their status, nothing else
-    sa = f"system:serviceaccount:{ns}:shop-runtime"
-    can = lambda *a: kube.kubectl("auth", "can-i", *a, "-n", ns, "--as", sa, check=False).stdout.strip()  # noqa: E731
-    assert can("watch", "functionluas.wippy.ai") == "yes"
-    assert can("patch", "functionluas.wippy.ai", "--subresource=status") == "yes"
-    assert can("list", "controllerrevisions.apps") == "yes"
-    assert can("create", "leases.coordination.k8s.io") == "yes"
-    assert can("patch", "functionluas.wippy.ai") == "no"
-    assert can("get", "secrets") == "no"
-    assert can("create", "pods") == "no"
-    assert kube.kubectl("auth", "can-i", "list", "functionluas.wippy.ai", "-n", "default", "--as", sa,
-                        check=False).stdout.strip() == "no"
-
     kube.kubectl("patch", "wippyapp/shop", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 0}}')
     wait_for(lambda: get(kube, ns, "deployment/shop")["spec"]["replicas"] == 0, what="scale to 0")
     wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
+
+
+def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube, operator, ns):
+    """Least privilege within one namespace: RBAC cannot filter by label, so the runtime's
+    ServiceAccount gets no right on entry objects at all, only on its app's maps, by name."""
+    for app in ("shop", "blog"):
+        apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": app},
+                         "spec": {"replicas": 0}},
+              function(f"{app}:f", "return {f = function() return 1 end}", app=app))
+    for app in ("shop", "blog"):
+        wait_for(lambda: projected(kube, ns, app) == {f"functionluas.{app}-3af"}, what=f"{app}'s entry projected")
+        wait_for(lambda: kube.kubectl("get", "role", f"{app}-runtime", "-n", ns, check=False).returncode == 0,
+                 what=f"{app}'s Role")
+
+    def can(*args, app="shop"):
+        sa = f"system:serviceaccount:{ns}:{app}-runtime"
+        return kube.kubectl("auth", "can-i", *args, "-n", ns, "--as", sa, check=False).stdout.strip()
+
+    own_entries = [m for m in map_names("shop") if "-entries-" in m]
+    own_reports = [m for m in map_names("shop") if "-applied-" in m]
+    for verb in ("get", "list", "watch"):
+        assert all(can(verb, f"configmaps/{m}") == "yes" for m in own_entries), verb
+    assert all(can("patch", f"configmaps/{m}") == "yes" for m in own_reports)
+    # nothing of the other app: neither its entries nor its reports, nor the entry objects themselves
+    for m in map_names("blog"):
+        for verb in ("get", "list", "watch", "patch", "update", "delete"):
+            assert can(verb, f"configmaps/{m}") == "no", (verb, m)
+    for verb in ("get", "list", "watch", "patch", "update"):
+        assert can(verb, "functionluas.wippy.ai/blog-3af") == "no", verb
+        assert can(verb, "functionluas.wippy.ai") == "no", verb
+        assert can(verb, "functionluas.wippy.ai/blog-3af", "--subresource=status") == "no", verb
+    assert can("patch", f"configmaps/{own_entries[0]}") == "no"   # what it serves is the operator's to say
+    for verb in ("get", "list", "watch"):
+        assert can(verb, "secrets") == "no" and can(verb, "configmaps") == "no"
+    assert can("list", "controllerrevisions.apps") == "no" and can("create", "leases.coordination.k8s.io") == "no"
+    assert can("create", "configmaps") == "no" and can("create", "pods") == "no"
+    assert can("get", f"configmaps/{map_names('blog')[0]}", app="blog") == "yes"
+    assert kube.kubectl("auth", "can-i", "get", f"configmaps/{own_entries[0]}", "-n", "default", "--as",
+                        f"system:serviceaccount:{ns}:shop-runtime", check=False).stdout.strip() == "no"
+
+    # a report about an entry the app does not select counts for nothing
+    report(kube, ns, "functionlua/blog-3af", "shop-forger", 1, app="shop")
+    report(kube, ns, "functionlua/blog-3af", "blog-1", 1, app="blog")
+    wait_for(lambda: set(get(kube, ns, "functionlua/blog-3af").get("status", {}).get("applied") or {}) == {"blog-1"},
+             what="blog's own report mirrored")
+    assert "shop-forger" not in get(kube, ns, "functionlua/blog-3af")["status"]["applied"]
 
 
 def test_http_service_entry_gets_a_service(kube, operator, ns):
@@ -457,11 +473,12 @@ def test_app_selects_its_entries_by_a_label_selector(kube, operator, ns):
           function("app:named", "return {f = function() end}", app="shop"))  # the label alone no longer selects
     deploy = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "shop", "-n", ns, "-o", "json",
                                                       check=False).stdout or "null"), what="the Deployment")
-    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--selector") + 1] == "team=a,tier in (api,web)"
+    assert "--selector" not in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
     wait_for(lambda: get(kube, ns, "wippyapp/shop").get("status", {}).get("entries") == 1, what="one entry selected")
+    # the pods get what the app selects through the app's own maps, and nothing else
+    wait_for(lambda: projected(kube, ns, "shop") == {"functionluas.app-3agreet"}, what="greet projected")
 
-    report(kube, ns, "functionlua/app-3agreet", "shop-abc", 1)
+    report(kube, ns, "functionlua/app-3agreet", "shop-abc", 1, app="shop")
     kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", "functionlua/app-3agreet", "-n", ns)
     wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
     for ref in ("functionlua/app-3abatch", "functionlua/app-3anamed"):
@@ -476,8 +493,8 @@ def test_app_selects_its_entries_by_a_label_selector(kube, operator, ns):
     app["spec"]["selector"]["matchExpressions"][0]["values"] = ["batch"]
     apply(kube, ns, app)
     wait_for(lambda: get(kube, ns, "wippyapp/shop")["status"].get("entries") == 2, what="two entries selected")
-    args = get(kube, ns, "deployment/shop")["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--selector") + 1] == "team=a,tier in (batch)"
+    wait_for(lambda: projected(kube, ns, "shop") == {"functionluas.app-3agreet", "functionluas.app-3abatch"},
+             what="the batch entries projected")
 
 
 def test_an_entry_two_apps_select_needs_both_apps_pods_and_its_references_in_both(kube, operator, ns):
@@ -504,10 +521,10 @@ def test_an_entry_two_apps_select_needs_both_apps_pods_and_its_references_in_bot
              what="the reference to resolve in both apps")
 
     # Ready once the pods of both apps serve it
-    report(kube, ns, ref, "web-1", 1)
+    report(kube, ns, ref, "web-1", 1, app="web")
     wait_for(lambda: condition(get(kube, ns, ref), "Ready").get("message") == "WippyApp every: 0/1 pods serve revision 1",
              what="waiting for the other app's pod")
-    report(kube, ns, ref, "every-1", 1)
+    report(kube, ns, ref, "every-1", 1, app="every")
     kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", ref, "-n", ns)
     for app in ("web", "every"):
         wait_for(lambda: get(kube, ns, f"wippyapp/{app}").get("status", {}).get("entries") == 3, what=f"{app} counts 3")

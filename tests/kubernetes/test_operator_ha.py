@@ -3,7 +3,7 @@ stands by and does nothing; when the active one is killed (SIGKILL: no goodbye i
 standby takes over once the dead replica's heartbeat expires, and reconciles the next change.
 
 The replicas run as `python -m wippy_operator`, as the chart's Deployment runs them (POD_ID is
-the pod's name); the test plays the runtime pod by patching `status.applied`."""
+the pod's name); the test plays the runtime pod by reporting in the app's report map."""
 from __future__ import annotations
 
 import json
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import processes
+from tests.harness.reports import report
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFETIME = 20  # seconds a heartbeat counts (the chart's default is 60)
@@ -85,10 +86,7 @@ def change_and_see_ready(kube, ns, source: str) -> dict:
                    and o.get("status", {}).get("observedGeneration") == generation and o,
                    what=f"the operator to observe generation {generation}")
     revision = obj["status"]["activeRevision"]
-    patch = {"status": {"applied": {"demo-pod": {"revision": revision, "error": None,
-                                                 "time": "2026-01-01T00:00:00Z"}}}}
-    kube.kubectl("patch", "functionlua/app-3af", "-n", ns, "--subresource=status", "--type=merge",
-                 "-p", json.dumps(patch))
+    report(kube, ns, "functionlua/app-3af", "demo-pod", revision, app="demo", generation=generation)
     return wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
                     and condition(o, "Ready").get("status") == "True"
                     and condition(o, "Ready").get("observedGeneration") == generation and o,

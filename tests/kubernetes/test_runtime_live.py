@@ -1,5 +1,6 @@
 """`wippy run --kubernetes` on a real API server: entries applied with kubectl run live in a
-runtime process started the way its Deployment starts it (POD_NAME, POD_NAMESPACE, KUBECONFIG).
+runtime process started the way its Deployment starts it (POD_NAME, POD_NAMESPACE, KUBECONFIG),
+with the operator projecting the app's entries to it.
 
 What the user sees: a supervised probe process calls two functions in a loop and logs every new
 answer (the runtime's JSON log lines), and each entry's `status.applied.<pod>` (kubectl get).
@@ -22,12 +23,13 @@ import pytest
 import yaml
 
 from tests.harness.kube_cluster import KubeCluster, free_port
-from wippy.kube.naming import API_VERSION, GROUP, crd_kind, object_name, plural
+from tests.harness.operator_process import Operator, install_crds
+from wippy.kube.manifests import app_object
+from wippy.kube.naming import API_VERSION, crd_kind, object_name, plural
 
 REPO = Path(__file__).resolve().parents[2]
 WIPPY = str(Path(sys.executable).with_name("wippy"))
 APP = "shop"
-KINDS = ["function.lua", "library.lua", "process.lua", "process.host", "process.service", "http.service", "http.endpoint"]
 
 PROBE = """
 local funcs = require("funcs")
@@ -79,20 +81,24 @@ def app_crs(greet: str = "v1", other: str = "o1") -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def entry_crds(kube: KubeCluster) -> None:
-    for f in sorted((REPO / "crds").glob("*.yaml")):
-        kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
-    for k in KINDS:
-        kube.kubectl("wait", "--for=condition=Established", f"crd/{plural(crd_kind(k))}.{GROUP}", "--timeout=60s")
+def operator(kube: KubeCluster, tmp_path_factory) -> Iterator[Operator]:
+    """The operator projects each app's entries for its pods (and mirrors their reports)."""
+    install_crds(kube)
+    op = Operator(kube, tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    yield op
+    op.stop()
 
 
 _namespaces = iter(range(1, 1000))
 
 
 @pytest.fixture
-def ns(kube: KubeCluster, entry_crds: None) -> str:
+def ns(kube: KubeCluster, operator: Operator) -> str:
+    """A namespace with the WippyApp `shop` (no pod runs for its Deployment: the tests start them)."""
     name = f"rt-{os.getpid()}-{next(_namespaces)}"
     kube.kubectl("create", "namespace", name)
+    apply(kube, name, [app_object(APP)])
     return name
 
 
@@ -185,8 +191,22 @@ def wait_applied(kube: KubeCluster, ns: str, entry_id: str, pod: str, pred: Call
         time.sleep(0.1)
 
 
+def projected(kube: KubeCluster, ns: str, app: str = APP) -> int:
+    """How many entries the operator has handed to the app's pods."""
+    maps = json.loads(kube.kubectl("get", "configmaps", "-n", ns, "-l", f"wippy.ai/app={app},wippy.ai/projection=entries",
+                                   "-o", "json").stdout)["items"]
+    return sum(len(m.get("data") or {}) for m in maps)
+
+
 def start_app(kube: KubeCluster, ns: str, pods: list[Pod], **values: str) -> Pod:
-    apply(kube, ns, app_crs(**values))
+    """The app's entries, then its pod once the operator has handed them all over (as a pod
+    started after its app; one started meanwhile would see the app grow entry by entry)."""
+    crs = app_crs(**values)
+    apply(kube, ns, crs)
+    deadline = time.monotonic() + 30
+    while projected(kube, ns) < len(crs):
+        assert time.monotonic() < deadline, "the app's entries were not projected"
+        time.sleep(0.05)
     pod = Pod(kube, ns).start()
     pods.append(pod)
     return pod
@@ -219,7 +239,7 @@ def test_invalid_lua_is_reported_and_the_last_good_version_keeps_serving(kube: K
     apply(kube, ns, broken)
     got = wait_applied(kube, ns, "app:other", pod.name, lambda a: a.get("error") is not None)
     assert "syntax error" in got["error"] and "app:other" in got["error"]
-    assert got["generation"] == 2 and got["serving"] == {"generation": 1}  # generation 1 still serves
+    assert got["generation"] == 2 and got["serving"] == {"revision": 1, "generation": 1}  # still serves
 
     # the others keep working and keep changing
     apply(kube, ns, [*app_crs(greet="v2")[:2], *broken[2:]])
@@ -294,14 +314,7 @@ def test_a_restarted_runtime_converges_on_what_changed_while_it_was_down(kube: K
 def test_pinned_revision_is_served_until_the_pin_is_removed(kube: KubeCluster, ns: str, pods) -> None:
     pod = start_app(kube, ns, pods)
     pod.wait_served(lambda s: s["greet"] == "v1")
-    greet = app_crs()[1]
-    # what the operator records for each accepted spec
-    name = greet["metadata"]["name"]
-    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump({
-        "apiVersion": "apps/v1", "kind": "ControllerRevision",
-        "metadata": {"name": f"{name}-1", "labels": {"wippy.ai/entry": name}},
-        "revision": 1, "data": greet["spec"],
-    }))
+    name = app_crs()[1]["metadata"]["name"]
     apply(kube, ns, app_crs(greet="v2"))
     pod.wait_served(lambda s: s["greet"] == "v2")
 
@@ -311,15 +324,22 @@ def test_pinned_revision_is_served_until_the_pin_is_removed(kube: KubeCluster, n
     got = wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("revision") == 1)
     assert got.get("error") is None
 
+    # a pin to a revision that does not exist: the entry says so, the pods keep serving the old pin
     kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision=7", "--overwrite")
-    got = wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("error") is not None)
-    assert "revision 7 not found" in got["error"]
-    assert got["revision"] == 7 and got["serving"]["revision"] == 1
-    assert pod.served()[-1]["greet"] == "v1"
+    deadline = time.monotonic() + 30
+    while (ready := _ready(kube, ns, fn, name)).get("reason") != "PinnedRevisionMissing":
+        assert time.monotonic() < deadline, ready
+        time.sleep(0.1)
+    assert "7" in ready["message"] and pod.served()[-1]["greet"] == "v1"
 
     kube.kubectl("annotate", "-n", ns, fn, name, "wippy.ai/pin-revision-")
     pod.wait_served(lambda s: s["greet"] == "v2", timeout=10)
     wait_applied(kube, ns, "app:greet", pod.name, lambda a: a.get("error") is None and a["generation"] == 2)
+
+
+def _ready(kube: KubeCluster, ns: str, resource: str, name: str) -> dict:
+    obj = json.loads(kube.kubectl("get", resource, name, "-n", ns, "-o", "json").stdout)
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Ready"), {})
 
 
 def test_each_pod_reports_under_its_own_name(kube: KubeCluster, ns: str, pods) -> None:
@@ -342,12 +362,15 @@ def test_each_pod_reports_under_its_own_name(kube: KubeCluster, ns: str, pods) -
 
 def test_a_pod_started_with_its_deployment_args_serves_only_the_entries_its_app_selects(
         kube: KubeCluster, ns: str, pods) -> None:
-    from wippy_operator.children import render
-
-    app = {"apiVersion": API_VERSION, "kind": "WippyApp", "metadata": {"name": APP, "namespace": ns, "uid": "1"},
+    app = {"apiVersion": API_VERSION, "kind": "WippyApp", "metadata": {"name": APP},
            "spec": {"selector": {"matchExpressions": [{"key": "track", "operator": "In", "values": ["stable"]}]}}}
-    deployment = next(o for o in render(app, {}) if o["kind"] == "Deployment")
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    apply(kube, ns, [app])
+    deadline = time.monotonic() + 30
+    while not (found := json.loads(kube.kubectl("get", "deployment", APP, "-n", ns, "-o", "json", check=False).stdout
+                                   or "null")):
+        assert time.monotonic() < deadline, "no Deployment"
+        time.sleep(0.1)
+    args = found["spec"]["template"]["spec"]["containers"][0]["args"]
     args[args.index("--metrics") + 1] = f"127.0.0.1:{free_port()}"   # per pod; on one machine give it a free one
     crs = app_crs()
     for cr in crs:
@@ -421,7 +444,7 @@ def test_runtime_needs_only_the_rights_the_operator_grants_it(kube: KubeCluster,
     from wippy_operator.children import role_rules
 
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "runtime"}, "rules": role_rules()}
+            "metadata": {"name": "runtime"}, "rules": role_rules(APP)}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "runtime"},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "runtime"},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}

@@ -107,7 +107,7 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
         from ..kube.source import kubernetes_runtime
         try:
             runtime = kubernetes_runtime(node_name=node_name, app=kubernetes.app, namespace=kubernetes.namespace,
-                                         selector=kubernetes.selector, resync=kubernetes.resync)
+                                         resync=kubernetes.resync)
         except ValueError as e:
             raise UsageError(str(e)) from None
     else:

@@ -32,15 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics", metavar="HOST:PORT", default=os.environ.get("WIPPY_METRICS_ADDR"),
                      help="serve Prometheus metrics at http://HOST:PORT/metrics (default: WIPPY_METRICS_ADDR)")
     run.add_argument("--kubernetes", action="store_true",
-                     help="feed the registry from the app's custom resources instead of files")
+                     help="feed the registry from the app's entries as its operator projects them, instead of files")
     run.add_argument("--app", help="with --kubernetes: the app whose entries to run (default: WIPPY_APP)")
-    run.add_argument("--selector", metavar="SELECTOR",
-                     help="with --kubernetes: label selector of the app's entries, e.g. 'tier=web,track in (a,b)' "
-                          "(default: wippy.ai/app=APP)")
     run.add_argument("--namespace", help="with --kubernetes: namespace of the entries "
                                          "(default: POD_NAMESPACE, else the kubeconfig's)")
     run.add_argument("--resync", type=float, default=60.0, metavar="SECONDS",
-                     help="with --kubernetes: relist every entry kind at least this often (default 60)")
+                     help="with --kubernetes: relist the app's entries at least this often (default 60)")
 
     init = sub.add_parser("init", help="create a new app that runs")
     init.add_argument("dir", nargs="?", default=".")

@@ -94,8 +94,9 @@ class KubeApi:
     async def get(self, path: str, **params: Any) -> dict:
         return await self._request("GET", path, params=_params(params))
 
-    async def merge_patch(self, path: str, body: dict) -> dict:
-        return await self._request("PATCH", path, body=body, content_type="application/merge-patch+json")
+    async def merge_patch(self, path: str, body: dict, field_manager: str = "wippy") -> dict:
+        return await self._request("PATCH", path, params={"fieldManager": field_manager}, body=body,
+                                   content_type="application/merge-patch+json")
 
     async def watch(self, path: str, **params: Any) -> AsyncIterator[dict]:
         """Watch events (dicts with ``type`` and ``object``) until the server ends the stream."""
