@@ -62,7 +62,7 @@ class KubeSource:
         self._start_timeout = start_timeout
         self._on_error = on_error
         self._maps = f"/api/v1/namespaces/{namespace}/configmaps"
-        self._items: dict[int, dict[Key, dict]] = {}  # shard -> entry key -> projected item
+        self._items: dict[object, dict[Key, dict]] = {}  # part of the feed (a map's shard) -> entry key -> item
         self._last_ids: dict[Key, str] = {}  # entry key -> entry id it last produced
         self._good: dict[Key, tuple[int | None, int | None]] = {}  # entry key -> (revision, generation) applied
         self._decoded: dict[Key, tuple[tuple, Entry]] = {}  # entry key -> ((uid, generation, revision), entry)
@@ -80,8 +80,7 @@ class KubeSource:
         if self._sync is not None:
             raise RuntimeError("KubeSource already started")
         self._sync = SyncedSource(registry, origin=self.origin, owns=self._owns, on_error=self._on_error)
-        for shard in range(projection.SHARDS):
-            self._spawn(f"watch:{shard}", self._follow(shard))
+        await self._start_feed()
         self._spawn("sync", self._sync_loop())
         try:
             await asyncio.wait_for(self._synced.wait(), self._start_timeout)
@@ -104,6 +103,15 @@ class KubeSource:
         return entry.source is not None and entry.source.file.startswith(self.namespace + "/")
 
     # ------------------------------------------------------------------ watches
+    async def _start_feed(self) -> None:
+        for shard in range(projection.SHARDS):
+            self._spawn(f"watch:{shard}", self._follow(shard))
+
+    def _complete(self) -> bool:
+        """Whether every part of the feed has been listed once (a partial first view would
+        start half an app)."""
+        return len(self._items) >= projection.SHARDS
+
     async def _follow(self, shard: int) -> None:
         name = projection.entries_map(self.app, shard)
         by_name = f"metadata.name={name}"  # the Role names this object: list and watch it by name
@@ -137,8 +145,11 @@ class KubeSource:
             item = projection.decode(text)
             if item is not None and isinstance(item.get("spec"), dict):
                 items[key] = item
-        if self._items.get(shard) != items or shard not in self._items:
-            self._items[shard] = items
+        self._put(shard, items)
+
+    def _put(self, part: object, items: dict[Key, dict]) -> None:
+        if self._items.get(part) != items or part not in self._items:
+            self._items[part] = items
             self._dirty.set()
 
     # ------------------------------------------------------------------ sync
@@ -146,8 +157,8 @@ class KubeSource:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            if not self._synced.is_set() and len(self._items) < projection.SHARDS:
-                continue  # a partial first view would start half an app
+            if not self._synced.is_set() and not self._complete():
+                continue
             try:
                 await self.sync_now()
             except Exception:
@@ -259,6 +270,83 @@ class KubeSource:
         asyncio.get_running_loop().call_later(1.0, self._dirty.set)
 
 
+class EntryObjectsSource(KubeSource):
+    """The app's entries read straight from the entry objects its label selector matches, for a
+    developer's tools (`wippy test --kubernetes`), whose credentials may read them; a pod reads
+    its app's projection instead. Each object serves its spec as it is (pins are the operator's
+    to resolve, for pods), and nothing is reported."""
+
+    def __init__(self, api: KubeApi, *, selector: str, **kw: Any):
+        super().__init__(api, **kw)
+        self._selector = selector
+        self._plurals: set[str] = set()
+
+    async def _start_feed(self) -> None:
+        from wippy.kube.crds import crd_groups
+        from wippy.kube.naming import GROUP, VERSION
+        base = f"/apis/{GROUP}/{VERSION}"
+        try:
+            found = (await self.api.get(base)).get("resources", [])
+        except ApiError as e:
+            if e.status != 404:  # 404: no wippy.ai CRD installed
+                raise
+            found = []
+        kinds = crd_groups()
+        for r in found:
+            plural, kind = r.get("name", ""), r.get("kind", "")
+            if "/" not in plural and kind in kinds and r.get("namespaced", True):
+                self._plurals.add(plural)
+                self._spawn(f"watch:{plural}", self._follow_kind(f"{base}/namespaces/{self.namespace}/{plural}",
+                                                                 plural, kind))
+        if not self._plurals:
+            self._dirty.set()
+
+    def _complete(self) -> bool:
+        return set(self._items) >= self._plurals
+
+    async def _follow_kind(self, path: str, plural: str, kind: str) -> None:
+        objects: dict[str, dict] = {}
+        delay = 0.1
+        while True:
+            try:
+                listing = await self.api.get(path, labelSelector=self._selector)
+                objects = {o["metadata"]["name"]: o for o in listing.get("items", [])}
+                self._put(plural, _items(plural, kind, objects))
+                async for ev in self.api.watch(path, labelSelector=self._selector, allowWatchBookmarks=True,
+                                               resourceVersion=listing["metadata"]["resourceVersion"],
+                                               timeoutSeconds=max(1, int(self.resync))):
+                    if ev.get("type") == "ERROR":
+                        break
+                    if ev.get("type") == "BOOKMARK":
+                        continue
+                    obj = ev.get("object") or {}
+                    if ev.get("type") == "DELETED":
+                        objects.pop(obj["metadata"]["name"], None)
+                    else:
+                        objects[obj["metadata"]["name"]] = obj
+                    self._put(plural, _items(plural, kind, objects))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("watching %s: %s; relisting in %.1fs", plural, e or type(e).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF)
+
+    async def _report(self, *args: Any, **kwargs: Any) -> None:
+        """Reports are the app's pods' to make."""
+
+
+def _items(plural: str, kind: str, objects: dict[str, dict]) -> dict[Key, dict]:
+    """Entry objects as the items of a projection (what the operator would hand a pod)."""
+    out = {}
+    for name, obj in objects.items():
+        meta = obj["metadata"]
+        out[projection.item_key(plural, name)] = {
+            "name": name, "kind": kind, "uid": meta.get("uid"), "generation": meta.get("generation"),
+            "created": meta.get("creationTimestamp"), "revision": None, "spec": obj.get("spec") or {}}
+    return out
+
+
 def _without_nulls(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}
@@ -266,10 +354,10 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _error_for(entry: Entry, errors: list[str]) -> str:
-    """The sync's errors that name this entry (its object or its id), else all of them."""
+    """The sync's errors about this entry: those located at its object, else those naming its id
+    (another entry's refusal may name it as what it depends on), else all of them."""
     where = str(entry.source) if entry.source else None
     named = re.compile(re.escape(entry.id) + r"(?![\w.:-])")
-    # its own reports first: another entry's may name it ("depends on <id>")
     mine = [e for e in errors if where and e.startswith(where + ":")] or [e for e in errors if named.search(e)]
     return "\n".join(mine or errors) or "not applied"
 

@@ -1,5 +1,5 @@
-"""`wippy test --kubernetes`: the app's tests in a runtime fed from its custom resources, as a pod
-of the app is, that reports nothing back (it is no pod of the app)."""
+"""`wippy test --kubernetes`: the app's tests in a runtime fed from its custom resources (read with
+the user's credentials), that reports nothing back (it is no pod of the app)."""
 from __future__ import annotations
 
 import os
@@ -7,12 +7,7 @@ import socket
 
 from ..kube.api import KubeApi, pod_namespace
 from ..kube.crds import default_selector
-from ..kube.source import KubeSource
-
-
-class _TestSource(KubeSource):
-    async def _report(self, *args, **kwargs) -> None:
-        """Entries' status.applied is for the app's pods; a test run leaves it alone."""
+from ..kube.source import EntryObjectsSource
 
 
 def runtime_for_tests(*, app: str | None, namespace: str | None, selector: str | None):
@@ -22,6 +17,6 @@ def runtime_for_tests(*, app: str | None, namespace: str | None, selector: str |
         raise ValueError("wippy test --kubernetes needs --app APP (or WIPPY_APP)")
     api, config_namespace = KubeApi.from_environment()
     name = f"wippy-test-{socket.gethostname()}"
-    source = _TestSource(api, namespace=pod_namespace(namespace, config_namespace), app=app,
-                         selector=selector or str(default_selector(app)), pod_name=name)
+    source = EntryObjectsSource(api, namespace=pod_namespace(namespace, config_namespace), app=app,
+                                selector=selector or str(default_selector(app)), pod_name=name)
     return Runtime(node_name=name, persist_history=False, source=source)
