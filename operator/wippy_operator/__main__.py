@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import sys
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-port", type=int, default=int(os.environ.get("WIPPY_OPERATOR_METRICS_PORT", "9090")),
                    help="Prometheus metrics port (0 disables)")
     p.add_argument("--history-limit", type=int, default=10, help="revisions kept per entry")
+    p.add_argument("--no-app-grace", type=float, default=60.0, metavar="SECONDS",
+                   help="how long an entry no WippyApp selects stays Reconciling before it is Stalled")
+    p.add_argument("--webhook-port", type=int, default=int(os.environ.get("WIPPY_OPERATOR_WEBHOOK_PORT", "0")),
+                   help="serve the validating admission webhook on this port (0: no webhook)")
+    p.add_argument("--webhook-addr", default="0.0.0.0", help="address the webhook server listens on")
+    p.add_argument("--webhook-host", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_HOST", "127.0.0.1"),
+                   help="host name or IP in the webhook's URL, as the API server reaches this replica")
+    p.add_argument("--webhook-cert-dir", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_CERT_DIR",
+                                                                "/tmp/wippy-webhook"),
+                   help="tls.crt/tls.key/ca.crt of the webhook (made self-signed there when absent)")
     p.add_argument("--log-level", default=os.environ.get("WIPPY_OPERATOR_LOG_LEVEL", "INFO"),
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
@@ -39,6 +50,11 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
     # Events say which replica wrote them (reportingController/reportingInstance)
     settings.posting.reporting_component = "wippy-operator"
     settings.posting.reporting_instance = identity
+    if args.webhook_port:
+        from . import admission
+        settings.admission.server = admission.server(args.webhook_addr, args.webhook_port, args.webhook_host,
+                                                     Path(args.webhook_cert_dir))
+        settings.admission.managed = admission.WEBHOOK_CONFIG
     registry, insights, vault = kopf.get_default_registry(), Insights(), Vault()
     helpers = [asyncio.create_task(discovery.rediscover(settings, registry, insights, vault))]
     if args.peering:
@@ -59,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     import kubernetes
     from prometheus_client import start_http_server
 
-    from . import ha, handlers
+    from . import checks, ha, handlers
     handlers.OP.history_limit = args.history_limit
+    handlers.OP.no_app_grace = args.no_app_grace
+    if args.webhook_port:
+        from . import admission
+        admission.register(sorted(handlers.PLURALS), handlers.STATE, checks.LuaChecker())
     if args.metrics_port:
         start_http_server(args.metrics_port)
     identity = ha.own_identity()

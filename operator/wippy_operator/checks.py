@@ -1,5 +1,5 @@
 """What the API server's schema cannot check about an entry: the model's own rules, Lua that
-parses, references that resolve within the app, and an object name that matches the id."""
+parses, references that resolve within the app."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +11,6 @@ from wippy.lang.lint import LUA_KINDS, lint_source
 from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from wippy.kube.manifests import ManifestError, from_object
 from wippy.loader.interpolate import InterpolationError, resolve_entry_data
-from wippy.kube.naming import InvalidObjectName, object_name
 from wippy.registry.entry import Entry, InvalidEntryId
 
 # Ids in this namespace are provided by the runtime itself (e.g. wippy:terminal).
@@ -58,12 +57,6 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
     entry = entry_of(obj)
     if isinstance(entry, Problem):
         return Intrinsic(entry)
-    try:
-        expected = object_name(entry.id)
-    except InvalidObjectName as e:
-        return Intrinsic(Problem("InvalidId", str(e)))
-    if obj["metadata"]["name"] != expected:
-        return Intrinsic(Problem("NameMismatch", f"an object for entry {entry.id} must be named {expected}"))
     try:
         # `${env:NAME|default}` is the pod's to resolve: check the entry as the default makes it
         validate_entry(dataclasses.replace(entry, data=resolve_entry_data(entry.data, _no_env)))

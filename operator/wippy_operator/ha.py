@@ -30,15 +30,27 @@ def own_identity() -> str:
 
 
 def _transient(e: Exception) -> bool:
-    # 404 too: while kube-apiserver starts, CRD-backed resources are served a moment after the rest
+    # while kube-apiserver starts, CRD-backed resources are served a moment after the rest (404)
+    # and RBAC is enforced before its caches hold every binding (401/403): all retried
     if isinstance(e, kubernetes.client.ApiException):
-        return e.status in (404, 429) or e.status >= 500
+        return e.status in (401, 403, 404, 429) or e.status >= 500
     return isinstance(e, (OSError, urllib3.exceptions.HTTPError))
 
 
-def ensure_peering(name: str, namespaces: list[str], timeout: float = 60.0) -> None:
-    """Create the peering object(s) unless another replica has; retried while the API server is
-    unreachable or does not serve the peering CRDs yet."""
+def _why(name: str, e: kubernetes.client.ApiException) -> str:
+    """What to fix when an error outlasted the retries."""
+    if e.status == 404:
+        return (f"the kopf peering CRDs are not installed (install helm/crds/kopf.dev_*.yaml) or run without "
+                f"--peering; creating peering {name!r}: {e.status} {e.reason}")
+    if e.status in (401, 403):
+        return (f"the operator may not create its peering {name!r} ({e.status} {e.reason}): its ServiceAccount "
+                "needs create on clusterkopfpeerings/kopfpeerings.kopf.dev (the chart's ClusterRole grants it)")
+    return f"cannot create the kopf peering {name!r}: {e.status} {e.reason}"
+
+
+def ensure_peering(name: str, namespaces: list[str], timeout: float = 300.0) -> None:
+    """Create the peering object(s) unless another replica has; retried with backoff while the API
+    server is unreachable, starting, or not serving the peering CRDs yet."""
     api = kubernetes.client.CustomObjectsApi()
     body = {"apiVersion": f"{GROUP}/{VERSION}", "metadata": {"name": name}}
     if namespaces:
@@ -51,6 +63,7 @@ def ensure_peering(name: str, namespaces: list[str], timeout: float = 60.0) -> N
             GROUP, VERSION, "clusterkopfpeerings", {**body, "kind": "ClusterKopfPeering"})]
     deadline = time.monotonic() + timeout
     for create in creates:
+        delay = 0.5
         while True:
             try:
                 create()
@@ -59,13 +72,14 @@ def ensure_peering(name: str, namespaces: list[str], timeout: float = 60.0) -> N
                 if e.status == 409:  # another replica made it first
                     break
                 if not _transient(e) or time.monotonic() > deadline:
-                    raise SystemExit(f"cannot create the kopf peering {name!r} ({e.status} {e.reason}); "
-                                     "install kopf's peering CRDs (helm/crds/kopf.dev_*.yaml) "
-                                     "or run without --peering") from e
+                    raise SystemExit(_why(name, e)) from e
+                log.warning("creating the kopf peering %r: %s %s; retrying in %.1fs", name, e.status, e.reason, delay)
             except Exception as e:  # noqa: BLE001 - connection errors of several kinds
                 if not _transient(e) or time.monotonic() > deadline:
                     raise
-            time.sleep(1)
+                log.warning("creating the kopf peering %r: %s; retrying in %.1fs", name, e, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def role(status: dict, identity: str, priority: int, now: datetime.datetime | None = None) -> str:

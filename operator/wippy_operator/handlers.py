@@ -15,6 +15,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,8 +26,8 @@ from pydantic import ValidationError
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
 from wippy.kube.app_history import APP_PIN_ANNOTATION, app_history, entry_key, version_base
-from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, History, json_body, pinned_revision, revision_name,
-                                  spec_hash)
+from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, PIN_ANNOTATION, History, json_body, pinned_revision,
+                                  revision_name, spec_hash)
 from wippy.registry.errors import format_validation_errors
 
 from wippy.kube import projection as maps
@@ -51,6 +52,7 @@ class Operator:
     def __init__(self) -> None:
         self.api: Api | None = None
         self.history_limit = 10
+        self.no_app_grace = 60.0  # seconds an entry waits for a WippyApp to select it before it is Stalled
         self.lua = checks.LuaChecker()
         self.revisions = RevisionCache()
         self.checked: dict[EntryKey, tuple[tuple, checks.Intrinsic]] = {}  # by (uid, generation)
@@ -58,6 +60,7 @@ class Operator:
         # an entry's active revision -> its spec hash ((uid, number) names one content for good)
         self.active_hashes: dict[EntryKey, tuple[tuple, str]] = {}
         self.versions_read: dict[tuple, dict] = {}  # (ns, app, uid, number) -> an app version's data
+        self.no_app_since: dict[EntryKey, float] = {}  # when an entry was first seen in no app
         # the spec of the pinned revision an entry serves: ((revision name, uid), spec)
         self.revision_specs: dict[EntryKey, tuple[tuple, dict]] = {}
         self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5, name="wippy-app-status")
@@ -141,6 +144,7 @@ def _entry_event(plural: str):
                 OP.checked.pop(key, None)
                 OP.active_hashes.pop(key, None)
                 OP.revision_specs.pop(key, None)
+                OP.no_app_since.pop(key, None)
             PROJECTOR.project(key, {})
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
             _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}))
@@ -239,20 +243,23 @@ def _mark_apps(groups: frozenset[Group] | set[Group]) -> None:
 
 
 def _reevaluate(keys: list[EntryKey]) -> None:
-    # each task runs in a copy of this handler's context, where kopf can post Events
-    list(OP.fanout.map(lambda k, ctx: ctx.run(_reconcile_entry_locked, k),
-                       keys, [contextvars.copy_context() for _ in keys]))
+    # each task runs in a copy of this handler's context, where kopf can post Events; the apps are
+    # looked at once all are done (a version recorded from a half-updated app would be no version)
+    changed = list(OP.fanout.map(lambda k, ctx: ctx.run(_reconcile_entry_locked, k),
+                                 keys, [contextvars.copy_context() for _ in keys]))
+    _mark_apps({g for k, c in zip(keys, changed) if c for g in STATE.groups_of(k)})
 
 
-def _reconcile_entry_locked(key: EntryKey) -> None:
+def _reconcile_entry_locked(key: EntryKey) -> bool:
+    """Reconcile one entry under its lock; True when its apps' status should be looked at again."""
     with STATE.object_lock(key):
         if key not in STATE.entries:
-            return
+            return False
         try:
-            if _reconcile_entry(key):
-                _mark_apps(STATE.groups_of(key))
+            return _reconcile_entry(key)
         except kubernetes.client.ApiException as e:
             log.warning("re-evaluating %s/%s: %s", key[1], key[2], e)
+            return False
 
 
 # ---------------------------------------------------------------------- entries
@@ -270,11 +277,12 @@ def _reconcile_entry(key: EntryKey) -> bool:
     STATE.set_blocked(key, problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")
     history = History(OP.api.apps, body, OP.revisions)
-    pin = None
+    pin, pinned_by = None, PIN_ANNOTATION
     if problem is None:
         try:
             pin = pinned_revision(body)
             if pin is None:
+                pinned_by = f"its WippyApp's {APP_PIN_ANNOTATION}"
                 pin = _app_pinned_revision(body, history, groups)
         except ValueError as e:
             problem = checks.Problem("InvalidPin", str(e))
@@ -296,7 +304,11 @@ def _reconcile_entry(key: EntryKey) -> bool:
         state, reason, message = "stalled", problem.reason, problem.message
     else:
         state, reason, message = _rollout(groups, active, applied)
+        if pin is not None:
+            message += f" (pinned to revision {pin} by {pinned_by}; latest is {latest})"
+    state, reason, message = _no_app_grace(key, state, reason, message, body)
     wanted = {"observedGeneration": generation, "latestRevision": latest, "activeRevision": active,
+              "pinnedRevision": pin, "servedRevision": _served(applied),
               "conditions": conditions.conditions(state, reason, message, generation, status.get("conditions"))}
     if (status.get("applied") or {}) != applied:
         # the pods' reports, mirrored for `kubectl get`; a merge patch drops those of pods gone
@@ -357,6 +369,33 @@ def _revision_spec(key: EntryKey, rev: dict | None) -> dict | None:
             raise
         cached = OP.revision_specs[key] = ((meta["name"], body["metadata"].get("uid")), body.get("data") or {})
     return cached[1]
+
+
+def _served(applied: dict[str, dict]) -> int | None:
+    """The revision every reporting pod serves (a pod that failed serves its last good one)."""
+    served = {(r.get("serving") or {}).get("revision") if r.get("error") else r.get("revision")
+              for r in applied.values()}
+    return served.pop() if len(served) == 1 else None
+
+
+def _no_app_grace(key: EntryKey, state: str, reason: str, message: str, body: dict) -> tuple[str, str, str]:
+    """An entry no app selects may be waiting for its app to be applied; past the grace period it
+    is Stalled, so that GitOps tools stop waiting for it (and re-checked then, by a timer)."""
+    if reason != "NoApp":
+        OP.no_app_since.pop(key, None)
+        return state, reason, message
+    since = OP.no_app_since.get(key)
+    if since is None:
+        since = OP.no_app_since[key] = time.monotonic()
+        timer = threading.Timer(OP.no_app_grace + 0.5, _reevaluate, ([key],))
+        timer.daemon = True
+        timer.start()
+    if time.monotonic() - since < OP.no_app_grace:
+        return state, reason, message
+    label = (body["metadata"].get("labels") or {}).get(APP_LABEL)
+    which = f"labelled {APP_LABEL}={label}" if label else f"without a {APP_LABEL} label"
+    return "stalled", "NoApp", (f"no WippyApp in this namespace selects this entry ({which}) after "
+                                f"{OP.no_app_grace:g}s; {message}")
 
 
 def _applied(key: EntryKey, groups: frozenset[Group]) -> dict[str, dict]:
@@ -440,11 +479,12 @@ def _intrinsic(key: EntryKey, body: dict) -> checks.Intrinsic:
 
 
 def _collision(key: EntryKey) -> checks.Problem | None:
-    """Two objects of different kinds with one name claim one entry id; the older one keeps it."""
+    """Two objects of one app claim one entry id (admission refuses the second; one applied
+    while the webhook was down is still caught here): the older one keeps it."""
     mine = STATE.entries[key]["metadata"]
-    for other in STATE.namesakes(key):
+    for other_key, other in STATE.claimants(key):
         theirs = other["metadata"]
-        if (theirs.get("creationTimestamp"), plural_of(other["kind"])) < (mine.get("creationTimestamp"), key[1]):
+        if (theirs.get("creationTimestamp"), other_key[1], other_key[2]) < (mine.get("creationTimestamp"), key[1], key[2]):
             return checks.Problem("IdCollision", f"entry id is already claimed by {other['kind']} {theirs['name']}")
     return None
 

@@ -81,7 +81,7 @@ class State:
         self._in_ns: dict[str, set[EntryKey]] = defaultdict(set)
         self._members: dict[Group, set[EntryKey]] = defaultdict(set)
         self._ids: dict[Group, Counter] = defaultdict(Counter)
-        self._by_name: dict[tuple[str, str], set[str]] = defaultdict(set)  # (ns, name) -> plurals
+        self._by_id: dict[tuple[str, str | None], set[EntryKey]] = defaultdict(set)  # (ns, spec.id) -> entries
         # entries whose last check failed for want of another entry (a missing reference, an id
         # collision): a membership change re-checks these, not the whole group
         self._blocked: dict[Group, set[EntryKey]] = defaultdict(set)
@@ -133,7 +133,7 @@ class State:
         for group in groups:
             self._members[group].add(key)
             self._ids[group][entry_id(body)] += 1
-        self._by_name[(key[0], key[2])].add(key[1])
+        self._by_id[(key[0], entry_id(body))].add(key)
         self._in_ns[key[0]].add(key)
         return groups
 
@@ -146,7 +146,7 @@ class State:
             ids[entry_id(body)] -= 1
             if ids[entry_id(body)] <= 0:
                 del ids[entry_id(body)]
-        self._by_name[(key[0], key[2])].discard(key[1])
+        self._by_id[(key[0], entry_id(body))].discard(key)
         self._in_ns[key[0]].discard(key)
         return groups
 
@@ -179,11 +179,25 @@ class State:
             known = self._ids.get(group) or {}
             return {i for i in ids if i not in known}
 
-    def namesakes(self, key: EntryKey) -> list[dict]:
-        """Objects of other kinds with this object's name in its namespace (they claim one id)."""
+    def claimants(self, key: EntryKey) -> list[tuple[EntryKey, dict]]:
+        """Other objects that claim this object's entry id in a group of its own (an app runs one
+        entry per id)."""
         with self._lock:
-            plurals = self._by_name.get((key[0], key[2]), ())
-            return [self.entries[(key[0], p, key[2])] for p in plurals if p != key[1]]
+            body = self.entries[key]
+            groups = self._groups.get(key, frozenset())
+            return [(k, self.entries[k]) for k in self._by_id.get((key[0], entry_id(body)), ())
+                    if k != key and groups & self._groups.get(k, frozenset())]
+
+    def groups_for(self, ns: str, body: dict) -> frozenset[Group]:
+        """The groups an object with this body's labels is (or would be) in."""
+        with self._lock:
+            return self._select(ns, body)
+
+    def claiming(self, ns: str, entry: str | None, groups: frozenset[Group]) -> list[tuple[EntryKey, dict]]:
+        """Objects that claim this entry id in one of these groups."""
+        with self._lock:
+            return [(k, self.entries[k]) for k in self._by_id.get((ns, entry), ())
+                    if groups & self._groups.get(k, frozenset())]
 
     def set_blocked(self, key: EntryKey, blocked: bool) -> None:
         with self._lock:

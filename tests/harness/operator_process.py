@@ -20,14 +20,15 @@ def install_crds(kube) -> None:
 class Operator:
     """`python -m wippy_operator` as a process; restartable, as a Deployment's pod would be."""
 
-    def __init__(self, kube, log: Path, *args: str):
+    def __init__(self, kube, log: Path, *args: str, kubeconfig: Path | None = None):
         self.kube, self.log, self.args, self.proc = kube, log, args, None
+        self.kubeconfig = kubeconfig or kube.kubeconfig
 
     def start(self) -> None:
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0", *self.args],
                                          stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "KUBECONFIG": str(self.kube.kubeconfig)})
+                                         env={**os.environ, "KUBECONFIG": str(self.kubeconfig)})
 
     def stop(self) -> None:
         processes.stop_process(self.proc, signal.SIGINT, timeout=15)

@@ -10,7 +10,7 @@ from wippy.kube import projection
 
 def report(kube, ns: str, ref: str, pod: str, revision: int | None, error: str | None = None, *,
            app: str, generation: int | None = None) -> None:
-    """``ref``: `kind/name` of the entry object, e.g. `functionlua/app-3af`."""
+    """``ref``: `kind/name` of the entry object, e.g. `functionlua/app.f`."""
     obj = json.loads(kube.kubectl("get", ref, "-n", ns, "-o", "json").stdout)
     item = projection.item_key(_plural(kube, obj["kind"]), obj["metadata"]["name"])
     value = {"revision": revision, "generation": generation or obj["metadata"]["generation"], "error": error,

@@ -31,7 +31,7 @@ def test_cli_renders_namespace_and_app_name():
     docs = list(yaml.safe_load_all(out))
     assert {d["metadata"]["namespace"] for d in docs} == {"team-a"}
     greet = next(d for d in docs if d["spec"].get("id") == "hello:greet")
-    assert greet["metadata"] == {"name": "hello-3agreet", "labels": {"wippy.ai/app": "greeter"}, "namespace": "team-a"}
+    assert greet["metadata"] == {"name": "hello.greet", "labels": {"wippy.ai/app": "greeter"}, "namespace": "team-a"}
     assert "return {greet = greet}" in greet["spec"]["source"]  # file:// inlined
 
 

@@ -77,7 +77,7 @@ def ready(kube, ref: str) -> dict:
 
 
 def set_source(kube, source: str) -> None:
-    obj = get_json(kube, "functionlua/app-3ahello", "-n", NS)
+    obj = get_json(kube, "functionlua/greeter", "-n", NS)
     obj["spec"]["source"] = source
     for k in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
         obj["metadata"].pop(k, None)
@@ -119,10 +119,14 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
         [WIPPY, "manifests", str(ROOT / "examples" / "http-hello"), "--app", "hello", "-n", NS],
         check=True, capture_output=True, text=True).stdout))
     app = next(d for d in docs if d["kind"] == "WippyApp")
+    # names as a user writes them: spec.id is the entry's id, whatever the object's name
+    for doc in docs:
+        doc["metadata"]["name"] = {"app:hello": "greeter", "app:hello.get": "hello-route"}.get(
+            doc["spec"].get("id"), doc["metadata"]["name"])
     app["spec"]["env"] = [{"name": "HTTP_ADDR", "value": f"127.0.0.1:{port}"}]
     kube.kubectl("create", "namespace", NS)
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-    assert "functionlua.wippy.ai/app-3ahello" in kube.kubectl("get", "wippy", "-n", NS, "-o", "name").stdout
+    assert "functionlua.wippy.ai/greeter" in kube.kubectl("get", "wippy", "-n", NS, "-o", "name").stdout
 
     # 3. the operator turns the app into a Deployment (and RBAC, Services); run its pod as a kubelet would
     deploy = wait_for(lambda: get_json(kube, "deployment", "hello", "-n", NS), what="the app's Deployment")
@@ -141,15 +145,15 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
 
     # 4. every entry turns Ready (kubectl wait works on the kstatus conditions)
     r = kube.kubectl("wait", "--for=condition=Ready", "-n", NS, "--timeout=30s",
-                 "functionlua/app-3ahello", "httpendpoint/app-3ahello.get", "httpservice/app-3aweb", check=False)
-    assert r.returncode == 0, kube.kubectl("get", "httpservice/app-3aweb", "-n", NS, "-o", "yaml").stdout
+                 "functionlua/greeter", "httpendpoint/hello-route", "httpservice/app.web", check=False)
+    assert r.returncode == 0, kube.kubectl("get", "httpservice/app.web", "-n", NS, "-o", "yaml").stdout
 
     # 5. kubectl apply of a changed function: the next request gets the new code
     set_source(kube, HANDLER % "howdy")
     assert wait_for(lambda: hello(port) == "howdy, ann", what="new code") is True
 
     # 6. a broken entry: refused by the API server when it breaks the schema ...
-    bad = get_json(kube, "functionlua/app-3ahello", "-n", NS)
+    bad = get_json(kube, "functionlua/greeter", "-n", NS)
     bad["spec"]["methd"] = "oops"
     for k in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
         bad["metadata"].pop(k, None)
@@ -157,7 +161,7 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
     assert refused.returncode != 0 and "methd" in refused.stderr
     # ... or marked not Ready with the reason when only Lua is wrong, while the app keeps serving
     set_source(kube, "return {handler = function( end}")
-    cond = wait_for(lambda: (c := ready(kube, "functionlua/app-3ahello")).get("status") == "False" and c,
+    cond = wait_for(lambda: (c := ready(kube, "functionlua/greeter")).get("status") == "False" and c,
                     what="Ready=False")
     assert "syntax" in cond["message"].lower() or "expected" in cond["message"]
     assert hello(port) == "howdy, ann"
@@ -182,7 +186,7 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
     # the operator's watches survive the restart: Ready reflects the change made after it (the operator,
     # restarted just before, often reads API discovery while the API server is still coming up)
     def ready_for_new_generation():
-        obj = get_json(kube, "functionlua/app-3ahello", "-n", NS)
+        obj = get_json(kube, "functionlua/greeter", "-n", NS)
         status, gen = obj.get("status", {}), obj["metadata"]["generation"]
         cond = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
         return (status.get("observedGeneration") == gen and cond.get("observedGeneration") == gen

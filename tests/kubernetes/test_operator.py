@@ -86,7 +86,7 @@ def revisions(kube, ns, name) -> list[dict]:
 def test_entries_become_ready_when_every_pod_serves_the_revision(kube, operator, ns):
     manifests = wippy("manifests", str(ROOT / "examples/hello-world"), "--app", "hello", kube=kube).stdout
     kube.kubectl("apply", "-n", ns, "-f", "-", input=manifests)
-    ref = "functionlua/hello-3agreet"
+    ref = "functionlua/hello.greet"
     obj = wait_for(lambda: (o := get(kube, ns, ref)) and condition(o, "Reconciling").get("status") == "True" and o,
                    what="Reconciling")
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
@@ -107,13 +107,13 @@ def test_entries_become_ready_when_every_pod_serves_the_revision(kube, operator,
 
 def test_invalid_lua_is_stalled_with_reason_and_event(kube, operator, ns):
     apply(kube, ns, function("app:bad", "return {f = function( end}"))
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3abad")) and condition(o, "Stalled").get("status") == "True"
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.bad")) and condition(o, "Stalled").get("status") == "True"
                    and o, what="Stalled")
     ready = condition(obj, "Ready")
     assert ready["status"] == "False" and ready["reason"] == "LuaSyntaxError" and "app:bad" in ready["message"]
-    assert revisions(kube, ns, "app-3abad") == []  # only accepted specs are recorded
+    assert revisions(kube, ns, "app.bad") == []  # only accepted specs are recorded
     events = wait_for(lambda: json.loads(kube.kubectl(
-        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=app-3abad", "-o", "json").stdout)["items"],
+        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=app.bad", "-o", "json").stdout)["items"],
         what="an Event")
     assert events[0]["reason"] == "LuaSyntaxError" and events[0]["type"] == "Warning"
 
@@ -137,52 +137,64 @@ def test_a_type_error_is_stalled_as_lint_failed_and_warnings_are_events(kube, op
 
 def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
     service = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessService",
-               "metadata": {"name": "app-3asvc", "labels": {"wippy.ai/app": "demo"}},
+               "metadata": {"name": "app.svc", "labels": {"wippy.ai/app": "demo"}},
                "spec": {"id": "app:svc", "process": "worker", "host": "app:procs"}}
     worker = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessLua",
-              "metadata": {"name": "app-3aworker", "labels": {"wippy.ai/app": "demo"}},
+              "metadata": {"name": "app.worker", "labels": {"wippy.ai/app": "demo"}},
               "spec": {"id": "app:worker", "source": "return {main = function() end}", "method": "main"}}
     apply(kube, ns, service, worker)
     # the worker may arrive after the service was checked: once it has, only the host is missing
-    wait_for(lambda: condition(get(kube, ns, "processservice/app-3asvc"), "Ready").get("message")
+    wait_for(lambda: condition(get(kube, ns, "processservice/app.svc"), "Ready").get("message")
              == "references app:procs, not an entry of this app", what="MissingReference of the host alone")
-    assert condition(get(kube, ns, "processservice/app-3asvc"), "Stalled")["status"] == "True"
+    assert condition(get(kube, ns, "processservice/app.svc"), "Stalled")["status"] == "True"
     apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessHost",
-                     "metadata": {"name": "app-3aprocs", "labels": {"wippy.ai/app": "demo"}}, "spec": {"id": "app:procs"}})
-    wait_for(lambda: condition(get(kube, ns, "processservice/app-3asvc"), "Stalled").get("status") == "False",
+                     "metadata": {"name": "app.procs", "labels": {"wippy.ai/app": "demo"}}, "spec": {"id": "app:procs"}})
+    wait_for(lambda: condition(get(kube, ns, "processservice/app.svc"), "Stalled").get("status") == "False",
              what="the reference to resolve")
 
     # a referenced entry that goes (deleted, or relabelled out of the app) breaks its referrers again
-    kube.kubectl("delete", "-n", ns, "processhost/app-3aprocs")
-    wait_for(lambda: condition(get(kube, ns, "processservice/app-3asvc"), "Ready").get("reason") == "MissingReference",
+    kube.kubectl("delete", "-n", ns, "processhost/app.procs")
+    wait_for(lambda: condition(get(kube, ns, "processservice/app.svc"), "Ready").get("reason") == "MissingReference",
              what="MissingReference after the host was deleted")
-    kube.kubectl("label", "-n", ns, "processlua/app-3aworker", "wippy.ai/app=other", "--overwrite")
-    wait_for(lambda: "app:worker" in condition(get(kube, ns, "processservice/app-3asvc"), "Ready").get("message", ""),
+    kube.kubectl("label", "-n", ns, "processlua/app.worker", "wippy.ai/app=other", "--overwrite")
+    wait_for(lambda: "app:worker" in condition(get(kube, ns, "processservice/app.svc"), "Ready").get("message", ""),
              what="MissingReference after the worker left the app")
 
 
 def test_an_id_claimed_by_two_kinds_stays_with_the_older_object(kube, operator, ns):
     apply(kube, ns, function("app:x", "return {f = function() end}"))
-    wait_for(lambda: get(kube, ns, "functionlua/app-3ax").get("status", {}).get("latestRevision") == 1, what="recorded")
+    wait_for(lambda: get(kube, ns, "functionlua/app.x").get("status", {}).get("latestRevision") == 1, what="recorded")
     library = {"apiVersion": "wippy.ai/v1alpha1", "kind": "LibraryLua",
-               "metadata": {"name": "app-3ax", "labels": {"wippy.ai/app": "demo"}},
+               "metadata": {"name": "x-library", "labels": {"wippy.ai/app": "demo"}},
                "spec": {"id": "app:x", "source": "return {}"}}
     apply(kube, ns, library)
-    obj = wait_for(lambda: (o := get(kube, ns, "librarylua/app-3ax")) and condition(o, "Stalled").get("status") == "True"
+    obj = wait_for(lambda: (o := get(kube, ns, "librarylua/x-library")) and condition(o, "Stalled").get("status") == "True"
                    and o, what="IdCollision")
     assert condition(obj, "Ready")["reason"] == "IdCollision" and "FunctionLua" in condition(obj, "Ready")["message"]
-    assert condition(get(kube, ns, "functionlua/app-3ax"), "Stalled")["status"] == "False"
-    kube.kubectl("delete", "-n", ns, "functionlua/app-3ax")
-    wait_for(lambda: get(kube, ns, "librarylua/app-3ax").get("status", {}).get("latestRevision") == 1,
+    assert condition(get(kube, ns, "functionlua/app.x"), "Stalled")["status"] == "False"
+    kube.kubectl("delete", "-n", ns, "functionlua/app.x")
+    wait_for(lambda: get(kube, ns, "librarylua/x-library").get("status", {}).get("latestRevision") == 1,
              what="the library to take the id")
 
 
-def test_name_must_follow_the_id(kube, operator, ns):
+def test_any_name_is_accepted_and_a_second_object_for_one_id_is_a_collision(kube, operator, ns):
     obj = function("app:greet", "return {f = function() end}")
-    obj["metadata"]["name"] = "greet"
+    obj["metadata"]["name"] = "greeter"   # spec.id is the entry's id, whatever the name
     apply(kube, ns, obj)
-    wait_for(lambda: condition(get(kube, ns, "functionlua/greet"), "Ready").get("reason") == "NameMismatch",
-             what="NameMismatch")
+    wait_for(lambda: get(kube, ns, "functionlua/greeter").get("status", {}).get("latestRevision") == 1,
+             what="recorded under a hand-written name")
+    copy = function("app:greet", "return {f = function() end}")
+    copy["metadata"]["name"] = "greeter-copy"
+    apply(kube, ns, copy)
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/greeter-copy"))
+                   and condition(o, "Ready").get("reason") == "IdCollision" and o, what="IdCollision")
+    assert "FunctionLua greeter" in condition(obj, "Ready")["message"]
+    # an id in another app of the namespace is no collision: each app runs its own
+    other = function("app:greet", "return {f = function() end}", app="other")
+    other["metadata"]["name"] = "greeter-other"
+    apply(kube, ns, other)
+    wait_for(lambda: get(kube, ns, "functionlua/greeter-other").get("status", {}).get("latestRevision") == 1,
+             what="the other app's entry recorded")
 
 
 def test_schema_refuses_a_wrong_entry_with_a_clear_message(kube, operator, ns):
@@ -201,7 +213,7 @@ def test_schema_refuses_a_wrong_entry_with_a_clear_message(kube, operator, ns):
 # ---------------------------------------------------------------------- history and rollback
 def _set_source(kube, ns, text):
     apply(kube, ns, function("app:f", text))
-    return wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
+    return wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
                     and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o,
                     what="observed")
 
@@ -210,18 +222,18 @@ def test_revisions_are_deduplicated_and_pruned(kube, operator, ns):
     for i in range(12):
         obj = _set_source(kube, ns, f"return {{f = function() return {i} end}}")
     assert obj["status"]["latestRevision"] == 12
-    revs = revisions(kube, ns, "app-3af")
+    revs = revisions(kube, ns, "app.f")
     assert [r["revision"] for r in revs] == list(range(3, 13))  # history limit 10
     assert revs[-1]["data"] == obj["spec"]
     assert all(r["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"] for r in revs)
-    assert revs[-1]["metadata"]["name"] == "app-3af-12"
+    assert revs[-1]["metadata"]["name"] == "app.f-12"
 
-    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "note=unrelated")  # metadata only: no revision
+    kube.kubectl("annotate", "-n", ns, "functionlua/app.f", "note=unrelated")  # metadata only: no revision
     obj = _set_source(kube, ns, "return {f = function() return 11 end}")  # same as revision 12
-    assert obj["status"]["latestRevision"] == 12 and len(revisions(kube, ns, "app-3af")) == 10
+    assert obj["status"]["latestRevision"] == 12 and len(revisions(kube, ns, "app.f")) == 10
 
     obj = _set_source(kube, ns, "return {f = function() return 5 end}")  # same content as revision 6
-    numbers = [r["revision"] for r in revisions(kube, ns, "app-3af")]
+    numbers = [r["revision"] for r in revisions(kube, ns, "app.f")]
     assert obj["status"]["latestRevision"] == 13 and 6 not in numbers and numbers[-1] == 13
 
 
@@ -233,12 +245,19 @@ def test_rollback_with_the_cli_and_history(kube, operator, ns):
     assert lines[1].startswith("1 ") and "created" in lines[1]
     assert lines[2].startswith("2 ") and "source" in lines[2] and "latest" in lines[2]
 
-    out = wippy("rollback", "app:f", "--to-revision", "1", "-n", ns, kube=kube).stdout
-    assert "rolled back to revision 1" in out
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o.get("status", {}).get("latestRevision") == 3 and o,
+    rolled = wippy("rollback", "app:f", "--to-revision", "1", "-n", ns, kube=kube)
+    assert "rolled back to revision 1" in rolled.stdout
+    # applied with kubectl apply: the next apply from its source undoes a rollback, so say how to pin instead
+    assert "warning: functionlua/app.f is applied by kubectl apply" in rolled.stderr
+    assert f"kubectl annotate -n {ns} functionlua/app.f wippy.ai/pin-revision=1" in rolled.stderr
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f")) and o.get("status", {}).get("latestRevision") == 3 and o,
                    what="revision 3")
     assert "'one'" in obj["spec"]["source"]
-    assert [r["revision"] for r in revisions(kube, ns, "app-3af")] == [2, 3]  # 1 became 3
+    fields = json.loads(kube.kubectl("get", "functionlua/app.f", "-n", ns, "-o", "json", "--show-managed-fields").stdout)
+    managers = {(m["manager"], m.get("subresource")) for m in fields["metadata"]["managedFields"]}
+    assert ("wippy", None) in managers and ("wippy", "status") in managers   # the CLI's and the operator's writes
+    assert not any(m.startswith("OpenAPI") for m, _ in managers)
+    assert [r["revision"] for r in revisions(kube, ns, "app.f")] == [2, 3]  # 1 became 3
 
     bad = wippy("rollback", "app:f", "--to-revision", "9", "-n", ns, kube=kube, check=False)
     assert bad.returncode == 1 and "no revision 9" in bad.stderr and "2, 3" in bad.stderr
@@ -250,22 +269,22 @@ def test_history_continues_across_an_operator_restart(kube, operator, ns):
     operator.stop()
     apply(kube, ns, function("app:f", "return {f = function() return 'three' end}"))  # while it is down
     operator.start()
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
                    and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
     assert obj["status"]["latestRevision"] == 3
     obj = _set_source(kube, ns, "return {f = function() return 'one' end}")  # as revision 1: renumbered
     assert obj["status"]["latestRevision"] == 4
-    assert [r["revision"] for r in revisions(kube, ns, "app-3af")] == [2, 3, 4]
+    assert [r["revision"] for r in revisions(kube, ns, "app.f")] == [2, 3, 4]
 
 
 def test_a_deleted_entry_takes_its_history_and_a_namesake_starts_afresh(kube, operator, ns):
     _set_source(kube, ns, "return {f = function() return 'one' end}")
     _set_source(kube, ns, "return {f = function() return 'two' end}")
-    kube.kubectl("delete", "-n", ns, "functionlua/app-3af")
-    wait_for(lambda: revisions(kube, ns, "app-3af") == [], what="the history to go")
+    kube.kubectl("delete", "-n", ns, "functionlua/app.f")
+    wait_for(lambda: revisions(kube, ns, "app.f") == [], what="the history to go")
     obj = _set_source(kube, ns, "return {f = function() return 'again' end}")
     assert obj["status"]["latestRevision"] == 1
-    revs = revisions(kube, ns, "app-3af")
+    revs = revisions(kube, ns, "app.f")
     assert len(revs) == 1 and revs[0]["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
 
 
@@ -273,16 +292,16 @@ def test_pin_annotation_serves_an_old_revision_without_touching_spec(kube, opera
     _set_source(kube, ns, "return {f = function() return 'one' end}")
     obj = _set_source(kube, ns, "return {f = function() return 'two' end}")
     spec = obj["spec"]
-    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision=1")
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o.get("status", {}).get("activeRevision") == 1 and o,
+    kube.kubectl("annotate", "-n", ns, "functionlua/app.f", "wippy.ai/pin-revision=1")
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f")) and o.get("status", {}).get("activeRevision") == 1 and o,
                    what="activeRevision 1")
     assert obj["status"]["latestRevision"] == 2 and obj["spec"] == spec
 
-    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision=7", "--overwrite")
-    wait_for(lambda: condition(get(kube, ns, "functionlua/app-3af"), "Ready").get("reason") == "PinnedRevisionMissing",
+    kube.kubectl("annotate", "-n", ns, "functionlua/app.f", "wippy.ai/pin-revision=7", "--overwrite")
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app.f"), "Ready").get("reason") == "PinnedRevisionMissing",
              what="PinnedRevisionMissing")
-    kube.kubectl("annotate", "-n", ns, "functionlua/app-3af", "wippy.ai/pin-revision-")
-    wait_for(lambda: get(kube, ns, "functionlua/app-3af").get("status", {}).get("activeRevision") == 2, what="unpinned")
+    kube.kubectl("annotate", "-n", ns, "functionlua/app.f", "wippy.ai/pin-revision-")
+    wait_for(lambda: get(kube, ns, "functionlua/app.f").get("status", {}).get("activeRevision") == 2, what="unpinned")
 
 
 # ---------------------------------------------------------------------- WippyApp
@@ -328,7 +347,7 @@ def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube,
                          "spec": {"replicas": 0}},
               function(f"{app}:f", "return {f = function() return 1 end}", app=app))
     for app in ("shop", "blog"):
-        wait_for(lambda: projected(kube, ns, app) == {f"functionluas.{app}-3af"}, what=f"{app}'s entry projected")
+        wait_for(lambda: projected(kube, ns, app) == {f"functionluas.{app}.f"}, what=f"{app}'s entry projected")
         wait_for(lambda: kube.kubectl("get", "role", f"{app}-runtime", "-n", ns, check=False).returncode == 0,
                  what=f"{app}'s Role")
 
@@ -346,9 +365,9 @@ def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube,
         for verb in ("get", "list", "watch", "patch", "update", "delete"):
             assert can(verb, f"configmaps/{m}") == "no", (verb, m)
     for verb in ("get", "list", "watch", "patch", "update"):
-        assert can(verb, "functionluas.wippy.ai/blog-3af") == "no", verb
+        assert can(verb, "functionluas.wippy.ai/blog.f") == "no", verb
         assert can(verb, "functionluas.wippy.ai") == "no", verb
-        assert can(verb, "functionluas.wippy.ai/blog-3af", "--subresource=status") == "no", verb
+        assert can(verb, "functionluas.wippy.ai/blog.f", "--subresource=status") == "no", verb
     assert can("patch", f"configmaps/{own_entries[0]}") == "no"   # what it serves is the operator's to say
     for verb in ("get", "list", "watch"):
         assert can(verb, "secrets") == "no" and can(verb, "configmaps") == "no"
@@ -359,11 +378,11 @@ def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube,
                         f"system:serviceaccount:{ns}:shop-runtime", check=False).stdout.strip() == "no"
 
     # a report about an entry the app does not select counts for nothing
-    report(kube, ns, "functionlua/blog-3af", "shop-forger", 1, app="shop")
-    report(kube, ns, "functionlua/blog-3af", "blog-1", 1, app="blog")
-    wait_for(lambda: set(get(kube, ns, "functionlua/blog-3af").get("status", {}).get("applied") or {}) == {"blog-1"},
+    report(kube, ns, "functionlua/blog.f", "shop-forger", 1, app="shop")
+    report(kube, ns, "functionlua/blog.f", "blog-1", 1, app="blog")
+    wait_for(lambda: set(get(kube, ns, "functionlua/blog.f").get("status", {}).get("applied") or {}) == {"blog-1"},
              what="blog's own report mirrored")
-    assert "shop-forger" not in get(kube, ns, "functionlua/blog-3af")["status"]["applied"]
+    assert "shop-forger" not in get(kube, ns, "functionlua/blog.f")["status"]["applied"]
 
 
 def test_http_service_entry_gets_a_service(kube, operator, ns):
@@ -371,7 +390,7 @@ def test_http_service_entry_gets_a_service(kube, operator, ns):
         pytest.skip("no http.service kind in this build")
     apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "web"}, "spec": {}},
           {"apiVersion": "wippy.ai/v1alpha1", "kind": "HttpService",
-           "metadata": {"name": "web-3agateway", "labels": {"wippy.ai/app": "web"}},
+           "metadata": {"name": "web.gateway", "labels": {"wippy.ai/app": "web"}},
            "spec": {"id": "web:gateway", "addr": ":8080"}})
     svc = wait_for(lambda: json.loads(kube.kubectl("get", "service", "web-gateway", "-n", ns, "-o", "json",
                                                    check=False).stdout or "null"), what="the Service")
@@ -399,8 +418,8 @@ def test_app_versions_and_app_rollback(kube, operator, ns):
 
     out = wippy("rollback", "--app", "shop", "--to", "1", "-n", ns, kube=kube).stdout
     assert "1 entries changed, 1 unchanged" in out and "kept" in out and "app:h" in out
-    assert "'f1'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]
-    assert get(kube, ns, "functionlua/app-3ah")  # kept without --prune
+    assert "'f1'" in get(kube, ns, "functionlua/app.f")["spec"]["source"]
+    assert get(kube, ns, "functionlua/app.h")  # kept without --prune
     wait_for(lambda: app_version() == 4, what="version 4: version 1 plus app:h")
 
     out = wippy("rollback", "--app", "shop", "--to", "1", "--prune", "-n", ns, kube=kube).stdout
@@ -411,13 +430,13 @@ def test_app_versions_and_app_rollback(kube, operator, ns):
                wippy("history", "--app", "shop", "-n", ns, kube=kube).stdout.splitlines()[1:]]
     assert numbers == [2, 3, 4, 5]
 
-    kube.kubectl("delete", "-n", ns, "functionlua/app-3ag")
+    kube.kubectl("delete", "-n", ns, "functionlua/app.g")
     bad = wippy("rollback", "--app", "shop", "--to", "2", "-n", ns, kube=kube, check=False)
     assert bad.returncode == 1 and "app:g (deleted since" in bad.stderr and "--skip-missing" in bad.stderr
-    assert "'f1'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]  # nothing written
+    assert "'f1'" in get(kube, ns, "functionlua/app.f")["spec"]["source"]  # nothing written
     out = wippy("rollback", "--app", "shop", "--to", "2", "--skip-missing", "-n", ns, kube=kube).stdout
     assert "1 entries changed" in out and "not restored: app:g" in out
-    assert "'f2'" in get(kube, ns, "functionlua/app-3af")["spec"]["source"]
+    assert "'f2'" in get(kube, ns, "functionlua/app.f")["spec"]["source"]
 
 
 def test_app_pin_annotation_serves_an_old_version_without_touching_specs(kube, operator, ns):
@@ -429,23 +448,23 @@ def test_app_pin_annotation_serves_an_old_version_without_touching_specs(kube, o
     apply(kube, ns, function("app:f", "return {f = function() return 'f2' end}", app="shop"),
           function("app:h", "return {f = function() return 'h1' end}", app="shop"))
     wait_for(lambda: app_version() == 2, what="version 2")
-    f_spec = get(kube, ns, "functionlua/app-3af")["spec"]
+    f_spec = get(kube, ns, "functionlua/app.f")["spec"]
 
     kube.kubectl("annotate", "-n", ns, "wippyapp/shop", "wippy.ai/pin-version=1")
-    f = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and o.get("status", {}).get("activeRevision") == 1 and o,
+    f = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f")) and o.get("status", {}).get("activeRevision") == 1 and o,
                  what="app:f served at its revision in version 1")
     assert f["status"]["latestRevision"] == 2 and f["spec"] == f_spec  # spec untouched
-    h = get(kube, ns, "functionlua/app-3ah")["status"]
+    h = get(kube, ns, "functionlua/app.h")["status"]
     assert h["activeRevision"] == h["latestRevision"] == 1  # added since version 1: served as it is
     wait_for(lambda: app_version() == 1, what="the app to report version 1")
 
     kube.kubectl("annotate", "-n", ns, "wippyapp/shop", "wippy.ai/pin-version=9", "--overwrite")
-    f = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af")) and condition(o, "Stalled").get("status") == "True"
+    f = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f")) and condition(o, "Stalled").get("status") == "True"
                  and o, what="PinnedRevisionMissing")
     assert condition(f, "Ready")["reason"] == "PinnedRevisionMissing" and "version 9" in condition(f, "Ready")["message"]
 
     kube.kubectl("annotate", "-n", ns, "wippyapp/shop", "wippy.ai/pin-version-")
-    wait_for(lambda: get(kube, ns, "functionlua/app-3af").get("status", {}).get("activeRevision") == 2, what="unpinned")
+    wait_for(lambda: get(kube, ns, "functionlua/app.f").get("status", {}).get("activeRevision") == 2, what="unpinned")
     wait_for(lambda: app_version() == 2, what="version 2 again")
     numbers = [int(line.split()[0]) for line in
                wippy("history", "--app", "shop", "-n", ns, kube=kube).stdout.splitlines()[1:]]
@@ -476,24 +495,24 @@ def test_app_selects_its_entries_by_a_label_selector(kube, operator, ns):
     assert "--selector" not in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
     wait_for(lambda: get(kube, ns, "wippyapp/shop").get("status", {}).get("entries") == 1, what="one entry selected")
     # the pods get what the app selects through the app's own maps, and nothing else
-    wait_for(lambda: projected(kube, ns, "shop") == {"functionluas.app-3agreet"}, what="greet projected")
+    wait_for(lambda: projected(kube, ns, "shop") == {"functionluas.app.greet"}, what="greet projected")
 
-    report(kube, ns, "functionlua/app-3agreet", "shop-abc", 1, app="shop")
-    kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", "functionlua/app-3agreet", "-n", ns)
+    report(kube, ns, "functionlua/app.greet", "shop-abc", 1, app="shop")
+    kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", "functionlua/app.greet", "-n", ns)
     wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
-    for ref in ("functionlua/app-3abatch", "functionlua/app-3anamed"):
+    for ref in ("functionlua/app.batch", "functionlua/app.named"):
         wait_for(lambda: condition(get(kube, ns, ref), "Ready").get("reason") == "NoApp", what=f"{ref} in no app")
 
     # relabelled out of the selector: the app no longer counts it and no app runs it
-    kube.kubectl("label", "-n", ns, "functionlua/app-3agreet", "tier=batch", "--overwrite")
+    kube.kubectl("label", "-n", ns, "functionlua/app.greet", "tier=batch", "--overwrite")
     wait_for(lambda: get(kube, ns, "wippyapp/shop")["status"].get("entries") == 0, what="no entry selected")
-    wait_for(lambda: condition(get(kube, ns, "functionlua/app-3agreet"), "Ready").get("reason") == "NoApp",
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app.greet"), "Ready").get("reason") == "NoApp",
              what="the entry out of the app")
     # and the app's selector changed to take it back, with the other batch entry
     app["spec"]["selector"]["matchExpressions"][0]["values"] = ["batch"]
     apply(kube, ns, app)
     wait_for(lambda: get(kube, ns, "wippyapp/shop")["status"].get("entries") == 2, what="two entries selected")
-    wait_for(lambda: projected(kube, ns, "shop") == {"functionluas.app-3agreet", "functionluas.app-3abatch"},
+    wait_for(lambda: projected(kube, ns, "shop") == {"functionluas.app.greet", "functionluas.app.batch"},
              what="the batch entries projected")
 
 
@@ -503,20 +522,20 @@ def test_an_entry_two_apps_select_needs_both_apps_pods_and_its_references_in_bot
     every = {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "every"},
              "spec": {"selector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}}
     service = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessService",
-               "metadata": {"name": "app-3asvc", "labels": {"tier": "web"}},
+               "metadata": {"name": "app.svc", "labels": {"tier": "web"}},
                "spec": {"id": "app:svc", "process": "app:worker", "host": "app:procs"}}
     worker = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessLua",
-              "metadata": {"name": "app-3aworker", "labels": {"tier": "web"}},
+              "metadata": {"name": "app.worker", "labels": {"tier": "web"}},
               "spec": {"id": "app:worker", "source": "return {main = function() end}", "method": "main"}}
     host = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessHost",
-            "metadata": {"name": "app-3aprocs", "labels": {"tier": "batch"}}, "spec": {"id": "app:procs"}}
+            "metadata": {"name": "app.procs", "labels": {"tier": "batch"}}, "spec": {"id": "app:procs"}}
     apply(kube, ns, web, every, service, worker, host, runtime_pod("web", "web-1"), runtime_pod("every", "every-1"))
 
     # the host is in `every` only: the service cannot start in `web`
-    ref = "processservice/app-3asvc"
+    ref = "processservice/app.svc"
     wait_for(lambda: condition(get(kube, ns, ref), "Ready").get("message")
              == "references app:procs, not an entry of WippyApp web", what="MissingReference in web")
-    kube.kubectl("label", "-n", ns, "processhost/app-3aprocs", "tier=web", "--overwrite")
+    kube.kubectl("label", "-n", ns, "processhost/app.procs", "tier=web", "--overwrite")
     wait_for(lambda: condition(get(kube, ns, ref), "Stalled").get("status") == "False",
              what="the reference to resolve in both apps")
 

@@ -34,15 +34,15 @@ def test_manifests_apply_and_get_wippy(kube):
     rendered = subprocess.run([sys.executable, "-m", "wippy.cli.main", "manifests", str(ROOT / "examples/hello-world"),
                                "-n", "manifests-demo"], capture_output=True, text=True, check=True).stdout
     out = kube.kubectl("apply", "-f", "-", input=rendered).stdout
-    assert "functionlua.wippy.ai/hello-3agreet created" in out and "wippyapp.wippy.ai/hello-world created" in out
+    assert "functionlua.wippy.ai/hello.greet created" in out and "wippyapp.wippy.ai/hello-world created" in out
     table = kube.kubectl("get", "wippy", "-n", "manifests-demo").stdout
     for text in ("ID", "METHOD", "READY", "REVISION", "AGE", "hello:greet", "hello:terminal", "hello-world"):
         assert text in table
     short = kube.kubectl("get", "wfl", "-n", "manifests-demo", "-o", "name").stdout
-    assert short.strip() == "functionlua.wippy.ai/hello-3agreet"
+    assert "functionlua.wippy.ai/hello.greet" in short.split()
 
 
 def test_kustomize_example_applies(kube):
     out = kube.kubectl("apply", "-k", str(ROOT / "examples/kubernetes")).stdout
-    assert "functionlua.wippy.ai/hello-3agreet created" in out
+    assert "functionlua.wippy.ai/hello.greet created" in out
     assert "hello:greet" in kube.kubectl("get", "wippy", "-n", "hello-world").stdout

@@ -69,7 +69,7 @@ def condition(obj: dict, kind: str) -> dict:
 
 def function(name: str, source: str) -> dict:
     return {"apiVersion": "wippy.ai/v1alpha1", "kind": "FunctionLua",
-            "metadata": {"name": f"app-3a{name}", "labels": {"wippy.ai/app": "demo"}},
+            "metadata": {"name": f"app.{name}", "labels": {"wippy.ai/app": "demo"}},
             "spec": {"id": f"app:{name}", "source": source, "method": "f"}}
 
 
@@ -81,13 +81,13 @@ def change_and_see_ready(kube, ns, source: str) -> dict:
     """Change the function; once the operator has recorded the new revision, report it applied as
     the app's pod would, and wait for Ready on the new generation."""
     apply(kube, ns, function("f", source))
-    generation = get(kube, ns, "functionlua/app-3af")["metadata"]["generation"]
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
+    generation = get(kube, ns, "functionlua/app.f")["metadata"]["generation"]
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
                    and o.get("status", {}).get("observedGeneration") == generation and o,
                    what=f"the operator to observe generation {generation}")
     revision = obj["status"]["activeRevision"]
-    report(kube, ns, "functionlua/app-3af", "demo-pod", revision, app="demo", generation=generation)
-    return wait_for(lambda: (o := get(kube, ns, "functionlua/app-3af"))
+    report(kube, ns, "functionlua/app.f", "demo-pod", revision, app="demo", generation=generation)
+    return wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
                     and condition(o, "Ready").get("status") == "True"
                     and condition(o, "Ready").get("observedGeneration") == generation and o,
                     what=f"Ready on generation {generation}")
@@ -123,9 +123,9 @@ def test_one_replica_works_and_the_standby_takes_over_when_it_dies(kube, replica
     obj = change_and_see_ready(kube, ns, "return {f = function() return 2 end}")
     assert obj["status"]["latestRevision"] == 2
     apply(kube, ns, function("bad", "return {f = function( end}"))
-    wait_for(lambda: condition(get(kube, ns, "functionlua/app-3abad"), "Ready").get("reason") == "LuaSyntaxError",
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app.bad"), "Ready").get("reason") == "LuaSyntaxError",
              what="the broken entry to be reported")
-    assert wait_for(lambda: warning_writers(kube, ns, "app-3abad"), what="a Warning Event") == {first.name}
+    assert wait_for(lambda: warning_writers(kube, ns, "app.bad"), what="a Warning Event") == {first.name}
     assert first.handled() > 0
     assert second.handled() == 0, second.text()
 
@@ -138,5 +138,27 @@ def test_one_replica_works_and_the_standby_takes_over_when_it_dies(kube, replica
     obj = change_and_see_ready(kube, ns, "return {f = function() return 3 end}")
     assert obj["status"]["latestRevision"] == 3
     apply(kube, ns, function("worse", "return {f = function( end}"))
-    assert wait_for(lambda: warning_writers(kube, ns, "app-3aworse"), what="a Warning Event") == {second.name}
+    assert wait_for(lambda: warning_writers(kube, ns, "app.worse"), what="a Warning Event") == {second.name}
     assert second.handled() > 0
+
+
+def test_startup_outlasts_a_forbidden_peering_until_rights_arrive(kube, tmp_path):
+    """Started while its RBAC is not there yet (as during an API server restart, or before the
+    chart's ClusterRoleBinding lands), the operator retries with backoff instead of exiting."""
+    from tests.harness.operator_process import Operator, install_crds
+    install_crds(kube)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "helm/crds/kopf.dev_clusterkopfpeerings.yaml"))
+    user = "alice"   # a user of the test cluster with no rights on peerings
+    op = Operator(kube, tmp_path / "operator.log", "--peering", "late-rbac", kubeconfig=kube.kubeconfig_for(user))
+    op.start()
+    try:
+        wait_for(lambda: "403" in (tmp_path / "operator.log").read_text()
+                 and "retrying" in (tmp_path / "operator.log").read_text(), what="a retried 403")
+        assert op.proc.poll() is None
+        kube.kubectl("create", "clusterrolebinding", "late-rbac", "--clusterrole=cluster-admin", f"--user={user}")
+        wait_for(lambda: kube.kubectl("get", "clusterkopfpeering", "late-rbac", check=False).returncode == 0,
+                 what="the peering created once the rights arrived")
+        assert op.proc.poll() is None
+    finally:
+        op.stop()
+        kube.kubectl("delete", "clusterrolebinding", "late-rbac", check=False)

@@ -16,7 +16,7 @@ since cannot come back (their history went with them), so rollback refuses unles
 from __future__ import annotations
 
 from wippy.kube.naming import GROUP, VERSION, plural
-from wippy.kube.revisions import HASH_LABEL, History, json_body, kube_clients
+from wippy.kube.revisions import HASH_LABEL, History, gitops_owner, json_body, kube_clients, warn_if_gitops
 
 APP_HISTORY_LABEL = f"{GROUP}/app-history"
 APP_PIN_ANNOTATION = f"{GROUP}/pin-version"
@@ -101,11 +101,15 @@ def cmd_app_rollback(args) -> int:
                          + " (--skip-missing restores the rest)")
     extra = sorted(set(now.get("entries") or {}) - set(target["data"].get("entries") or {}))
 
+    owned = next((o for o, _, _ in changes if gitops_owner(o)), None)
+    if owned is not None:
+        warn_if_gitops(owned, f"kubectl annotate -n {namespace} wippyapp/{args.app} {APP_PIN_ANNOTATION}={args.to}")
     for obj, kind, spec in changes:
         # a replace carries the resourceVersion read above, so a concurrent change is not overwritten
         body = {k: v for k, v in obj.items() if k != "status"}
         body["spec"] = spec
-        custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural(kind), obj["metadata"]["name"], body)
+        custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural(kind), obj["metadata"]["name"], body,
+                                                field_manager="wippy")
     if args.prune:
         for key in extra:
             kind, name = key.split("/", 1)

@@ -36,6 +36,10 @@ COMMON_COLUMNS_HEAD = [{"name": "ID", "type": "string", "jsonPath": ".spec.id", 
 COMMON_COLUMNS_TAIL = [
     {"name": "Ready", "type": "string", "jsonPath": _READY, "description": "All runtime pods serve the active revision."},
     {"name": "Revision", "type": "integer", "jsonPath": ".status.latestRevision", "description": "Latest recorded revision."},
+    {"name": "Served", "type": "integer", "jsonPath": ".status.servedRevision",
+     "description": "The revision every runtime pod serves (empty while they differ)."},
+    {"name": "Pin", "type": "integer", "jsonPath": ".status.pinnedRevision",
+     "description": "The revision a pin (the entry's or its app's) asks to serve."},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 # a column or two that tell entries of one kind apart
@@ -104,8 +108,8 @@ def entry_spec_schema(wippy_kinds: list[str]) -> dict:
     """spec of the CRD serving these kinds (one kind, or the variants of a family)."""
     props: dict[str, Any] = {
         "id": {"type": "string", "pattern": r"^[^:]+:[^:]+$",
-               "description": "The Wippy entry id, 'namespace:name'. The object name is derived from it "
-                              "(kube/naming.py) so that two objects cannot claim one id."},
+               "description": "The Wippy entry id, 'namespace:name'; the object may have any name. Two "
+                              "objects of one app claiming one id are refused at admission."},
         "meta": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
                  "description": "Free-form entry metadata (comment, tags, command, router, ...)."},
     }
@@ -137,8 +141,9 @@ def entry_spec_schema(wippy_kinds: list[str]) -> dict:
 STATUS_SCHEMA = {
     "type": "object",
     "x-kubernetes-preserve-unknown-fields": True,
-    "description": "Written by the operator (observedGeneration, conditions, latestRevision, activeRevision) "
-                   "and by runtime pods (applied.<pod> = {revision, error, time}).",
+    "description": "Written by the operator: observedGeneration, conditions, latestRevision, activeRevision "
+                   "(what the pods are to serve), pinnedRevision, servedRevision (what every pod serves) and "
+                   "applied.<pod> = {revision, generation, error, serving, time}, each runtime pod's report.",
 }
 
 
@@ -177,8 +182,11 @@ def entry_crd(crd: str, wippy_kinds: list[str], short: str) -> dict:
     for name, path in KIND_COLUMNS.get(wippy_kinds[0], []):
         columns.append({"name": name, "type": "string", "jsonPath": path})
     columns += COMMON_COLUMNS_TAIL
-    return _crd(crd, short, {"type": "object", "properties": {
+    crd_obj = _crd(crd, short, {"type": "object", "properties": {
         "spec": entry_spec_schema(wippy_kinds), "status": STATUS_SCHEMA}, "required": ["spec"]}, columns)
+    # `kubectl get KIND --field-selector spec.id=app:greet`: how wippy finds an entry by id
+    crd_obj["spec"]["versions"][0]["selectableFields"] = [{"jsonPath": ".spec.id"}]
+    return crd_obj
 
 
 def _crd(kind: str, short: str, schema: dict, columns: list[dict]) -> dict:

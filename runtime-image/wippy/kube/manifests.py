@@ -4,7 +4,7 @@ An entry `app:greet` of kind `function.lua` becomes
 
     apiVersion: wippy.ai/v1alpha1
     kind: FunctionLua
-    metadata: {name: app-3agreet, labels: {wippy.ai/app: <app>}}
+    metadata: {name: app.greet, labels: {wippy.ai/app: <app>}}
     spec: {id: app:greet, meta: {...}, source: ..., method: greet}
 
 (the kind's fields sit beside `id` and `meta`, as in `_index.yaml`; family CRDs add `kind`).
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from wippy.kube.crds import APP_KIND, APP_LABEL, crd_groups
-from wippy.kube.naming import API_VERSION, InvalidObjectName, crd_kind, family_of, object_name
+from wippy.kube.naming import API_VERSION, crd_kind, family_of, object_name, object_names
 from wippy.registry.entry import Entry
 
 RESERVED = ("id", "meta", "kind")
@@ -28,7 +28,8 @@ class ManifestError(ValueError):
     pass
 
 
-def to_object(entry: Entry, app: str, namespace: str | None = None) -> dict:
+def to_object(entry: Entry, app: str, namespace: str | None = None, name: str | None = None) -> dict:
+    """``name``: the object's name (default: the id's readable name, kube/naming.py)."""
     data = entry.data if entry.data is not None else {}
     if not isinstance(data, dict):
         raise ManifestError(f"entry {entry.id}: data must be a mapping to become a custom resource")
@@ -41,7 +42,7 @@ def to_object(entry: Entry, app: str, namespace: str | None = None) -> dict:
     if family_of(entry.kind) != entry.kind or len(crd_groups().get(crd_kind(entry.kind), [])) > 1:
         spec["kind"] = entry.kind
     spec.update(data)
-    metadata: dict = {"name": object_name(entry.id), "labels": {APP_LABEL: app}}
+    metadata: dict = {"name": name or object_name(entry.id), "labels": {APP_LABEL: app}}
     if namespace:
         metadata["namespace"] = namespace
     return {"apiVersion": API_VERSION, "kind": crd_kind(entry.kind), "metadata": metadata, "spec": spec}
@@ -91,7 +92,8 @@ def render_app(app_dir: Path, app: str | None = None, namespace: str | None = No
     if result.errors:
         raise ManifestError("\n".join(str(e) for e in result.errors))
     app = app or app_name(app_dir)
-    objects = [to_object(e, app, namespace) for _, e in sorted(result.entries.items())]
+    names = object_names(sorted(result.entries))
+    objects = [to_object(e, app, namespace, names[e.id]) for _, e in sorted(result.entries.items())]
     return objects + [app_object(app, namespace)]
 
 
@@ -124,7 +126,7 @@ def add_command(sub) -> None:
 def cmd_manifests(args) -> int:
     try:
         objects = render_app(Path(args.dir), args.app, args.namespace)
-    except (ManifestError, InvalidObjectName) as e:
+    except ManifestError as e:
         print(f"wippy: {e}", file=sys.stderr)
         return 1
     sys.stdout.write(dump(objects))

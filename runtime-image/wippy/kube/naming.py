@@ -2,16 +2,17 @@
 
 - API group `wippy.ai`, version `v1alpha1`, category `wippy` (so `kubectl get wippy` lists all).
 - One CRD per entry kind: `function.lua` -> kind `FunctionLua`, plural `functionluas`;
-  `http.endpoint` -> `HttpEndpoint` / `httpendpoints`; driver variants (`db.sql.postgres`) share
+  `fs.directory` -> `FsDirectory` / `fsdirectories`; driver variants (`db.sql.postgres`) share
   one CRD per family (`DbSql`) whose `spec.kind` holds the exact Wippy kind.
-- Object name <- entry id by a lossless, reversible rule: lowercase letters, digits and `.` are
-  kept; every other byte becomes `-` + two lowercase hex digits. So `app.api:get_user` is
-  `app.api-3aget-5fuser`. The entry id itself is kept in `spec.id`; the operator reports two
-  objects claiming one id (or an id whose name differs from the rule) as a collision.
+- An object may have any valid name: `spec.id` is the entry's id. `wippy manifests` names objects
+  readably after their ids (`app.api:get_user` -> `app.api.get-user`), adding a short hash of the
+  id only where two ids of one app would get one name. Two objects claiming one id in a
+  namespace are refused at admission (and the older keeps it, should both exist).
 - References between entries (`func`, `meta.router`, `process`, `host`, ...) keep the Wippy id form.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
 GROUP = "wippy.ai"
@@ -19,47 +20,46 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 CATEGORY = "wippy"
 MAX_NAME = 253
+_HASH = 6
 
-_KEEP = re.compile(r"[a-z0-9.]")
-_ESCAPE = re.compile(r"-([0-9a-f]{2})")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-class InvalidObjectName(ValueError):
-    pass
+def valid_name(name: str) -> bool:
+    """A DNS subdomain, as Kubernetes wants object names."""
+    return len(name) <= MAX_NAME and bool(_NAME.match(name))
 
 
 def object_name(entry_id: str) -> str:
-    out = []
-    for ch in entry_id:
-        if _KEEP.fullmatch(ch):
-            out.append(ch)
-        else:
-            out.extend(f"-{b:02x}" for b in ch.encode("utf-8"))
-    name = "".join(out)
+    """The readable default name of an id's object: lowercase, `:` becomes `.`, every run of
+    other characters a `-`, each dot-separated part trimmed to start and end alphanumeric."""
+    text = re.sub(r"[^a-z0-9.]+", "-", entry_id.lower().replace(":", "."))
+    parts = [p.strip("-") for p in text.split(".")]
+    name = ".".join(p for p in parts if p)
+    if not name:
+        return "entry-" + id_hash(entry_id)
     if len(name) > MAX_NAME:
-        raise InvalidObjectName(f"entry id {entry_id!r} is too long for a Kubernetes name ({len(name)} > {MAX_NAME})")
-    if not name or not name[0].isalnum() or not name[-1].isalnum():
-        # DNS subdomains start and end alphanumeric; ids like `.x:y` cannot be objects
-        raise InvalidObjectName(f"entry id {entry_id!r} maps to {name!r}, which is not a valid object name")
+        name = name[:MAX_NAME - _HASH - 1].rstrip(".-") + "-" + id_hash(entry_id)
     return name
 
 
-def entry_id(name: str) -> str:
-    return bytes(_decode(name)).decode("utf-8")
+def id_hash(entry_id: str) -> str:
+    return hashlib.sha256(entry_id.encode()).hexdigest()[:_HASH]
 
 
-def _decode(name: str):
-    i = 0
-    while i < len(name):
-        if name[i] == "-":
-            m = _ESCAPE.match(name, i)
-            if not m:
-                raise InvalidObjectName(f"{name!r} is not an encoded entry id")
-            yield int(m.group(1), 16)
-            i = m.end()
-        else:
-            yield ord(name[i])
-            i += 1
+def object_names(entry_ids: list[str]) -> dict[str, str]:
+    """Default names for the ids of one app, unique among them: an id whose readable name another
+    id also gets is told apart by a short hash of the id."""
+    readable = {i: object_name(i) for i in entry_ids}
+    count: dict[str, int] = {}
+    for name in readable.values():
+        count[name] = count.get(name, 0) + 1
+    out = {}
+    for i, name in readable.items():
+        if count[name] > 1:
+            name = name[:MAX_NAME - _HASH - 1].rstrip(".-") + "-" + id_hash(i)
+        out[i] = name
+    return out
 
 
 def crd_kind(wippy_kind: str) -> str:
@@ -70,7 +70,13 @@ def crd_kind(wippy_kind: str) -> str:
 
 
 def plural(crd: str) -> str:
-    return crd.lower() + ("es" if crd.lower().endswith("s") else "s")
+    """The English plural, lowercase: `FsDirectory` -> `fsdirectories`, `StoreRedis` -> `storeredises`."""
+    word = crd.lower()
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    return word + "s"
 
 
 # kinds whose variants share one CRD, keyed by the family prefix

@@ -16,10 +16,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Protocol
 
-from wippy.kube.naming import API_VERSION, GROUP, InvalidObjectName, VERSION, object_name
+from wippy.kube.naming import API_VERSION, GROUP, VERSION
 
 HISTORY_LIMIT = 10
 ENTRY_LABEL = f"{GROUP}/entry"
@@ -153,7 +154,8 @@ class History:
         }
         try:
             # reading the answer hands the connection back to the pool (unread, it is dropped)
-            json_body(self.apps.create_namespaced_controller_revision(self.namespace, body, _preload_content=False))
+            json_body(self.apps.create_namespaced_controller_revision(self.namespace, body, field_manager="wippy",
+                                                                      _preload_content=False))
             if self.view is not None:
                 self.view.wrote(self.namespace, self.label, body["metadata"]["name"], body)
         except ApiException as e:
@@ -265,13 +267,43 @@ def cmd_rollback(args) -> int:
     if rev["data"] == obj.get("spec"):
         print(f"{obj['kind'].lower()}/{obj['metadata']['name']} already has the spec of revision {args.to_revision}")
         return 0
+    ref = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
+    warn_if_gitops(obj, f"kubectl annotate -n {namespace} {ref} {PIN_ANNOTATION}={args.to_revision}")
     # a replace carries the resourceVersion read above, so a concurrent change is not overwritten
     body = {k: v for k, v in obj.items() if k != "status"}
     body["spec"] = rev["data"]
     custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"], body,
-                                            _preload_content=False)
-    print(f"{obj['kind'].lower()}/{obj['metadata']['name']} rolled back to revision {args.to_revision}")
+                                            field_manager=FIELD_MANAGER, _preload_content=False)
+    print(f"{ref} rolled back to revision {args.to_revision}")
     return 0
+
+
+FIELD_MANAGER = "wippy"  # every write of the CLI and the operator
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# field managers of GitOps controllers (Argo CD, Flux); any server-side apply counts too
+_GITOPS_MANAGERS = ("argocd", "kustomize-controller", "helm-controller", "flux")
+
+
+def gitops_owner(obj: dict) -> str | None:
+    """Who applies this object from elsewhere (git, a manifest), so that a spec written here is
+    undone at its next sync: a GitOps controller's field manager, or kubectl's last-applied copy."""
+    meta = obj.get("metadata") or {}
+    for entry in meta.get("managedFields") or []:
+        manager = entry.get("manager") or ""
+        if entry.get("operation") == "Apply" or manager.startswith(_GITOPS_MANAGERS):
+            if manager != FIELD_MANAGER:
+                return manager
+    if LAST_APPLIED in (meta.get("annotations") or {}):
+        return "kubectl apply"
+    return None
+
+
+def warn_if_gitops(obj: dict, pin_command: str) -> None:
+    owner = gitops_owner(obj)
+    if owner:
+        print(f"warning: {obj['kind'].lower()}/{obj['metadata']['name']} is applied by {owner}: its next sync "
+              f"will put back the spec from its source, undoing this rollback. To serve an old revision and "
+              f"leave the spec alone, pin it: {pin_command}", file=sys.stderr)
 
 
 def kube_clients(namespace: str | None):
@@ -293,24 +325,25 @@ def find_entry(custom, namespace: str, ref: str) -> tuple[dict, str]:
     from wippy.cli.commands import UsageError
     from wippy.kube.crds import kinds_by_crd_plural
     kind_hint, _, name = ref.rpartition("/") if "/" in ref else ("", "", ref)
-    if ":" in name:
-        try:
-            name = object_name(name)
-        except InvalidObjectName as e:
-            raise UsageError(str(e)) from None
     found = []
     for plural in kinds_by_crd_plural():
-        if kind_hint and kind_hint.lower() not in (plural, plural[:-1], plural[:-2]):
+        if kind_hint and kind_hint.lower() not in (plural, plural[:-1], plural[:-2], plural[:-3] + "y"):
             continue
         try:
-            found.append((json_body(custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, _preload_content=False)), plural))
+            if ":" in name:  # an id: objects may have any name, spec.id is selectable
+                items = json_body(custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, field_selector=f"spec.id={name}",
+                    _preload_content=False))["items"]
+                found += [(o, plural) for o in items]
+            else:
+                found.append((json_body(custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name, _preload_content=False)), plural))
         except ApiException as e:
             if e.status != 404:
                 raise
     if not found:
         raise UsageError(f"no Wippy entry {ref!r} in namespace {namespace}")
     if len(found) > 1:
-        kinds = ", ".join(f"{p}/{name}" for _, p in found)
+        kinds = ", ".join(f"{p}/{o['metadata']['name']}" for o, p in found)
         raise UsageError(f"{ref!r} names several objects ({kinds}); say which with KIND/NAME")
     return found[0]

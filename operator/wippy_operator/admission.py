@@ -1,0 +1,100 @@
+"""The validating admission webhook: the operator's own checks (checks.py) at `kubectl apply` time,
+so that a wrong entry is refused with its message instead of being accepted and later Stalled.
+
+Refused: what checks.intrinsic finds (the model's rules, Lua that does not parse, and whatever
+checks.py adds later), and a second object claiming an entry id that an object of the same app
+already has. Warned, not refused: references that do not resolve in the app yet (one
+`kubectl apply` of a whole app creates its objects one by one, in any order).
+
+kopf serves it (its own HTTPS server) and keeps the ValidatingWebhookConfiguration `wippy.ai`
+up to date. failurePolicy is Ignore: while no operator answers, entries are admitted and the
+operator, once back, still marks a wrong one Stalled with the same message; Fail would make
+every `kubectl apply` of an entry fail whenever the operator is down.
+"""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+
+import kopf
+
+from wippy.kube.naming import GROUP, VERSION
+
+from . import checks
+from .state import Group, State
+
+WEBHOOK_CONFIG = GROUP
+
+
+def register(plurals: list[str], state: State, lua: checks.LuaChecker) -> None:
+    for plural in plurals:
+        kopf.on.validate(GROUP, VERSION, plural, id=f"validate-{plural}", ignore_failures=True,
+                         operations=["CREATE", "UPDATE"])(_validator(plural, state, lua))
+
+
+def _validator(plural: str, state: State, lua: checks.LuaChecker):
+    def validate(body: kopf.Body, warnings: list[str], **_) -> None:
+        obj = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
+               "metadata": dict(body.get("metadata") or {}), "spec": dict(body.get("spec") or {})}
+        found = checks.intrinsic(obj, lua)
+        if found.problem is not None:
+            raise kopf.AdmissionError(f"{found.problem.reason}: {found.problem.message}", code=422)
+        ns = obj["metadata"].get("namespace") or ""
+        key = (ns, plural, obj["metadata"].get("name") or "")
+        groups = state.groups_for(ns, obj)
+        for other_key, other in state.claiming(ns, obj["spec"].get("id"), groups):
+            if other_key != key:
+                raise kopf.AdmissionError(
+                    f"IdCollision: entry id {obj['spec'].get('id')} is already defined by {other['kind']} "
+                    f"{other['metadata']['name']} in {_where(groups)}", code=409)
+        for group in sorted(groups):
+            missing = state.unknown_ids(group, found.references)
+            if missing:
+                warnings.append(checks.missing_references(missing, _where({group})).message
+                                + " (yet: fine while the rest of the app is being applied)")
+    validate.__name__ = f"validate_{plural}"
+    return validate
+
+
+def _where(groups: frozenset[Group] | set[Group]) -> str:
+    names = sorted(g.name or "" for g in groups)
+    return f"WippyApp {', '.join(names)}" if any(g.app for g in groups) else f"app {', '.join(names)}"
+
+
+def server(addr: str, port: int, host: str, cert_dir: Path) -> kopf.WebhookServer:
+    """kopf's HTTPS server with the certificate in ``cert_dir`` (tls.crt, tls.key, ca.crt: from a
+    Secret the chart or cert-manager provides), made there self-signed when absent."""
+    crt, key, ca = cert_dir / "tls.crt", cert_dir / "tls.key", cert_dir / "ca.crt"
+    if not (crt.is_file() and key.is_file()):
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        _self_signed(host, crt, key, ca)
+    return kopf.WebhookServer(addr=addr, port=port, host=host, certfile=str(crt), pkeyfile=str(key),
+                              cafile=str(ca if ca.is_file() else crt))
+
+
+def _self_signed(host: str, crt: Path, key: Path, ca: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    pkey = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    try:
+        san = [x509.IPAddress(ipaddress.ip_address(host))]
+    except ValueError:
+        san = [x509.DNSName(host)]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(pkey.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName(san), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(pkey, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    key.write_bytes(pkey.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    key.chmod(0o600)
+    crt.write_bytes(pem)
+    ca.write_bytes(pem)
