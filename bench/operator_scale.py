@@ -1,9 +1,13 @@
-"""Operator scale on a real API server: `kubectl apply` of N function entries (default 2,000)
-with one runtime pod serving them, and the time until every entry is Ready (the operator has
-recorded its revision and the pod reports that revision applied), with the operator's peak
-memory. Beside it, in the same run, the time `kubectl apply` alone takes to store the objects.
+"""Operator scale on a real API server: `kubectl apply` of N function entries (2,000 and 10,000
+by default) with one runtime pod serving them, and the time until every entry is Ready (the
+operator has recorded its revision and the pod reports that revision applied), with the
+operator's peak memory and the API requests per entry. Beside it, in the same run, the time
+`kubectl apply` alone takes to store the objects. Each size runs in fresh namespaces, and the
+baseline's objects are deleted before the operator starts, so it carries only what it measures.
 
-    .venv/bin/python bench/operator_scale.py [--entries 2000]
+    .venv/bin/python bench/operator_scale.py [--entries 2000,10000]
+
+Targets at 2,000: every entry Ready within 2x the baseline apply, operator memory <= 200 MB.
 """
 from __future__ import annotations
 
@@ -26,19 +30,25 @@ from tests.harness.kube_cluster import KubeCluster, ensure_tools  # noqa: E402
 from wippy.kube.manifests import to_object  # noqa: E402
 from wippy.registry.entry import Entry  # noqa: E402
 
-NS, APP = "scale", "scale"
+APP = "scale"
 WIPPY = str(Path(sys.executable).with_name("wippy"))
 
 
-def entries(n: int, tag: str) -> str:
+def entries(n: int, tag: str, ns: str) -> str:
     docs = [to_object(Entry(f"app:f{i}", "function.lua", {},
                             {"source": f'return function() return "{tag}{i}" end', "method": "main"}), APP)
             for i in range(n)]
     docs.append({"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": APP},
                  "spec": {"replicas": 1}})
     for d in docs:
-        d["metadata"]["namespace"] = NS
+        d["metadata"]["namespace"] = ns
     return yaml.safe_dump_all(docs)
+
+
+def api_requests(kube: KubeCluster) -> float:
+    """Requests the API server has answered so far (its apiserver_request_total)."""
+    text = kube.kubectl("get", "--raw", "/metrics").stdout
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("apiserver_request_total{"))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -49,60 +59,80 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def ready_count(kube: KubeCluster) -> int:
-    items = json.loads(kube.kubectl("get", "functionluas", "-n", NS, "-o", "json").stdout)["items"]
+def ready_count(kube: KubeCluster, ns: str) -> int:
+    items = json.loads(kube.kubectl("get", "functionluas", "-n", ns, "-o", "json").stdout)["items"]
     return sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
                if c["type"] == "Ready" and c["status"] == "True")
 
 
-def main(n: int) -> None:
+def measure(kube: KubeCluster, n: int, tmp: Path) -> dict:
+    """One size in fresh namespaces: the baseline apply (then its objects deleted, so that the
+    operator does not carry them), then operator + pod + the same apply until all Ready."""
+    ns, base_ns = f"scale-{n}", f"scale-{n}-base"
+    kube.kubectl("create", "namespace", ns)
+    kube.kubectl("create", "namespace", base_ns)
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
+
+    # baseline: the API server storing the same objects, no operator, no pod
+    t = time.perf_counter()
+    kube.kubectl("apply", "-f", "-", input=entries(n, "b", base_ns), timeout=3600)
+    apply_only = time.perf_counter() - t
+    kube.kubectl("delete", "functionluas,wippyapps", "--all", "-n", base_ns, "--wait=true", timeout=3600)
+
+    log = open(tmp / f"operator-{n}.log", "w")
+    operator = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0", "--namespace", ns],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    pod = subprocess.Popen([WIPPY, "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
+                           env={**env, "POD_NAME": "scale-runtime-0", "POD_NAMESPACE": ns},
+                           stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        time.sleep(3)   # both watching before the burst
+        requests_before = api_requests(kube)
+        t = time.perf_counter()
+        kube.kubectl("apply", "-f", "-", input=entries(n, "v", ns), timeout=3600)
+        applied = time.perf_counter() - t
+        done = 0
+        while done < n:
+            time.sleep(1)
+            done = ready_count(kube, ns)
+            print(f"  {n}: {time.perf_counter() - t:6.1f}s  {done}/{n} Ready", file=sys.stderr)
+        all_ready = time.perf_counter() - t
+        rss = peak_rss_mb(operator.pid)
+        requests = api_requests(kube) - requests_before
+    finally:
+        for p in (pod, operator):
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=60)
+    kube.kubectl("delete", "functionluas,wippyapps", "--all", "-n", ns, "--wait=false", timeout=3600)
+    return {"entries": n, "apply alone": apply_only, "apply with operator": applied, "all ready": all_ready,
+            "rss": rss, "requests per entry": requests / n}
+
+
+def main(sizes: list[int]) -> int:
     ensure_tools(quiet=True)
     with KubeCluster() as kube, tempfile.TemporaryDirectory() as tmp:
         kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l",
                      "app.kubernetes.io/part-of=wippy")
-        kube.kubectl("create", "namespace", NS)
-        kube.kubectl("create", "namespace", NS + "-base")
-        env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
-
-        # baseline: the API server storing the same objects, no operator, no pod
-        base = entries(n, "b").replace(f"namespace: {NS}\n", f"namespace: {NS}-base\n")
-        t = time.perf_counter()
-        kube.kubectl("apply", "-f", "-", input=base, timeout=1800)
-        apply_only = time.perf_counter() - t
-
-        log = open(Path(tmp) / "operator.log", "w")
-        operator = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0"], env=env,
-                                    stdout=log, stderr=subprocess.STDOUT)
-        pod = subprocess.Popen([WIPPY, "-s", "run", "--kubernetes", "--app", APP, "--namespace", NS],
-                               env={**env, "POD_NAME": "scale-runtime-0", "POD_NAMESPACE": NS},
-                               stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            time.sleep(3)   # both watching before the burst
-            t = time.perf_counter()
-            kube.kubectl("apply", "-f", "-", input=entries(n, "v"), timeout=1800)
-            applied = time.perf_counter() - t
-            done = 0
-            while done < n:
-                time.sleep(1)
-                done = ready_count(kube)
-                print(f"  {time.perf_counter() - t:6.1f}s  {done}/{n} Ready", file=sys.stderr)
-            all_ready = time.perf_counter() - t
-            rss = peak_rss_mb(operator.pid)
-        finally:
-            for p in (pod, operator):
-                p.send_signal(signal.SIGINT)
-                p.wait(timeout=30)
-    print(f"{'figure':<44} {'value':>12}")
-    print(f"{'-' * 44} {'-' * 12}")
-    print(f"{'entries':<44} {n:>12,}")
-    print(f"{'kubectl apply alone (baseline), s':<44} {apply_only:>12.1f}")
-    print(f"{'kubectl apply with operator + pod, s':<44} {applied:>12.1f}")
-    print(f"{'apply -> every entry Ready, s':<44} {all_ready:>12.1f}")
-    print(f"{'operator peak memory (VmHWM), MB':<44} {rss:>12.1f}")
+        results = [measure(kube, n, Path(tmp)) for n in sizes]
+    ok = True
+    print(f"{'figure':<48}" + "".join(f"{r['entries']:>12,}" for r in results))
+    print("-" * (48 + 12 * len(results)))
+    for label, key, fmt in [("kubectl apply alone (baseline), s", "apply alone", ".1f"),
+                            ("kubectl apply with operator + pod, s", "apply with operator", ".1f"),
+                            ("apply -> every entry Ready, s", "all ready", ".1f"),
+                            ("operator peak memory (VmHWM), MB", "rss", ".1f"),
+                            ("API requests per entry (all clients)", "requests per entry", ".1f")]:
+        print(f"{label:<48}" + "".join(f"{r[key]:>12{fmt}}" for r in results))
+    for r in results:
+        if r["entries"] == 2000:
+            ok = r["all ready"] <= 2 * r["apply alone"] and r["rss"] <= 200
+            print(f"targets at 2,000 (all Ready within 2x apply alone, operator <= 200 MB): "
+                  f"{'met' if ok else 'MISSED'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--entries", type=int, default=2000)
-    main(ap.parse_args().entries)
+    ap.add_argument("--entries", default="2000,10000", help="comma-separated sizes (default 2000,10000)")
+    sys.exit(main([int(x) for x in ap.parse_args().entries.split(",")]))

@@ -1,5 +1,6 @@
 """Live reconfiguration latency on a real API server: `kubectl apply` of a changed function ->
-the first HTTP response computed by the new code, from a running `wippy run --kubernetes`.
+the first HTTP response computed by the new code, from a running `wippy run --kubernetes` fed by
+the operator (which projects the app's entries to its pods).
 
 A client thread keeps requesting GET /api/greet (keep-alive, about every millisecond) and notes
 when each answer is first seen. Beside it, in the same run, the round trip of the `kubectl apply`
@@ -7,7 +8,8 @@ command alone, and the time from kubectl's return to the new answer.
 
     .venv/bin/python bench/reconfigure.py [--applies 100]
 
-Targets (issue 4): p50 <= 250 ms, p99 <= 1 s from the apply to the new answer.
+Targets: p50 <= 250 ms, p99 <= 1 s from the apply to the new answer (issue 4); p99 <= 150 ms
+from kubectl's return to the new answer, the part this project owns (issue 15).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "runtime-image")]
 
 from tests.harness.kube_cluster import KubeCluster, ensure_tools, free_port  # noqa: E402
-from wippy.kube.manifests import to_object  # noqa: E402
+from tests.harness.operator_process import Operator, install_crds  # noqa: E402
+from wippy.kube.manifests import app_object, to_object  # noqa: E402
 from wippy.registry.entry import Entry  # noqa: E402
 
 NS, APP, POD = "bench", "bench", "bench-runtime-0"
@@ -47,7 +51,7 @@ def app(port: int) -> str:
         Entry("app:greet.get", "http.endpoint", {"router": "app:api"},
               {"method": "GET", "path": "/greet", "func": "app:greet"}),
     ]
-    return yaml.safe_dump_all([to_object(e, APP) for e in entries])
+    return yaml.safe_dump_all([to_object(e, APP) for e in entries] + [app_object(APP)])
 
 
 class Poller(threading.Thread):
@@ -96,9 +100,10 @@ def main() -> int:
     args = ap.parse_args()
 
     port = free_port()
-    with KubeCluster(ensure_tools(quiet=True)) as kube:
-        kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    with KubeCluster(ensure_tools(quiet=True)) as kube, tempfile.TemporaryDirectory() as tmp:
+        install_crds(kube)
+        operator = Operator(kube, Path(tmp) / "operator.log")
+        operator.start()
         kube.kubectl("create", "namespace", NS)
         kube.kubectl("apply", "-n", NS, "-f", "-", input=app(port) + "---\n" + greet("v0"))
         env = dict(os.environ, POD_NAME=POD, POD_NAMESPACE=NS, KUBECONFIG=str(kube.kubeconfig))
@@ -122,6 +127,7 @@ def main() -> int:
             poller.stopping = True
             proc.terminate()
             proc.wait(timeout=30)
+            operator.stop()
 
     def ms(xs: list[float], p: float) -> str:
         return f"{pct(xs, p) * 1000:7.1f} ms"
@@ -132,8 +138,9 @@ def main() -> int:
           f"   max {max(to_served) * 1000:7.1f} ms   (targets: p50 <= 250 ms, p99 <= 1000 ms)")
     print(f"  `kubectl apply` round trip alone               p50 {ms(round_trip, 50)}   p99 {ms(round_trip, 99)}")
     print(f"  kubectl returned -> new response               p50 {ms(after_return, 50)}   p99 {ms(after_return, 99)}"
-          f"   (mean {statistics.mean(after_return) * 1000:.1f} ms; negative: served before kubectl exited)")
-    ok = pct(to_served, 50) <= 0.25 and pct(to_served, 99) <= 1.0
+          f"   (mean {statistics.mean(after_return) * 1000:.1f} ms; negative: served before kubectl exited;"
+          f" target p99 <= 150 ms)")
+    ok = pct(to_served, 50) <= 0.25 and pct(to_served, 99) <= 1.0 and pct(after_return, 99) <= 0.15
     print("  targets met" if ok else "  TARGETS MISSED")
     return 0 if ok else 1
 

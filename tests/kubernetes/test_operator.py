@@ -122,17 +122,17 @@ def test_invalid_lua_is_stalled_with_reason_and_event(kube, operator, ns):
 def test_a_type_error_is_stalled_as_lint_failed_and_warnings_are_events(kube, operator, ns):
     apply(kube, ns, function("app:typed", 'local n: number = "one"\nreturn {f = function() return n end}'),
           function("app:warned", "local unused = 1\nreturn {f = function(): integer return 1 end}"))
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app-3atyped")) and condition(o, "Stalled").get("status") == "True"
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.typed")) and condition(o, "Stalled").get("status") == "True"
                    and o, what="Stalled")
     ready = condition(obj, "Ready")
     assert ready["status"] == "False" and ready["reason"] == "LintFailed"
     assert 'app:typed:1: E0001 "one" not assignable to number' in ready["message"]
-    assert revisions(kube, ns, "app-3atyped") == []
+    assert revisions(kube, ns, "app.typed") == []
     events = wait_for(lambda: json.loads(kube.kubectl(
-        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=app-3awarned", "-o", "json").stdout)["items"],
+        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=app.warned", "-o", "json").stdout)["items"],
         what="a lint warning Event")
     assert events[0]["reason"] == "LintWarnings" and "W0004 unused variable 'unused'" in events[0]["message"]
-    warned = get(kube, ns, "functionlua/app-3awarned")
+    warned = get(kube, ns, "functionlua/app.warned")
     assert condition(warned, "Stalled").get("status") != "True"  # warnings do not stop an entry
 
 def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
