@@ -103,13 +103,13 @@ class MemoryDriver:
 
     async def nack(self, name: str, msg: Message, delay: float = 0.0) -> None:
         q = self._q(name)
-        if q.inflight.pop(msg.id, None) is None:
-            return
         if delay > 0:
             await asyncio.sleep(delay)
+        # taken out of flight and put back in one step: a cancel before it leaves it in flight
         async with q.cond:
-            q.ready.append(msg)
-            q.cond.notify()
+            if q.inflight.pop(msg.id, None) is not None:
+                q.ready.append(msg)
+                q.cond.notify()
 
     async def depth(self, name: str) -> dict:
         q = self._q(name)
@@ -283,7 +283,8 @@ ACTIVE: dict[int, "Delivery"] = {}
 
 
 class Delivery:
-    """One message being handled: ack/nack are single-shot."""
+    """One message held by a consumer: ack/nack are single-shot, and once begun a settle
+    runs to its end even if the consumer is stopped meanwhile."""
 
     def __init__(self, consumer: "Consumer", msg: Message):
         self.consumer, self.msg = consumer, msg
@@ -298,7 +299,8 @@ class Delivery:
         if self.settled:
             return False
         self.settled = True
-        await self.consumer.queue.driver.ack(self.consumer.queue.name, self.msg)
+        q = self.consumer.queue
+        await asyncio.shield(q.driver.ack(q.name, self.msg))
         self.consumer.acked += 1
         return True
 
@@ -307,8 +309,17 @@ class Delivery:
             return False
         self.settled = True
         self.consumer.nacked += 1
-        await self.consumer.queue.failed(self.msg, reason, self.consumer.retry_delay)
+        await asyncio.shield(self.consumer.queue.failed(self.msg, reason, self.consumer.retry_delay))
         return True
+
+    async def give_back(self) -> None:
+        """The consumer stopped before this message was settled: it goes back to the queue
+        for another delivery (not counted as a failure)."""
+        if self.settled:
+            return
+        self.settled = True
+        q = self.consumer.queue
+        await asyncio.shield(q.driver.nack(q.name, self.msg))
 
 
 class Consumer:
@@ -328,6 +339,7 @@ class Consumer:
         self.name = f"{getattr(res.node, 'name', 'node')}-{entry_id}-{uuid.uuid4().hex[:8]}"
         self.task: asyncio.Task | None = None
         self.handlers: set[asyncio.Task] = set()
+        self.held: dict[int, Delivery] = {}   # received, not settled yet
         self.acked = self.nacked = self.received = 0
         self.stopping = False
 
@@ -370,12 +382,15 @@ class Consumer:
                 held.release()
             for msg in msgs:
                 self.received += 1
-                t = asyncio.get_running_loop().create_task(self._handle(msg, held, running))
+                # held from here on: stop() gives it back even if its task never got to run
+                d = Delivery(self, msg)
+                self.held[d.token] = d
+                t = asyncio.get_running_loop().create_task(self._handle(d, held, running))
                 self.handlers.add(t)
                 t.add_done_callback(self.handlers.discard)
 
-    async def _handle(self, msg: Message, held: asyncio.Semaphore, running: asyncio.Semaphore):
-        d = Delivery(self, msg)
+    async def _handle(self, d: Delivery, held: asyncio.Semaphore, running: asyncio.Semaphore):
+        msg = d.msg
         ACTIVE[d.token] = d
         try:
             async with running:
@@ -395,15 +410,14 @@ class Consumer:
                     await d.ack()
         except asyncio.CancelledError:
             # the consumer stopped mid-message: the message goes back for another delivery
-            if not d.settled:
-                d.settled = True
-                q = self.queue
-                await asyncio.shield(q.driver.nack(q.name, msg))
+            await d.give_back()
             raise
         except Exception:
             log.exception("consumer %s: settling message %s failed", self.entry_id, msg.id)
         finally:
             ACTIVE.pop(d.token, None)
+            if d.settled:
+                self.held.pop(d.token, None)
             held.release()
 
     async def _call(self, msg: Message, d: Delivery):
@@ -428,6 +442,14 @@ class Consumer:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self.task = None
+        # handler tasks cancelled before they first ran never saw the cancel: their messages
+        # (and any whose settle failed) are still in flight on the driver
+        for d in list(self.held.values()):
+            try:
+                await d.give_back()
+            except Exception as e:
+                log.warning("consumer %s: returning message %s failed: %s", self.entry_id, d.msg.id, e)
+        self.held.clear()
         try:
             driver = self.queue.driver
         except WippyError:
