@@ -50,6 +50,14 @@ async def test_error_raised_with_an_error_object_keeps_kind(app):
     assert e.value.kind == "Conflict" and e.value.message == "stale"
 
 
+@pytest.mark.parametrize("flag, expected", [("true", True), ("false", False), ("nil", None)])
+async def test_error_leaving_lua_keeps_retryable(app, flag, expected):
+    # what Python callers (queue consumers, Temporal activities/workflows) see; false is not "unknown"
+    with pytest.raises(WippyError) as e:
+        await app.run(f"function main() error(errors.new({{kind = errors.INVALID, message = 'no', retryable = {flag}}})) end")
+    assert (e.value.kind, e.value.message, e.value.retryable) == ("Invalid", "no", expected)
+
+
 async def test_sleep_parks_only_the_caller(app):
     r = await app.run("""
     local time = require("time")

@@ -99,8 +99,9 @@ S.new_error = new_error
 -- An error's fields for Python, read raw and made plain (code may have replaced them).
 function S.error_fields(e)
   local kind, stack, retry = rawget(e, "_kind"), rawget(e, "_stack"), rawget(e, "_retryable")
+  if type(retry) ~= "boolean" then retry = nil end   -- (not `and retry or nil`: false must stay false)
   return type(kind) == "string" and kind or "", describe(rawget(e, "_message")),
-    type(retry) == "boolean" and retry or nil, rawget(e, "_details"), type(stack) == "string" and stack or nil
+    retry, rawget(e, "_details"), type(stack) == "string" and stack or nil
 end
 
 local function is_error(v) return getmetatable(v) == ERR end
