@@ -21,6 +21,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
+from .. import lang
 from ..engine.engine import Engine
 from ..engine.errors import WippyError, CANCELED, INVALID, NOT_FOUND
 from ..modules import SPECS
@@ -103,6 +104,10 @@ class WorkflowEngine(Engine):
         source = data.get("source")
         if not isinstance(source, str):
             raise WippyError(INVALID, f"entry {entry_id} ({entry.kind}) has no Lua source")
+        try:   # typed Lua, as every other engine reads it
+            source = lang.compile(source, entry_id)
+        except lang.LuaSyntaxError as e:
+            raise WippyError(INVALID, f"{entry_id}: {e.message}") from None
         kind = "process.lua" if entry.kind == C.WORKFLOW_KIND else entry.kind
         fac, err = self.S.compile(entry_id, kind, source, data.get("method"),
                                   self.lua.table_from(list(data.get("modules") or [])),
