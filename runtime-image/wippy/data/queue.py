@@ -290,6 +290,7 @@ class Delivery:
         self.consumer, self.msg = consumer, msg
         self.token = next(_tokens)
         self.settled = False
+        self.started = False      # handed to the function (a delivery attempt)
 
     def ctx(self) -> dict:
         return {CTX_KEY: {"token": self.token, "id": self.msg.id, "headers": self.msg.headers,
@@ -314,10 +315,13 @@ class Delivery:
 
     async def give_back(self) -> None:
         """The consumer stopped before this message was settled: it goes back to the queue
-        for another delivery (not counted as a failure)."""
+        for another delivery (not counted as a failure). One taken ahead (prefetch) but never
+        handed to the function was not delivered: it goes back without that attempt counted."""
         if self.settled:
             return
         self.settled = True
+        if not self.started:
+            self.msg.attempts = max(0, self.msg.attempts - 1)
         q = self.consumer.queue
         await asyncio.shield(q.driver.nack(q.name, self.msg))
 
@@ -394,6 +398,7 @@ class Consumer:
         ACTIVE[d.token] = d
         try:
             async with running:
+                d.started = True
                 try:
                     result = await self._call(msg, d)
                 except asyncio.CancelledError:
