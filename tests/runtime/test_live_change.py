@@ -31,6 +31,7 @@ entries:
     kind: process.lua
     source: file://ask.lua
     method: main
+    modules: [time]
 """
 
 WORKER = """\
@@ -47,11 +48,17 @@ end
 return {{main = main}}
 """
 
+# asks with a deadline: a request that reaches a worker while it is being replaced is never
+# answered, and the caller asks again (as an Erlang client would with a receive timeout)
 ASK = """\
+local time = require("time")
 local function main()
   local ok, err = process.send("worker", "version")
   if not ok then return nil, err end
-  return process.inbox():receive():payload():data()
+  local inbox, deadline = process.inbox(), time.after("1s")
+  local r = channel.select({inbox:case_receive(), deadline:case_receive()})
+  if r.channel == deadline then return nil, "no answer within 1s" end
+  return r.value:payload():data()
 end
 return {main = main}
 """
