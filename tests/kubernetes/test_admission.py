@@ -19,11 +19,17 @@ def operator(kube, tmp_path_factory):
     op = Operator(kube, tmp / "operator.log", "--webhook-port", str(free_port()), "--webhook-host", "127.0.0.1",
                   "--webhook-cert-dir", str(tmp / "certs"))
     op.start()
-    hooks = wait_for(lambda: json.loads(kube.kubectl("get", "validatingwebhookconfiguration", "wippy.ai", "-o", "json",
-                                                     check=False).stdout or "null"), what="the webhook registered")
-    assert {h["failurePolicy"] for h in hooks["webhooks"]} == {"Ignore"}
-    yield op
-    op.stop()
+    try:
+        # kopf may create the configuration first and fill in its webhooks a moment later
+        hooks = wait_for(lambda: (json.loads(kube.kubectl("get", "validatingwebhookconfiguration", "wippy.ai", "-o",
+                                                          "json", check=False).stdout or "{}")).get("webhooks"),
+                         what="the webhook registered")
+        assert {h["failurePolicy"] for h in hooks} == {"Ignore"}
+        yield op
+    finally:
+        # the webhook is cluster-wide: the other tests of the session must not meet it
+        op.stop()
+        kube.kubectl("delete", "validatingwebhookconfiguration", "wippy.ai", "--ignore-not-found", check=False)
 
 
 def function(name: str, entry_id: str, source: str, **spec) -> dict:
