@@ -136,7 +136,16 @@ start_rabbitmq() {
   if ! as_user "$user" "${RABBIT_ENV[@]}" rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
     log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT"
     (as_user "$user" "${RABBIT_ENV[@]}" setsid rabbitmq-server </dev/null >/dev/null 2>&1 &)
-    as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q await_startup --timeout 120 >&2
+    # await_startup fails at once while the Erlang node is up but has not begun booting the
+    # rabbit application yet, so poll until the broker reports itself running
+    local deadline=$((SECONDS + 120))
+    until as_user "$user" "${RABBIT_ENV[@]}" rabbitmq-diagnostics -q check_running >/dev/null 2>&1; do
+      if [ $SECONDS -ge $deadline ]; then
+        as_user "$user" "${RABBIT_ENV[@]}" rabbitmq-diagnostics check_running >&2 || true
+        log "RabbitMQ did not start within 120 s (log: $DIR/rabbitmq/log)"; exit 1
+      fi
+      sleep 1
+    done
   fi
 }
 
