@@ -70,17 +70,21 @@ async def test_store_on_real_servers(data_app, services, kind):
     assert out[:9] == [1, 2, "text", True, True, "NotFound", False, True, False]
 
 
-async def test_redis_streams_queue(runtime, services):
-    name = "jobs-" + uuid.uuid4().hex[:8]
+async def run_queue_scenario(runtime, driver: dict, name: str, *, queue_options: dict | None = None,
+                             consumer_options: dict | None = None, timeout: float) -> None:
+    """Publish ten jobs (every third fails twice) and one refused job through `driver` to a consumer
+    that is replaced mid-way; every job is handled, its headers arrive, the refused one is dead-lettered."""
+    ((driver_kind, driver_config),) = driver.items()
     await runtime.put(
-        ("app:redis", "queue.driver.redis", {"url": services["WIPPY_REDIS_URL"], "claim_idle": "1s"}),
-        ("app:dead", "queue.queue", {"driver": "app:redis", "queue_name": name + "-dead"}),
-        ("app:jobs", "queue.queue", {"driver": "app:redis", "queue_name": name,
+        ("app:driver", driver_kind, driver_config),
+        ("app:dead", "queue.queue", {"driver": "app:driver", "queue_name": name + "-dead"}),
+        ("app:jobs", "queue.queue", {"driver": "app:driver", "queue_name": name, **(queue_options or {}),
                                      "dead_letter": {"queue": "app:dead", "max_attempts": 2}}),
         ("app:seen", "store.memory", {}),
         ("app:publish", "function.lua", {"source": PUBLISH, "method": "main", "modules": ["queue"]}),
         ("app:handle", "function.lua", {"source": HANDLER, "method": "main", "modules": ["store", "queue", "time"]}),
-        ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 3}))
+        ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 3,
+                                            **(consumer_options or {})}))
     for i in range(10):
         body = {"n": i, "sleep": "10ms"}
         if i % 3 == 0:
@@ -96,9 +100,14 @@ async def test_redis_streams_queue(runtime, services):
                 return False
         dead = await Resources.of(runtime.node).queue("app:dead").info()
         return dead["depth"] == 1
-    await eventually(done, timeout=20)
+    await eventually(done, timeout=timeout)
     assert await seen(runtime, "hdr:4") == "t4"
-    assert await seen(runtime, "99") == 2
+    assert await seen(runtime, "99") == 2               # refused twice, then dead-lettered
+
+
+async def test_redis_streams_queue(runtime, services):
+    driver = {"queue.driver.redis": {"url": services["WIPPY_REDIS_URL"], "claim_idle": "1s"}}
+    await run_queue_scenario(runtime, driver, "jobs-" + uuid.uuid4().hex[:8], timeout=20)
 
 
 async def test_amqp_queue_on_rabbitmq(runtime, services):
@@ -106,37 +115,14 @@ async def test_amqp_queue_on_rabbitmq(runtime, services):
     letter, a consumer replaced mid-way, the queue's amqp options as declare arguments."""
     name = "jobs-" + uuid.uuid4().hex[:8]
     url = services["WIPPY_AMQP_URL"]
-    await runtime.put(
-        ("app:amqp", "queue.driver.amqp", {"url": url, "connection_name": "wippy-test", "heartbeat": "10s",
-                                           "lifecycle": {"auto_start": True}}),
-        ("app:dead", "queue.queue", {"driver": "app:amqp", "queue_name": name + "-dead"}),
-        ("app:jobs", "queue.queue", {"driver": "app:amqp", "queue_name": name,
-                                     "driver_options": {"amqp": {"durable": False, "auto_delete": False,
-                                                                 "max_length": 1000, "message_ttl": "10m"}},
-                                     "dead_letter": {"queue": "app:dead", "max_attempts": 2}}),
-        ("app:seen", "store.memory", {}),
-        ("app:publish", "function.lua", {"source": PUBLISH, "method": "main", "modules": ["queue"]}),
-        ("app:handle", "function.lua", {"source": HANDLER, "method": "main", "modules": ["store", "queue", "time"]}),
-        ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 3,
-                                            "driver_options": {"amqp": {"consumer_tag": name + "-c"}}}))
-    for i in range(10):
-        body = {"n": i, "sleep": "10ms"}
-        if i % 3 == 0:
-            body["fail_until"] = 2
-        await runtime.call("app:publish", "app:jobs", body, {"trace": f"t{i}"})
-    await runtime.call("app:publish", "app:jobs", {"n": 99, "refuse": True})
-    await runtime.put(("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 2}))
-
-    async def done():
-        for i in range(10):
-            if not await seen(runtime, str(i)):
-                return False
-        dead = await Resources.of(runtime.node).queue("app:dead").info()
-        return dead["depth"] == 1
-    await eventually(done, timeout=30)
-    assert await seen(runtime, "hdr:4") == "t4"
+    driver = {"queue.driver.amqp": {"url": url, "connection_name": "wippy-test", "heartbeat": "10s",
+                                    "lifecycle": {"auto_start": True}}}
+    await run_queue_scenario(
+        runtime, driver, name, timeout=30,
+        queue_options={"driver_options": {"amqp": {"durable": False, "auto_delete": False,
+                                                   "max_length": 1000, "message_ttl": "10m"}}},
+        consumer_options={"driver_options": {"amqp": {"consumer_tag": name + "-c"}}})
     assert await seen(runtime, "att:3") >= 2            # failed once, redelivered with its count
-    assert await seen(runtime, "99") == 2               # refused twice, then dead-lettered
     # the queue was declared with its options: redeclaring it otherwise is refused by the broker
     import aio_pika
     conn = await aio_pika.connect(url)
