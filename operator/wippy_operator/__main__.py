@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the active replica died")
     p.add_argument("--metrics-port", type=int, default=int(os.environ.get("WIPPY_OPERATOR_METRICS_PORT", "9090")),
                    help="Prometheus metrics port (0 disables)")
+    p.add_argument("--health-port", type=int, default=int(os.environ.get("WIPPY_OPERATOR_HEALTH_PORT", "0")),
+                   help="serve the /livez and /readyz probes on this port (0: none)")
     p.add_argument("--history-limit", type=int, default=10, help="revisions kept per entry")
     p.add_argument("--no-app-grace", type=float, default=60.0, metavar="SECONDS",
                    help="how long an entry no WippyApp selects stays Reconciling before it is Stalled")
@@ -30,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-addr", default="0.0.0.0", help="address the webhook server listens on")
     p.add_argument("--webhook-host", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_HOST", "127.0.0.1"),
                    help="host name or IP in the webhook's URL, as the API server reaches this replica")
+    p.add_argument("--webhook-service", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_SERVICE"),
+                   metavar="NAMESPACE/NAME:PORT",
+                   help="the API server reaches the webhook through this Service (in a cluster) "
+                        "instead of https://HOST:PORT")
     p.add_argument("--webhook-cert-dir", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_CERT_DIR",
                                                                 "/tmp/wippy-webhook"),
                    help="tls.crt/tls.key/ca.crt of the webhook (made self-signed there when absent)")
@@ -52,11 +58,17 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
     settings.posting.reporting_instance = identity
     if args.webhook_port:
         from . import admission
-        settings.admission.server = admission.server(args.webhook_addr, args.webhook_port, args.webhook_host,
-                                                     Path(args.webhook_cert_dir))
+        server = admission.server(args.webhook_addr, args.webhook_port, args.webhook_host,
+                                  Path(args.webhook_cert_dir))
+        settings.admission.server = admission.ViaService(server, args.webhook_service) \
+            if args.webhook_service else server
         settings.admission.managed = admission.WEBHOOK_CONFIG
     registry, insights, vault = kopf.get_default_registry(), Insights(), Vault()
     helpers = [asyncio.create_task(discovery.rediscover(settings, registry, insights, vault))]
+    probes = None
+    if args.health_port:
+        from . import health
+        probes = await health.serve("0.0.0.0", args.health_port, settings, registry, insights)
     if args.peering:
         helpers.append(asyncio.create_task(ha.report_role(args.peering, args.namespace, identity, priority)))
     try:
@@ -67,6 +79,8 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
     finally:
         for task in helpers:
             task.cancel()
+        if probes is not None:
+            await probes.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

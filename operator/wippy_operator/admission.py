@@ -73,6 +73,24 @@ def server(addr: str, port: int, host: str, cert_dir: Path) -> kopf.WebhookServe
                               cafile=str(ca if ca.is_file() else crt))
 
 
+class ViaService:
+    """A webhook server the API server reaches through a Service (in a cluster) instead of a URL:
+    wraps kopf's server and names ``namespace/name:port`` in the configuration it yields."""
+
+    def __init__(self, server: kopf.WebhookServer, service: str):
+        ref, _, port = service.rpartition(":")
+        namespace, _, name = ref.partition("/")
+        if not (namespace and name and port.isdigit()):
+            raise ValueError(f"--webhook-service wants NAMESPACE/NAME:PORT, not {service!r}")
+        self.server, self.namespace, self.name, self.port = server, namespace, name, int(port)
+
+    async def __call__(self, fn):
+        async with self.server as server:
+            async for config in server(fn):
+                ref = {"namespace": self.namespace, "name": self.name, "port": self.port}
+                yield {"service": ref, **({"caBundle": config["caBundle"]} if "caBundle" in config else {})}
+
+
 def _self_signed(host: str, crt: Path, key: Path, ca: Path) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization

@@ -8,7 +8,8 @@ import os
 import re
 
 from wippy.kube import projection
-from wippy.kube.crds import APP_KIND, APP_LABEL, WippyAppSpec
+from wippy import __version__
+from wippy.kube.crds import APP_KIND, APP_LABEL, RUNTIME_IMAGE, WippyAppSpec
 from wippy.kube.naming import API_VERSION, GROUP
 
 MANAGED = {"app.kubernetes.io/managed-by": "wippy-operator"}
@@ -52,9 +53,12 @@ def render(app_obj: dict, http_services: dict[str, str]) -> list[dict]:
                 "metadata": {"name": name, "namespace": ns, "labels": labels(app, component), "ownerReferences": owner},
                 **rest}
 
+    account = obj("v1", "ServiceAccount", service_account(app), "runtime")
+    if spec.serviceAccountAnnotations:
+        account["metadata"]["annotations"] = dict(spec.serviceAccountAnnotations)
     ports = {eid: p for eid, p in ((eid, http_port(addr)) for eid, addr in sorted(http_services.items())) if p}
     objects = [
-        obj("v1", "ServiceAccount", service_account(app), "runtime"),
+        account,
         obj("rbac.authorization.k8s.io/v1", "Role", service_account(app), "runtime", rules=role_rules(app)),
         obj("rbac.authorization.k8s.io/v1", "RoleBinding", service_account(app), "runtime",
             roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": service_account(app)},
@@ -88,7 +92,23 @@ def role_rules(app: str) -> list[dict]:
     ]
 
 
-METRICS_PORT = 9464   # the runtime's /metrics (Prometheus' registered port for client exporters)
+METRICS_PORT = 9464   # the runtime's /metrics, /livez and /readyz (Prometheus' registered port for exporters)
+
+# the restricted Pod Security Standard; WippyApp's podSecurityContext/securityContext are merged over these
+POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                      "capabilities": {"drop": ["ALL"]}}
+TMP_VOLUME = "tmp"   # the runtime writes nothing outside /tmp; with a read-only root it is an emptyDir
+
+
+def runtime_image(spec: WippyAppSpec) -> str:
+    """The app's image, else the chart's (WIPPY_RUNTIME_IMAGE), else the one released with this operator."""
+    return spec.image or os.environ.get("WIPPY_RUNTIME_IMAGE") or f"{RUNTIME_IMAGE}:{__version__}"
+
+
+def _probe(path: str, period: int, failures: int) -> dict:
+    return {"httpGet": {"path": path, "port": "metrics"}, "periodSeconds": period, "timeoutSeconds": 3,
+            "failureThreshold": failures}
 
 
 def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) -> dict:
@@ -103,24 +123,34 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
         env += [{"name": "TEMPORAL_ADDRESS", "value": temporal},
                 {"name": "TEMPORAL_NAMESPACE", "value": spec.temporal.namespace if spec.temporal else "default"}]
     container = {
-        "name": "runtime", "image": spec.image,
+        "name": "runtime", "image": runtime_image(spec), "imagePullPolicy": spec.imagePullPolicy,
         "command": ["wippy"],
         "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--metrics", f"0.0.0.0:{METRICS_PORT}"],
         "env": env + spec.env,
         "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports]
         + [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        # /livez: the event loop answers; /readyz: the first complete sync of the app's entries is applied
+        "livenessProbe": _probe("/livez", 10, 6),
+        "readinessProbe": _probe("/readyz", 5, 3),
+        "securityContext": {**CONTAINER_SECURITY, **(spec.securityContext or {})},
+        "volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}, *spec.volumeMounts],
     }
-    if spec.imagePullPolicy:
-        container["imagePullPolicy"] = spec.imagePullPolicy
     if spec.resources:
         container["resources"] = spec.resources
     if spec.secretRefs:
         container["envFrom"] = [{"secretRef": {"name": s.name}} for s in spec.secretRefs]
+    pod = {"serviceAccountName": service_account(app), "containers": [container],
+           "securityContext": {**POD_SECURITY, **(spec.podSecurityContext or {})},
+           "volumes": [{"name": TMP_VOLUME, "emptyDir": {}}, *spec.volumes]}
+    optional = {"nodeSelector": spec.nodeSelector, "tolerations": spec.tolerations, "affinity": spec.affinity,
+                "topologySpreadConstraints": spec.topologySpreadConstraints,
+                "priorityClassName": spec.priorityClassName,
+                "imagePullSecrets": [{"name": s.name} for s in spec.imagePullSecrets]}
+    pod.update({k: v for k, v in optional.items() if v})
+    annotations = {**spec.podAnnotations, "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT)}
     return {
         "replicas": spec.replicas,
         "selector": {"matchLabels": pod_labels(app)},
-        "template": {"metadata": {"labels": pod_labels(app),
-                                  "annotations": {"prometheus.io/scrape": "true",
-                                                  "prometheus.io/port": str(METRICS_PORT)}},
-                     "spec": {"serviceAccountName": service_account(app), "containers": [container]}},
+        "template": {"metadata": {"labels": {**spec.podLabels, **pod_labels(app)}, "annotations": annotations},
+                     "spec": pod},
     }

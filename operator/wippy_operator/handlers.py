@@ -542,8 +542,10 @@ def _reconcile_app(key: AppKey) -> None:
                 if svc["metadata"]["name"] not in keep:
                     OP.api.delete("v1", "Service", ns, svc["metadata"]["name"])
         except kubernetes.client.ApiException as e:
-            kopf.warn(body, reason="ApplyFailed", message=str(e.reason))
-            return _patch_app(key, "stalled", "ApplyFailed", f"{e.status} {e.reason}", body, generation)
+            # the API server's message names the field of the pod template it refused
+            message = f"{e.status} {e.reason}: {_api_message(e)}"
+            kopf.warn(body, reason="ApplyFailed", message=message)
+            return _patch_app(key, "stalled", "ApplyFailed", message, body, generation)
     ready = sum(1 for b in entries if _ready_reason(b.get("status") or {}, "True"))
     if ready == len(entries):
         state, reason, message = "ready", "EntriesReady", f"{ready}/{len(entries)} entries ready"
@@ -623,6 +625,13 @@ def _patch_app(key: AppKey, state: str, reason: str, message: str, body: dict, g
 
 
 # ---------------------------------------------------------------------- helpers
+def _api_message(e: kubernetes.client.ApiException) -> str:
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.body or "")
+    except ValueError:
+        return str(e.body or "")
+
+
 def _pin_value(body: dict) -> str | None:
     return ((body.get("metadata") or {}).get("annotations") or {}).get(APP_PIN_ANNOTATION)
 

@@ -105,6 +105,11 @@ class Runtime:
         if self.source is not None:
             await self.source.start(self.registry)
 
+    def source_synced(self) -> bool:
+        """Whether the source applied its first complete view of the entries (a source that
+        cannot tell, like an app folder, has once start() returned)."""
+        return bool(getattr(self.source, "synced", True))
+
     async def call(self, function_id: str, *args: Any, ctx: dict | None = None, actor: dict | None = None,
                    scope: list[str] | None = None) -> Any:
         """Call a function entry from Python (as ``actor`` with ``scope``, when given); raises WippyError on failure."""

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from wippy.kinds.models.catalog import MODELS
 from wippy.kube import crds
@@ -71,3 +72,16 @@ def test_nullable_and_int_or_string_fields():
     assert limits["slice_timeout"]["x-kubernetes-int-or-string"] is True
     assert limits["max_instructions"] == {"type": "integer", "minimum": 0, "nullable": True,
                                           "description": limits["max_instructions"]["description"]}
+
+
+def test_runtime_image_default_is_the_charts_app_version():
+    """WippyApp's default image is pinned to this release: the chart's appVersion and the package's."""
+    import tomllib
+
+    import wippy
+    chart = yaml.safe_load((ROOT / "helm" / "Chart.yaml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert wippy.__version__ == str(chart["appVersion"]) == project["version"]
+    description = crds.app_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"]["image"]["description"]
+    assert f"ghcr.io/wippy/wippy-runtime:{wippy.__version__}" in description

@@ -136,12 +136,20 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
     assert container["command"] == ["wippy"]
     pod = "hello-7d9f-x1"
     # the pod's metrics port is per pod; on one machine give it a free one
-    runtime_argv = [WIPPY] + [a if not a.startswith("0.0.0.0:") else f"127.0.0.1:{free_port()}"
+    metrics_port = free_port()
+    runtime_argv = [WIPPY] + [a if not a.startswith("0.0.0.0:") else f"127.0.0.1:{metrics_port}"
                               for a in container["args"]]
     runtime = Process(runtime_argv, {**container_env(container, pod), "KUBECONFIG": str(kube.kubeconfig)},
                       tmp_path / "runtime.log").start()
     procs.append(runtime)
     assert wait_for(lambda: hello(port), what="the app to serve") == "hello, ann"
+    # the kubelet's probes, as the Deployment defines them, pass on the serving pod
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["metrics"] == 9464
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["port"] == "metrics"
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}{get['path']}", timeout=3) as r:
+            assert r.status == 200, probe
 
     # 4. every entry turns Ready (kubectl wait works on the kstatus conditions)
     r = kube.kubectl("wait", "--for=condition=Ready", "-n", NS, "--timeout=30s",

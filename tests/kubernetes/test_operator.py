@@ -339,6 +339,81 @@ def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
     wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
 
 
+def test_app_pod_template_places_and_secures_the_pods(kube, operator, ns):
+    """A WippyApp's placement and security fields reach the Deployment the API server stores;
+    without them the pods are restricted (Pod Security Standard) and the image is pinned."""
+    apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "plain"}, "spec": {}})
+    plain = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "plain", "-n", ns, "-o", "json",
+                                                     check=False).stdout or "null"), what="the Deployment")
+    pod = plain["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    from wippy import __version__
+    assert container["image"] == f"ghcr.io/wippy/wippy-runtime:{__version__}"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics", "scheme": "HTTP"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics", "scheme": "HTTP"}
+
+    spec = {
+        "image": "registry.example/wippy-runtime:2", "imagePullPolicy": "Always",
+        "imagePullSecrets": [{"name": "regcred"}], "resources": {"requests": {"cpu": "100m"}},
+        "nodeSelector": {"disktype": "ssd"},
+        "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "wippy", "effect": "NoSchedule"}],
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                                               "labelSelector": {"matchLabels": {"wippy.ai/app": "shop"}}}}]}},
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                       "whenUnsatisfiable": "ScheduleAnyway",
+                                       "labelSelector": {"matchLabels": {"wippy.ai/app": "shop"}}}],
+        "priorityClassName": "high", "podAnnotations": {"team": "payments"},
+        "podLabels": {"cost-center": "42", "wippy.ai/app": "not-mine"},
+        "podSecurityContext": {"runAsUser": 1000, "fsGroup": 2000},
+        "securityContext": {"readOnlyRootFilesystem": False},
+        "volumes": [{"name": "certs", "secret": {"secretName": "shop-certs"}}],
+        "volumeMounts": [{"name": "certs", "mountPath": "/etc/certs", "readOnly": True}],
+        "serviceAccountAnnotations": {"iam.gke.io/gcp-service-account": "shop@p.iam.gserviceaccount.com"},
+    }
+    apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "shop"},
+                     "spec": spec})
+    deploy = wait_for(lambda: json.loads(kube.kubectl("get", "deployment", "shop", "-n", ns, "-o", "json",
+                                                      check=False).stdout or "null"), what="the Deployment")
+    template = deploy["spec"]["template"]
+    pod, container = template["spec"], template["spec"]["containers"][0]
+    assert container["image"] == spec["image"] and container["imagePullPolicy"] == "Always"
+    assert container["resources"] == {"requests": {"cpu": "100m"}}
+    for field in ("imagePullSecrets", "nodeSelector", "tolerations", "affinity", "topologySpreadConstraints",
+                  "priorityClassName"):
+        assert pod[field] == spec[field], field
+    assert template["metadata"]["annotations"]["team"] == "payments"
+    assert template["metadata"]["labels"]["cost-center"] == "42"
+    assert template["metadata"]["labels"]["wippy.ai/app"] == "shop"  # the selector's label is not the user's
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"},
+                                      "runAsUser": 1000, "fsGroup": 2000}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "certs", "secret": {"secretName": "shop-certs", "defaultMode": 420}} in pod["volumes"]
+    assert {"name": "certs", "mountPath": "/etc/certs", "readOnly": True} in container["volumeMounts"]
+    account = get(kube, ns, "serviceaccount/shop-runtime")
+    assert account["metadata"]["annotations"] == spec["serviceAccountAnnotations"]
+
+    # a field removed from the app leaves the Deployment too (server-side apply by one manager)
+    kube.kubectl("patch", "wippyapp/shop", "-n", ns, "--type=json", "-p",
+                 '[{"op": "remove", "path": "/spec/nodeSelector"}, {"op": "remove", "path": "/spec/tolerations"}]')
+    wait_for(lambda: "nodeSelector" not in get(kube, ns, "deployment/shop")["spec"]["template"]["spec"],
+             what="nodeSelector removed")
+    assert "tolerations" not in get(kube, ns, "deployment/shop")["spec"]["template"]["spec"]
+
+    # what the API server refuses in the pod template is the app's Stalled message
+    kube.kubectl("patch", "wippyapp/shop", "-n", ns, "--type=merge", "-p",
+                 '{"spec": {"tolerations": [{"operator": "Sometimes"}]}}')
+    cond = wait_for(lambda: (c := condition(get(kube, ns, "wippyapp/shop"), "Ready")).get("reason") == "ApplyFailed"
+                    and c, what="ApplyFailed")
+    assert "operator" in cond["message"] and "Sometimes" in cond["message"], cond
+
+
 def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube, operator, ns):
     """Least privilege within one namespace: RBAC cannot filter by label, so the runtime's
     ServiceAccount gets no right on entry objects at all, only on its app's maps, by name."""

@@ -118,13 +118,26 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
         exit_request.append(code)
         stop.set()
     runtime.node.request_exit = request_exit
-    await runtime.start()
-    metrics = await _serve_metrics(runtime, metrics_addr) if metrics_addr else None
+    started = asyncio.Event()
+    # probes answer from before the start: a slow first sync is "not ready", never "not alive"
+    metrics = None
+    if metrics_addr:
+        metrics = await _serve_metrics(runtime, metrics_addr, lambda: started.is_set() and runtime.source_synced())
     control = None
-    if runtime.app_dir is not None:
-        control = ControlServer(runtime, runtime.app_dir / DATA_DIR / SOCKET)
-        await control.start()
     try:
+        # SIGTERM during a start that waits (an unreachable API server) stops at once
+        starting, stopping = asyncio.ensure_future(runtime.start()), asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return exit_request[0] if exit_request else 0
+        starting.result()
+        started.set()
+        if runtime.app_dir is not None:
+            control = ControlServer(runtime, runtime.app_dir / DATA_DIR / SOCKET)
+            await control.start()
         if exec_id:
             code = await _exec(runtime, exec_id, cmd_args, host, stop)
             return exit_request[0] if exit_request else code
@@ -141,12 +154,12 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
         await runtime.stop()
 
 
-async def _serve_metrics(runtime, addr: str):
+async def _serve_metrics(runtime, addr: str, ready):
     from .. import metrics
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit():
         raise UsageError(f"--metrics wants HOST:PORT, not {addr!r}")
-    return await metrics.serve(runtime, host or "0.0.0.0", int(port))
+    return await metrics.serve(runtime, host or "0.0.0.0", int(port), ready)
 
 
 async def _exec(runtime, exec_id: str, cmd_args: list[str], host: str | None, stop: asyncio.Event) -> int:

@@ -14,16 +14,18 @@ import copy
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from wippy import __version__
 from wippy.kinds.models.catalog import MODELS
 from wippy.kube.naming import CATEGORY, GROUP, VERSION, crd_kind, family_of, plural
 from wippy.kube.selectors import LabelSelector
 
 APP_KIND = "WippyApp"
+RUNTIME_IMAGE = "ghcr.io/wippy/wippy-runtime"  # tagged with this package's version (the chart's appVersion)
 APP_LABEL = f"{GROUP}/app"
 
 # JSON-schema keywords a structural schema may keep as they are
@@ -216,6 +218,11 @@ class TemporalSpec(BaseModel):
     namespace: str = Field("default", description="Temporal namespace.")
 
 
+class LocalObjectReference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, description="Object in the app's namespace.")
+
+
 class SecretRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="Secret in the app's namespace; every key becomes an environment variable.")
@@ -234,10 +241,34 @@ class WippyAppSpec(BaseModel):
     selector: LabelSelector | None = Field(
         None, description="Which entries of the namespace belong to the app (a label selector). "
                           "Default: matchLabels {wippy.ai/app: <app name>}.")
-    image: str = Field("ghcr.io/wippy/wippy-runtime:latest", description="Runtime container image.")
-    imagePullPolicy: str | None = Field(None, description="Pull policy of the runtime image.")
+    image: str | None = Field(None, description=f"Runtime container image. Default: the operator's "
+                                                f"WIPPY_RUNTIME_IMAGE, else {RUNTIME_IMAGE}:{__version__}.")
+    imagePullPolicy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Pull policy of the runtime image.")
+    imagePullSecrets: list[LocalObjectReference] = Field(
+        default_factory=list, description="Secrets for pulling the runtime image from a private registry.")
     replicas: int = Field(1, ge=0, description="Runtime pods.")
     resources: dict[str, Any] | None = Field(None, description="Container resources (requests/limits).")
+    # where and how the pods run (core/v1 PodSpec fields, passed through to the Deployment)
+    nodeSelector: dict[str, str] = Field(default_factory=dict, description="Pod nodeSelector.")
+    tolerations: list[dict[str, Any]] = Field(default_factory=list, description="Pod tolerations (core/v1 Toleration).")
+    affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity).")
+    topologySpreadConstraints: list[dict[str, Any]] = Field(
+        default_factory=list, description="Pod topologySpreadConstraints (core/v1 TopologySpreadConstraint).")
+    priorityClassName: str | None = Field(None, description="Pod priorityClassName.")
+    podAnnotations: dict[str, str] = Field(default_factory=dict, description="Extra annotations of the pods.")
+    podLabels: dict[str, str] = Field(
+        default_factory=dict, description="Extra labels of the pods (the app's selector labels always win).")
+    podSecurityContext: dict[str, Any] | None = Field(
+        None, description="Pod securityContext, merged over the default (runAsNonRoot, seccomp RuntimeDefault).")
+    securityContext: dict[str, Any] | None = Field(
+        None, description="Runtime container securityContext, merged over the default (no privilege escalation, "
+                          "read-only root filesystem, all capabilities dropped).")
+    volumes: list[dict[str, Any]] = Field(default_factory=list, description="Extra pod volumes (core/v1 Volume).")
+    volumeMounts: list[dict[str, Any]] = Field(
+        default_factory=list, description="Extra mounts of the runtime container (core/v1 VolumeMount).")
+    serviceAccountAnnotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations of the runtime's ServiceAccount (e.g. for workload identity).")
     temporal: TemporalSpec | None = Field(None, description="Durable workflows backend.")
     secretRefs: list[SecretRef] = Field(default_factory=list, description="Secrets exposed to the runtime as environment.")
     env: list[dict[str, Any]] = Field(default_factory=list, description="Extra environment variables (core/v1 EnvVar).")
@@ -251,10 +282,12 @@ def app_crd() -> dict:
     js = WippyAppSpec.model_json_schema(mode="validation")
     spec = structural(js, js.get("$defs", {}))
     spec["description"] = " ".join((WippyAppSpec.__doc__ or "").split())
-    for name in ("resources",):  # nested core types: kept as written
+    # nested core types: kept as written (the API server checks them when it takes the Deployment)
+    for name in ("resources", "affinity", "podSecurityContext", "securityContext"):
         spec["properties"][name] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
                                     "description": spec["properties"][name]["description"], "nullable": True}
-    spec["properties"]["env"]["items"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    for name in ("env", "tolerations", "topologySpreadConstraints", "volumes", "volumeMounts"):
+        spec["properties"][name]["items"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     columns = [
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Entries", "type": "integer", "jsonPath": ".status.entries"},

@@ -88,6 +88,11 @@ class KubeSource:
             log.warning("%s: no complete listing of app %s after %gs; applying entries as they arrive",
                         self._maps, self.app, self._start_timeout)
 
+    @property
+    def synced(self) -> bool:
+        """Whether the first complete listing of the app's entries has been applied."""
+        return self._synced.is_set()
+
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         for t in tasks:

@@ -3,13 +3,14 @@ figures (processes by host, messages, spawns, restarts, queue depth, function ca
 and latency), served in the Prometheus text format.
 
     from wippy.metrics import serve
-    runner = await serve(runtime, "127.0.0.1", 9090)   # GET /metrics
+    runner = await serve(runtime, "127.0.0.1", 9090)   # GET /metrics, /livez, /readyz
 """
 from __future__ import annotations
 
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, CONTENT_TYPE_LATEST
@@ -150,16 +151,29 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
-async def serve(runtime, host: str = "127.0.0.1", port: int = 9090):
-    """Serve GET /metrics on host:port; returns the aiohttp AppRunner (await .cleanup())."""
+async def serve(runtime, host: str = "127.0.0.1", port: int = 9090, ready: Callable[[], bool] | None = None):
+    """Serve GET /metrics, /livez and /readyz on host:port; returns the aiohttp AppRunner (await .cleanup()).
+
+    /livez answers 200 while the event loop runs (this handler runs on it); /readyz answers 200
+    once ``ready()`` is true (the runtime started and its source applied its first sync), else 503."""
     from aiohttp import web
     attach(runtime)
 
-    async def handle(_request):
+    async def metrics(_request):
         body, ctype = exposition()
         return web.Response(body=body, headers={"Content-Type": ctype})
+
+    async def livez(_request):
+        return web.Response(text="ok\n")
+
+    async def readyz(_request):
+        if ready is None or ready():
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="starting: the first sync of entries is not applied yet\n")
     app = web.Application()
-    app.router.add_get("/metrics", handle)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
