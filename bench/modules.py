@@ -1,6 +1,6 @@
 """Data-moving Lua modules against the same operation done directly in Python, same run.
 
-    .venv/bin/python bench/modules.py [--quick]
+    .venv/bin/python bench/modules.py [--quick] [--only PREFIX]
 
 Each line: the Lua-facing call (inside a Lua process, on a 1 MB input already in Lua),
 the direct Python call on the same bytes, and their ratio. The target is a ratio <= 2.0.
@@ -130,13 +130,14 @@ def best_of(fn, n: int, rounds: int = 3) -> float:
     return best
 
 
-async def lua_times(args: list, n: int, rounds: int = 3) -> dict:
+async def lua_times(args: list, n: int, names: list, rounds: int = 3) -> dict:
     entries = {}
     node = Node("bench", entries.get)
     engine = Engine(node, HOST, slice_timeout=600)
     node.add_host(HOST, engine)
     out = {}
-    for i, (name, (setup, op, mods)) in enumerate(CASES.items()):
+    for i, name in enumerate(names):
+        setup, op, mods = CASES[name]
         eid = f"bench:case{i}"
         requires = "".join(f'local {m} = require("{m}")\n' for m in mods)
         src = (f"{requires}function main(records, jtext, blob, key, prose, n)\n{setup}\n"
@@ -154,7 +155,9 @@ async def lua_times(args: list, n: int, rounds: int = 3) -> dict:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer iterations (figures are noisier)")
+    ap.add_argument("--only", default="", help="only the operations whose name starts with this")
     opts = ap.parse_args()
+    names = [name for name in CASES if name.startswith(opts.only)]
     n = 2 if opts.quick else 5
     records = sample_records()
     text = json.dumps(records, separators=(",", ":")).encode()
@@ -162,11 +165,11 @@ async def main() -> None:
     key = os.urandom(32)
     prose = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 20 + "\n\n") * (MB // 1180)
     direct = direct_ops(text, blob, key, records, prose)
-    lua = await lua_times([records, text, blob, key, prose], n)
+    lua = await lua_times([records, text, blob, key, prose], n, names)
     print(f"input: {len(text) / MB:.2f} MB JSON text / {len(blob) / MB:.2f} MB random bytes / "
           f"{len(prose) / MB:.2f} MB prose; best of 3 rounds of {n}")
     print(f"{'operation':34} {'Lua call':>10} {'Python':>10} {'ratio':>7}")
-    for name in CASES:
+    for name in names:
         d = best_of(direct[name], n)
         ratio = lua[name] / d
         flag = "" if ratio <= 2.0 else "  over 2x"

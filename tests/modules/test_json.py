@@ -406,3 +406,82 @@ async def test_budget_kill_is_not_swallowed(make_app):
         end
         """, modules=["json"])
     assert exc.value.kind == "LimitExceeded"
+
+
+# ------------------------------------------------------------------ the fast decoder (512 bytes to 2 MB)
+SAME_AS_LUA = r"""
+local function same(a, b, path)
+  if type(a) ~= type(b) then return path .. ": " .. type(a) .. " vs " .. type(b) end
+  if type(a) ~= "table" then
+    if a ~= b and not (a ~= a and b ~= b) then return path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
+    if math.type(a) ~= math.type(b) then return path .. ": " .. math.type(a) .. " vs " .. math.type(b) end
+    return nil
+  end
+  for k, v in pairs(a) do
+    local d = same(v, b[k], path .. "." .. tostring(k))
+    if d then return d end
+  end
+  for k in pairs(b) do if a[k] == nil then return path .. "." .. tostring(k) .. ": missing" end end
+  return nil
+end
+local pad = string.rep(" ", 600)
+local out = {}
+for i, text in ipairs(...) do
+  assert(#text < 512, "case too long for the Lua decoder: " .. i)
+  local small, serr = json.decode(text)
+  local big, berr = json.decode(text .. pad)           -- decoded by the fast path when it can
+  if (serr == nil) ~= (berr == nil) then out[i] = "error on one side only: " .. tostring(serr or berr)
+  elseif serr then out[i] = serr:message() == berr:message() and "ok" or (serr:message() .. " | " .. berr:message())
+  else out[i] = same(small, big, "$") or "ok" end
+end
+return out
+"""
+
+
+async def test_fast_decoder_reads_as_the_lua_decoder(app):
+    import random
+    rng = random.Random(99)
+    cases = ['{"a":null,"b":1}', '[1,null,3]', '[null]', '{"a":1,"a":null}', '{"a":null,"a":2}',
+             '[12345678901234567890, -9223372036854775808, 9223372036854775807, 9223372036854775808]',
+             '[1e400]', '[-1e999]', '[1e308, 2.5e-308, 1E2, -0, -0.0, 0.5e1]', '[NaN]', '[Infinity]',
+             '{"s":"lone \\ud800 x","\\udc00k":1}', '["\\u00e9\\ud83d\\ude00\\/"]', '{"k\\u0041y":[]}',
+             "[" * 128 + "]" * 128, "[" * 129 + "]" * 129, '[1,2}', '{"a" 1}', '[1,]', '[01]', '{"a":1} x', '["ctl\x01"]',
+             '[tru]', '{"a":[1,{"b":"\\x"}]}', '{}', '[]', '[[], {}, [{}]]', '[1.0, 2.50, 3]']
+    while len(cases) < 200:
+        d = _random_doc(rng)
+        if isinstance(d, (dict, list)):
+            text = json.dumps(d, ensure_ascii=rng.random() < 0.5)
+            if len(text) < 512:
+                cases.append(text)
+    out = await run(app, SAME_AS_LUA, cases)
+    bad = [(c, o) for c, o in zip(cases, out) if o != "ok"]
+    assert not bad, bad[:5]
+
+
+async def test_fast_decoder_large_document(app):
+    doc = [{"id": i, "name": f"user {i}", "score": i * 1.5, "tags": ["a", None, "c"] if i % 7 else [],
+            "meta": {"deep": {"deeper": [i, {"x": None}]}}} for i in range(3000)]
+    text = json.dumps(doc)
+    assert 512 < len(text) < 2 << 20
+    res = await run(app, """
+    local v, err = json.decode(...)
+    assert(err == nil, tostring(err))
+    return {#v, v[8].name, math.type(v[8].score), v[9].tags[2] == nil, v[9].tags[3], #v[8].tags,
+            v[3000].meta.deep.deeper[1], next(v[1].meta.deep.deeper[2]) == nil}
+    """, text)
+    assert res == [3000, "user 7", "float", True, "c", 0, 2999, True]
+
+
+async def test_decode_uses_the_lua_decoder_when_the_heap_is_short(make_app):
+    # a document whose tables may not fit under max_memory is decoded in Lua, where running out
+    # of memory ends the process with the memory error instead of failing outside any task
+    app = make_app(max_memory=24 * 1024 * 1024, slice_timeout=0)
+    text = json.dumps([{"n": i, "s": "x" * 20} for i in range(40000)])   # ~1.4 MB
+    res = await app.run("""
+    local json = require("json")
+    return function(text)
+      local v, err = json.decode(text)
+      return {err == nil, v and #v}
+    end
+    """, text, modules=["json"])
+    assert res == [True, 40000]

@@ -1,6 +1,7 @@
--- The `json` module: encode/decode in pure Lua (no Python crossing on the hot path),
--- JSON Schema validation through the Python part.
+-- The `json` module: encode/decode in Lua, JSON Schema validation through the Python part.
 --
+-- Documents from 512 bytes to 2 MB decode through Python's C decoder (json.py) when the result
+-- is the same.
 -- Wippy conventions (runtime/lua/modules/json): objects are written with their keys in
 -- ascending byte order; the empty table is `[]`; sparse arrays, tables mixing positive
 -- integer keys with other keys, cycles and nesting deeper than 128 are errors; integers
@@ -477,6 +478,28 @@ local function decode_string_value(s)
   return v
 end
 
+-- A document of some size is read by Python's C decoder and crosses as one table (see
+-- json.py); small ones are cheaper here. Capped so one call holds the event loop for well
+-- under a slice (beyond the cap Lua decodes, interruptibly), and taken only when the heap has
+-- room for the tables: an allocation failing in Python, outside any task, is not survivable.
+local FAST_MIN, FAST_MAX = 512, 2 * 1048576
+local BYTES_PER_TEXT_BYTE = 24    -- Lua heap per byte of text, with room (`[[],[],...]` needs ~19)
+local py_decode = py.decode
+local cgcount = collectgarbage
+
+local function decode_value_fast(s)
+  local n = #s
+  if n >= FAST_MIN and n <= FAST_MAX then
+    local max = S.max_memory
+    if (max == 0 or cgcount("count") * 1024 + n * BYTES_PER_TEXT_BYTE < max)
+        and find(s, "^[ \t\r\n]*[%[{]") and utf8len(s) then
+      local ok, v = py_decode(s)
+      if ok then return v end
+    end
+  end
+  return decode_string_value(s)
+end
+
 ---------------------------------------------------------------------------
 -- module
 ---------------------------------------------------------------------------
@@ -491,7 +514,7 @@ end
 function json.decode(s)
   if type(s) ~= "string" then return nil, new_error("Invalid", "string expected", false) end
   if s == "" then return nil, new_error("Invalid", "empty string is not valid JSON", false) end
-  local v, msg = decode_string_value(s)
+  local v, msg = decode_value_fast(s)
   if msg then return nil, new_error("Invalid", "decode failed: " .. msg, false) end
   return v
 end
@@ -531,6 +554,6 @@ end
 
 -- for other modules (payload transcoding, http): the same encoder and decoder
 S.json_encode = encode_to_string
-S.json_decode = decode_string_value
+S.json_decode = decode_value_fast
 
 return json

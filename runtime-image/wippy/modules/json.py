@@ -1,8 +1,10 @@
-"""Python side of the `json` module: string unescaping for `\\u` escapes and JSON Schema
-validation (a dependency-free subset of draft 2020-12 / draft-07).
+"""Python side of the `json` module: the fast decoder for documents of some size, string
+unescaping for `\\u` escapes and JSON Schema validation (a dependency-free subset of
+draft 2020-12 / draft-07).
 
-Encoding and decoding run in Lua (json.lua); Lua hands this module JSON text only, so
-no Lua values cross and nothing depends on lupa's string conversion.
+Encoding, small documents and every error message are Lua's (json.lua). A larger document
+is read by Python's C decoder and handed to Lua as one table in a single crossing, but only
+when the result is exactly what the Lua decoder would build; otherwise Lua decodes it.
 """
 from __future__ import annotations
 
@@ -10,9 +12,17 @@ import json
 import math
 import re
 from collections import OrderedDict
+from itertools import chain, compress
 from typing import Any, Callable
 
+import re2
+
 _CACHE_SIZE = 100
+MAX_DEPTH = 128                  # levels of nesting, as the Lua decoder allows
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+_CONTAINER = {dict: True, list: True}
+_FLOAT = {float: True}
+_INT = {int: True}
 
 
 class SchemaError(ValueError):
@@ -27,6 +37,40 @@ def unescape(raw: str) -> str:
     if any(0xD800 <= ord(c) <= 0xDFFF for c in s):
         s = s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return s
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+# a number that may not read the same in Lua: an integer beyond int64 or a float that may
+# overflow to infinity (both need 19+ digits or a 3-digit exponent; strings may match too)
+_RISKY_NUMBER = re2.compile(r"[0-9]{19}|[0-9][eE][-+]?[0-9]{3}")
+
+
+def _reads_as_lua(text: str, doc: Any) -> bool:
+    """Whether `doc` (decoded from `text`) becomes in Lua what the Lua decoder would build:
+    at most MAX_DEPTH levels, no integer beyond int64 (Lua reads those as floats) and no
+    float that overflowed to infinity (an error in Lua). Walks level by level, iterating in C."""
+    numbers = _RISKY_NUMBER.search(text) is not None
+    if not numbers and text.count("[") + text.count("{") <= MAX_DEPTH:
+        return True
+    level = [doc]
+    for _ in range(MAX_DEPTH):
+        vals = list(chain(chain.from_iterable(map(dict.values, [c for c in level if type(c) is dict])),
+                          chain.from_iterable([c for c in level if type(c) is list])))
+        types = list(map(type, vals))
+        if numbers:
+            floats = list(compress(vals, map(_FLOAT.get, types)))
+            if floats and any(map(math.isinf, floats)):
+                return False
+            ints = list(compress(vals, map(_INT.get, types)))
+            if ints and (min(ints) < _INT_MIN or max(ints) > _INT_MAX):
+                return False
+        level = list(compress(vals, map(_CONTAINER.get, types)))
+        if not level:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------- validator
@@ -324,6 +368,18 @@ class Validator:
 
 def install(engine) -> dict[str, Callable]:
     cache: OrderedDict[str, Validator | SchemaError] = OrderedDict()
+    table_from = engine.lua.table_from
+
+    def decode(text: str):
+        """(True, table) for a JSON object or array that reads the same in Lua, else False:
+        the Lua decoder then decodes it (and words any error)."""
+        try:
+            doc = json.loads(text, parse_constant=_reject_constant)
+            if type(doc) not in _CONTAINER or not _reads_as_lua(text, doc):
+                return False
+            return True, table_from(doc, recursive=True)
+        except (ValueError, RecursionError, OverflowError):   # ValueError: also a lone surrogate
+            return False
 
     def compile_schema(text: str) -> Validator:
         hit = cache.get(text)
@@ -364,4 +420,4 @@ def install(engine) -> dict[str, Callable]:
             return True, None
         return False, "validation failed: " + err
 
-    return {"unescape": unescape, "validate": validate}
+    return {"unescape": unescape, "validate": validate, "decode": decode}
