@@ -40,7 +40,7 @@ def _transient(e: Exception) -> bool:
 def _why(name: str, e: kubernetes.client.ApiException) -> str:
     """What to fix when an error outlasted the retries."""
     if e.status == 404:
-        return (f"the kopf peering CRDs are not installed (install helm/crds/kopf.dev_*.yaml) or run without "
+        return (f"the kopf peering CRDs are not installed (install helm/files/crds/kopf.dev_*.yaml) or run without "
                 f"--peering; creating peering {name!r}: {e.status} {e.reason}")
     if e.status in (401, 403):
         return (f"the operator may not create its peering {name!r} ({e.status} {e.reason}): its ServiceAccount "

@@ -13,10 +13,10 @@ from wippy.kube import crds
 from wippy.kube.naming import crd_kind
 
 ROOT = Path(__file__).resolve().parents[2]
-REGENERATE = "run `wippy crds --out crds --out helm/crds` and commit the result"
+REGENERATE = "run `wippy crds --out crds --out helm/files/crds` and commit the result"
 
 
-@pytest.mark.parametrize("folder", ["crds", "helm/crds"])
+@pytest.mark.parametrize("folder", ["crds", "helm/files/crds"])
 def test_checked_in_crds_are_up_to_date(folder):
     expected = {crds.file_name(c): crds.render(c) for c in crds.all_crds()}
     # kopf's own peering CRDs ship beside the generated ones in the chart

@@ -103,12 +103,16 @@ def procs():
 def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path, procs):
     # 1. helm install: CRDs, the operator's Deployment and RBAC
     subprocess.run([str(helm), "--kubeconfig", str(kube.kubeconfig), "install", "e2e", str(ROOT / "helm"),
-                    "-n", "wippy-e2e", "--create-namespace", "--set", "metrics.enabled=false"],
+                    "-n", "wippy-e2e", "--create-namespace", "--set", "metrics.enabled=false",
+                    # the session's other tests may have applied the CRDs already
+                    "--take-ownership"],
                    check=True, capture_output=True, text=True)
     op_deploy = get_json(kube, "deployment", "e2e-operator", "-n", "wippy-e2e")
     op_container = op_deploy["spec"]["template"]["spec"]["containers"][0]
     # the image's entrypoint is `python -m wippy_operator`; the chart gives the args
-    operator = Process([sys.executable, "-m", "wippy_operator", *op_container["args"]],
+    health = free_port()  # the pod's probe port; on one machine give it a free one
+    op_args = [f"--health-port={health}" if a.startswith("--health-port=") else a for a in op_container["args"]]
+    operator = Process([sys.executable, "-m", "wippy_operator", *op_args],
                        {**container_env(op_container, "e2e-operator-0"), "KUBECONFIG": str(kube.kubeconfig)},
                        tmp_path / "operator.log").start()
     procs.append(operator)

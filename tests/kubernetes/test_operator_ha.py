@@ -18,6 +18,8 @@ from tests.harness import processes
 from tests.harness.reports import report
 
 ROOT = Path(__file__).resolve().parents[2]
+PEERING_CRDS = [arg for name in ("clusterkopfpeerings", "kopfpeerings")
+                for arg in ("-f", str(ROOT / f"helm/files/crds/kopf.dev_{name}.yaml"))]
 LIFETIME = 20  # seconds a heartbeat counts (the chart's default is 60)
 
 
@@ -102,7 +104,7 @@ def warning_writers(kube, ns, name: str) -> set[str]:
 
 def test_one_replica_works_and_the_standby_takes_over_when_it_dies(kube, replicas):
     kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"),
-                 "-f", str(ROOT / "helm/crds/kopf.dev_clusterkopfpeerings.yaml"))
+                 *PEERING_CRDS)
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=wippy")
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "clusterkopfpeerings.kopf.dev")
     peering, ns = f"ha-{os.getpid()}", f"ha-{os.getpid()}"
@@ -147,7 +149,7 @@ def test_startup_outlasts_a_forbidden_peering_until_rights_arrive(kube, tmp_path
     chart's ClusterRoleBinding lands), the operator retries with backoff instead of exiting."""
     from tests.harness.operator_process import Operator, install_crds
     install_crds(kube)
-    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "helm/crds/kopf.dev_clusterkopfpeerings.yaml"))
+    kube.kubectl("apply", "--server-side", "--force-conflicts", *PEERING_CRDS)
     user = "alice"   # a user of the test cluster with no rights on peerings
     op = Operator(kube, tmp_path / "operator.log", "--peering", "late-rbac", kubeconfig=kube.kubeconfig_for(user))
     op.start()

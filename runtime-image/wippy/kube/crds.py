@@ -6,7 +6,8 @@ fields as written in `_index.yaml`. Pydantic's JSON schema is turned into a stru
 OpenAPI v3 schema: $refs inlined, `X | None` made nullable, `Any` preserved as-is, and
 defaults moved into descriptions so the API server never writes fields the user did not.
 
-`wippy crds --out crds --out helm/crds` regenerates the checked-in copies.
+`wippy crds --out crds --out helm/files/crds` regenerates the checked-in copies (the chart renders
+the latter as templates, see helm/templates/crds.yaml).
 """
 from __future__ import annotations
 
