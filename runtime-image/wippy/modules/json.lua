@@ -67,10 +67,12 @@ local function quote_slow(s)
   return '"' .. s .. '"'
 end
 
+local UNSAFE = '[%z\1-\31"\\\128-\255]'    -- bytes that may need escaping or checking
+
 local function quote(s)
   local q = QCACHE[s]
   if q then return q end
-  if find(s, '[%z\1-\31"\\\128-\255]') then q = quote_slow(s) else q = '"' .. s .. '"' end
+  if find(s, UNSAFE) then q = quote_slow(s) else q = '"' .. s .. '"' end
   if #s <= 64 then
     if qcount >= CACHE_MAX then QCACHE, qcount = {}, 0 end
     qcount = qcount + 1
@@ -156,6 +158,22 @@ local function encode_special(t, mt, depth)
   return false
 end
 
+-- Shapes: a trie over object keys in traversal order; a node's LEAF holds that key set sorted
+-- and the text written before each member. Bounded in nodes and key length.
+local SHAPES_MAX, LEAF = 8192, {}
+local SHAPES, nshapes = {}, 0
+
+local function new_shape(t, node)
+  local keys, nk = {}, 0
+  for k in next, t do nk = nk + 1; keys[nk] = k end
+  sort(keys)
+  local prefixes = {}
+  for i = 1, nk do prefixes[i] = (i == 1 and "{" or ",") .. quote(keys[i]) .. ":" end
+  local shape = {keys, prefixes}
+  node[LEAF] = shape
+  return shape
+end
+
 encode_table = function(t, depth)
   if depth > MAX_DEPTH then FAIL.msg = E_DEPTH; error(FAIL, 0) end
   local mt = getmetatable(t)
@@ -179,7 +197,11 @@ encode_table = function(t, depth)
       if tv == "table" then encode_table(v, depth + 1)
       else
         n = n + 1
-        if tv == "string" then buf[n] = quote(v)
+        if tv == "string" then
+          local q = QCACHE[v]
+          if q then buf[n] = q
+          elseif find(v, UNSAFE) then buf[n] = quote(v)
+          else buf[n] = '"'; buf[n + 1] = v; buf[n + 2] = '"'; n = n + 2 end
         elseif tv == "number" then buf[n] = mtype(v) == "integer" and int_text(v) or float_text(v)
         elseif tv == "boolean" then buf[n] = v and "true" or "false"
         else buf[n] = "null" end
@@ -188,8 +210,48 @@ encode_table = function(t, depth)
     n = n + 1; buf[n] = "]"
     return
   end
-  if next(t) == nil then n = n + 1; buf[n] = "[]" return end
-  -- object: collect the written keys, sort them, write members
+  local key = next(t)
+  if key == nil then n = n + 1; buf[n] = "[]" return end
+  -- object with string keys: its shape (the keys in traversal order) leads to the sorted keys
+  -- and their written prefixes, so records of one shape are not collected and sorted again
+  local node = SHAPES
+  repeat
+    if type(key) ~= "string" then node = nil break end
+    local child = node[key]
+    if child == nil then
+      if nshapes >= SHAPES_MAX or #key > 64 then node = nil break end
+      nshapes = nshapes + 1
+      child = {}
+      node[key] = child
+    end
+    node = child
+    key = next(t, key)
+  until key == nil
+  if node then
+    local shape = node[LEAF] or new_shape(t, node)
+    local keys, prefixes = shape[1], shape[2]
+    for i = 1, #keys do
+      local v = t[keys[i]]
+      n = n + 1; buf[n] = prefixes[i]
+      local tv = type(v)
+      if tv == "table" then encode_table(v, depth + 1)
+      else
+        n = n + 1
+        if tv == "string" then
+          -- a string that needs no escaping is written as is, between quotes: no new string
+          local q = QCACHE[v]
+          if q then buf[n] = q
+          elseif find(v, UNSAFE) then buf[n] = quote(v)
+          else buf[n] = '"'; buf[n + 1] = v; buf[n + 2] = '"'; n = n + 2 end
+        elseif tv == "number" then buf[n] = mtype(v) == "integer" and int_text(v) or float_text(v)
+        elseif tv == "boolean" then buf[n] = v and "true" or "false"
+        else buf[n] = "null" end
+      end
+    end
+    n = n + 1; buf[n] = "}"
+    return
+  end
+  -- any other object: collect the written keys, sort them, write members
   local keys, nk, numeric, other = {}, 0, false, false
   local map
   for key in next, t do
@@ -253,6 +315,7 @@ local function encode_to_string(v)
   if tv == "number" then return mtype(v) == "integer" and int_text(v) or float_text(v) end
   if tv == "boolean" then return v and "true" or "false" end
   if tv ~= "table" then return "null" end   -- nil, functions, coroutines, userdata (as Wippy)
+  if nshapes >= SHAPES_MAX then SHAPES, nshapes = {}, 0 end
   local sb, sn = buf, n
   buf, n = {}, 0
   local ok, err = pcall(encode_table, v, 0)
