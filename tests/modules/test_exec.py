@@ -3,10 +3,12 @@ commands only, clean environment, streams, stdin, signals, limits, permissions."
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
-from tests.engine.conftest import FakeEntry
+from tests.engine.conftest import HOST, FakeEntry
+from wippy.engine.errors import WippyError
 from wippy.runtime import Runtime
 
 
@@ -187,9 +189,19 @@ entries:
         p:start()
         local text = out:read()
         p:wait()
-        local s = e:exec("sleep 30")
-        s:start()
         return text
+      end
+  - name: hold
+    kind: function.lua
+    modules: [exec]
+    method: main
+    source: |
+      local exec = require("exec")
+      function main()
+        local s = exec.get("shell"):exec("sleep 30")
+        local out = s:stdout_stream()
+        s:start()
+        return out:read()      -- blocks until the command ends (no output, then end of stream)
       end
 """)
     rt = Runtime(tmp_path, node_name="test", persist_history=False)
@@ -199,13 +211,100 @@ entries:
         assert await rt.call("app:start") == "C\n"
         from wippy.execs import Executors
         ex = Executors.of(rt.node).executors["app:shell"]
+        held = asyncio.ensure_future(rt.call("app:hold"))
+        for _ in range(200):
+            if ex.running:
+                break
+            await asyncio.sleep(0.01)
         assert len(ex.running) == 1
         proc = next(iter(ex.running)).proc
         from wippy.registry import Op
         await rt.registry.apply([Op.delete("app:shell")])
         assert await asyncio.wait_for(proc.wait(), 5) == -9
+        assert await asyncio.wait_for(held, 5) is None     # its output ended with the command
     finally:
         await rt.stop()
     from wippy.kinds.models.catalog import MODELS
     with pytest.raises(ValueError):
         MODELS["exec.native"].from_data({"command_whitelst": []})
+
+
+class _Recorded(set):
+    """An executor's `running` set that remembers every command it ever held."""
+
+    def __init__(self):
+        super().__init__()
+        self.all = []
+
+    def add(self, p):
+        self.all.append(p)
+        super().add(p)
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    """Processes of the group that are not zombies (a reparented zombie may wait for init)."""
+    alive = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(int(d))
+    return alive
+
+
+@pytest.mark.parametrize("ending", ["return", "error", "terminate"])
+async def test_commands_die_with_their_process(app, ending):
+    # a command does not outlive the Lua process that started it, however that process ends;
+    # its whole process group goes (here a shell with a background child of its own)
+    executor(app)
+    from wippy.execs import Executors
+    ex = Executors.of(app.node).get("app:exec")
+    ex.running = _Recorded()
+    app.process("app:starter", """
+    local exec = require("exec")
+    local time = require("time")
+    function main(ending)
+      local e = exec.get("app:exec")
+      local done = e:exec("true")
+      done:start(); done:wait()        -- a command that has ended is forgotten without harm
+      local p = e:exec("sleep 30 & sleep 30; wait")
+      p:start()
+      if ending == "error" then error("boom") end
+      if ending == "terminate" then time.sleep("30s") end
+      return "started"
+    end
+    """, modules=["exec", "time"])
+    try:
+        await _end_starter(app, ex, ending)
+        done, sleeper = ex.running.all
+        assert await asyncio.wait_for(done.proc.wait(), 5) == 0
+        assert await asyncio.wait_for(sleeper.proc.wait(), 5) == -9
+        for _ in range(500):
+            if not _alive_in_group(sleeper.proc.pid):
+                break
+            await asyncio.sleep(0.01)
+        assert _alive_in_group(sleeper.proc.pid) == []
+        assert not ex.running
+    finally:   # on failure, leave nothing behind
+        for p in ex.running.all:
+            p.kill()
+
+
+async def _end_starter(app, ex, ending):
+    if ending == "terminate":
+        pid = app.node.spawn("app:starter", HOST, [ending])
+        for _ in range(500):
+            if len(ex.running.all) == 2:
+                break
+            await asyncio.sleep(0.01)
+        app.node.terminate(pid)
+    elif ending == "error":
+        with pytest.raises(WippyError):
+            await app.node.exec("app:starter", HOST, [ending])
+    else:
+        assert await app.node.exec("app:starter", HOST, [ending]) == "started"
+

@@ -27,6 +27,31 @@ end
 
 local STREAM, PROCESS, EXECUTOR = {}, {}, {}
 
+-- A command never outlives the Lua process that created it: when that process ends (returns,
+-- fails, is cancelled or killed), its commands still running are killed with their process group.
+local owned = setmetatable({}, {__mode = "k"})   -- Lua process -> {handle = true}
+local EXIT_KEY = {}
+local function own(handle)
+  local task = S.current()
+  local proc = task and task.proc
+  if not proc then return end
+  local handles = owned[proc]
+  if not handles then
+    handles = {}
+    owned[proc] = handles
+    proc.exit_waiters = proc.exit_waiters or {}
+    proc.exit_waiters[EXIT_KEY] = function()
+      for h in next, handles do py.close(h, true) end
+    end
+  end
+  handles[handle] = true
+end
+local function disown(handle)
+  local task = S.current()
+  local handles = task and task.proc and owned[task.proc]
+  if handles then handles[handle] = nil end
+end
+
 function STREAM.read(self, n)
   local st = get_state(self, "stream")
   if st.closed then return nil, new_error("Internal", "stream closed") end
@@ -47,7 +72,12 @@ end
 function PROCESS.stdout_stream(self) return stream(self, "stdout") end
 function PROCESS.stderr_stream(self) return stream(self, "stderr") end
 function PROCESS.start(self) return py.start(get_state(self, "process").handle) end
-function PROCESS.wait(self) return py.wait(get_state(self, "process").handle) end
+function PROCESS.wait(self)
+  local handle = get_state(self, "process").handle
+  local code, err = py.wait(handle)
+  if code ~= nil then disown(handle) end
+  return code, err
+end
 function PROCESS.write_stdin(self, data)
   local st = get_state(self, "process")
   if type(data) ~= "string" then return nil, new_error("Invalid", "write_stdin expects a string") end
@@ -60,7 +90,9 @@ function PROCESS.signal(self, signum)
   return py.signal(st.handle, signum)
 end
 function PROCESS.close(self, force)
-  return py.close(get_state(self, "process").handle, force and true or false)
+  local handle = get_state(self, "process").handle
+  disown(handle)
+  return py.close(handle, force and true or false)
 end
 
 function EXECUTOR.exec(self, cmd, opts)
@@ -77,6 +109,7 @@ function EXECUTOR.exec(self, cmd, opts)
     if err and err:kind() == "PermissionDenied" then return nil, new_error("Invalid", err:message()) end
     return nil, err
   end
+  own(handle)
   return object(PROCESS, "exec.Process", {kind = "process", handle = handle}), nil
 end
 function EXECUTOR.release(self)

@@ -8,6 +8,7 @@ when the result is exactly what the Lua decoder would build; otherwise Lua decod
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
@@ -373,6 +374,8 @@ def install(engine) -> dict[str, Callable]:
     def decode(text: str):
         """(True, table) for a JSON object or array that reads the same in Lua, else False:
         the Lua decoder then decodes it (and words any error)."""
+        collecting = gc.isenabled()
+        gc.disable()      # the document is acyclic and freed by reference counting
         try:
             doc = json.loads(text, parse_constant=_reject_constant)
             if type(doc) not in _CONTAINER or not _reads_as_lua(text, doc):
@@ -380,6 +383,9 @@ def install(engine) -> dict[str, Callable]:
             return True, table_from(doc, recursive=True)
         except (ValueError, RecursionError, OverflowError):   # ValueError: also a lone surrogate
             return False
+        finally:
+            if collecting:
+                gc.enable()
 
     def compile_schema(text: str) -> Validator:
         hit = cache.get(text)
