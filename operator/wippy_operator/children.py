@@ -1,11 +1,13 @@
 """What a WippyApp becomes: the runtime Deployment, its ServiceAccount and least-privilege Role,
-a Service per http.service entry, a headless Service for peer discovery and a
-PodDisruptionBudget, all owned by the app so that deleting it deletes them (the app's entry
-maps are written by projection.py)."""
+a Service per http.service entry, a headless Service for peer discovery (its `mesh` port is the
+pods' internode mesh), the Secret holding the app's mesh key and a PodDisruptionBudget, all owned
+by the app so that deleting it deletes them (the app's entry maps are written by projection.py)."""
 from __future__ import annotations
 
+import base64
 import os
 import re
+import secrets
 
 from wippy.kube import projection
 from wippy import __version__
@@ -15,6 +17,9 @@ from wippy.kube.naming import API_VERSION, GROUP
 MANAGED = {"app.kubernetes.io/managed-by": "wippy-operator"}
 COMPONENT = "app.kubernetes.io/component"
 HTTP_PORT_NAME = "http"
+MESH_PORT_NAME = "mesh"
+MESH_PORT = 7950
+MESH_KEY = "key"
 
 
 def labels(app: str, component: str) -> dict:
@@ -65,7 +70,8 @@ def render(app_obj: dict, http_services: dict[str, str]) -> list[dict]:
             subjects=[{"kind": "ServiceAccount", "name": service_account(app), "namespace": ns}]),
         obj("apps/v1", "Deployment", app, "runtime", spec=_deployment_spec(app, ns, spec, sorted(set(ports.values())))),
         obj("v1", "Service", f"{app}-peers", "peers", spec={
-            "clusterIP": "None", "publishNotReadyAddresses": True, "selector": pod_labels(app)}),
+            "clusterIP": "None", "publishNotReadyAddresses": True, "selector": pod_labels(app),
+            "ports": [{"name": MESH_PORT_NAME, "port": MESH_PORT, "targetPort": MESH_PORT_NAME, "protocol": "TCP"}]}),
         obj("policy/v1", "PodDisruptionBudget", app, "runtime", spec={
             "minAvailable": spec.minAvailable if spec.minAvailable is not None else max(spec.replicas - 1, 0),
             "selector": {"matchLabels": pod_labels(app)}}),
@@ -79,6 +85,22 @@ def render(app_obj: dict, http_services: dict[str, str]) -> list[dict]:
     return objects
 
 
+def mesh_secret_name(app: str) -> str:
+    return f"{app}-mesh"
+
+
+def mesh_secret(app_obj: dict) -> dict:
+    """The app's mesh key: created once (a new key each reconcile would split the app), never
+    applied over; only the app's pods get it (an env var from the Secret: the kubelet reads it)."""
+    meta = app_obj["metadata"]
+    owner = [{"apiVersion": API_VERSION, "kind": APP_KIND, "name": meta["name"], "uid": meta["uid"],
+              "controller": True, "blockOwnerDeletion": True}]
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": mesh_secret_name(meta["name"]), "namespace": meta["namespace"],
+                         "labels": labels(meta["name"], "mesh"), "ownerReferences": owner},
+            "data": {MESH_KEY: base64.b64encode(secrets.token_urlsafe(48).encode()).decode()}}
+
+
 def role_rules(app: str) -> list[dict]:
     """What the runtime's code uses, and only for this app (RBAC cannot filter by label, so the
     pods see their entries through the app's own maps, named here; see kube/projection.py): read
@@ -89,6 +111,12 @@ def role_rules(app: str) -> list[dict]:
         # list and watch with resourceNames work for requests by name (fieldSelector metadata.name)
         {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": entries, "verbs": ["get", "list", "watch"]},
         {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": applied, "verbs": ["get", "patch"]},
+        # the cluster (wippy/cluster): membership from the peers Service's EndpointSlices; leader,
+        # singleton services, names and locks as Leases labelled with the app (their names are
+        # made at run time, so RBAC cannot name them)
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "list", "watch", "create", "update", "delete"]},
     ]
 
 
@@ -116,7 +144,11 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
     env = [{"name": "WIPPY_NODE_ID", **field("metadata.name")},
            {"name": "POD_NAME", **field("metadata.name")},
            {"name": "POD_NAMESPACE", **field("metadata.namespace")},
-           {"name": "WIPPY_APP", "value": app}]
+           {"name": "POD_UID", **field("metadata.uid")},
+           {"name": "POD_IP", **field("status.podIP")},
+           {"name": "WIPPY_APP", "value": app},
+           {"name": "WIPPY_MESH_PORT", "value": str(MESH_PORT)},
+           {"name": "WIPPY_CLUSTER_KEY", "valueFrom": {"secretKeyRef": {"name": mesh_secret_name(app), "key": MESH_KEY}}}]
     temporal = spec.temporal.address if spec.temporal else None
     temporal = temporal or os.environ.get("WIPPY_TEMPORAL_ADDRESS")  # the chart's default for every app
     if temporal:
@@ -128,7 +160,8 @@ def _deployment_spec(app: str, ns: str, spec: WippyAppSpec, ports: list[int]) ->
         "args": ["run", "--kubernetes", "--app", app, "--namespace", ns, "--metrics", f"0.0.0.0:{METRICS_PORT}"],
         "env": env + spec.env,
         "ports": [{"name": f"http-{p}", "containerPort": p, "protocol": "TCP"} for p in ports]
-        + [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+        + [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+           {"name": MESH_PORT_NAME, "containerPort": MESH_PORT, "protocol": "TCP"}],
         # /livez: the event loop answers; /readyz: the first complete sync of the app's entries is applied
         "livenessProbe": _probe("/livez", 10, 6),
         "readinessProbe": _probe("/readyz", 5, 3),

@@ -535,6 +535,7 @@ def _reconcile_app(key: AppKey) -> None:
     digest = hashlib.sha256(json.dumps(wanted_children, sort_keys=True).encode()).hexdigest()[:16]
     if status.get("childrenHash") != digest or status.get("observedGeneration") != generation:
         try:
+            OP.api.create_if_absent(children.mesh_secret(body))
             for obj in wanted_children:
                 OP.api.apply(obj)
             keep = {o["metadata"]["name"] for o in wanted_children if o["kind"] == "Service"}

@@ -15,6 +15,7 @@ _PATHS = {
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
     ("v1", "Pod"): "/api/v1/namespaces/{ns}/pods",
     ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
+    ("v1", "Secret"): "/api/v1/namespaces/{ns}/secrets",
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{ns}/deployments",
     ("rbac.authorization.k8s.io/v1", "Role"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
@@ -57,6 +58,15 @@ class Api:
             if e.status == 409 and exist_ok:
                 return {}
             raise
+
+    def create_if_absent(self, obj: dict) -> None:
+        """Create unless an object of that name exists (which is left as it is)."""
+        path = _PATHS[(obj["apiVersion"], obj["kind"])].format(ns=obj["metadata"]["namespace"])
+        try:
+            self._call("POST", path, obj, query={"fieldManager": FIELD_MANAGER})
+        except kubernetes.client.ApiException as e:
+            if e.status != 409:
+                raise
 
     def patch_map(self, namespace: str, name: str, data: dict) -> dict:
         """Merge-patch some keys of a ConfigMap's data (None deletes a key)."""

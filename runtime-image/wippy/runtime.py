@@ -51,6 +51,7 @@ class Runtime:
         self.supervisor = Supervisor(self.node)
         self.node.supervisor = self.supervisor    # read by the `system` module
         self.source = source
+        self.cluster: Any = None      # cluster/kube.py when this runtime is one pod of many
         self.errors: list[str] = []
         for kind, make in HANDLERS.items():
             self.registry.add_handler(kind, make(self))
@@ -93,6 +94,8 @@ class Runtime:
     async def start(self) -> None:
         from .engine.engine import Engine
         self.node.add_host(FUNCTIONS_HOST, Engine(self.node, FUNCTIONS_HOST))
+        if self.cluster is not None:
+            await self.cluster.start()
         await self.registry.load()
         for err in self.registry.boot_errors:
             self.report(str(err))
@@ -121,6 +124,8 @@ class Runtime:
         from .data import Resources
         from .http.manager import HttpManager
         await HttpManager.of(self).close()          # no new requests first
+        if self.cluster is not None:   # singletons hand their Leases over first
+            await self.cluster.stop()
         await self.supervisor.stop_all()
         Resources.of(self.node).close_all()        # consumers, pools, stores
         for host_id in list(self.node.hosts):

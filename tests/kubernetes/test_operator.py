@@ -331,7 +331,15 @@ def test_app_becomes_deployment_rbac_services_and_pdb(kube, operator, ns):
         owners = get(kube, ns, ref)["metadata"]["ownerReferences"]
         assert owners == [{"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "name": "shop", "uid": uid,
                            "controller": True, "blockOwnerDeletion": True}], ref
-    assert get(kube, ns, "service/shop-peers")["spec"]["clusterIP"] == "None"
+    peers = get(kube, ns, "service/shop-peers")["spec"]
+    assert peers["clusterIP"] == "None"
+    assert peers["ports"] == [{"name": "mesh", "port": 7950, "targetPort": "mesh", "protocol": "TCP"}]
+    assert {"name": "mesh", "containerPort": 7950, "protocol": "TCP"} in container["ports"]
+    assert env["POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
+    assert env["WIPPY_CLUSTER_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "shop-mesh", "key": "key"}
+    secret = wait_for(lambda: json.loads(kube.kubectl("get", "secret", "shop-mesh", "-n", ns, "-o", "json",
+                                                      check=False).stdout or "null"), what="the mesh Secret")
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == uid and len(secret["data"]["key"]) >= 64
     assert get(kube, ns, "poddisruptionbudget/shop")["spec"]["minAvailable"] == 1
 
     kube.kubectl("patch", "wippyapp/shop", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": 0}}')
@@ -446,7 +454,10 @@ def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube,
     assert can("patch", f"configmaps/{own_entries[0]}") == "no"   # what it serves is the operator's to say
     for verb in ("get", "list", "watch"):
         assert can(verb, "secrets") == "no" and can(verb, "configmaps") == "no"
-    assert can("list", "controllerrevisions.apps") == "no" and can("create", "leases.coordination.k8s.io") == "no"
+    assert can("list", "controllerrevisions.apps") == "no"
+    # the cluster: membership from EndpointSlices (read only), names, locks and leaders as Leases
+    assert can("watch", "endpointslices.discovery.k8s.io") == "yes" and can("create", "endpointslices.discovery.k8s.io") == "no"
+    assert can("create", "leases.coordination.k8s.io") == "yes" and can("delete", "leases.coordination.k8s.io") == "yes"
     assert can("create", "configmaps") == "no" and can("create", "pods") == "no"
     assert can("get", f"configmaps/{map_names('blog')[0]}", app="blog") == "yes"
     assert kube.kubectl("auth", "can-i", "get", f"configmaps/{own_entries[0]}", "-n", "default", "--as",

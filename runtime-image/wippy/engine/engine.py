@@ -130,7 +130,7 @@ class Engine:
             "on_exit": node.on_exit,
             "lookup_name": node.lookup_name,
             "register_name": self._register_name,
-            "unregister_name": lambda name, scope: node.unregister_name(name),
+            "unregister_name": self._unregister_name,
             "send_remote": lambda pid, topic, frm, value: node.send(pid, topic, frm, self.py(value)),
             "spawn_remote": self._spawn_remote,
             "exec_remote": self._exec_remote,
@@ -368,19 +368,32 @@ class Engine:
     # ------------------------------------------------------------------ remote ops
     def _register_name(self, name, pid, scope=0):
         try:
+            if scope and self.node.cluster is not None:   # a cluster scope: the caller awaits the token
+                return self._start_async(self.node.cluster.register_name, name, pid, int(scope))
             self.node.register_name(name, pid)
             return True
         except WippyError as e:
             return None, self.new_error(e)
+
+    def _unregister_name(self, name, scope=0, caller=None):
+        if scope and self.node.cluster is not None:
+            return self._start_async(self.node.cluster.unregister_name, name, int(scope), caller)
+        return self.node.unregister_name(name)
 
     def _spawn_remote(self, entry_id, host, sp, caller, monitored, linked, args):
         try:
             opts = self.py(sp) if sp is not None else {}
             pid = self.node.spawn(entry_id, host, self.py_args(args), caller=caller,
                                   monitored=bool(monitored), linked=bool(linked), options=opts)
-            return pid
         except WippyError as e:
             return None, self.new_error(e)
+        if inspect.isawaitable(pid):   # a host on another node: the caller awaits the token
+            token = next(self._tokens)
+            task = self.loop.create_task(pid)
+            self._pending[token] = task
+            task.add_done_callback(lambda t: self._finish_async(token, t))
+            return token
+        return pid
 
     def _exec_remote(self, entry_id, host, sp, args):
         token = next(self._tokens)
@@ -428,9 +441,15 @@ class Engine:
         return True
 
     def deliver_event(self, pid: str, event: dict) -> bool:
-        if self.S.procs[pid] is None:
+        proc = self.S.procs[pid]
+        if proc is None:
             return False
-        self.S.deliver_event(pid, to_lua(self, event))
+        if event.get("kind") == "pid.link.down":   # from another host or node: trapped, or fatal
+            err = (event.get("result") or {}).get("error")
+            self.S.link_down(proc, event.get("from"), to_lua(self, err if err is not None else
+                                                              WippyError(INTERNAL, "linked process failed")))
+        else:
+            self.S.deliver_event(pid, to_lua(self, event))
         self.kick()
         return True
 

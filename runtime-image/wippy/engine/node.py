@@ -26,6 +26,14 @@ def host_of(pid: str) -> str | None:
     return head.split("@", 1)[1] if "@" in head else head
 
 
+def node_of(pid: str) -> str | None:
+    """`{node@host|uniq}` -> node (None when the pid names none)."""
+    if not isinstance(pid, str) or not pid.startswith("{"):
+        return None
+    head = pid[1:].split("|", 1)[0]
+    return head.split("@", 1)[0] if "@" in head else None
+
+
 class Host(Protocol):
     """What the node needs from a host (a Lua engine, or a Temporal worker later)."""
 
@@ -49,6 +57,16 @@ class Node:
         self._frames = itertools.count(1)
         self._entries = entries or (lambda _id: None)
         self._versions: dict[str, int] = {}
+        self.cluster: Any = None     # cluster/cluster.py when this node is one of many
+        self.pg: Any = None          # cluster/pg.py once a process opens a pg.scope
+
+    def remote(self, pid: str):
+        """The cluster, when `pid` lives on another node (else None: it is local or unknown)."""
+        c = self.cluster
+        if c is None:
+            return None
+        n = node_of(pid)
+        return c if n is not None and n != self.name else None
 
     # ------------------------------------------------------------------ hosts
     def add_host(self, host_id: str, host: Any) -> None:
@@ -94,6 +112,10 @@ class Node:
 
     # ------------------------------------------------------------------ routing
     def route_event(self, pid: str, event: dict) -> None:
+        c = self.remote(pid)
+        if c is not None:
+            c.route_event(pid, event)
+            return
         cb = self._watchers.get(pid)
         if cb is not None:
             cb(event)
@@ -103,6 +125,9 @@ class Node:
             h.deliver_event(pid, event)
 
     def send(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
+        c = self.remote(pid)
+        if c is not None:
+            return c.send(pid, topic, frm, value)
         h = self.host_for(pid)
         if h is not None:
             h.deliver(pid, topic, frm, value)
@@ -116,8 +141,16 @@ class Node:
 
     def spawn(self, entry_id: str, host_id: str, args: list, *, caller: str | None = None,
               monitored: bool = False, linked: bool = False, options: dict | None = None,
-              name: str | None = None) -> str:
+              name: str | None = None) -> Any:
+        """A pid; for a host of another node (`node@host`), an awaitable of the pid."""
         options = options or {}
+        if "@" in host_id:
+            target, _, host_id = host_id.partition("@")
+            if target != self.name:
+                if self.cluster is None:
+                    raise WippyError(NOT_FOUND, f"node {target} not found: this node is not in a cluster")
+                return self.cluster.spawn(target, entry_id, host_id, args, caller=caller, monitored=monitored,
+                                          linked=linked, options=options, name=name)
         name = name or options.get("name")
         if name:
             existing = self.lookup_name(name)
@@ -139,6 +172,12 @@ class Node:
         return pid
 
     async def exec(self, entry_id: str, host_id: str, args: list, options: dict | None = None) -> Any:
+        if "@" in host_id:
+            target, _, host_id = host_id.partition("@")
+            if target != self.name:
+                if self.cluster is None:
+                    raise WippyError(NOT_FOUND, f"node {target} not found: this node is not in a cluster")
+                return await self.cluster.exec(target, entry_id, host_id, args, options)
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
 
@@ -162,14 +201,23 @@ class Node:
         return result.get("value")
 
     def cancel(self, pid: str, frm: str | None, reason: str | None) -> bool:
+        c = self.remote(pid)
+        if c is not None:
+            return c.cancel(pid, frm, reason)
         h = self.host_for(pid)
         return bool(h and h.cancel(pid, frm, reason))
 
     def terminate(self, pid: str, reason: str = "terminated") -> bool:
+        c = self.remote(pid)
+        if c is not None:
+            return c.terminate(pid, reason)
         h = self.host_for(pid)
         return bool(h and h.terminate(pid, reason))
 
     def monitor(self, pid: str, watcher: str, on: bool) -> bool:
+        c = self.remote(pid)
+        if c is not None:
+            return c.monitor(pid, watcher, on)
         h = self.host_for(pid)
         if h is None or not hasattr(h, "add_monitor"):
             if on:  # monitoring a process that is gone reports its exit at once
@@ -185,6 +233,9 @@ class Node:
         return True
 
     def link(self, pid: str, other: str, on: bool) -> bool:
+        c = self.remote(pid)
+        if c is not None:
+            return c.link(pid, other, on)
         h = self.host_for(pid)
         if h is None or not hasattr(h, "add_link"):
             if on:
@@ -198,6 +249,10 @@ class Node:
         return True
 
     def unlink(self, pid: str, other: str) -> None:
+        c = self.remote(pid)
+        if c is not None:
+            c.link(pid, other, False)
+            return
         h = self.host_for(pid)
         if h is not None and hasattr(h, "remove_link"):
             h.remove_link(pid, other)
@@ -207,6 +262,10 @@ class Node:
         for name in self._names_of.pop(pid, ()):
             if self.names.get(name) == pid:
                 del self.names[name]
+        if self.cluster is not None:
+            self.cluster.on_exit(pid)
+        if self.pg is not None:
+            self.pg.on_exit(pid)
 
     # ------------------------------------------------------------------ names (LOCAL scope)
     def register_name(self, name: str, pid: str) -> None:
@@ -219,6 +278,11 @@ class Node:
         self._names_of.setdefault(pid, set()).add(name)
 
     def lookup_name(self, name: str) -> str | None:
+        # cluster-wide names shadow local ones (Consistent/Strong, then Eventual, then Local)
+        if self.cluster is not None:
+            pid = self.cluster.lookup_name(name)
+            if pid is not None:
+                return pid
         return self.names.get(name)
 
     def unregister_name(self, name: str) -> bool:

@@ -94,6 +94,20 @@ class KubeApi:
     async def get(self, path: str, **params: Any) -> dict:
         return await self._request("GET", path, params=_params(params))
 
+    async def create(self, path: str, body: dict, field_manager: str = "wippy") -> dict:
+        return await self._request("POST", path, params={"fieldManager": field_manager}, body=body,
+                                   content_type="application/json")
+
+    async def replace(self, path: str, body: dict, field_manager: str = "wippy") -> dict:
+        """PUT: with metadata.resourceVersion set, only if the object has not changed since (else 409)."""
+        return await self._request("PUT", path, params={"fieldManager": field_manager}, body=body,
+                                   content_type="application/json")
+
+    async def delete(self, path: str, preconditions: dict | None = None) -> dict:
+        """With `preconditions` ({uid, resourceVersion}), only that version of the object (else 409)."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": preconditions} if preconditions else None
+        return await self._request("DELETE", path, body=body, content_type="application/json" if body else None)
+
     async def merge_patch(self, path: str, body: dict, field_manager: str = "wippy") -> dict:
         return await self._request("PATCH", path, params={"fieldManager": field_manager}, body=body,
                                    content_type="application/merge-patch+json")

@@ -151,13 +151,17 @@ STATUS_SCHEMA = {
 
 
 # ---------------------------------------------------------------------- entry CRDs
+# kinds added after others took their initials: named here, so that no existing name changes
+FIXED_SHORT_NAMES = {"PgScope": "wpgs"}
+
+
 def short_names() -> dict[str, str]:
     """`function.lua` -> `wfl`; on a clash the last part is spelled longer (`wndep`)."""
     taken: dict[str, str] = {"wapp": APP_KIND}
     out = {}
     for crd, kinds in sorted(crd_groups().items()):
         parts = family_of(kinds[0]).split(".")
-        name = "w" + "".join(p[0] for p in parts)
+        name = FIXED_SHORT_NAMES.get(crd) or "w" + "".join(p[0] for p in parts)
         if name in taken:
             name = "w" + "".join(p[0] for p in parts[:-1]) + parts[-1][:3]
         taken[name] = crd

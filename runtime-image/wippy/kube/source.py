@@ -380,4 +380,7 @@ def kubernetes_runtime(*, node_name: str | None = None, app: str | None = None, 
     pod = os.environ.get("POD_NAME") or node_name or default_node_name()
     source = KubeSource(api, namespace=pod_namespace(namespace, config_namespace), app=app,
                         pod_name=pod, resync=resync)
-    return Runtime(node_name=node_name or pod, persist_history=False, source=source)
+    runtime = Runtime(node_name=node_name or pod, persist_history=False, source=source)
+    from wippy.cluster.kube import attach
+    attach(runtime, api, source.namespace, app)
+    return runtime

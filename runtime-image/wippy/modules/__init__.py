@@ -63,6 +63,7 @@ SPECS: list[ModuleSpec] = [
     _spec("fs", "storage", "io"),
     _spec("security", "security"),
     _spec("system", "system"),
+    _spec("pg", "process"),
     _spec("templates", "deterministic"),
     _spec("exec", "process", "io"),
     _spec("websocket", "network", "io"),

@@ -77,17 +77,33 @@ local function link(a, b_pid)
   a.links[b_pid] = true
 end
 
+-- `node@host` names a host of another node of the cluster (nil node: this one)
+local function split_node(host)
+  if type(host) == "string" then
+    local n, h = host:match("^([^@:]+)@(.+)$")
+    if n and n ~= S.node then return n, h end
+    if n then return nil, h end
+  end
+  return nil, host
+end
+
 -- spawner: immutable options {ctx, opts, actor, scope, name, messages}
 local function spawn_with(sp, id, host, monitored, linked, ...)
   S.checkpoint()   -- a spawn loop yields past half a slice instead of running into the limit
   id = resolve_id(id, "process id")
-  host = resolve_id(host, "host")
+  local on_node, bare = split_node(host)
+  host = resolve_id(bare, "host")
   if not S.check("process.spawn", id) then return nil, S.denied("process.spawn", id) end
   if not S.check("process.host", host) then return nil, S.denied("process.host", host) end
   local me = self_proc()
   local args = pack(...)
   local ok, cargs = pcall(copy, args)
   if not ok then return nil, new_error("Invalid", tostring(cargs)) end
+  if on_node then   -- a host of another node: the cluster spawns it there
+    local r, rerr = P.spawn_remote(id, on_node .. "@" .. host, S.plain_spawner(sp), me and me.pid, monitored, linked, cargs)
+    if type(r) == "number" then return S.await_token(r) end
+    return r, rerr
+  end
   if host ~= S.host then
     return P.spawn_remote(id, host, S.plain_spawner(sp), me and me.pid, monitored, linked, cargs)
   end
@@ -183,7 +199,9 @@ function process.spawn_linked_monitored(id, host, ...) return spawn_with(DEFAULT
 -- spawn and wait for the return value
 local function exec_with(sp, id, host, ...)
   id = resolve_id(id, "process id")
-  host = resolve_id(host, "host")
+  local on_node, bare = split_node(host)
+  host = resolve_id(bare, "host")
+  if on_node then host = on_node .. "@" .. host end
   local task = current()
   if host ~= S.host then
     local ok, cargs = pcall(copy, pack(...))
@@ -392,6 +410,7 @@ function registry.register(name, pid, scope)
   pid = pid or (me and me.pid)
   if not pid then return nil, new_error("Invalid", "no pid to register") end
   local ok, err = P.register_name(name, pid, scope or 0)
+  if type(ok) == "number" then ok, err = S.await_token(ok) end   -- a cluster scope
   if not ok then return nil, err end
   local p = S.procs[pid]
   if p then p.named = true end
@@ -403,7 +422,10 @@ function registry.lookup(name)
   return pid
 end
 function registry.unregister(name, scope)
-  return P.unregister_name(name, scope or 0) and true or false
+  local me = self_proc()
+  local r = P.unregister_name(name, scope or 0, me and me.pid)
+  if type(r) == "number" then r = S.await_token(r) end   -- a cluster scope
+  return r and true or false
 end
 process.registry = registry
 

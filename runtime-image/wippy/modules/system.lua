@@ -18,9 +18,6 @@ local function guarded(action, resource, fn)
 end
 local function value(fn) return function(...) return fn(...), nil end end
 
-local NO_RAFT = "raft not available"
-local function no_raft() return nil, new_error("Internal", NO_RAFT) end
-
 local system = {
   memory = {
     stats = guarded("system.read", "memory", value(py.memory_stats)),
@@ -75,21 +72,24 @@ local system = {
   },
   node = {
     id = guarded("system.read", "node", value(py.node_id)),
-    addr = guarded("system.read", "node", function() return nil, new_error("Internal", "membership unavailable: this node runs without clustering") end),
-    role = guarded("system.read", "node", function() return "non-member", nil end),
+    addr = guarded("system.read", "node", py.node_addr),
+    role = guarded("system.read", "node", py.node_role),
   },
   cluster = {
-    members = guarded("system.read", "cluster", function() return {{id = py.node_id(), is_local = true}}, nil end),
-    leader = guarded("system.read", "cluster", function() return "", nil end),
-    size = guarded("system.read", "cluster", function() return 1, nil end),
+    members = guarded("system.read", "cluster", py.cluster_members),
+    leader = guarded("system.read", "cluster", value(py.cluster_leader)),
+    size = guarded("system.read", "cluster", value(py.cluster_size)),
   },
+  -- Raft's place is taken by the API server: etcd is the linearizable store, and the app's
+  -- leader is the holder of its leader Lease (term: the Lease's transitions; commit index: its
+  -- resourceVersion). Without a cluster these answer "raft not available".
   raft = {
-    is_leader = guarded("system.read", "raft", no_raft),
-    is_member = guarded("system.read", "raft", no_raft),
-    role = guarded("system.read", "raft", no_raft),
-    term = guarded("system.read", "raft", no_raft),
-    commit_index = guarded("system.read", "raft", no_raft),
-    stats = guarded("system.read", "raft_stats", no_raft),
+    is_leader = guarded("system.read", "raft", function() return py.raft("is_leader") end),
+    is_member = guarded("system.read", "raft", function() return py.raft("is_member") end),
+    role = guarded("system.read", "raft", function() return py.raft("role") end),
+    term = guarded("system.read", "raft", function() return py.raft("term") end),
+    commit_index = guarded("system.read", "raft", function() return py.raft("commit_index") end),
+    stats = guarded("system.read", "raft_stats", function() return py.raft("stats") end),
   },
   lock = {},
 }

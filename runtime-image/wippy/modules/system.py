@@ -1,6 +1,6 @@
 """Python side of the `system` module: runtime information about this node, its hosts,
-services and memory, and node-local locks. Clustering is not part of this runtime: the
-node reports itself as the only member and Raft calls answer "raft not available"."""
+services and memory, the cluster (cluster/), and locks. Without a cluster the node reports
+itself as the only member, Raft calls answer "raft not available" and locks are node-local."""
 from __future__ import annotations
 
 import asyncio
@@ -146,7 +146,58 @@ def install(engine):
         asyncio.get_running_loop().call_soon(hook, int(code))
         return True
 
-    def lock_acquire(name, pid):
+    def cluster_of():
+        return getattr(node, "cluster", None)
+
+    def node_addr():
+        c = cluster_of()
+        if c is None:
+            return None, engine.new_error(WippyError(INTERNAL, "membership unavailable: this node runs without clustering"))
+        return c.mesh.addr
+
+    def node_role():
+        c = cluster_of()
+        if c is None or c.leader is None:
+            return "non-member"
+        return c.leader.role()
+
+    def cluster_members():
+        c = cluster_of()
+        return engine.to_lua(c.member_list() if c is not None else [{"id": node.name, "is_local": True}])
+
+    def cluster_leader():
+        c = cluster_of()
+        return (c.leader.holder_node() or "") if c is not None and c.leader is not None else ""
+
+    def cluster_size():
+        c = cluster_of()
+        return len(c.member_list()) if c is not None else 1
+
+    def raft(field):
+        c = cluster_of()
+        if c is None or c.leader is None:
+            return None, engine.new_error(WippyError(INTERNAL, "raft not available"))
+        return engine.to_lua(c.leader.raft(field))
+
+    async def lock_acquire(name, pid):
+        c = cluster_of()
+        if c is not None and c.names is not None:
+            try:
+                await c.names.lock_acquire(name, pid)
+            except WippyError as e:
+                if e.kind == ALREADY_EXISTS:
+                    return False, e
+                raise
+            return True
+        return local_lock_acquire(name, pid)
+
+    async def lock_release(name, pid):
+        c = cluster_of()
+        if c is not None and c.names is not None:
+            return await c.names.lock_release(name, pid)
+        return local_lock_release(name, pid)
+
+    def local_lock_acquire(name, pid):
         try:
             if node.lookup_name(LOCK_PREFIX + name) == pid:
                 raise WippyError(ALREADY_EXISTS, f"lock {name} is already held by this process")
@@ -157,7 +208,7 @@ def install(engine):
             raise
         return True
 
-    def lock_release(name, pid):
+    def local_lock_release(name, pid):
         if node.lookup_name(LOCK_PREFIX + name) != pid:
             return False
         return node.unregister_name(LOCK_PREFIX + name)
@@ -177,7 +228,9 @@ def install(engine):
         "hosts_list": hosts_list, "host_processes": host_processes,
         "supervisor_state": supervisor_state, "supervisor_states": supervisor_states,
         "exit": request_exit, "lock_acquire": lock_acquire, "lock_release": lock_release,
-        "node_id": lambda: node.name, "modules": modules,
+        "node_id": lambda: node.name, "modules": modules, "node_addr": node_addr, "node_role": node_role,
+        "cluster_members": cluster_members, "cluster_leader": cluster_leader, "cluster_size": cluster_size,
+        "raft": raft,
     }
 
 

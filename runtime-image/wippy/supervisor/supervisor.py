@@ -46,6 +46,7 @@ class ServiceSpec:
     lifecycle: Lifecycle
     actor: dict | None = None        # identity from lifecycle.security
     scope: list[str] | None = None   # policy ids granted to it
+    placement: str = "every"         # "singleton": once per app (cluster/singletons.py)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Supervisor:
         self._order: list[str] = []          # start order, for reverse shutdown
         self._listeners: list[Callable[[str, State], None]] = []
         self._changed = asyncio.Event()      # set (and replaced) at every state change
+        self.placement = None                # cluster/singletons.py on a node of a cluster
 
     def on_state(self, cb: Callable[[str, State], None]) -> None:
         self._listeners.append(cb)
@@ -112,8 +114,14 @@ class Supervisor:
         svc = Service(spec)
         self.services[spec.id] = svc
         if spec.lifecycle.auto_start:
-            self.start(spec.id)
+            self._auto_start(spec)
         return svc
+
+    def _auto_start(self, spec: ServiceSpec) -> None:
+        if spec.placement == "singleton" and self.placement is not None:
+            self.placement.claim(spec.id)    # starts it here while this node holds its Lease
+        else:
+            self.start(spec.id)
 
     def start(self, service_id: str) -> None:
         svc = self.services[service_id]
@@ -134,11 +142,15 @@ class Supervisor:
             await self.stop(spec.id)
         new = Service(spec)
         self.services[spec.id] = new
+        if self.placement is not None and spec.placement != "singleton":
+            await self.placement.release(spec.id)
         if was_running or spec.lifecycle.auto_start:
-            self.start(spec.id)
+            self._auto_start(spec)
 
     async def remove(self, service_id: str) -> None:
         if service_id in self.services:
+            if self.placement is not None:
+                await self.placement.release(service_id)
             await self.stop(service_id)
             del self.services[service_id]
             if service_id in self._order:

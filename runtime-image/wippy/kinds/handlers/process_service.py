@@ -23,7 +23,8 @@ def service_spec(runtime: "Runtime", entry) -> ServiceSpec:
         for group in sec.groups:
             scope += policies.group(resolve_ref(group, ns))
     return ServiceSpec(id=entry.id, process=resolve_ref(model.process, ns), host=resolve_ref(model.host, ns),
-                       input=list(model.input), lifecycle=model.lifecycle, actor=actor, scope=scope)
+                       input=list(model.input), lifecycle=model.lifecycle, actor=actor, scope=scope,
+                       placement=model.placement)
 
 
 class ProcessServiceHandler:

@@ -13,6 +13,7 @@ from wippy.kinds.models.base import KindModel
 from wippy.kinds.models.lua import FunctionLua, LibraryLua, ModuleLua, ProcessLua
 from wippy.kinds.models.primitives import NsDefinition, NsDependency, NsRequirement, RegistryEntry
 from wippy.kinds.models.process import ProcessHost, ProcessService
+from wippy.kinds.models.pg import PgScope
 from wippy.kinds.models.terminal import TerminalHost
 from wippy.testing.builtin import BUILTIN_PREFIX
 from wippy.kinds.models import http as _http
@@ -38,6 +39,7 @@ MODELS: dict[str, type[KindModel]] = {
         ModuleLua,
         ProcessHost,
         ProcessService,
+        PgScope,
         TerminalHost,
         TemporalClient, TemporalWorker, WorkflowLua,
         RegistryEntry,

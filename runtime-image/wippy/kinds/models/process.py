@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -77,6 +77,10 @@ class ProcessService(KindModel):
     host: EntryRef = Field(description="The process.host entry to run it on.")
     input: list[Any] = Field(default_factory=list, description="Arguments passed to the process's method.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Start, stop and restart policy.")
+    placement: Literal["every", "singleton"] = Field(
+        "every", description="Where the service runs when the app has many pods: 'every' pod (as on one node), "
+        "or a 'singleton' that runs on exactly one pod of the app at a time (the holder of its Lease) and moves "
+        "to another pod when that one goes away. On a single node both run it once.")
 
     def references(self, entry_ns: str) -> set[str]:
         return {resolve_ref(self.process, entry_ns), resolve_ref(self.host, entry_ns)} | self.lifecycle.references(entry_ns)

@@ -1,0 +1,295 @@
+"""One node of a cluster: the pods of one app, found through the API server (membership.py) and
+joined by the mesh (mesh.py). Messages, signals, monitors, links, spawn and exec reach pids of
+other nodes here; the engines only see the Node's routing.
+
+When a node is gone (its connection lost, or its endpoint gone from the app's peers Service),
+every local monitor of one of its processes gets `pid.exit` and every local process linked to
+one gets `pid.link.down`, with an Unavailable error "node down: <node>": as Erlang reports a lost
+node (noconnection). Requests awaiting it (spawn, exec) fail the same way.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from typing import Any
+
+from ..engine.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
+from ..engine.node import Node, node_of
+from .membership import Member
+from .mesh import Mesh
+from .pg import OPS as PG_OPS, ProcessGroups
+
+log = logging.getLogger("wippy.cluster")
+
+EXIT, LINK_DOWN = "pid.exit", "pid.link.down"
+
+
+class Cluster:
+    def __init__(self, node: Node, *, app: str, namespace: str, key: bytes, uid: str = "",
+                 incarnation: str | None = None):
+        self.node, self.app, self.namespace, self.uid = node, app, namespace, uid
+        self.id = node.name
+        self.incarnation = incarnation or os.urandom(8).hex()
+        self.mesh = Mesh(self.id, self.incarnation, key, app, self._on_frame, self._on_link, self._on_hello)
+        self.members: dict[str, Member] = {}
+        self.peers: dict[str, str] = {}          # connected node -> its incarnation
+        self._seen: dict[str, str] = {}          # node -> last incarnation met
+        self._mons: dict[str, set[tuple[str, str]]] = {}   # node -> {(its pid, local watcher)}
+        self._links: dict[str, set[tuple[str, str]]] = {}  # node -> {(local pid, its pid)}
+        self._reqs = itertools.count(1)
+        self._pending: dict[int, tuple[str, asyncio.Future]] = {}
+        self.membership: Any = None
+        self.names: Any = None       # names.py, when the API server backs the cluster scopes
+        self.leader: Any = None      # leases.py: the app's leader Lease
+        self.started_at = time.time()
+        self.on_node_down: list = []
+        node.cluster = self
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, host: str, port: int, advertise: str | None = None) -> None:
+        await self.mesh.start(host, port, advertise)
+        log.info("cluster: node %s (app %s) meshes on %s", self.id, self.app, self.mesh.addr)
+
+    async def stop(self) -> None:
+        for _, fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(WippyError(UNAVAILABLE, "node stopping"))
+        await self.mesh.close()
+
+    def set_members(self, members: dict[str, Member]) -> None:
+        """The app's live nodes (from the API server): connect to the new, drop the departed."""
+        gone = [n for n in self.members if n not in members]
+        self.members = dict(members)
+        for m in members.values():
+            if m.id != self.id:
+                self.mesh.peer(m.id, m.addr)
+        for n in gone:
+            if n != self.id:
+                self.mesh.drop(n)
+                self._node_down(n, "left the cluster")
+                if self.names is not None:
+                    self.names.node_left(n)
+
+    # ------------------------------------------------------------------ mesh events
+    def _on_hello(self, node: str, incarnation: str, addr: str) -> None:
+        # a peer dialled us before our membership listed it: answer on a link of our own
+        if node not in self.mesh.links:
+            self.mesh.peer(node, addr)
+
+    def _on_link(self, node: str, incarnation: str | None, state: str) -> None:
+        if state == "up":
+            old = self._seen.get(node)
+            if old is not None and old != incarnation:
+                self._node_down(node, "restarted")
+                if self.names is not None:
+                    self.names.node_left(node, keep_incarnation=incarnation)
+            self._seen[node] = incarnation or ""
+            self.peers[node] = incarnation or ""
+            if self.names is not None:
+                self.names.sync_to(node)
+            if self.node.pg is not None:
+                self.node.pg.sync_to(node)
+        else:
+            self.peers.pop(node, None)
+            self._node_down(node, "connection lost")
+
+    def _node_down(self, node: str, why: str) -> None:
+        err = WippyError(UNAVAILABLE, f"node down: {node} ({why})")
+        mons, links = self._mons.pop(node, set()), self._links.pop(node, set())
+        for rpid, watcher in mons:
+            self.node.route_event(watcher, {"kind": EXIT, "type": EXIT, "from": rpid, "result": {"error": err}})
+        for lpid, rpid in links:
+            self.node.route_event(lpid, {"kind": LINK_DOWN, "type": LINK_DOWN, "from": rpid, "result": {"error": err}})
+        for req, (n, fut) in list(self._pending.items()):
+            if n == node and not fut.done():
+                self._pending.pop(req, None)
+                fut.set_exception(err)
+        if mons or links:
+            log.warning("cluster: %s; %d monitors and %d links fired", err.message, len(mons), len(links))
+        if self.node.pg is not None:
+            self.node.pg.node_gone(node)
+        for hook in self.on_node_down:
+            hook(node)
+
+    # ------------------------------------------------------------------ outgoing
+    def _frame(self, node: str, frame: list) -> bool:
+        return self.mesh.send(node, frame)
+
+    def send(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
+        self._frame(node_of(pid), ["m", pid, topic, frm, value])
+        return True   # fire-and-forget, as locally
+
+    def route_event(self, pid: str, event: dict) -> None:
+        node = node_of(pid)
+        if event.get("kind") == LINK_DOWN:   # the local end of the link is gone
+            self._links.get(node, set()).discard((event.get("from"), pid))
+        self._frame(node, ["e", pid, event])
+
+    def cancel(self, pid: str, frm: str | None, reason: str | None) -> bool:
+        return self._frame(node_of(pid), ["c", pid, frm, reason])
+
+    def terminate(self, pid: str, reason: str) -> bool:
+        return self._frame(node_of(pid), ["t", pid, reason])
+
+    def monitor(self, pid: str, watcher: str, on: bool) -> bool:
+        node = node_of(pid)
+        if on and not self._frame(node, ["mo", pid, watcher, True]):
+            self.node.route_event(watcher, {"kind": EXIT, "type": EXIT, "from": pid, "result": {
+                "error": WippyError(UNAVAILABLE, f"node down: {node} is not a member of the cluster")}})
+            return True
+        if on:
+            self._mons.setdefault(node, set()).add((pid, watcher))
+        else:
+            self._mons.get(node, set()).discard((pid, watcher))
+            self._frame(node, ["mo", pid, watcher, False])
+        return True
+
+    def link(self, pid: str, other: str, on: bool) -> bool:
+        node = node_of(pid)
+        if on:
+            if not self._frame(node, ["l", pid, other, True]):
+                raise WippyError(NOT_FOUND, f"no such process {pid}: node {node} is not a member of the cluster")
+            self._links.setdefault(node, set()).add((other, pid))
+        else:
+            self._links.get(node, set()).discard((other, pid))
+            self._frame(node, ["l", pid, other, False])
+        return True
+
+    async def _request(self, node: str, frame: list) -> Any:
+        req = next(self._reqs)
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[req] = (node, fut)
+        if not self._frame(node, [frame[0], req, *frame[1:]]):
+            self._pending.pop(req, None)
+            raise WippyError(NOT_FOUND, f"node {node} is not a member of the cluster")
+        try:
+            return await fut
+        finally:
+            self._pending.pop(req, None)
+
+    async def spawn(self, node: str, entry_id: str, host: str, args: list, *, caller: str | None,
+                    monitored: bool, linked: bool, options: dict, name: str | None) -> str:
+        opts = dict(options or {})
+        if name:
+            opts["name"] = name
+        pid = await self._request(node, ["sp", entry_id, host, args, caller, monitored, linked, opts])
+        if caller:
+            if monitored:
+                self._mons.setdefault(node, set()).add((pid, caller))
+            if linked:
+                self._links.setdefault(node, set()).add((caller, pid))
+                h = self.node.host_for(caller)
+                if h is not None and hasattr(h, "add_link"):
+                    h.add_link(caller, pid)
+        return pid
+
+    async def exec(self, node: str, entry_id: str, host: str, args: list, options: dict | None) -> Any:
+        return await self._request(node, ["ex", entry_id, host, args, dict(options or {})])
+
+    def on_exit(self, pid: str) -> None:
+        if self.names is not None:
+            self.names.on_exit(pid)
+
+    async def register_name(self, name: str, pid: str, scope: int) -> bool:
+        if not isinstance(name, str) or not name:
+            raise WippyError(INVALID, "name must be a non-empty string")
+        if self.names is None:
+            raise WippyError(UNAVAILABLE, "cluster name scopes need the API server")
+        return await self.names.register(name, pid, scope)
+
+    async def unregister_name(self, name: str, scope: int, caller: str | None) -> bool:
+        if self.names is None:
+            return False
+        return await self.names.unregister(name, scope, caller)
+
+    def lookup_name(self, name: str) -> str | None:
+        return self.names.lookup(name) if self.names is not None else None
+
+    # ------------------------------------------------------------------ incoming
+    def _on_frame(self, node: str, frame: Any) -> None:
+        if not isinstance(frame, list) or not frame:
+            raise WippyError(INVALID, "malformed frame")
+        op = frame[0]
+        n = self.node
+        if op == "m":
+            _, pid, topic, frm, value = frame
+            n.send(pid, topic, frm, value)
+        elif op == "e":
+            _, pid, ev = frame
+            kind, frm = ev.get("kind"), ev.get("from")
+            if kind == EXIT:
+                self._mons.get(node, set()).discard((frm, pid))
+            elif kind == LINK_DOWN:
+                self._links.get(node, set()).discard((pid, frm))
+            n.route_event(pid, ev)
+        elif op == "c":
+            _, pid, frm, reason = frame
+            n.cancel(pid, frm, reason)
+        elif op == "t":
+            _, pid, reason = frame
+            n.terminate(pid, reason)
+        elif op == "mo":
+            _, pid, watcher, on = frame
+            n.monitor(pid, watcher, on)
+        elif op == "l":
+            _, pid, other, on = frame
+            if on:
+                try:
+                    n.link(pid, other, True)
+                    self._links.setdefault(node, set()).add((pid, other))
+                except WippyError as e:
+                    self.route_event(other, {"kind": LINK_DOWN, "type": LINK_DOWN, "from": pid,
+                                             "result": {"error": e}})
+            else:
+                self._links.get(node, set()).discard((pid, other))
+                n.unlink(pid, other)
+        elif op == "sp":
+            _, req, entry_id, host, args, caller, monitored, linked, opts = frame
+            try:
+                pid = n.spawn(entry_id, host, args, caller=caller, monitored=monitored, linked=linked, options=opts)
+                if caller and linked:
+                    self._links.setdefault(node, set()).add((pid, caller))
+                self._frame(node, ["r", req, True, pid])
+            except WippyError as e:
+                self._frame(node, ["r", req, False, e])
+        elif op == "ex":
+            _, req, entry_id, host, args, opts = frame
+            asyncio.get_running_loop().create_task(self._serve_exec(node, req, entry_id, host, args, opts))
+        elif op == "r":
+            _, req, ok, value = frame
+            item = self._pending.pop(req, None)
+            if item is not None and not item[1].done():
+                if ok:
+                    item[1].set_result(value)
+                else:
+                    item[1].set_exception(value if isinstance(value, WippyError) else WippyError("", str(value)))
+        elif op in PG_OPS:
+            ProcessGroups.of(n).on_frame(node, frame)
+        elif self.names is not None and self.names.handles(op):
+            self.names.on_frame(node, frame)
+        else:
+            raise WippyError(INVALID, f"unknown frame {op!r}")
+
+    async def _serve_exec(self, node: str, req: int, entry_id: str, host: str, args: list, opts: dict) -> None:
+        try:
+            value = await self.node.exec(entry_id, host, args, opts)
+            self._frame(node, ["r", req, True, value])
+        except WippyError as e:
+            self._frame(node, ["r", req, False, e])
+        except Exception as e:
+            self._frame(node, ["r", req, False, WippyError("Internal", f"{type(e).__name__}: {e}")])
+
+    # ------------------------------------------------------------------ system.node / system.cluster
+    def member_list(self) -> list[dict]:
+        out = [{"id": self.id, "is_local": True, "addr": self.mesh.addr,
+                "meta": {"uid": self.uid, "incarnation": self.incarnation, "app": self.app}}]
+        for m in sorted(self.members.values(), key=lambda m: m.id):
+            if m.id == self.id:
+                continue
+            meta = {"uid": m.uid, "ready": "true" if m.ready else "false",
+                    "connected": "true" if m.id in self.peers else "false"}
+            out.append({"id": m.id, "is_local": False, "addr": m.addr, "meta": meta})
+        return out

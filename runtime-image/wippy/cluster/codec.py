@@ -1,0 +1,45 @@
+"""The mesh's wire encoding: MessagePack, with Wippy errors as an extension type. Values are
+what Lua values become in Python (engine/convert.py): nil, booleans, numbers, strings, bytes,
+lists, maps and errors."""
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ..engine.errors import WippyError
+
+ERROR_EXT = 1
+MAX_FRAME = 64 * 1024 * 1024   # one frame (a message and its payload) at most
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, WippyError):
+        return msgpack.ExtType(ERROR_EXT, msgpack.packb([obj.kind, obj.message, obj.retryable, obj.details],
+                                                        default=_default, use_bin_type=True))
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot send a {type(obj).__name__} to another node")
+
+
+def _ext(code: int, data: bytes) -> Any:
+    if code == ERROR_EXT:
+        kind, message, retryable, details = msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False)
+        return WippyError(kind, message, retryable, details)
+    return msgpack.ExtType(code, data)
+
+
+def packer() -> msgpack.Packer:
+    return msgpack.Packer(default=_default, use_bin_type=True)
+
+
+def unpacker() -> msgpack.Unpacker:
+    return msgpack.Unpacker(ext_hook=_ext, raw=False, strict_map_key=False, max_buffer_size=MAX_FRAME)
+
+
+def pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, default=_default, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False)

@@ -1,0 +1,75 @@
+"""The cluster of a runtime pod: its identity from the downward API, its key from the app's
+mesh Secret, its membership from the API server. Without the key the pod is a single node."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from ..kube.api import KubeApi
+from .cluster import Cluster
+from .membership import KubeMembership
+
+log = logging.getLogger("wippy.cluster")
+
+DEFAULT_MESH_PORT = 7950
+KEY_ENV = "WIPPY_CLUSTER_KEY"       # from the app's Secret `<app>-mesh` (operator/wippy_operator/children.py)
+
+
+def mesh_secret(app: str) -> str:
+    return f"{app}-mesh"
+
+
+def advertise_address() -> str:
+    ip = os.environ.get("POD_IP")
+    if ip:
+        return ip
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+class KubeCluster:
+    """Starts and stops a Cluster with the runtime (Runtime.cluster)."""
+
+    def __init__(self, runtime, api: KubeApi, namespace: str, app: str, key: bytes):
+        from .leases import LeaseElector
+        from .names import Names
+        self.runtime, self.api = runtime, api
+        self.port = int(os.environ.get("WIPPY_MESH_PORT") or DEFAULT_MESH_PORT)
+        self.cluster = Cluster(runtime.node, app=app, namespace=namespace, key=key,
+                               uid=os.environ.get("POD_UID", ""))
+        self.membership = KubeMembership(api, namespace, app, self.cluster.set_members)
+        self.cluster.membership = self.membership
+        self.cluster.names = Names(self.cluster, api)
+        self.cluster.leader = LeaseElector(self.cluster, api, f"{app}-leader")
+        from .singletons import Singletons
+        runtime.supervisor.placement = Singletons(self.cluster, api, runtime.supervisor)
+
+    async def start(self) -> None:
+        c = self.cluster
+        await c.start("0.0.0.0", self.port, advertise_address())
+        self.membership.start()
+        await c.names.start()
+        c.leader.start()
+
+    async def stop(self) -> None:
+        c = self.cluster
+        placement = getattr(self.runtime.supervisor, "placement", None)
+        if placement is not None:
+            await placement.close()
+        await c.leader.close()
+        await c.names.close()
+        await self.membership.stop()
+        await c.stop()
+
+
+def attach(runtime, api: KubeApi, namespace: str, app: str) -> KubeCluster | None:
+    key = os.environ.get(KEY_ENV, "")
+    if not key:
+        log.info("cluster: no %s (the app's %s Secret): this pod runs as a single node", KEY_ENV, mesh_secret(app))
+        return None
+    kc = KubeCluster(runtime, api, namespace, app, key.encode())
+    runtime.cluster = kc
+    return kc

@@ -1,0 +1,273 @@
+"""The internode mesh: TCP between the pods of one app, authenticated with the app's shared key.
+
+Each node dials every peer once and sends to it only on that connection, so the frames one node
+sends another arrive in the order they were sent. Frames are MessagePack values (codec.py)
+written back to back; everything a node sends in one pass of the event loop goes out in one
+write. The handshake is an HMAC-SHA256 challenge-response in both directions over fresh nonces:
+a peer without the key (another app's pods, anyone else) is refused before any frame is read.
+A lost connection is reported (`on_link(node, incarnation, "down")`) and dialled again while the
+node is a member; an incarnation (one per runtime start) tells a restarted peer from the old one.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+from typing import Any, Callable
+
+from . import codec
+
+log = logging.getLogger("wippy.cluster.mesh")
+
+HANDSHAKE_TIMEOUT = 5.0
+HELLO_LIMIT = 4096
+MAX_PENDING = 1_000_000        # frames held for a peer that is not connected yet
+BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class HandshakeError(Exception):
+    pass
+
+
+def _mac(key: bytes, *parts: str | bytes) -> bytes:
+    h = hmac.new(key, digestmod=hashlib.sha256)
+    for p in parts:
+        b = p.encode() if isinstance(p, str) else p
+        h.update(len(b).to_bytes(4, "big") + b)
+    return h.digest()
+
+
+async def _read_one(reader: asyncio.StreamReader, unp, timeout: float = HANDSHAKE_TIMEOUT) -> Any:
+    while True:
+        try:
+            return next(unp)
+        except StopIteration:
+            pass
+        data = await asyncio.wait_for(reader.read(HELLO_LIMIT), timeout)
+        if not data:
+            raise HandshakeError("connection closed during the handshake")
+        unp.feed(data)
+
+
+def _small_unpacker():
+    import msgpack
+    return msgpack.Unpacker(raw=False, max_buffer_size=HELLO_LIMIT)
+
+
+class Link:
+    """This node's connection to one peer (it only writes on it)."""
+
+    def __init__(self, mesh: "Mesh", node: str, addr: str):
+        self.mesh, self.node, self.addr = mesh, node, addr
+        self.out: list[bytes] = []
+        self.writer: asyncio.StreamWriter | None = None
+        self.incarnation: str | None = None
+        self.flush_scheduled = False
+        self.dropped = 0
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def send(self, data: bytes) -> None:
+        if self.writer is None and len(self.out) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        self.out.append(data)
+        if self.writer is not None and not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        if self.writer is None or not self.out:
+            return
+        data = b"".join(self.out)
+        self.out.clear()
+        try:
+            self.writer.write(data)
+        except Exception:   # the connection broke: _run notices and reconnects
+            pass
+
+    async def _run(self) -> None:
+        attempt, last = 0, ""
+        while True:
+            try:
+                reader, writer = await self._connect()
+            except (OSError, asyncio.TimeoutError, HandshakeError) as e:
+                delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
+                attempt += 1
+                why = str(e) or type(e).__name__
+                if why != last or attempt % 50 == 0:   # each new reason once, then now and then
+                    level = logging.WARNING if isinstance(e, HandshakeError) else logging.INFO
+                    log.log(level, "mesh: cannot connect to %s at %s (%s); retrying", self.node, self.addr, why)
+                    last = why
+                await asyncio.sleep(delay)
+                continue
+            attempt, last = 0, ""
+            self.writer = writer
+            log.info("mesh: connected to %s at %s", self.node, self.addr)
+            self.mesh.on_link(self.node, self.incarnation, "up")
+            self._flush()
+            try:
+                await reader.read()   # the peer never writes after the handshake: EOF means it is gone
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                self.writer = None
+                writer.close()
+            log.warning("mesh: connection to %s lost; reconnecting", self.node)
+            self.mesh.on_link(self.node, self.incarnation, "down")
+
+    async def _connect(self):
+        host, _, port = self.addr.rpartition(":")
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
+                                                HANDSHAKE_TIMEOUT)
+        try:
+            mesh = self.mesh
+            cnonce = os.urandom(16)
+            writer.write(codec.pack({"app": mesh.app, "node": mesh.node_id, "inc": mesh.incarnation,
+                                     "addr": mesh.addr, "nonce": cnonce}))
+            unp = _small_unpacker()
+            challenge = await _read_one(reader, unp)
+            if not isinstance(challenge, dict) or "error" in challenge:
+                raise HandshakeError(f"refused by {self.node}: {challenge.get('error') if isinstance(challenge, dict) else '?'}")
+            snode, sinc, snonce = challenge.get("node"), challenge.get("inc"), challenge.get("nonce")
+            if not (isinstance(snode, str) and isinstance(sinc, str) and isinstance(snonce, bytes)):
+                raise HandshakeError("malformed challenge")
+            want = _mac(mesh.key, "server", mesh.app, cnonce, snonce, snode, sinc, mesh.node_id)
+            if not hmac.compare_digest(want, challenge.get("mac") or b""):
+                raise HandshakeError(f"{self.addr} does not hold this app's mesh key")
+            if snode != self.node:
+                raise HandshakeError(f"{self.addr} is {snode}, not {self.node}")
+            writer.write(codec.pack({"mac": _mac(mesh.key, "client", mesh.app, snonce, cnonce, mesh.node_id,
+                                                 mesh.incarnation)}))
+            verdict = await _read_one(reader, unp)
+            if verdict != {"ok": True}:
+                raise HandshakeError(f"refused by {self.node}: {verdict}")
+            self.incarnation = sinc
+            return reader, writer
+        except BaseException:
+            writer.close()
+            raise
+
+    def close(self) -> None:
+        self.task.cancel()
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class Mesh:
+    def __init__(self, node_id: str, incarnation: str, key: bytes, app: str,
+                 on_frame: Callable[[str, Any], None], on_link: Callable[[str, str | None, str], None],
+                 on_hello: Callable[[str, str, str], None] | None = None):
+        if not key:
+            raise ValueError("the mesh needs the app's key")
+        self.node_id, self.incarnation, self.key, self.app = node_id, incarnation, key, app
+        self.on_frame, self.on_link, self.on_hello = on_frame, on_link, on_hello
+        self.links: dict[str, Link] = {}
+        self.addr = ""
+        self._packer = codec.packer()
+        self._server: asyncio.base_events.Server | None = None
+        self._inbound: set[asyncio.StreamWriter] = set()
+        self.refused = 0
+
+    async def start(self, host: str, port: int, advertise: str | None = None) -> int:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        bound = self._server.sockets[0].getsockname()[1]
+        self.addr = f"{advertise or host}:{bound}"
+        return bound
+
+    # ------------------------------------------------------------------ outbound
+    def peer(self, node: str, addr: str) -> None:
+        """Keep a connection to `node` at `addr` (host:port)."""
+        if node == self.node_id:
+            return
+        link = self.links.get(node)
+        if link is not None and link.addr == addr:
+            return
+        if link is not None:
+            link.close()
+        self.links[node] = Link(self, node, addr)
+
+    def drop(self, node: str) -> None:
+        link = self.links.pop(node, None)
+        if link is not None:
+            was_up = link.writer is not None
+            link.close()
+            if was_up:
+                self.on_link(node, link.incarnation, "down")
+
+    def send(self, node: str, frame: Any) -> bool:
+        link = self.links.get(node)
+        if link is None:
+            return False
+        link.send(self._packer.pack(frame))
+        return True
+
+    def connected(self, node: str) -> bool:
+        link = self.links.get(node)
+        return link is not None and link.writer is not None
+
+    # ------------------------------------------------------------------ inbound
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            node = await self._handshake(reader, writer)
+        except (HandshakeError, asyncio.TimeoutError, OSError, ValueError, Exception) as e:
+            self.refused += 1
+            log.warning("mesh: refused a connection from %s: %s", peer, e)
+            writer.close()
+            return
+        self._inbound.add(writer)
+        unp = codec.unpacker()
+        try:
+            while True:
+                data = await reader.read(1 << 18)
+                if not data:
+                    break
+                unp.feed(data)
+                for frame in unp:
+                    try:
+                        self.on_frame(node, frame)
+                    except Exception:
+                        log.exception("mesh: a frame from %s failed", node)
+        except (OSError, ValueError) as e:   # ValueError: a frame over MAX_FRAME
+            log.warning("mesh: inbound connection from %s ended: %s", node, e)
+        finally:
+            self._inbound.discard(writer)
+            writer.close()
+
+    async def _handshake(self, reader, writer) -> str:
+        unp = _small_unpacker()
+        hello = await _read_one(reader, unp)
+        if not isinstance(hello, dict):
+            raise HandshakeError("malformed hello")
+        node, inc, cnonce, addr = hello.get("node"), hello.get("inc"), hello.get("nonce"), hello.get("addr")
+        if hello.get("app") != self.app:
+            writer.write(codec.pack({"error": "wrong app"}))
+            raise HandshakeError(f"{node!r} belongs to app {hello.get('app')!r}, not {self.app!r}")
+        if not (isinstance(node, str) and isinstance(inc, str) and isinstance(cnonce, bytes) and len(cnonce) == 16):
+            raise HandshakeError("malformed hello")
+        snonce = os.urandom(16)
+        writer.write(codec.pack({"node": self.node_id, "inc": self.incarnation, "nonce": snonce,
+                                 "mac": _mac(self.key, "server", self.app, cnonce, snonce, self.node_id,
+                                             self.incarnation, node)}))
+        answer = await _read_one(reader, unp)
+        want = _mac(self.key, "client", self.app, snonce, cnonce, node, inc)
+        if not isinstance(answer, dict) or not hmac.compare_digest(want, answer.get("mac") or b""):
+            writer.write(codec.pack({"error": "bad key"}))
+            raise HandshakeError(f"{node!r} does not hold this app's mesh key")
+        writer.write(codec.pack({"ok": True}))
+        if self.on_hello is not None and isinstance(addr, str):
+            self.on_hello(node, inc, addr)
+        return node
+
+    async def close(self) -> None:
+        for link in self.links.values():
+            link.close()
+        self.links.clear()
+        for w in list(self._inbound):
+            w.close()
+        if self._server is not None:
+            self._server.close()

@@ -1,0 +1,378 @@
+"""Cluster-wide names and locks.
+
+CONSISTENT and STRONG names and `system.lock` locks are `coordination.k8s.io` Leases of the app,
+one per name (holderIdentity: the owner's pid). Creating the Lease is the registration: the API
+server (etcd behind it) lets exactly one create of a name succeed, so the first writer wins and
+every other gets ALREADY_EXISTS with the owner. Every node keeps all of them in a cache fed by a
+watch, so a lookup never asks the API server. A name is released (its Lease deleted, on the
+condition that it is still the same object) by the owner's node when the owner exits, and by
+any node when the owner's node leaves the app's peers or comes back as a new incarnation.
+A STRONG registration is active once every connected node has put it in its cache and said so.
+
+EVENTUAL names live on the mesh: the registering node tells every peer (and a peer that connects
+later gets all of them). Two registrations of one name resolve alike on every node: the earlier
+one (then the smaller pid) wins, and the loser's node sends its process a cancel event with the
+reason `name revoked: <name>`. They go with their node.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from typing import Any
+
+from ..engine.errors import ALREADY_EXISTS, INVALID, TIMEOUT, UNAVAILABLE, WippyError
+from ..engine.node import node_of
+from ..kube.api import ApiError, KubeApi
+from .leases import leases_path
+
+log = logging.getLogger("wippy.cluster.names")
+
+LOCAL, CONSISTENT, EVENTUAL, STRONG = 0, 1, 2, 3
+OBJECT_LABEL = "wippy.ai/cluster-object"
+NAME_ANNOTATION = "wippy.ai/name"
+INCARNATION_ANNOTATION = "wippy.ai/incarnation"
+STRONG_DEADLINE = 10.0
+
+
+def object_name(app: str, kind: str, name: str) -> str:
+    return f"{app}-{kind}-{hashlib.sha256(name.encode()).hexdigest()[:24]}"
+
+
+class Names:
+    def __init__(self, cluster, api: KubeApi):
+        self.cluster, self.api = cluster, api
+        self.app, self.namespace = cluster.app, cluster.namespace
+        self.leases: dict[tuple[str, str], dict] = {}    # (kind, name) -> Lease
+        self.by_pid: dict[str, set[tuple[str, str]]] = {}
+        self.eventual: dict[str, tuple[float, str]] = {}  # name -> (registered at, pid)
+        self.synced = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._acks: dict[int, tuple[asyncio.Future, set[str]]] = {}
+        self._ack_ids = 0
+        cluster.on_node_down.append(self._on_node_down)
+
+    @property
+    def path(self) -> str:
+        return leases_path(self.namespace)
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    # ------------------------------------------------------------------ the cache
+    def _key(self, lease: dict) -> tuple[str, str] | None:
+        meta = lease.get("metadata") or {}
+        kind = (meta.get("labels") or {}).get(OBJECT_LABEL)
+        name = (meta.get("annotations") or {}).get(NAME_ANNOTATION)
+        return (kind, name) if kind in ("name", "lock") and name is not None else None
+
+    def _put(self, lease: dict) -> None:
+        key = self._key(lease)
+        if key is None:
+            return
+        old = self.leases.get(key)
+        if old is not None:
+            old_rv = int((old.get("metadata") or {}).get("resourceVersion") or 0)
+            if old_rv > int(lease["metadata"].get("resourceVersion") or 0):
+                return   # an older event than what a write of ours already put here
+            self._unindex(key, old)
+        self.leases[key] = lease
+        pid = (lease.get("spec") or {}).get("holderIdentity")
+        if pid:
+            self.by_pid.setdefault(pid, set()).add(key)
+
+    def _unindex(self, key, lease) -> None:
+        pid = (lease.get("spec") or {}).get("holderIdentity")
+        keys = self.by_pid.get(pid)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self.by_pid[pid]
+
+    def _drop(self, lease: dict) -> None:
+        key = self._key(lease)
+        cur = self.leases.get(key) if key else None
+        if cur is not None and cur["metadata"].get("uid") == lease["metadata"].get("uid"):
+            del self.leases[key]
+            self._unindex(key, cur)
+
+    async def _watch(self) -> None:
+        selector = f"wippy.ai/app={self.app},{OBJECT_LABEL} in (name,lock)"
+        delay = 0.2
+        while True:
+            try:
+                listed = await self.api.get(self.path, labelSelector=selector)
+                fresh = {self._key(x): x for x in listed.get("items") or [] if self._key(x)}
+                for key in [k for k in self.leases if k not in fresh]:
+                    self._unindex(key, self.leases.pop(key))
+                for lease in fresh.values():
+                    self._put(lease)
+                if not self.synced.is_set():
+                    self.synced.set()
+                    await self._release_stale_of_self()
+                rv = listed["metadata"].get("resourceVersion")
+                delay = 0.2
+                while True:
+                    async for ev in self.api.watch(self.path, labelSelector=selector, resourceVersion=rv,
+                                                   allowWatchBookmarks=True, timeoutSeconds=300):
+                        obj = ev.get("object") or {}
+                        if ev.get("type") == "ERROR":
+                            raise ApiError(obj.get("code") or 500, obj.get("message") or "watch error")
+                        rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                        if ev["type"] == "DELETED":
+                            self._drop(obj)
+                        elif ev["type"] in ("ADDED", "MODIFIED"):
+                            self._put(obj)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("names: watch of the app's Leases: %s; listing again", e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # ------------------------------------------------------------------ lookups (local reads)
+    def lookup(self, name: str) -> str | None:
+        lease = self.leases.get(("name", name))
+        if lease is not None:
+            return (lease.get("spec") or {}).get("holderIdentity")
+        ev = self.eventual.get(name)
+        return ev[1] if ev is not None else None
+
+    # ------------------------------------------------------------------ writes
+    def _body(self, kind: str, name: str, pid: str) -> dict:
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": object_name(self.app, kind, name),
+                             "labels": {"wippy.ai/app": self.app, OBJECT_LABEL: kind},
+                             "annotations": {NAME_ANNOTATION: name,
+                                             INCARNATION_ANNOTATION: self._incarnation_of(pid)}},
+                "spec": {"holderIdentity": pid}}
+
+    def _incarnation_of(self, pid: str) -> str:
+        node = node_of(pid)
+        if node == self.cluster.id:
+            return self.cluster.incarnation
+        return self.cluster.peers.get(node or "", "")
+
+    async def _create(self, kind: str, name: str, pid: str) -> tuple[bool, str]:
+        """(created, owner)"""
+        try:
+            lease = await self.api.create(self.path, self._body(kind, name, pid))
+        except ApiError as e:
+            if e.status == 409:
+                try:
+                    cur = await self.api.get(f"{self.path}/{object_name(self.app, kind, name)}")
+                except ApiError as e2:
+                    if e2.status == 404:   # released meanwhile: try again
+                        return await self._create(kind, name, pid)
+                    raise _unavailable(e2) from None
+                self._put(cur)
+                return False, (cur.get("spec") or {}).get("holderIdentity") or ""
+            raise _unavailable(e) from None
+        except OSError as e:
+            raise _unavailable(e) from None
+        self._put(lease)
+        return True, pid
+
+    async def _delete(self, lease: dict) -> bool:
+        meta = lease["metadata"]
+        try:
+            await self.api.delete(f"{self.path}/{meta['name']}",
+                                  {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]})
+        except ApiError as e:
+            if e.status in (404, 409):
+                return False
+            raise _unavailable(e) from None
+        except OSError as e:
+            raise _unavailable(e) from None
+        self._drop(lease)
+        return True
+
+    async def register(self, name: str, pid: str, scope: int) -> bool:
+        if scope == EVENTUAL:
+            return self._register_eventual(name, pid)
+        if scope not in (CONSISTENT, STRONG):
+            raise WippyError(INVALID, f"unknown name scope {scope}")
+        created, owner = await self._create("name", name, pid)
+        if not created and owner != pid:
+            raise WippyError(ALREADY_EXISTS, f"name '{name}' is already registered to {owner}", False,
+                             {"owner": owner})
+        if scope == STRONG and created:
+            missing = await self._acknowledged(name)
+            if missing:
+                lease = self.leases.get(("name", name))
+                if lease is not None:
+                    await self._delete(lease)
+                raise WippyError(TIMEOUT, f"name '{name}' was not acknowledged within {STRONG_DEADLINE:g}s by "
+                                          f"{', '.join(sorted(missing))}")
+        return True
+
+    async def unregister(self, name: str, scope: int, caller: str | None) -> bool:
+        if scope == EVENTUAL:
+            cur = self.eventual.get(name)
+            if cur is None or (caller is not None and cur[1] != caller and node_of(cur[1]) != self.cluster.id):
+                return False
+            self._drop_eventual(name, cur[1], announce=True)
+            return True
+        lease = self.leases.get(("name", name))
+        if lease is None:
+            return False
+        if caller is not None and (lease.get("spec") or {}).get("holderIdentity") != caller:
+            return False
+        return await self._delete(lease)
+
+    async def lock_acquire(self, name: str, pid: str) -> None:
+        created, owner = await self._create("lock", name, pid)
+        if not created:
+            who = "this process" if owner == pid else owner
+            raise WippyError(ALREADY_EXISTS, f"lock {name} is already held by {who}", False, {"owner": owner})
+
+    async def lock_release(self, name: str, pid: str) -> bool:
+        lease = self.leases.get(("lock", name))
+        if lease is None:
+            try:
+                lease = await self.api.get(f"{self.path}/{object_name(self.app, 'lock', name)}")
+            except ApiError as e:
+                if e.status == 404:
+                    return False
+                raise _unavailable(e) from None
+        if (lease.get("spec") or {}).get("holderIdentity") != pid:
+            return False
+        return await self._delete(lease)
+
+    # ------------------------------------------------------------------ release
+    def on_exit(self, pid: str) -> None:
+        keys = list(self.by_pid.get(pid, ()))
+        for key in keys:
+            lease = self.leases.get(key)
+            if lease is not None:
+                asyncio.get_running_loop().create_task(self._release(lease, f"{pid} exited"))
+        for name, (_, owner) in list(self.eventual.items()):
+            if owner == pid:
+                self._drop_eventual(name, pid, announce=True)
+
+    async def _release(self, lease: dict, why: str) -> None:
+        for attempt in range(60):
+            try:
+                await self._delete(lease)
+                return
+            except WippyError as e:   # the API server is away: try again until it is back
+                if attempt == 0:
+                    log.warning("names: releasing %s (%s): %s; retrying", lease["metadata"]["name"], why, e)
+                await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
+
+    def node_left(self, node: str, keep_incarnation: str | None = None) -> None:
+        """Release what `node` held (all of it, or what an older incarnation than `keep_incarnation` held)."""
+        for key, lease in list(self.leases.items()):
+            holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+            inc = ((lease["metadata"].get("annotations") or {}).get(INCARNATION_ANNOTATION)) or ""
+            if node_of(holder) == node and (keep_incarnation is None or inc != keep_incarnation):
+                asyncio.get_running_loop().create_task(self._release(lease, f"node {node} left"))
+        for name, (_, owner) in list(self.eventual.items()):
+            if node_of(owner) == node:
+                self._drop_eventual(name, owner, announce=False)
+
+    async def _release_stale_of_self(self) -> None:
+        self.node_left(self.cluster.id, keep_incarnation=self.cluster.incarnation)
+
+    def _on_node_down(self, node: str) -> None:
+        pass   # a lost connection is no proof of death: names go when the node leaves (node_left)
+
+    # ------------------------------------------------------------------ STRONG acknowledgements
+    async def _acknowledged(self, name: str) -> set[str]:
+        peers = set(self.cluster.peers)
+        if not peers:
+            return set()
+        self._ack_ids += 1
+        req = self._ack_ids
+        fut = asyncio.get_running_loop().create_future()
+        self._acks[req] = (fut, set(peers))
+        lease = self.leases[("name", name)]
+        for node in peers:
+            self.cluster.mesh.send(node, ["na", req, lease])
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), STRONG_DEADLINE)
+            return set()
+        except asyncio.TimeoutError:
+            return set(self._acks[req][1])
+        finally:
+            self._acks.pop(req, None)
+
+    # ------------------------------------------------------------------ EVENTUAL
+    def _register_eventual(self, name: str, pid: str) -> bool:
+        cur = self.eventual.get(name)
+        if cur is not None and cur[1] == pid:
+            return True
+        if cur is not None:
+            raise WippyError(ALREADY_EXISTS, f"name '{name}' is already registered to {cur[1]}", False,
+                             {"owner": cur[1]})
+        at = time.time()
+        self.eventual[name] = (at, pid)
+        for node in list(self.cluster.peers):
+            self.cluster.mesh.send(node, ["ev", name, at, pid])
+        return True
+
+    def _drop_eventual(self, name: str, pid: str, announce: bool) -> None:
+        cur = self.eventual.get(name)
+        if cur is None or cur[1] != pid:
+            return
+        del self.eventual[name]
+        if announce:
+            for node in list(self.cluster.peers):
+                self.cluster.mesh.send(node, ["eu", name, pid])
+
+    def _merge_eventual(self, name: str, at: float, pid: str) -> None:
+        cur = self.eventual.get(name)
+        if cur is None:
+            self.eventual[name] = (at, pid)
+            return
+        if cur[1] == pid:
+            return
+        winner, loser = sorted([cur, (at, pid)])
+        self.eventual[name] = winner
+        if node_of(loser[1]) == self.cluster.id:   # the loser's node tells it
+            log.info("names: EVENTUAL name '%s' of %s revoked in favour of %s", name, loser[1], winner[1])
+            self.cluster.node.cancel(loser[1], winner[1], f"name revoked: {name}")
+
+    def sync_to(self, node: str) -> None:
+        """A peer connected: it gets the EVENTUAL names this node's processes hold."""
+        for name, (at, pid) in self.eventual.items():
+            if node_of(pid) == self.cluster.id:
+                self.cluster.mesh.send(node, ["ev", name, at, pid])
+
+    # ------------------------------------------------------------------ frames
+    OPS = frozenset({"na", "nk", "ev", "eu"})
+
+    def handles(self, op: str) -> bool:
+        return op in self.OPS
+
+    def on_frame(self, node: str, frame: list) -> None:
+        op = frame[0]
+        if op == "na":
+            _, req, lease = frame
+            self._put(lease)
+            self.cluster.mesh.send(node, ["nk", req])
+        elif op == "nk":
+            item = self._acks.get(frame[1])
+            if item is not None:
+                item[1].discard(node)
+                if not item[1] and not item[0].done():
+                    item[0].set_result(True)
+        elif op == "ev":
+            _, name, at, pid = frame
+            self._merge_eventual(name, at, pid)
+        elif op == "eu":
+            _, name, pid = frame
+            self._drop_eventual(name, pid, announce=False)
+
+
+def _unavailable(e: Exception) -> WippyError:
+    return WippyError(UNAVAILABLE, f"the API server did not take the change: {e}", True)
