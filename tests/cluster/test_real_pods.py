@@ -98,11 +98,13 @@ print(os.getuid(), os.getgid(), "read-only" if ro else "writable")"""
 
 @pytest.fixture(scope="module")
 def operator(node: ClusterNode) -> Iterator[str]:
-    """The chart installed with the locally built operator image; yields the operator's namespace."""
-    image = node.images["operator"].ref
-    repo, tag = image.rsplit(":", 1)
+    """The chart installed with the locally built images (the operator's, and the runtime's as the
+    apps' default); yields the operator's namespace."""
+    repo, tag = node.images["operator"].ref.rsplit(":", 1)
+    runtime_repo, runtime_tag = node.images["runtime"].ref.rsplit(":", 1)
     helm(node, "install", "wippy", str(ROOT / "helm"), "-n", "wippy-system", "--create-namespace",
          "--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
+         "--set", f"runtime.image.repository={runtime_repo}", "--set", f"runtime.image.tag={runtime_tag}",
          "--wait", "--timeout=5m")
     yield "wippy-system"
     helm(node, "uninstall", "wippy", "-n", "wippy-system", "--wait", "--timeout=2m")
@@ -141,8 +143,7 @@ def test_operator_runs_the_app_in_real_pods(node: ClusterNode, operator: str):
         [WIPPY, "manifests", str(ROOT / "examples" / "http-hello"), "--app", APP, "-n", NS],
         check=True, capture_output=True, text=True).stdout))
     app = next(d for d in docs if d["kind"] == "WippyApp")
-    app["spec"].update(image=node.images["runtime"].ref, imagePullPolicy="Never", replicas=2,
-                       env=[{"name": "HTTP_ADDR", "value": f"0.0.0.0:{PORT}"}])
+    app["spec"].update(replicas=2, env=[{"name": "HTTP_ADDR", "value": f"0.0.0.0:{PORT}"}])
     node.kubectl("create", "namespace", NS)
     t0 = time.monotonic()
     node.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
@@ -150,16 +151,18 @@ def test_operator_runs_the_app_in_real_pods(node: ClusterNode, operator: str):
     print(f"\n[figure] kubectl apply -> 2 runtime pods Ready: {time.monotonic() - t0:.1f} s")
     node.kubectl("rollout", "status", f"deployment/{APP}", "-n", NS, "--timeout=60s")
 
-    # each pod serves the app on its own address, reached from the host
+    # each pod (the chart's runtime image, found on the node) passed its probes and serves the app on
+    # its own address, reached from the host
     for pod in pods:
+        container = pod["spec"]["containers"][0]
+        assert container.get("readinessProbe") and container.get("livenessProbe")
         assert wait_for(lambda ip=pod["status"]["podIP"]: hello(ip), what="HTTP from the pod") == "hello, ann"
-        spec = pod["spec"]
-        assert spec["serviceAccountName"] == f"{APP}-runtime"
-        assert spec["containers"][0]["image"] == node.images["runtime"].ref
+        assert pod["spec"]["serviceAccountName"] == f"{APP}-runtime"
+        assert container["image"] == node.images["runtime"].ref
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
     first = pods[0]["metadata"]["name"]
     uid, _, root_fs = exec_python(node, first, NS, SELF_CHECK).split()
-    assert int(uid) != 0
+    assert int(uid) != 0 and root_fs == "read-only"
     # the pod's own token (mounted by the ServiceAccount admission) gets exactly the app's RBAC
     maps = node.kubectl("get", "configmaps", "-n", NS, "-o", "name").stdout.split()
     entry_map = next(m.split("/")[1] for m in maps
@@ -213,7 +216,8 @@ def test_operator_runs_the_app_in_real_pods(node: ClusterNode, operator: str):
     retagged = node.images["runtime"].ref + "-next"
     node.ctr("images", "tag", "--force", node.images["runtime"].ref, retagged)
     before = {p["metadata"]["name"] for p in rolled}
-    node.kubectl("patch", "wippyapp", APP, "-n", NS, "--type=merge", "-p", json.dumps({"spec": {"image": retagged}}))
+    node.kubectl("patch", "wippyapp", APP, "-n", NS, "--type=merge", "-p",
+                 json.dumps({"spec": {"image": retagged, "imagePullPolicy": "Never"}}))
     rolled = wait_for(lambda: all_ready(p := runtime_pods(node), 2) and not {q["metadata"]["name"] for q in p} & before
                       and p, timeout=300, what="the rollout to the new image")
     node.kubectl("rollout", "status", f"deployment/{APP}", "-n", NS, "--timeout=60s")
