@@ -26,6 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if _HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.cluster)
             item.add_marker(pytest.mark.kubernetes)
+            # the first test's set-up may build the node's binaries and the images (cold: ~30 min here)
+            item.add_marker(pytest.mark.timeout(3600))
 
 
 def require_root() -> None:

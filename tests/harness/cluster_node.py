@@ -56,6 +56,7 @@ API_PORT = 443
 IMAGES_SCRIPT = REPO_ROOT / "scripts" / "images.sh"
 LOCK_FILE = Path("/run/lock/wippy-cluster.lock")
 STATE_DIR = Path("/run/wippy-cluster")  # containerd's state and socket (short path for the socket)
+HOST_RECORD = Path("/run/wippy-cluster.host.json")  # what the host was like, until it is restored
 CACHE_DIR = Path(os.environ.get("WIPPY_CLUSTER_CACHE", Path.home() / ".cache" / "wippy-cluster"))
 PACKAGES = {"containerd": "containerd", "runc": "runc", "/usr/lib/cni/bridge": "containernetworking-plugins"}
 CNI_BIN_DIR = "/usr/lib/cni"
@@ -112,7 +113,8 @@ def install_packages() -> None:
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
     try:
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+        # another apt run (a parallel session's) holds the lock for a while: wait for it
+        cmd = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", "--no-install-recommends", *missing]
         if subprocess.run(cmd, env=env, check=False).returncode != 0:
             subprocess.run(["apt-get", "update", "-q"], env=env, check=True)
             subprocess.run(cmd, env=env, check=True)
@@ -175,15 +177,36 @@ class HostState:
         return any((point + "/").startswith(p) for p in self.owned)
 
     def clean_leftovers(self) -> None:
-        """A run killed before its teardown left mounts and the bridge: remove them first."""
+        """A run killed before its teardown left containers (their shims were killed, not their
+        processes), mounts, the kubelet's cgroups and the bridge: remove them first."""
+        for kubepods in Path("/sys/fs/cgroup").glob("*/kubepods"):
+            for procs in kubepods.rglob("cgroup.procs"):
+                with contextlib.suppress(OSError, ValueError):
+                    for pid in procs.read_text().split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(pid), signal.SIGKILL)
+        if HOST_RECORD.exists():  # the killed run's record: put back what it changed
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                rec = json.loads(HOST_RECORD.read_text())
+                self.sysctls, self.mounts, self.dirs = rec["sysctls"], set(rec["mounts"]), rec["dirs"]
+                self.cgroups = {Path(c) for c in rec["cgroups"]}
+                self.restore()
         self._unmount(keep=set())
         _run(["ip", "link", "delete", BRIDGE], check=False)
+        for _ in range(50):  # the killed processes leave their cgroups as they are reaped
+            for kubepods in Path("/sys/fs/cgroup").glob("*/kubepods"):
+                _remove_cgroup_tree(kubepods)
+            if not any(Path("/sys/fs/cgroup").glob("*/kubepods")):
+                break
+            time.sleep(0.1)
 
     def record(self) -> None:
         self.sysctls = {k: v for k in KUBELET_SYSCTLS if (v := _read_sysctl(k)) is not None}
         self.mounts = set(_mount_points())
         self.dirs = {d: Path(d).exists() for d in FIXED_DIRS}
         self.cgroups = _cgroup_dirs()
+        HOST_RECORD.write_text(json.dumps({"sysctls": self.sysctls, "mounts": sorted(self.mounts), "dirs": self.dirs,
+                                           "cgroups": sorted(map(str, self.cgroups))}))
 
     def unmount(self) -> None:
         """Unmount what the node mounted (before its directories are removed)."""
@@ -212,6 +235,7 @@ class HostState:
         left = [m for m in _mount_points() if self._ours(m) and m not in self.mounts]
         if left:
             problems.append(f"still mounted: {left}")
+        HOST_RECORD.unlink(missing_ok=True)
         return problems
 
     def _unmount(self, keep: set[str]) -> None:
