@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.cluster.conftest import require_root
+from tests.realpods.conftest import require_root
 from tests.harness import cluster_node
 from tests.harness.cluster_node import BRIDGE, FIXED_DIRS, KUBELET_SYSCTLS, ClusterNode
 
