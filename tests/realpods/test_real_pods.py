@@ -1,7 +1,7 @@
 """The user story with real pods: `helm install` the chart with the built operator image, the
 operator runs as its pod with its ServiceAccount's token, `kubectl apply` an app, and the
-operator's Deployment runs real runtime pods from the runtime image that serve HTTP, act with
-exactly their own RBAC, take a changed entry live, keep their PodDisruptionBudget, survive a
+operator's Deployment runs real runtime pods from the runtime image that serve HTTP, mesh with
+each other, act with exactly their own RBAC, take a changed entry live, keep their PodDisruptionBudget, survive a
 `helm upgrade` of the operator, roll when the app's resources or image change, and go away with
 the app."""
 from __future__ import annotations
@@ -55,6 +55,44 @@ def all_ready(pods: list[dict], count: int) -> bool:
 def hello(ip: str, who: str = "ann") -> str:
     with urllib.request.urlopen(f"http://{ip}:{PORT}/api/hello/{who}", timeout=3) as r:
         return json.loads(r.read())["message"]
+
+
+def mesh_peers(ip: str) -> dict:
+    with urllib.request.urlopen(f"http://{ip}:{PORT}/api/members", timeout=3) as r:
+        return json.loads(r.read())
+
+
+def meshed(pods: list[dict]) -> bool:
+    """Every pod counts each other pod as a member with a mesh connection (found through the
+    EndpointSlices of the app's peers Service, connected pod IP to pod IP)."""
+    names = {p["metadata"]["name"] for p in pods}
+    for pod in pods:
+        seen = mesh_peers(pod["status"]["podIP"])
+        if seen["node"] != pod["metadata"]["name"] or set(seen["peers"]) != names - {seen["node"]}:
+            return False
+    return True
+
+
+# an entry added to the example app: who this pod is and which members it is connected to
+MEMBERS = [
+    {"apiVersion": "wippy.ai/v1alpha1", "kind": "FunctionLua",
+     "metadata": {"name": "app.members", "namespace": NS, "labels": {"wippy.ai/app": APP}},
+     "spec": {"id": "app:members", "method": "handler", "modules": ["http", "system"], "source": """
+local http = require("http")
+local system = require("system")
+return {handler = function()
+  local peers = {}
+  for _, m in ipairs(system.cluster.members()) do
+    if not m.is_local and m.meta.connected == "true" then peers[#peers + 1] = m.id end
+  end
+  http.response():write_json({node = system.node.id(), peers = peers})
+end}
+"""}},
+    {"apiVersion": "wippy.ai/v1alpha1", "kind": "HttpEndpoint",
+     "metadata": {"name": "app.members.get", "namespace": NS, "labels": {"wippy.ai/app": APP}},
+     "spec": {"id": "app:members.get", "meta": {"router": "api"}, "method": "GET", "path": "/members",
+              "func": "members"}},
+]
 
 
 def helm(node: ClusterNode, *args: str) -> str:
@@ -141,7 +179,7 @@ def test_operator_runs_the_app_in_real_pods(node: ClusterNode, operator: str):
     # the app, rendered from its folder by `wippy manifests`, applied with kubectl
     docs = list(yaml.safe_load_all(subprocess.run(
         [WIPPY, "manifests", str(ROOT / "examples" / "http-hello"), "--app", APP, "-n", NS],
-        check=True, capture_output=True, text=True).stdout))
+        check=True, capture_output=True, text=True).stdout)) + MEMBERS
     app = next(d for d in docs if d["kind"] == "WippyApp")
     app["spec"].update(replicas=2, env=[{"name": "HTTP_ADDR", "value": f"0.0.0.0:{PORT}"}])
     node.kubectl("create", "namespace", NS)
@@ -160,6 +198,8 @@ def test_operator_runs_the_app_in_real_pods(node: ClusterNode, operator: str):
         assert pod["spec"]["serviceAccountName"] == f"{APP}-runtime"
         assert container["image"] == node.images["runtime"].ref
         assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    # the replicas form one cluster: each found the other through the EndpointSlices and meshed with it
+    assert wait_for(lambda: meshed(pods), what="the 2 pods meshed") is True
     first = pods[0]["metadata"]["name"]
     uid, _, root_fs = exec_python(node, first, NS, SELF_CHECK).split()
     assert int(uid) != 0 and root_fs == "read-only"
@@ -223,6 +263,7 @@ def test_operator_runs_the_app_in_real_pods(node: ClusterNode, operator: str):
     node.kubectl("rollout", "status", f"deployment/{APP}", "-n", NS, "--timeout=60s")
     assert {p["spec"]["containers"][0]["image"] for p in rolled} == {retagged}
     assert wait_for(lambda: hello(rolled[0]["status"]["podIP"]), what="HTTP from the new image") == "howdy, ann"
+    assert wait_for(lambda: meshed(rolled), what="the new pods meshed, the old ones gone") is True
 
     # deleting the app removes what the operator made for it (the garbage collector runs here)
     node.kubectl("delete", "wippyapp", APP, "-n", NS)
