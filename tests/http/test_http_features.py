@@ -137,7 +137,7 @@ async def test_static_files_spa_fallback_and_confinement(app):
 
 
 async def test_metrics_count_requests_by_route_and_status(app):
-    from prometheus_client import REGISTRY
+    from wippy.metrics import REGISTRY  # what the runtime's /metrics serves
     labels = {"service": "app:web", "method": "GET", "route": "/api/ip", "status": "200"}
     before = REGISTRY.get_sample_value("wippy_http_requests_total", labels) or 0
     async with app.session.get(app.url("/api/ip")) as r:

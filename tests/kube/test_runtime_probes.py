@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def status(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:
+        with urllib.request.urlopen(url, timeout=10) as r:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -51,7 +51,7 @@ def test_livez_answers_and_readyz_waits_for_the_first_sync(tmp_path):
             try:
                 live = status(f"http://127.0.0.1:{port}/livez")
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # not listening yet, or busy starting (imports, the Lua engine) on a loaded machine
                 assert time.monotonic() < deadline and proc.poll() is None, "the probe server never answered"
                 time.sleep(0.2)
         assert live == 200

@@ -85,6 +85,35 @@ def set_source(kube, source: str) -> None:
     kube.kubectl("apply", "-f", "-", input=json.dumps(obj))
 
 
+def scrape(port: int) -> dict[str, list[dict]]:
+    """Series name -> the label sets served (histograms as _bucket/_sum/_count, counters as _total)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    series: dict[str, list[dict]] = {}
+    for family in text_string_to_metric_families(text):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])
+        for suffix in suffixes:  # declared, even before a first sample
+            series.setdefault(family.name + suffix, [])
+        for sample in family.samples:
+            series.setdefault(sample.name, []).append(sample.labels)
+    return series
+
+
+def chart_queries() -> list[str]:
+    dashboard = json.loads((ROOT / "helm" / "files" / "dashboard.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(queries) >= 10
+    return queries + [rule["expr"] for rule in yaml.safe_load((ROOT / "helm" / "files" / "alerts.yaml").read_text())]
+
+
+def queried_metrics(query: str) -> list[tuple[str, list[str]]]:
+    """(metric name, label names it is matched on) of each wippy_ series a PromQL query reads."""
+    import re
+    return [(m.group(1), re.findall(r"(\w+)\s*(?:=~|!=|!~|=)", m.group(2) or ""))
+            for m in re.finditer(r"\b(wippy_\w+)(\{[^}]*\})?", query)]
+
+
 HANDLER = """local http = require("http")
 return {handler = function()
   http.response():write_json({message = "%s, " .. http.request():param("who")})
@@ -103,15 +132,16 @@ def procs():
 def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path, procs):
     # 1. helm install: CRDs, the operator's Deployment and RBAC
     subprocess.run([str(helm), "--kubeconfig", str(kube.kubeconfig), "install", "e2e", str(ROOT / "helm"),
-                    "-n", "wippy-e2e", "--create-namespace", "--set", "metrics.enabled=false",
+                    "-n", "wippy-e2e", "--create-namespace",
                     # the session's other tests may have applied the CRDs already
                     "--take-ownership"],
                    check=True, capture_output=True, text=True)
     op_deploy = get_json(kube, "deployment", "e2e-operator", "-n", "wippy-e2e")
     op_container = op_deploy["spec"]["template"]["spec"]["containers"][0]
     # the image's entrypoint is `python -m wippy_operator`; the chart gives the args
-    health = free_port()  # the pod's probe port; on one machine give it a free one
-    op_args = [f"--health-port={health}" if a.startswith("--health-port=") else a for a in op_container["args"]]
+    # the pod's probe and metrics ports; on one machine give them free ones
+    local = {"--health-port=": str(free_port()), "--metrics-port=": str(op_metrics := free_port())}
+    op_args = [next((k + v for k, v in local.items() if a.startswith(k)), a) for a in op_container["args"]]
     operator = Process([sys.executable, "-m", "wippy_operator", *op_args],
                        {**container_env(op_container, "e2e-operator-0"), "KUBECONFIG": str(kube.kubeconfig)},
                        tmp_path / "operator.log").start()
@@ -205,3 +235,13 @@ def test_install_apply_serve_change_break_rollback_restart(kube, helm, tmp_path,
                 and cond.get("status") == "True"
                 and status.get("applied", {}).get(pod, {}).get("revision") == status.get("activeRevision"))
     assert wait_for(ready_for_new_generation, timeout=90, what="Ready for the change made after the restart")
+
+    # 9. every metric the chart's dashboard and alerts query is served by the live pods
+    exposed = {**scrape(metrics_port), **scrape(op_metrics)}
+    assert exposed["wippy_http_requests_total"] and exposed["wippy_function_calls_total"]
+    assert exposed["wippy_kube_syncs_total"] and exposed["wippy_entry_served_revision"]
+    for query in chart_queries():
+        for name, matchers in queried_metrics(query):
+            assert name in exposed, f"{name} (in {query}) is not served"
+            for label in matchers:  # labels of the series the pods serve (Prometheus adds pod, namespace)
+                assert any(label in sample for sample in exposed[name]), f"{name} has no label {label}"

@@ -238,3 +238,20 @@ def test_webhook_enabled_in_the_chart_registers_through_its_service(helm, kube, 
         # the webhook is cluster-wide: the other tests of the session must not meet it
         kube.kubectl("delete", "validatingwebhookconfiguration", "wippy.ai", "--ignore-not-found", check=False)
         helm_run(helm, kube, "uninstall", release, "-n", ns, check=False)
+
+
+def test_alerts_and_dashboard_are_rendered_when_asked(helm, kube):
+    assert not [d for d in render(helm) if d["kind"] in ("PrometheusRule", "ConfigMap")]
+    docs = render(helm, "--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.dashboard.enabled=true",
+                  "--set", "metrics.prometheusRule.labels.release=prom")
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert "WippyHTTPErrors" in alerts and "{{ $labels.service }}" in alerts["WippyHTTPErrors"]["annotations"]["summary"]
+    dashboard = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = json.loads(dashboard["data"]["wippy.json"])["panels"]
+    assert len(panels) >= 10 and all(p["targets"][0]["expr"] for p in panels)
+    # the ConfigMap is a valid object for the API server (the PrometheusRule needs the Prometheus Operator's CRD)
+    kube.kubectl("create", "namespace", "wippy-system", check=False)
+    kube.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(dashboard))

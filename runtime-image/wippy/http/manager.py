@@ -8,6 +8,7 @@ reverts a rejected changeset by applying inverse ops, which come through here as
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -104,7 +105,14 @@ class HttpManager:
         return {"id": sec.actor.id, "meta": dict(sec.actor.meta)}, scope
 
     async def _call(self, func: str, ctx: dict, actor: dict | None = None, scope: list | None = None) -> Any:
-        return await self.runtime.call(func, ctx=ctx, actor=actor, scope=scope)
+        from ..metrics import observe_call
+        started, ok = time.monotonic(), False
+        try:
+            result = await self.runtime.call(func, ctx=ctx, actor=actor, scope=scope)
+            ok = True
+            return result
+        finally:
+            observe_call(func, time.monotonic() - started, ok)
 
     async def close(self) -> None:
         for server in list(self.servers.values()):

@@ -1,15 +1,17 @@
 """HTTP figures for Prometheus: requests by service, method, route and status, and latency.
 
-They live in prometheus-client's default registry, which the runtime's metrics endpoint serves.
+Every request is counted (http/server.py), in the registry the runtime's /metrics serves.
 """
 from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from ..metrics import REGISTRY
+
 REQUESTS = Counter("wippy_http_requests_total", "HTTP requests served",
-                   ["service", "method", "route", "status"])
+                   ["service", "method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram("wippy_http_request_duration_seconds", "HTTP request latency",
-                    ["service", "method", "route"])
+                    ["service", "method", "route"], registry=REGISTRY)
 
 
 def observe(service: str, method: str, route: str, status: int, seconds: float) -> None:

@@ -11,11 +11,13 @@ import asyncio
 import inspect
 import logging
 import os
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from ..engine.errors import WippyError
+from . import metrics as http_metrics
 from .exchange import CTX_KEY, LIVE, Exchange
 from .routing import RouteTable
 
@@ -160,6 +162,8 @@ class HttpServer:
             done = getattr(mw, "done", None)
             if done is not None:
                 done(ex, status)
+        http_metrics.observe(ex.service, request.method, ex.endpoint.route if ex.endpoint else "", status,
+                             time.perf_counter() - ex.started)
         return resp
 
     @staticmethod

@@ -24,11 +24,13 @@ import datetime
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from wippy import metrics
 from wippy.kube import projection
 from wippy.kube.api import ApiError, KubeApi, pod_namespace
 from wippy.kube.manifests import spec_to_entry
@@ -88,6 +90,11 @@ class KubeSource:
             log.warning("%s: no complete listing of app %s after %gs; applying entries as they arrive",
                         self._maps, self.app, self._start_timeout)
 
+    def served_revisions(self) -> dict[str, int]:
+        """Entry id -> the revision of it this pod applied last."""
+        return {self._last_ids[key]: rev for key, (rev, _) in self._good.items()
+                if rev is not None and key in self._last_ids}
+
     @property
     def synced(self) -> bool:
         """Whether the first complete listing of the app's entries has been applied."""
@@ -133,6 +140,7 @@ class KubeSource:
                     kind, obj = ev.get("type"), ev.get("object") or {}
                     if kind == "ERROR":  # 410 Gone and the like: our resourceVersion is no use now
                         log.info("watch of %s ended: %s", name, obj.get("message"))
+                        metrics.WATCH_RESTARTS.labels("expired").inc()
                         break
                     if kind != "BOOKMARK":
                         self._take(shard, None if kind == "DELETED" else obj)
@@ -141,6 +149,7 @@ class KubeSource:
                 raise
             except Exception as e:  # connection refused/reset, timeouts, 5xx, 403 before the Role exists
                 log.warning("watching %s: %s; relisting in %.1fs", name, e or type(e).__name__, delay)
+                metrics.WATCH_RESTARTS.labels("error").inc()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
 
@@ -164,10 +173,14 @@ class KubeSource:
             self._dirty.clear()
             if not self._synced.is_set() and not self._complete():
                 continue
+            started = time.perf_counter()
             try:
-                await self.sync_now()
+                report = await self.sync_now()
+                metrics.SYNCS.labels("ok" if report.ok else "error").inc()
             except Exception:
+                metrics.SYNCS.labels("error").inc()
                 log.exception("syncing app %s from %s failed", self.app, self._maps)
+            metrics.SYNC_SECONDS.observe(time.perf_counter() - started)
             self._synced.set()
 
     async def sync_now(self) -> SyncReport:

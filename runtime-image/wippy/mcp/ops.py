@@ -245,11 +245,10 @@ class AppOps:
     def metrics(self, grant: Grant, id: str) -> list[dict]:
         """Samples labelled with the entry's id, and for an HTTP endpoint those of its route."""
         entry = self._entry(grant, id, "observe")
-        from prometheus_client import REGISTRY as HTTP_REGISTRY   # where the HTTP figures live
         from ..metrics import REGISTRY
         path = entry.data.get("path") if entry.kind == "http.endpoint" and isinstance(entry.data, dict) else None
         out = []
-        for family in [*REGISTRY.collect(), *HTTP_REGISTRY.collect()]:
+        for family in REGISTRY.collect():
             for s in family.samples:
                 route = s.labels.get("route")
                 if id in s.labels.values() or (path and isinstance(route, str) and route.endswith(path)):

@@ -31,6 +31,16 @@ CALLS = Counter("wippy_function_calls_total", "Function calls by entry and outco
 CALL_SECONDS = Histogram("wippy_function_call_seconds", "Function call latency", ["function"], registry=REGISTRY)
 
 
+# the pod's feed of entries from Kubernetes (kube/source.py)
+SYNCS = Counter("wippy_kube_syncs_total", "Syncs of the app's entries into the registry by result", ["result"],
+                registry=REGISTRY)
+SYNC_SECONDS = Histogram("wippy_kube_sync_duration_seconds", "Time to apply one sync of the app's entries",
+                         registry=REGISTRY)
+WATCH_RESTARTS = Counter("wippy_kube_watch_restarts_total",
+                         "Watches of the app's entry maps relisted, by reason (error, expired)", ["reason"],
+                         registry=REGISTRY)
+
+
 def observe_call(function_id: str, seconds: float, ok: bool) -> None:
     CALLS.labels(function_id, "ok" if ok else "error").inc()
     CALL_SECONDS.labels(function_id).observe(seconds)
@@ -97,9 +107,13 @@ class RuntimeCollector:
     def collect(self):
         rt = self.runtime
         procs = GaugeMetricFamily("wippy_processes", "Processes alive by host", labels=["host"])
+        memory = GaugeMetricFamily("wippy_lua_memory_bytes", "Bytes of the Lua state by host", labels=["host"])
         msgs = CounterMetricFamily("wippy_messages", "Messages delivered by host", labels=["host"])
         spawned = CounterMetricFamily("wippy_processes_spawned", "Processes spawned by host", labels=["host"])
         for host_id, h in list(rt.node.hosts.items()):
+            used = getattr(h, "memory_used", None)
+            if used is not None:
+                memory.add_metric([host_id], float(used()))
             S = getattr(h, "S", None)
             if S is None:
                 continue
@@ -110,6 +124,14 @@ class RuntimeCollector:
             except Exception:
                 continue
         yield procs
+        yield memory
+        yield GaugeMetricFamily("wippy_registry_version", "Version of the registry (one per applied change)",
+                                value=rt.registry.version)
+        served = GaugeMetricFamily("wippy_entry_served_revision", "The entry's revision this pod serves (Kubernetes)",
+                                   labels=["entry"])
+        for entry_id, revision in sorted(getattr(rt.source, "served_revisions", dict)().items()):
+            served.add_metric([entry_id], revision)
+        yield served
         yield msgs
         yield spawned
         restarts = CounterMetricFamily("wippy_service_restarts", "Restarts of supervised services", labels=["service"])
