@@ -15,7 +15,6 @@ import importlib
 import statistics
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from datetime import timedelta

@@ -1,5 +1,4 @@
 """The examples, run through the CLI as a user runs them."""
-import os
 import shutil
 import signal
 import subprocess

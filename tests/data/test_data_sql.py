@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from wippy.engine.errors import WippyError
 
 
 @pytest.fixture

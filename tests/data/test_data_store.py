@@ -2,7 +2,6 @@
 max_size eviction, cleanup, and clear errors (missing key, bad ttl, closed store)."""
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from wippy.engine.errors import WippyError
 from wippy.registry import Entry, Op
 from wippy.runtime import Runtime
 

@@ -430,8 +430,8 @@ def test_an_apps_pods_can_read_and_report_only_through_their_own_apps_maps(kube,
                          "spec": {"replicas": 0}},
               function(f"{app}:f", "return {f = function() return 1 end}", app=app))
     for app in ("shop", "blog"):
-        wait_for(lambda: projected(kube, ns, app) == {f"functionluas.{app}.f"}, what=f"{app}'s entry projected")
-        wait_for(lambda: kube.kubectl("get", "role", f"{app}-runtime", "-n", ns, check=False).returncode == 0,
+        wait_for(lambda app=app: projected(kube, ns, app) == {f"functionluas.{app}.f"}, what=f"{app}'s entry projected")
+        wait_for(lambda app=app: kube.kubectl("get", "role", f"{app}-runtime", "-n", ns, check=False).returncode == 0,
                  what=f"{app}'s Role")
 
     def can(*args, app="shop"):
@@ -587,7 +587,7 @@ def test_app_selects_its_entries_by_a_label_selector(kube, operator, ns):
     kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", "functionlua/app.greet", "-n", ns)
     wait_for(lambda: condition(get(kube, ns, "wippyapp/shop"), "Ready").get("status") == "True", what="app Ready")
     for ref in ("functionlua/app.batch", "functionlua/app.named"):
-        wait_for(lambda: condition(get(kube, ns, ref), "Ready").get("reason") == "NoApp", what=f"{ref} in no app")
+        wait_for(lambda ref=ref: condition(get(kube, ns, ref), "Ready").get("reason") == "NoApp", what=f"{ref} in no app")
 
     # relabelled out of the selector: the app no longer counts it and no app runs it
     kube.kubectl("label", "-n", ns, "functionlua/app.greet", "tier=batch", "--overwrite")
@@ -632,7 +632,7 @@ def test_an_entry_two_apps_select_needs_both_apps_pods_and_its_references_in_bot
     report(kube, ns, ref, "every-1", 1, app="every")
     kube.kubectl("wait", "--for=condition=Ready", "--timeout=20s", ref, "-n", ns)
     for app in ("web", "every"):
-        wait_for(lambda: get(kube, ns, f"wippyapp/{app}").get("status", {}).get("entries") == 3, what=f"{app} counts 3")
+        wait_for(lambda app=app: get(kube, ns, f"wippyapp/{app}").get("status", {}).get("entries") == 3, what=f"{app} counts 3")
 
 
 def test_wippy_lint_kubernetes_checks_an_apps_resources(kube, operator, ns):

@@ -60,7 +60,7 @@ def test_kstatus_and_argocd_health_of_ready_changing_broken_pinned_and_orphaned_
           function("ready", ok), function("changing", ok), function("broken", "return {f = function( end}"),
           function("pinned", ok), function("orphaned", ok, app="nobody"))
     for name in ("ready", "changing", "pinned"):
-        wait_for(lambda: get(kube, ns, f"functionlua/{name}").get("status", {}).get("latestRevision") == 1,
+        wait_for(lambda name=name: get(kube, ns, f"functionlua/{name}").get("status", {}).get("latestRevision") == 1,
                  what=f"{name} recorded")
     # pinned: a second revision, the pin keeps serving the first
     apply(kube, ns, function("pinned", "return {f = function() return 2 end}"))

@@ -163,7 +163,7 @@ def test_missing_embedded_file(tmp_path):
 
 
 def test_duplicate_ids_across_files_name_both_files(tmp_path):
-    a = write(tmp_path, "a/_index.yaml", "namespace: app\nentries:\n  - {name: x, kind: registry.entry, v: 1}\n")
+    write(tmp_path, "a/_index.yaml", "namespace: app\nentries:\n  - {name: x, kind: registry.entry, v: 1}\n")
     b = write(tmp_path, "b/_index.yaml", "namespace: app\nentries:\n  - {name: x, kind: registry.entry, v: 2}\n")
     result = load_tree(tmp_path)
     [err] = result.errors

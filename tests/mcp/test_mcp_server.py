@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.harness.agents import HttpServer, RunningApp, ToolFailed, call, http_session, stdio_session, wippy
 
@@ -246,7 +247,7 @@ async def test_http_transport_tools_auth_and_revocation(app):
             with pytest.raises(ToolFailed, match="no entry app:http_made"):
                 await call(s, "read_entry", id="app:http_made")
             app.revoke(tok["id"])
-            with pytest.raises(Exception):
+            with pytest.raises(MCPError):   # the server answers 401 before MCP sees the call
                 await call(s, "history")
         import httpx2
         async with httpx2.AsyncClient() as c:

@@ -88,7 +88,9 @@ async def test_jwt_hs256(app):
     """)
     token = res[0]
     h, p, s = token.split(".")
-    pad = lambda x: x + "=" * (-len(x) % 4)
+    def pad(x: str) -> str:
+        return x + "=" * (-len(x) % 4)
+
     assert json.loads(base64.urlsafe_b64decode(pad(h))) == {"alg": "HS256", "typ": "JWT", "kid": "k1"}
     assert base64.urlsafe_b64decode(pad(s)) == hmac.new(b"secret", f"{h}.{p}".encode(), "sha256").digest()
     assert res[1:] == ["user1", "Internal", "Internal", "Internal", "Internal", "y", "Invalid"]

@@ -1,7 +1,6 @@
 """html module (lua/http/html.md): policies, element and attribute control, URL rules, errors."""
 from __future__ import annotations
 
-import pytest
 
 
 async def run(app, body: str, *args):

@@ -14,7 +14,7 @@ def lifecycle(**restart) -> Lifecycle:
 
 async def wait_state(sup: Supervisor, sid: str, state: State, timeout: float = 5.0) -> None:
     async def poll():
-        while sup.services[sid].state != state:
+        while sup.services[sid].state != state:  # noqa: ASYNC110 - the supervisor has no state-change event
             await asyncio.sleep(0.005)
     await asyncio.wait_for(poll(), timeout)
 

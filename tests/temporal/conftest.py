@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -36,7 +35,7 @@ def temporal_address(tmp_path_factory):
         except OSError:
             if time.time() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError("temporal dev server did not start")
+                raise RuntimeError("temporal dev server did not start") from None
             time.sleep(0.1)
     yield f"127.0.0.1:{port}"
     proc.terminate()

@@ -6,9 +6,8 @@ import asyncio
 import uuid
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from wippy.engine.errors import WippyError
 from wippy.runtime import Runtime
 
 from .conftest import eventually, write_app
@@ -237,7 +236,7 @@ async def test_cancel_of_a_workflow_not_watching_events_cancels_it(rt):
     handle = rt.node.hosts["app:worker"].client.get_workflow_handle(wid_of(pid))
     await asyncio.sleep(0.5)
     rt.node.cancel(pid, None, "test")
-    with pytest.raises(Exception):
+    with pytest.raises(WorkflowFailureError):
         await asyncio.wait_for(handle.result(), 30)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
 

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowFailureError
 from wippy.runtime import Runtime
 from wippy.temporal.errors import from_failure
 
-from .conftest import copy_example, eventually
+from .conftest import copy_example
 
 pytestmark = pytest.mark.temporal
 

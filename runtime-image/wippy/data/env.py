@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..engine.errors import WippyError, INVALID, NOT_FOUND, PERMISSION_DENIED
+from ..engine.errors import WippyError, INVALID, PERMISSION_DENIED
 from ..registry.entry import resolve_ref
 
 

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.errors import WippyError, INVALID, UNAVAILABLE, NOT_FOUND
+from ..engine.errors import WippyError, INVALID, UNAVAILABLE
 from ..registry.entry import resolve_ref
 
 log = logging.getLogger("wippy.queue")
@@ -153,7 +153,6 @@ class RedisStreamsDriver:
         await self._run(self.client.ping())
 
     async def _group(self, stream: str):
-        import redis
         if stream in self._groups:
             return
         try:

@@ -17,11 +17,10 @@ import logging
 import re
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from ..engine.errors import WippyError, INVALID, UNAVAILABLE, INTERNAL, CONFLICT
+from ..engine.errors import WippyError, INVALID, UNAVAILABLE
 
 log = logging.getLogger("wippy.sql")
 

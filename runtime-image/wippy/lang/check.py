@@ -645,7 +645,7 @@ class Checker:
             tvars[g.name] = tv
             gens.append((g.name, tv.constraint))
         self.push()
-        for g, (gname, _c) in zip(f.generics, gens):
+        for gname, _c in gens:
             self.type_scopes[-1][gname] = tvars[gname]
         params = []
         for p in f.params:
@@ -1023,7 +1023,7 @@ class Checker:
         tail_multi = bool(args) and type(args[-1]) in (A.Call, A.MethodCall, A.Vararg)
         # arity
         required = 0
-        for i, (pname, pt, popt) in enumerate(params):
+        for i, (_pname, pt, popt) in enumerate(params):
             if not popt and not is_nilable(pt) and pt not in (ANY, UNKNOWN) and type(pt) is not TVar:
                 required = i + 1
         n = len(args)
@@ -1034,7 +1034,7 @@ class Checker:
         # generics: bind type variables from the arguments
         binding: dict = {}
         if ft.generics:
-            for i, (pname, pt, _o) in enumerate(params):
+            for i, (_pname, pt, _o) in enumerate(params):
                 if i < len(arg_types):
                     _bind(pt, arg_types[i], binding)
         for i, at in enumerate(arg_types):

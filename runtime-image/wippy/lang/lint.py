@@ -38,7 +38,7 @@ def _sig_type(spec) -> T:
     else:
         p = Parser(spec, "signature")
         node = p.type_()
-        t = Checker({}, lambda n, l: None).resolve(node)
+        t = Checker({}, lambda _n, _line: None).resolve(node)
     _SIG_CACHE[key] = t
     return t
 

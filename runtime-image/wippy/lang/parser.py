@@ -350,7 +350,6 @@ class Parser:
     def return_types(self) -> tuple[list, object]:
         """After `:` of a function or `->` of a function type: one type or a parenthesised list."""
         if self.check("("):
-            line = self.line()
             save = self.i
             params, variadic = self.type_list_parens()
             if self.check("->"):  # the return type is itself a function type

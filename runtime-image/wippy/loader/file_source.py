@@ -81,7 +81,8 @@ class FileSource:
                 report = SyncReport()
                 self._sync.report(report, f"{self.root}: app folder is missing; keeping the current entries")
                 return report
-            self._refresh(None if changed is None else {str(Path(p).resolve()) for p in changed})
+            # the scan reads a local folder synchronously anyway (it is quick; watch events are batched)
+            self._refresh(None if changed is None else {str(Path(p).resolve()) for p in changed})  # noqa: ASYNC240
             merged = combine(self._results.values())
             report = SyncReport()
             for err in merged.errors:

@@ -111,7 +111,9 @@ def jwt_encode(claims, key: bytes, alg: str) -> str:
     if isinstance(extra, dict):
         header.update(extra)
         header["alg"] = alg
-    dump = lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
+    def dump(v: object) -> bytes:
+        return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
+
     signing = _b64(dump(header)) + "." + _b64(dump(claims))
     return signing + "." + _b64(_sign(alg, key, signing.encode("ascii")))
 

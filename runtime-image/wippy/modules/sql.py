@@ -6,7 +6,7 @@ import itertools
 
 from ..data import Resources
 from ..data.sql import Typed, params_list
-from ..engine.errors import WippyError, INVALID, NOT_FOUND
+from ..engine.errors import WippyError, INVALID
 
 
 def _params(engine, raw):

@@ -45,7 +45,8 @@ class Connection:
         S = self.engine.S
         try:
             while True:
-                while self._queued() >= self.capacity and not self.channel.closed:
+                # the channel is a Lua table drained by Lua code: no event says it has room
+                while self._queued() >= self.capacity and not self.channel.closed:  # noqa: ASYNC110
                     await asyncio.sleep(0.005)
                 if self.channel.closed:
                     break

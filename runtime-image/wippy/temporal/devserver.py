@@ -57,7 +57,8 @@ class DevServer:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_file)]
         log.info("starting Temporal dev server on %s (db %s)", self.address, self.db_file or "in memory")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # Popen returns at once; a Popen (not an asyncio process) so that stop() works from sync code too
+        self.proc = subprocess.Popen(args,  # noqa: ASYNC220 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      preexec_fn=_die_with_parent if os.name == "posix" else None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -71,7 +72,7 @@ class DevServer:
             except OSError:
                 if loop.time() > deadline:
                     self.stop()
-                    raise RuntimeError(f"temporal dev server did not listen on {self.address} in {timeout:.0f}s")
+                    raise RuntimeError(f"temporal dev server did not listen on {self.address} in {timeout:.0f}s") from None
                 await asyncio.sleep(0.1)
 
     def stop(self) -> None:

@@ -20,7 +20,7 @@ from temporalio.common import RawValue, WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from ..engine.errors import WippyError, CANCELED, INVALID, NOT_FOUND, UNAVAILABLE
+from ..engine.errors import WippyError, INVALID, NOT_FOUND, UNAVAILABLE
 from . import context as C
 from .devserver import DevServer
 from .errors import from_failure, to_application_error
