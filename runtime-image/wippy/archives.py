@@ -235,18 +235,20 @@ class Writer:
         self.format = fmt
         self.limits = limits
         self.zst = None
+        self.zip: zipfile.ZipFile | None = None
+        self.tar: tarfile.TarFile | None = None
         if fmt == "zip":
             self.zip = zipfile.ZipFile(fileobj, "w", zipfile.ZIP_DEFLATED)
-            self.tar = None
         else:
-            self.zip = None
             target = fileobj
             if fmt == "tar.zst":
                 import zstandard
                 self.zst = zstandard.ZstdCompressor().stream_writer(fileobj, closefd=False)
                 target = self.zst
-            mode = "w:gz" if fmt == "tar.gz" else "w"
-            self.tar = tarfile.open(fileobj=target, mode=mode if fmt == "tar.gz" else "w|")
+            if fmt == "tar.gz":
+                self.tar = tarfile.open(fileobj=target, mode="w:gz")
+            else:
+                self.tar = tarfile.open(fileobj=target, mode="w|")
         self.names: set[str] = set()
 
     def add(self, name: str, src, size: int | None, opts: dict) -> None:
@@ -264,7 +266,7 @@ class Writer:
             zi.compress_type = zipfile.ZIP_DEFLATED if method == "deflate" else zipfile.ZIP_STORED
             with self.zip.open(zi, "w", force_zip64=True) as dst:
                 self._copy(src, dst)
-        else:
+        elif self.tar is not None:   # one of the two is open
             # tar needs the size first: spool the source (RAM up to SPOOL, then disk)
             if size is None:
                 spool = tempfile.SpooledTemporaryFile(SPOOL)
@@ -292,7 +294,7 @@ class Writer:
             zi = zipfile.ZipInfo(name + "/")
             zi.external_attr = (statmod.S_IFDIR | 0o755) << 16
             self.zip.writestr(zi, b"")
-        else:
+        elif self.tar is not None:
             ti = tarfile.TarInfo(name)
             ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
             self.tar.addfile(ti)

@@ -11,6 +11,7 @@ from aiohttp import ClientSession, ClientTimeout, UnixConnector, web
 from .registry import ApplyError
 
 if TYPE_CHECKING:
+    from .mcp.ops import AppOps
     from .runtime import Runtime
 
 SOCKET = "control.sock"
@@ -27,7 +28,7 @@ class ControlServer:
         self.runtime = runtime
         self.path = path
         self._runner: web.AppRunner | None = None
-        self._ops = None
+        self._ops: AppOps | None = None
 
     async def start(self) -> None:
         app = web.Application()
@@ -68,6 +69,7 @@ class ControlServer:
         """A tool call of `wippy mcp`, under the grant of the token it authenticated."""
         from .engine.errors import WippyError
         body = await req.json()
+        assert self._ops is not None   # made by start(), before the server listens
         try:
             result = await self._ops.call(body["tool"], body.get("args") or {}, body["grant"])
         except WippyError as e:

@@ -17,6 +17,7 @@ from .kinds.handlers.process_service import apply_committed, service_spec
 from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from .loader.interpolate import InterpolationError, redact, resolve_entry_data
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
+from .registry.history import History
 from .supervisor.supervisor import Supervisor
 from .testing.builtin import builtin_entry
 
@@ -41,7 +42,7 @@ class Runtime:
         if persist_history and self.app_dir is not None:
             data = self.app_dir / DATA_DIR
             data.mkdir(exist_ok=True)
-            self.history = SqliteHistory(data / "registry.db")
+            self.history: History = SqliteHistory(data / "registry.db")
         else:
             self.history = MemoryHistory()
         self.registry = Registry(self.history, validate=self.decode, references=entry_references)

@@ -43,7 +43,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     max_level = LEVELS[args.level]
     codes = set(args.code)
     shown = []
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for r in results:
         for d in r.diagnostics:
             counts[d.severity] += 1

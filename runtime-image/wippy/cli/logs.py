@@ -26,8 +26,9 @@ class JsonFormatter(logging.Formatter):
         for k in ("entry", "pid"):
             if getattr(record, k, None):
                 out[k] = getattr(record, k)
-        if getattr(record, "fields", None):
-            out["fields"] = record.fields
+        fields = getattr(record, "fields", None)
+        if fields:
+            out["fields"] = fields
         return json.dumps(out, default=str)
 
 

@@ -84,9 +84,12 @@ def split_run_args(argv: list[str]) -> list[str]:
     except ValueError:
         return argv
     parser = build_parser()
-    run = parser._subparsers._group_actions[0].choices["run"]   # noqa: SLF001 - argparse has no public accessor
+    # argparse has no public accessor for a subcommand's parser
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    run = commands.choices["run"]
     takes_value = {s for a in run._actions if a.nargs != 0 for s in a.option_strings}
-    opts, positional = [], []
+    opts: list[str] = []
+    positional: list[str] = []
     i = at + 1
     while i < len(argv):
         tok = argv[i]

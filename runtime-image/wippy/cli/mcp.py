@@ -51,7 +51,7 @@ def cmd_mcp(args) -> int:
         if not app:
             print("wippy: wippy mcp --kubernetes needs --app APP (or WIPPY_APP)", file=sys.stderr)
             return 2
-        link = KubeLink(Path(args.dir), KubeOps(app, args.namespace))
+        link: AppLink = KubeLink(Path(args.dir), KubeOps(app, args.namespace))
     elif args.app or args.namespace:
         print("wippy: --app and --namespace go with --kubernetes", file=sys.stderr)
         return 2

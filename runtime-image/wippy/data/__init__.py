@@ -71,6 +71,7 @@ class Resources:
         from .events import EventBus
         self.bus = EventBus(node)
         self.runtime = None
+        self.registry_events = False   # registry changes published on the bus (by the kind handler)
 
     @classmethod
     def of(cls, node) -> "Resources":

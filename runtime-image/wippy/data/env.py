@@ -194,7 +194,7 @@ def build(res, entry, m):
 def variables(res) -> dict[str, Variable]:
     """Public name -> Variable, for every env.variable entry of the node's registry."""
     reg = getattr(res.node, "registry", None)
-    out = {}
+    out: dict[str, Variable] = {}
     if reg is None:
         return out
     for e in reg.entries():

@@ -14,7 +14,7 @@ log = logging.getLogger("wippy.events")
 
 @lru_cache(maxsize=4096)
 def _compile(pattern: str) -> tuple:
-    segs = []
+    segs: list[str | frozenset[str]] = []
     for s in pattern.split("."):
         if s.startswith("(") and s.endswith(")") and "|" in s:
             segs.append(frozenset(s[1:-1].split("|")))

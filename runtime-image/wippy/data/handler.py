@@ -26,7 +26,7 @@ class ResourceHandler:
         self.resources = Resources.of(runtime.node)
         self.resources.base_dir = runtime.app_dir
         self.resources.runtime = runtime
-        if not getattr(self.resources, "registry_events", False):
+        if not self.resources.registry_events:
             # registry changes are published on the event bus: system "registry"
             self.resources.registry_events = True
             bus = self.resources.bus

@@ -18,10 +18,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.errors import WippyError, INVALID, UNAVAILABLE
 from ..registry.entry import resolve_ref
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger("wippy.queue")
 
@@ -90,7 +93,7 @@ class MemoryDriver:
                     await asyncio.wait_for(q.cond.wait_for(lambda: bool(q.ready) or self.closed), timeout)
                 except asyncio.TimeoutError:
                     return []
-            out = []
+            out: list[Message] = []
             while q.ready and len(out) < n:
                 m = q.ready.popleft()
                 m.attempts += 1
@@ -128,7 +131,7 @@ class RedisStreamsDriver:
     def __init__(self, entry_id: str, m):
         import redis.asyncio as aioredis
         self.entry_id = entry_id
-        kw = dict(socket_connect_timeout=5, decode_responses=True)
+        kw: dict[str, Any] = dict(socket_connect_timeout=5, decode_responses=True)
         self.client = aioredis.from_url(m.url, **kw) if m.url else aioredis.Redis(
             host=m.host, port=m.port, db=m.db, password=m.password or None, **kw)
         self.group = m.group
@@ -164,7 +167,7 @@ class RedisStreamsDriver:
 
     async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
         await self._group(name)
-        fields = {"body": json.dumps(body), "headers": json.dumps(headers or {}), "attempts": str(attempts)}
+        fields: dict[FieldT, EncodableT] = {"body": json.dumps(body), "headers": json.dumps(headers or {}), "attempts": str(attempts)}
         return await self._run(self.client.xadd(name, fields))
 
     def _msg(self, sid: str, fields: dict, claimed: bool = False) -> Message:

@@ -18,6 +18,7 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
+from collections.abc import Coroutine
 from typing import Any
 
 from ..engine.errors import WippyError, INVALID, UNAVAILABLE
@@ -207,7 +208,7 @@ class Database:
             raise
         return Tx(self, conn)
 
-    def _end_tx(self, conn) -> None:
+    def _end_tx(self, conn) -> Coroutine[Any, Any, None]:
         async def done():
             try:
                 await self._release(conn)

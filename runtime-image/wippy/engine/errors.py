@@ -33,7 +33,7 @@ class WippyError(Exception):
         return f"WippyError({self.kind!r}, {self.message!r})"
 
     def to_dict(self) -> dict:
-        d = {"kind": self.kind, "message": self.message}
+        d: dict[str, Any] = {"kind": self.kind, "message": self.message}
         if self.retryable is not None:
             d["retryable"] = self.retryable
         if self.details is not None:

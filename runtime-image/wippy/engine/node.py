@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .errors import WippyError, ALREADY_EXISTS, NOT_FOUND, INVALID
+
+if TYPE_CHECKING:
+    from ..data.env import NodeEnv
+    from ..registry.registry import Registry
+    from ..supervisor.supervisor import Supervisor
 
 CONTROL_HOST = "wippy:control"
 
@@ -47,6 +52,11 @@ class Host(Protocol):
 
 
 class Node:
+    # Attached by the Runtime that owns the node; a bare engine node has none (read with getattr).
+    registry: Registry
+    env: NodeEnv
+    supervisor: Supervisor
+
     def __init__(self, name: str = "local", entries: Callable[[str], Any] | None = None):
         self.name = name
         self.hosts: dict[str, Any] = {}

@@ -78,12 +78,12 @@ class Process:
         except OSError as e:
             raise WippyError(INVALID, f"cannot start {self.cmd!r}: {e}") from None
         ex.running.add(self)
-        asyncio.ensure_future(self._reap())
+        asyncio.ensure_future(self._reap(self.proc))
         return True
 
-    async def _reap(self) -> None:
+    async def _reap(self, proc: asyncio.subprocess.Process) -> None:
         try:
-            await self.proc.wait()
+            await proc.wait()
         finally:
             self.executor.running.discard(self)
 
@@ -115,6 +115,8 @@ class Process:
     async def read(self, which: str, n: int) -> bytes | None:
         proc = self.started()
         stream = proc.stdout if which == "stdout" else proc.stderr
+        if stream is None:
+            raise WippyError(INVALID, f"{which} is not captured")
         data = await stream.read(n if n > 0 else READ_CHUNK)
         return data or None
 

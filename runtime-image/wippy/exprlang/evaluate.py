@@ -12,7 +12,7 @@ import math
 import re
 import base64
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 from .parser import PREDICATE_FUNCS, parse
 
@@ -247,8 +247,8 @@ class Evaluator:
                 raise ExprRuntimeError(f"invalid operation: {type_name(a)} % {type_name(b)} (integers only)")
             if b == 0:
                 raise ExprRuntimeError("integer divide by zero")
-            r = abs(a) % abs(b)       # Go's remainder takes the sign of the dividend
-            return -r if a < 0 else r
+            rem = abs(a) % abs(b)       # Go's remainder takes the sign of the dividend
+            return -rem if a < 0 else rem
         if op in ("**", "^"):
             try:
                 return float(a) ** float(b)
@@ -501,7 +501,7 @@ def _median(ev, *args):
     return float(vals[n // 2]) if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
 
 
-BUILTINS = {
+BUILTINS: dict[str, Callable[..., Any]] = {
     "len": _len,
     "abs": lambda ev, v: abs(_nums("abs", (v,))[0]),
     "ceil": lambda ev, v: float(math.ceil(_nums("ceil", (v,))[0])),

@@ -160,11 +160,11 @@ class HttpManager:
             if rid not in routers or routers[rid][1].static is not None:
                 raise RouteError(f"http.endpoint {eid}: router {rid} is not an http.router entry")
             routers[rid][1].add(Endpoint(eid, model.method, model.path, resolve_ref(model.func, entry.ns)))
-        tables = {sid: [] for sid in self.servers}
+        tables: dict[str, list[Router]] = {sid: [] for sid in self.servers}
         for sid, router in routers.values():
             tables[sid].append(router)
-        for sid, server in self.servers.items():
-            server.table = RouteTable(tables[sid])
+        for sid, http_server in self.servers.items():
+            http_server.table = RouteTable(tables[sid])
         self._middleware = cache
 
     def _server_of(self, entry: Entry) -> str:
@@ -187,7 +187,7 @@ class HttpManager:
 
     def _directory(self, entry: Entry, model) -> Any:
         if model.directory is not None:
-            base = Path(entry.source.file).parent if getattr(entry.source, "file", None) else Path.cwd()
+            base = Path(entry.source.file).parent if entry.source is not None and entry.source.file else Path.cwd()
             path = (base / model.directory).resolve()
             return lambda: path
         fs_id = resolve_ref(model.fs, entry.ns)

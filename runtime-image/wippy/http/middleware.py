@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -161,7 +161,7 @@ class Metrics:
         pass
 
 
-KINDS = {"cors": Cors, "ratelimit": RateLimit, "compress": Compress, "real_ip": RealIp, "metrics": Metrics}
+KINDS: dict[str, Callable[..., Any]] = {"cors": Cors, "ratelimit": RateLimit, "compress": Compress, "real_ip": RealIp, "metrics": Metrics}
 KINDS.update(SECURITY_KINDS)
 
 

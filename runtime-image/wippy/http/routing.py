@@ -23,6 +23,7 @@ class Pattern:
     names: tuple[str, ...]
 
     def match(self, path: str) -> dict[str, str] | None:
+        assert self.regex is not None   # literal paths are looked up, not matched
         m = self.regex.fullmatch(path)
         return None if m is None else dict(zip(self.names, m.groups()))
 
@@ -92,10 +93,11 @@ class Router:
         if pattern.regex is None:
             methods = self.literal.setdefault(full, {})
         else:
-            methods = next((m for p, m in self.patterns if shape(p.text) == shape(full)), None)
-            if methods is None:
-                methods = {}
-                self.patterns.append((pattern, methods))
+            same = next((m for p, m in self.patterns if shape(p.text) == shape(full)), None)
+            if same is None:
+                same = {}
+                self.patterns.append((pattern, same))
+            methods = same
         if ep.method in methods:
             raise RouteError(f"{ep.method} {full} is already served by {methods[ep.method].id}")
         methods[ep.method] = ep

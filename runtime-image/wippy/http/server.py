@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 import os
+import ssl
 import time
 from typing import Any, Awaitable, Callable
 
@@ -19,11 +20,11 @@ from aiohttp import web
 from ..engine.errors import WippyError
 from . import metrics as http_metrics
 from .exchange import CTX_KEY, LIVE, Exchange
-from .routing import RouteTable
+from .routing import Endpoint, RouteTable
 
 log = logging.getLogger("wippy.http")
 
-Caller = Callable[[str, dict], Awaitable[Any]]
+Caller = Callable[[str, dict, "dict | None", "list | None"], Awaitable[Any]]   # func, ctx, actor, scope
 
 
 class BindError(OSError):
@@ -65,7 +66,7 @@ class _Server(web.Server):
         if timer is not None:
             timer.cancel()
 
-    def connection_lost(self, handler, exc) -> None:
+    def connection_lost(self, handler, exc: BaseException | None = None) -> None:
         self.request_started(handler)
         super().connection_lost(handler, exc)
 
@@ -86,7 +87,7 @@ class HttpServer:
         self._runner = web.ServerRunner(self._server, shutdown_timeout=5.0)
         self._site: web.TCPSite | None = None
         self._started = False
-        self.ssl_context = None   # set before bind: HTTPS (tls.mode manual)
+        self.ssl_context: ssl.SSLContext | None = None   # set before bind: HTTPS (tls.mode manual)
         self.identity: tuple = (None, None)   # lifecycle.security: (actor, scope) of every request by default
 
     # ------------------------------------------------------------------ listener
@@ -103,7 +104,8 @@ class HttpServer:
             raise BindError(e.errno, f"cannot listen on {host}:{port}: {reason}") from None
         old, self._site = self._site, site
         self.addr = (host, port)
-        sock = site._server.sockets[0] if site._server and site._server.sockets else None
+        sockets = getattr(site._server, "sockets", None)   # an asyncio.Server once started
+        sock = sockets[0] if sockets else None
         self.port = sock.getsockname()[1] if sock is not None else port
         log.info("http.service %s listening on %s:%d", self.id, host, self.port)
         if old is not None:
@@ -117,7 +119,8 @@ class HttpServer:
                 raise
             # same port, other interface: the old socket holds the port, so let it go first
             old_addr = self.addr
-            await self._site.stop()
+            if self._site is not None:
+                await self._site.stop()
             self._site = None
             try:
                 await self.bind(host, port)
@@ -193,7 +196,7 @@ class HttpServer:
         too_big = await self._read_body(ex)
         if too_big is not None:
             return too_big
-        resp = await self._invoke(ex)
+        resp = await self._invoke(ex, match.endpoint)
         for mw in ex.hooks:
             respond = getattr(mw, "respond", None)
             if respond is not None and resp is not ex.stream:
@@ -219,8 +222,7 @@ class HttpServer:
         ex.body = bytes(buf)
         return None
 
-    async def _invoke(self, ex: Exchange) -> web.StreamResponse:
-        ep = ex.endpoint
+    async def _invoke(self, ex: Exchange, ep: Endpoint) -> web.StreamResponse:
         LIVE[ex.id] = ex
         try:
             call = self.call(ep.func, {CTX_KEY: ex.id}, ex.actor, ex.scope)

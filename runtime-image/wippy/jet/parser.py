@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class JetSyntaxError(ValueError):
@@ -67,6 +68,7 @@ def _lex(src: str, d: Delims, name: str):
         if body.endswith("-") and body[-2:-1] in (" ", "\t", "\n", "\r"):
             body = body[:-1]
             m = re.match(r"\s*", src[pos:])
+            assert m is not None   # \s* always matches
             pos += m.end()
         out.append(("text", text, a))
         out.append(("action", body.strip(), a))
@@ -259,7 +261,7 @@ class _Expr:
                 return node
 
     def args(self, close: str):
-        out = []
+        out: list[Any] = []
         if self.accept(close):
             return out
         while True:
@@ -290,8 +292,8 @@ def parse(name: str, src: str, delims: Delims | None = None) -> Parsed:
     d = delims or Delims()
     items = _lex(src, d, name)
     parsed = Parsed(name, [])
-    stack: list[tuple[str, list, object]] = []   # (kind, current body, state)
-    body = parsed.body
+    stack: list[tuple[str, list[Any], list[Any]]] = []   # (kind, current body, its node)
+    body: list[Any] = parsed.body
 
     def where(pos):
         return f"{name}:{_line(src, pos)}"
@@ -305,7 +307,7 @@ def parse(name: str, src: str, delims: Delims | None = None) -> Parsed:
         word, _, rest = text.partition(" ")
         rest = rest.strip()
         if word == "if":
-            node = ["if", [[_parse_expr(rest, w), []]], None]
+            node: list[Any] = ["if", [[_parse_expr(rest, w), []]], None]
             body.append(node)
             stack.append(("if", body, node))
             body = node[1][0][1]
@@ -321,8 +323,9 @@ def parse(name: str, src: str, delims: Delims | None = None) -> Parsed:
             else:
                 if top[-1] is not None:
                     raise JetSyntaxError(f"{w}: second else")
-                top[-1] = []
-                body = top[-1]
+                else_body: list[Any] = []
+                top[-1] = else_body
+                body = else_body
         elif word == "range":
             key, val, expr = _parse_range(rest, w)
             node = ["range", key, val, expr, [], None]

@@ -23,11 +23,12 @@ from .handlers.temporal_worker import TemporalWorkerHandler
 from .handlers.temporal_workflow import WorkflowLuaHandler
 
 if TYPE_CHECKING:
+    from ..registry.registry import KindHandler
     from ..runtime import Runtime
 
 LUA_CODE_KINDS = frozenset({"function.lua", "process.lua", "library.lua", "module.lua"})
 
-HANDLERS: dict[str, Callable[["Runtime"], object]] = {
+HANDLERS: dict[str, Callable[["Runtime"], "KindHandler"]] = {
     "function.lua": LuaCodeHandler,
     "process.lua": LuaCodeHandler,
     "library.lua": LuaCodeHandler,

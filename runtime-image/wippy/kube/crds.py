@@ -69,10 +69,10 @@ def structural(schema: dict, defs: dict) -> dict:
         non_null = [v for v in variants if v.get("type") != "null"]
         if len(non_null) == 1:
             inner = {**non_null[0], **{k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}}
-            out = structural(inner, defs)
+            nested = structural(inner, defs)
             if len(non_null) < len(variants):
-                out["nullable"] = True
-            return out
+                nested["nullable"] = True
+            return nested
         return _described({"x-kubernetes-preserve-unknown-fields": True}, schema)
     out: dict[str, Any] = {k: copy.deepcopy(schema[k]) for k in _KEEP if k in schema}
     kind = schema.get("type")
@@ -293,7 +293,7 @@ def app_crd() -> dict:
                                     "description": spec["properties"][name]["description"], "nullable": True}
     for name in ("env", "tolerations", "topologySpreadConstraints", "volumes", "volumeMounts"):
         spec["properties"][name]["items"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    columns = [
+    columns: list[dict[str, Any]] = [
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
         {"name": "Entries", "type": "integer", "jsonPath": ".status.entries"},
         {"name": "Version", "type": "integer", "jsonPath": ".status.version", "description": "Current app version."},

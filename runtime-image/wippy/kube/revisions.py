@@ -18,7 +18,8 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Protocol
+from collections.abc import Set as AbstractSet
+from typing import Any, Protocol
 
 from wippy.kube.naming import API_VERSION, GROUP, VERSION
 
@@ -109,7 +110,7 @@ class History:
     def get(self, revision: int) -> dict | None:
         return next((r for r in self.list() if r["revision"] == revision), None)
 
-    def record(self, limit: int = HISTORY_LIMIT, keep: set[int] = frozenset()) -> int:
+    def record(self, limit: int = HISTORY_LIMIT, keep: AbstractSet[int] = frozenset()) -> int:
         """Record the content (the object's current spec); returns its revision number."""
         spec = self.content
         digest = spec_hash(spec)
@@ -140,7 +141,7 @@ class History:
 
     def _create(self, number: int, spec: dict, digest: str) -> None:
         from kubernetes.client import ApiException
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "apps/v1", "kind": "ControllerRevision",
             "metadata": {
                 "name": revision_name(self.base, number),

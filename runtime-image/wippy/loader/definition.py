@@ -57,7 +57,7 @@ def load_file(path: Path, root: Path) -> FileResult:
         result.errors.append(LoadError(result.file, e.line, None, str(e), whole_file=True))
         return result
     data, node = doc.data, doc.node
-    if not isinstance(data, dict) or "namespace" not in data:
+    if node is None or not isinstance(data, dict) or "namespace" not in data:   # node is None: empty
         return result
     result.is_definition = True
     _Reader(result, path, root, node).read(data)

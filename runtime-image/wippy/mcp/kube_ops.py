@@ -169,10 +169,14 @@ class KubeOps:
         return out
 
     def _write(self, op: Op, current: dict | None, actor: str) -> None:
-        ns, pl = self.namespace, plural(crd_kind(op.entry.kind if op.action != "delete" else from_object(current).kind))
+        ns = self.namespace
         if op.action == "delete":
+            if current is None:
+                raise WippyError(NOT_FOUND, f"no entry {op.id}")
+            pl = plural(crd_kind(from_object(current).kind))
             self.custom.delete_namespaced_custom_object(GROUP, VERSION, ns, pl, current["metadata"]["name"])
             return
+        pl = plural(crd_kind(op.entry.kind))
         body = to_object(op.entry, self.app, ns)
         meta = body["metadata"]
         meta["labels"][OWNED_LABEL] = "true"

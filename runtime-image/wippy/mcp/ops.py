@@ -133,7 +133,8 @@ class AppOps:
         changes = []
         for eid in sorted(set(before) | set(after)):
             a, b = before.get(eid), after.get(eid)
-            if a == b or not grant.covers(eid, (b or a).kind):
+            shown = b or a     # the id is in one of the two
+            if a == b or shown is None or not grant.covers(eid, shown.kind):
                 continue
             text = "".join(difflib.unified_diff(_yaml(a), _yaml(b), f"{eid}@{from_version}", f"{eid}@{to_version or 'head'}"))
             changes.append({"id": eid, "change": "created" if a is None else "deleted" if b is None else "updated",
@@ -276,7 +277,9 @@ def changes_to_ops(grant: Grant, changes: list[dict], current: Callable[[str], E
             raise WippyError(INVALID, f"change {i}: action must be create, update or delete, not {action!r}")
         if action == "delete":
             eid = ch.get("id") or (ch.get("entry") or {}).get("id")
-            now = current(eid) if eid else None
+            if not eid:
+                raise WippyError(INVALID, f"change {i}: a delete needs the id of the entry")
+            now = current(eid)
             grant.require("delete", eid, now.kind if now else None)
             ops.append(Op.delete(eid))
             continue
@@ -291,8 +294,8 @@ def changes_to_ops(grant: Grant, changes: list[dict], current: Callable[[str], E
 
 def check_changes(ops: list[Op], current: dict[str, Entry], decode: Callable[[Entry], Any]) -> list[dict]:
     """The checks of a file edit, without applying: each entry's model, its Lua, its references."""
-    from ..kinds.handlers.lua_code import LuaCodeHandler
-    checker = LuaCodeHandler(None)
+    from ..lang import SyntaxChecker
+    checker = SyntaxChecker()
     state = dict(current)
     for op in ops:
         if op.action == "delete":
@@ -318,7 +321,7 @@ def check_changes(ops: list[Op], current: dict[str, Entry], decode: Callable[[En
             problems.append({"entry": op.id, "message": str(e)})
             continue
         if op.entry.kind in LUA_CODE_KINDS:
-            err = checker.syntax_error(op.id, (op.entry.data or {}).get("source", ""))
+            err = checker.error(op.id, (op.entry.data or {}).get("source", ""))
             if err:
                 problems.append({"entry": op.id, "message": f"Lua syntax error: {err}", **_line_of(err)})
         for ref in sorted(entry_references(op.entry)):

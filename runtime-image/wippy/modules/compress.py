@@ -85,7 +85,7 @@ def decode(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> byt
 
 
 def train(refs, lens, count: int, size: int, dict_id: int, level: int) -> bytes:
-    samples = [take(refs[i], lens[i]) for i in range(1, count + 1)]
+    samples: list[bytes | bytearray | memoryview] = [take(refs[i], lens[i]) for i in range(1, count + 1)]
     try:
         d = zstandard.train_dictionary(size, samples, dict_id=dict_id, level=level)
     except zstandard.ZstdError as e:

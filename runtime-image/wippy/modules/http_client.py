@@ -79,7 +79,7 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
         creds = f"{_text(auth.get('user', ''))}:{_text(auth.get('pass', ''))}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
     tls = o.get("tls") or {}
-    ssl = False if tls.get("insecure_skip_verify") else None
+    ssl = not tls.get("insecure_skip_verify")   # True: aiohttp's default checks
     connector = aiohttp.UnixConnector(path=o["unix_socket"]) if o.get("unix_socket") else None
     cookies = {_text(k): _text(v) for k, v in (o.get("cookies") or {}).items()} or None
     try:

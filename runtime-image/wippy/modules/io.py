@@ -4,23 +4,30 @@ from __future__ import annotations
 import asyncio
 import atexit
 import sys
+from typing import Any
 
 from ..engine.errors import INTERNAL, UNAVAILABLE, WippyError
 
 DEFAULT_READ = 1024
 
 # raw mode is counted across the runtime; the saved terminal settings come back at exit
-_raw = {"count": 0, "saved": None, "fd": None}
+class _RawMode:
+    count = 0
+    saved: list[Any] | None = None
+    fd = -1
+
+
+_raw = _RawMode()
 
 
 def _restore() -> None:
-    if _raw["saved"] is not None:
+    if _raw.saved is not None:
         import termios
         try:
-            termios.tcsetattr(_raw["fd"], termios.TCSADRAIN, _raw["saved"])
+            termios.tcsetattr(_raw.fd, termios.TCSADRAIN, _raw.saved)
         except (OSError, termios.error):
             pass
-        _raw["saved"] = None
+        _raw.saved = None
 
 
 atexit.register(_restore)
@@ -83,13 +90,13 @@ def install(engine):
         try:
             fd = sys.stdin.fileno()
             if enable:
-                if _raw["count"] == 0:
-                    _raw["saved"], _raw["fd"] = termios.tcgetattr(fd), fd
+                if _raw.count == 0:
+                    _raw.saved, _raw.fd = termios.tcgetattr(fd), fd
                     tty.setraw(fd, termios.TCSADRAIN)
-                _raw["count"] += 1
-            elif _raw["count"] > 0:
-                _raw["count"] -= 1
-                if _raw["count"] == 0:
+                _raw.count += 1
+            elif _raw.count > 0:
+                _raw.count -= 1
+                if _raw.count == 0:
                     _restore()
         except (OSError, ValueError, termios.error) as e:
             raise WippyError(INTERNAL, f"raw mode failed: {e}") from None

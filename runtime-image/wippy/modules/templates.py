@@ -10,7 +10,8 @@ from ..registry.entry import resolve_ref
 
 
 def _build(node, set_id: str) -> TemplateSet:
-    from ..kinds.models.catalog import validate_entry
+    from ..kinds.models.catalog import validate_entry_as
+    from ..kinds.models.templates import TemplateSet as TemplateSetModel
     registry = getattr(node, "registry", None)
     set_entry = node.get_entry(set_id)
     if set_entry is None or set_entry.kind != "template.set":
@@ -21,7 +22,7 @@ def _build(node, set_id: str) -> TemplateSet:
     hit = cache.get(set_id)
     if hit is not None and hit[0] == registry.version:
         return hit[1]
-    cfg = validate_entry(set_entry).engine
+    cfg = validate_entry_as(set_entry, TemplateSetModel).engine
     sources: dict[str, str] = {}
     for e in registry.entries():
         if e.kind != "template.jet":

@@ -125,7 +125,8 @@ def _split(rx, data: bytes, n: int):
         return []
     if rx.pattern and not data:
         return [b""]
-    parts, beg, end = [], 0, 0
+    parts: list[bytes] = []
+    beg = end = 0
     for m in _matches(rx, data, n):
         if n > 0 and len(parts) == n - 1:
             break

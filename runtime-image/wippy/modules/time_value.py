@@ -67,7 +67,9 @@ def install(engine):
         """(offset seconds, abbreviation) of zone `key` at Unix second `sec`."""
         sec = min(max(sec, _MIN_SEC), _MAX_SEC)
         dt = datetime.fromtimestamp(sec, zone(key))
-        return int(dt.utcoffset().total_seconds()), dt.tzname() or ""
+        offset = dt.utcoffset()
+        assert offset is not None   # an aware datetime: made in a zone
+        return int(offset.total_seconds()), dt.tzname() or ""
 
     def wall_to_unix(key: str, wall: int) -> int:
         """Unix second of the wall-clock second `wall` (seconds since 1970 as if UTC) in

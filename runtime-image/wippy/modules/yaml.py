@@ -15,8 +15,10 @@ import yaml
 
 from ..engine.errors import WippyError, INTERNAL, INVALID
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+try:   # the C (libyaml) loader when PyYAML was built with it
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 BOOL_TAG = "tag:yaml.org,2002:bool"
 FLOAT_TAG = "tag:yaml.org,2002:float"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Literal
 
 from wippy.registry.entry import Entry
 
 Action = Literal["create", "update", "delete"]
-References = Callable[[Entry], set[str]]
+References = Callable[[Entry], AbstractSet[str]]
 
 
 class ChangesetError(ValueError):
@@ -83,14 +84,15 @@ def squash(ops: Iterable[Op]) -> list[Op]:
     """
     net: dict[str, Op | None] = {}
     for op in ops:
-        net[op.id] = _fold(net[op.id], op) if net.get(op.id) is not None else op
+        earlier = net.get(op.id)
+        net[op.id] = _fold(earlier, op) if earlier is not None else op
     result = []
-    for op in net.values():
-        if op is None:
+    for folded in net.values():
+        if folded is None:
             continue
-        if op.action == "update" and op.previous is not None and op.previous == op.entry:
+        if folded.action == "update" and folded.previous is not None and folded.previous == folded.entry:
             continue
-        result.append(op)
+        result.append(folded)
     return result
 
 

@@ -135,7 +135,7 @@ def _loc_path(loc: tuple) -> str:
     return path
 
 
-def _plain_message(err: dict) -> str:
+def _plain_message(err: typing.Mapping[str, typing.Any]) -> str:
     if err.get("type") == "extra_forbidden":
         return "unknown field"
     msg = str(err.get("msg", ""))

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, overload
 
 from wippy.registry.changeset import Op
 from wippy.registry.entry import Entry, SourceLocation
@@ -142,6 +142,7 @@ class SqliteHistory:
                     (parent, created, origin, _summary_to_json(summary), changes),
                 )
                 vid = cur.lastrowid
+                assert vid is not None   # set by the INSERT above
                 self._db.execute("UPDATE head SET version = ?", (vid,))
                 self._db.execute("COMMIT")
             except BaseException:
@@ -198,6 +199,10 @@ def _entry_to_json(entry: Entry | None) -> dict | None:
     return d
 
 
+@overload
+def _entry_from_json(d: dict) -> Entry: ...
+@overload
+def _entry_from_json(d: None) -> None: ...
 def _entry_from_json(d: dict | None) -> Entry | None:
     if d is None:
         return None

@@ -96,15 +96,16 @@ class SyncedSource:
             remaining = ops
             while error is not None:
                 pending = {op.id for op in remaining}
-                named = [err for err in error.errors if err.entry_id in pending]
+                named = [(err.entry_id, err) for err in error.errors
+                         if err.entry_id is not None and err.entry_id in pending]
                 if not named:
                     refusals[""] = str(error)  # about no one entry: nothing more can land
                     return
-                for err in named:
-                    refused[err.entry_id] = err.message
-                    refusals[err.entry_id] = str(err)
+                for entry_id, err in named:
+                    refused[entry_id] = err.message
+                    refusals[entry_id] = str(err)
                     if error.kind not in ("Rejected", "Internal"):
-                        invalid.add(err.entry_id)
+                        invalid.add(entry_id)
                 remaining = self._without_dependents([op for op in remaining if op.id not in refused], refused, refusals)
                 error = None
                 if remaining:

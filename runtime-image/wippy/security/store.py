@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..kinds.models.catalog import validate_entry
+from ..kinds.models.security import SecurityPolicy, SecurityPolicyExpr
 from ..registry.entry import resolve_ref
 from .policy import Condition, ExprPolicy, Policy
 
@@ -16,19 +17,23 @@ class PolicyStore:
     def _refresh(self) -> None:
         if self._version == self.registry.version:
             return
-        policies, groups = {}, {}
+        policies: dict[str, Policy] = {}
+        groups: dict[str, list[str]] = {}
         for entry in self.registry.entries():
             if entry.kind not in ("security.policy", "security.policy.expr"):
                 continue
             model = validate_entry(entry)
-            rule = model.policy
-            if entry.kind == "security.policy.expr":
-                policies[entry.id] = ExprPolicy(entry.id, rule.actions, rule.resources, rule.effect,
-                                                expression=rule.expression)
-            else:
+            if isinstance(model, SecurityPolicyExpr):
+                expr = model.policy
+                policies[entry.id] = ExprPolicy(entry.id, expr.actions, expr.resources, expr.effect,
+                                                expression=expr.expression)
+            elif isinstance(model, SecurityPolicy):
+                rule = model.policy
                 policies[entry.id] = Policy(entry.id, rule.actions, rule.resources, rule.effect,
                                             tuple(Condition(c.field, c.operator, c.value, c.value_from)
                                                   for c in rule.conditions))
+            else:
+                continue
             for g in model.groups:
                 groups.setdefault(resolve_ref(g, entry.ns), []).append(entry.id)
         self._policies, self._groups, self._version = policies, groups, self.registry.version

@@ -32,8 +32,9 @@ class TokenStore:
         self.key = model.token_key.encode() if model.token_key else None
         self.store = store
 
-    def _tag(self, body: str) -> str:
-        return _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
+    @staticmethod
+    def _tag(key: bytes, body: str) -> str:
+        return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
 
     def _key(self, token: str) -> str:
         return PREFIX + hashlib.sha256(token.encode()).hexdigest()
@@ -48,7 +49,7 @@ class TokenStore:
             raise WippyError(INVALID, "token_store:create: expiration must be positive")
         token = _b64(secrets.token_bytes(self.length))
         if self.key is not None:
-            token += "." + self._tag(token)
+            token += "." + self._tag(self.key, token)
         record = {"actor": {"id": actor["id"], "meta": actor.get("meta") or {}}, "scope": list(scope or []),
                   "meta": options.get("meta") or {}, "expires_at": time.time() + ttl}
         await self.store.set(self._key(token), record, ttl)
@@ -59,7 +60,7 @@ class TokenStore:
             raise WippyError(INVALID, "token must be a non-empty string")
         if self.key is not None:
             body, _, tag = token.rpartition(".")
-            if not body or not hmac.compare_digest(tag, self._tag(body)):
+            if not body or not hmac.compare_digest(tag, self._tag(self.key, body)):
                 raise WippyError(PERMISSION_DENIED, "invalid token")
         try:
             record = await self.store.get(self._key(token))
@@ -80,12 +81,13 @@ class TokenStore:
 def token_store(node, entry_id: str) -> TokenStore:
     """The token store of an entry, over its store resource (built per call: both are cheap)."""
     from ..data import Resources
-    from ..kinds.models.catalog import validate_entry
+    from ..kinds.models.catalog import validate_entry_as
+    from ..kinds.models.security import TokenStore as TokenStoreModel
     entry = node.get_entry(entry_id)
     if entry is None or entry.kind != "security.token_store":
         raise WippyError(NOT_FOUND, f"token store {entry_id} not found")
     res = Resources.of(node)
     # through the runtime, ${env:...} in token_key is resolved (the registry keeps it unresolved)
-    model = res.runtime.decode(entry) if res.runtime is not None else validate_entry(entry)
+    model = res.runtime.decode(entry) if res.runtime is not None else validate_entry_as(entry, TokenStoreModel)
     store = res.store(resolve_ref(model.store, entry.ns))
     return TokenStore(entry_id, model, store)

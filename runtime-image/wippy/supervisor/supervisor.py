@@ -165,9 +165,11 @@ class Supervisor:
         self._set(svc, State.STOPPING)
         if svc.pid is not None:
             self.node.cancel(svc.pid, None, "service stopping")
+            exit_fut = svc.exit_fut
+            assert exit_fut is not None   # made before the pid
             try:
-                await asyncio.wait_for(asyncio.shield(svc.exit_fut), svc.spec.lifecycle.stop_timeout)
-            except (asyncio.TimeoutError, TypeError):
+                await asyncio.wait_for(asyncio.shield(exit_fut), svc.spec.lifecycle.stop_timeout)
+            except asyncio.TimeoutError:
                 log.warning("service %s did not stop within %ss; terminating", service_id,
                             svc.spec.lifecycle.stop_timeout)
                 self.node.terminate(svc.pid, "stop timeout")

@@ -20,12 +20,13 @@ class TemplateHandler:
         entry = op.entry
         if op.action == "delete" or entry.kind != "template.jet":
             return
-        from ..models.catalog import validate_entry
-        model = validate_entry(entry)
+        from ..models.catalog import validate_entry_as
+        from ..models.templates import TemplateJet, TemplateSet
+        model = validate_entry_as(entry, TemplateJet)
         delims = Delims()
         set_entry = self.runtime.registry.get(resolve_ref(model.set, entry.ns))
         if set_entry is not None and set_entry.kind == "template.set":
-            d = validate_entry(set_entry).engine.delimiters
+            d = validate_entry_as(set_entry, TemplateSet).engine.delimiters
             delims = Delims(d.left, d.right, d.comment_left, d.comment_right)
         try:
             parse(entry.meta.get("name") or entry.name, model.source, delims)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...engine.errors import WippyError
 from ...registry import Op, Rejected
@@ -72,7 +72,7 @@ def connect_options(model, app_dir: Path | None) -> dict:
     if auth.type == "api_key":
         options["api_key"] = auth.api_key or _read(auth.api_key_file, app_dir).decode().strip()
     if tls.enabled:
-        cfg = {}
+        cfg: dict[str, Any] = {}
         if tls.ca_pem or tls.ca_file:
             cfg["server_root_ca_cert"] = tls.ca_pem.encode() if tls.ca_pem else _read(tls.ca_file, app_dir)
         if tls.server_name:

@@ -5,7 +5,7 @@ is it valid, and what does it reference.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -96,6 +96,17 @@ def validate_entry(entry: Entry) -> KindModel:
         raise EntryInvalid(entry, format_validation_errors(e, model)) from None
     except ValueError as e:
         raise EntryInvalid(entry, [str(e)]) from None
+
+
+M = TypeVar("M", bound=KindModel)
+
+
+def validate_entry_as(entry: Entry, model_type: type[M]) -> M:
+    """validate_entry for a caller that needs one kind: an entry of another kind is invalid here."""
+    model = validate_entry(entry)
+    if not isinstance(model, model_type):
+        raise EntryInvalid(entry, [f"expected kind '{model_type.kind}', got '{entry.kind}'"])
+    return model
 
 
 def entry_references(entry: Entry) -> set[str]:

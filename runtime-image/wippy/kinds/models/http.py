@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
 from wippy.kinds.models.lifecycle import Lifecycle
@@ -86,7 +86,7 @@ class HttpService(KindModel):
     host: ServiceHost = Field(default_factory=ServiceHost, description="Request worker settings.")
     tls: Tls = Field(default_factory=Tls, description="TLS settings.")
     network: EntryRef | None = Field(None, description="Overlay network entry (not supported yet).")
-    max_body: Size = Field(120 * 1024 * 1024, description="Largest request body accepted; larger gets 413.")
+    max_body: Size = Field(ByteSize(120 * 1024 * 1024), description="Largest request body accepted; larger gets 413.")
     max_connections: int = Field(1024, ge=0, description="Connections open at once; a new one over it is closed "
                                  "at once (0 = no limit). Can change live.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Start and stop policy.")

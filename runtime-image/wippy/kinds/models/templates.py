@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from pydantic import Field
@@ -38,5 +39,5 @@ class TemplateJet(KindModel):
     set: EntryRef = Field(description="The template.set this template belongs to.")
     source: str = Field(description="Template text (Jet syntax).")
 
-    def references(self, entry_ns: str) -> set[str]:
+    def references(self, entry_ns: str) -> builtins.set[str]:   # `set` is the field here
         return {resolve_ref(self.set, entry_ns)}
