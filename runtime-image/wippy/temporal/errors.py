@@ -26,7 +26,7 @@ def from_failure(exc: BaseException | None) -> WippyError:
     seen = 0
     while isinstance(exc, (ActivityError, ChildWorkflowError)) and exc.cause is not None and seen < 16:
         exc, seen = exc.cause, seen + 1
-    if hasattr(exc, "cause") and type(exc).__name__ == "WorkflowFailureError":
+    if exc is not None and hasattr(exc, "cause") and type(exc).__name__ == "WorkflowFailureError":
         return from_failure(exc.cause)
     if isinstance(exc, ApplicationError):
         d = exc.details[0] if exc.details and isinstance(exc.details[0], dict) else None

@@ -106,7 +106,7 @@ class TemporalWorkerHost:
         self.worker_id = worker_id
         self.tclient = client
         self.task_queue = task_queue
-        self.limits = {k: v for k, v in (("max_concurrent_workflow_tasks", max_concurrent_workflow_tasks),
+        self.limits: dict[str, Any] = {k: v for k, v in (("max_concurrent_workflow_tasks", max_concurrent_workflow_tasks),
                                          ("max_concurrent_activities", max_concurrent_activities)) if v}
         self.limits.update(options or {})
         self.client: Client | None = None

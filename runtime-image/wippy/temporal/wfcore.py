@@ -63,7 +63,8 @@ class WorkflowEngine(Engine):
         # restrictions are for Python workflow code, so the engine itself runs unrestricted
         # (modules may read files such as /etc/localtime while they install)
         with workflow.unsafe.sandbox_unrestricted():
-            super().__init__(node, WF_HOST, slice_timeout=0, modules=set(ALLOWED_MODULES))
+            # WorkflowNode is a Node by duck typing: it has what an engine calls, routed to Temporal
+            super().__init__(node, WF_HOST, slice_timeout=0, modules=set(ALLOWED_MODULES))  # type: ignore[arg-type]
 
     def _pump(self) -> None:
         with workflow.unsafe.sandbox_unrestricted():
@@ -418,7 +419,7 @@ class Run:
         return value
 
     def signal(self, topic: str, value: Any, frm: Any) -> None:
-        if self.engine is None:
+        if self.engine is None or self.pid is None:   # not started yet
             self.pending.append((topic, frm, value))
         else:
             self.engine.deliver(self.pid, topic, frm, value)
