@@ -48,6 +48,7 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
     import kopf
     from kopf._cogs.structs.credentials import Vault
     from kopf._cogs.structs.references import Insights
+    from kopf._core.engines.peering import Identity
 
     from . import discovery, ha
 
@@ -73,7 +74,7 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
         helpers.append(asyncio.create_task(ha.report_role(args.peering, args.namespace, identity, priority)))
     try:
         await kopf.operator(
-            registry=registry, settings=settings, insights=insights, vault=vault, identity=identity,
+            registry=registry, settings=settings, insights=insights, vault=vault, identity=Identity(identity),
             clusterwide=not args.namespace, namespaces=args.namespace,
             standalone=not args.peering, peering_name=args.peering, priority=priority)
     finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import kopf
 
@@ -35,7 +36,7 @@ def register(plurals: list[str], state: State, lua: checks.LuaChecker) -> None:
 
 def _validator(plural: str, state: State, lua: checks.LuaChecker):
     def validate(body: kopf.Body, warnings: list[str], **_) -> None:
-        obj = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
+        obj: dict[str, Any] = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
                "metadata": dict(body.get("metadata") or {}), "spec": dict(body.get("spec") or {})}
         found = checks.intrinsic(obj, lua)
         if found.problem is not None:
@@ -100,7 +101,7 @@ def _self_signed(host: str, crt: Path, key: Path, ca: Path) -> None:
     pkey = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     try:
-        san = [x509.IPAddress(ipaddress.ip_address(host))]
+        san: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(host))]
     except ValueError:
         san = [x509.DNSName(host)]
     now = datetime.datetime.now(datetime.timezone.utc)

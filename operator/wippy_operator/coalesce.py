@@ -8,21 +8,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 log = logging.getLogger("wippy.operator")
 
+K = TypeVar("K", bound=Hashable)
 
-class Coalescer:
-    def __init__(self, work: Callable[[Hashable], None], interval: float = 0.2, name: str = "coalescer"):
+
+class Coalescer(Generic[K]):
+    def __init__(self, work: Callable[[K], None], interval: float = 0.2, name: str = "coalescer"):
         self._work = work
         self._interval = interval
         self._name = name
-        self._dirty: dict[Hashable, contextvars.Context] = {}
+        self._dirty: dict[K, contextvars.Context] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def mark(self, key: Hashable) -> None:
+    def mark(self, key: K) -> None:
         # the caller's context (a kopf handler's) lets the work post Kubernetes Events
         with self._cond:
             self._dirty[key] = contextvars.copy_context()

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 import kubernetes
 import urllib3
@@ -56,7 +59,7 @@ def ensure_peering(name: str, namespaces: list[str], timeout: float = 300.0) -> 
     if namespaces:
         # namespace patterns (globs) cannot be created ahead: their peerings are the user's to make
         targets = [ns for ns in namespaces if not any(c in ns for c in "*?[!")]
-        creates = [lambda ns=ns: api.create_namespaced_custom_object(
+        creates: list[Callable[[], object]] = [functools.partial(api.create_namespaced_custom_object,
             GROUP, VERSION, ns, "kopfpeerings", {**body, "kind": "KopfPeering"}) for ns in targets]
     else:
         creates = [lambda: api.create_cluster_custom_object(
@@ -86,7 +89,8 @@ def role(status: dict, identity: str, priority: int, now: datetime.datetime | No
     """kopf's rule, read from a peering object's status: standby while a live peer has a higher
     priority (or the same: then every such replica pauses), otherwise active."""
     now = now or datetime.datetime.now(datetime.UTC)
-    higher, same = [], []
+    higher: list[str] = []
+    same: list[str] = []
     for peer, info in (status or {}).items():
         if peer == identity or not isinstance(info, dict):
             continue
@@ -115,7 +119,7 @@ async def report_role(name: str, namespaces: list[str], identity: str, priority:
     api = kubernetes.client.CustomObjectsApi()
     last = None
 
-    def read() -> list[dict]:
+    def read() -> list[Any]:   # the peering objects (the client types them as object)
         if namespaces:
             return [api.get_namespaced_custom_object(GROUP, VERSION, ns, "kopfpeerings", name)
                     for ns in namespaces if not any(c in ns for c in "*?[!")]

@@ -17,7 +17,9 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import kopf
 import kubernetes
@@ -50,7 +52,7 @@ class Operator:
     """The process-wide pieces the handlers share."""
 
     def __init__(self) -> None:
-        self.api: Api | None = None
+        self._api: Api | None = None
         self.history_limit = 10
         self.no_app_grace = 60.0  # seconds an entry waits for a WippyApp to select it before it is Stalled
         self.lua = checks.LuaChecker()
@@ -63,9 +65,20 @@ class Operator:
         self.no_app_since: dict[EntryKey, float] = {}  # when an entry was first seen in no app
         # the spec of the pinned revision an entry serves: ((revision name, uid), spec)
         self.revision_specs: dict[EntryKey, tuple[tuple, dict]] = {}
-        self.app_status = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5, name="wippy-app-status")
+        self.app_status: Coalescer[AppKey] = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5,
+                                                       name="wippy-app-status")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
+
+    @property
+    def api(self) -> Api:
+        if self._api is None:
+            raise RuntimeError("the operator has not started: no Kubernetes API client yet")
+        return self._api
+
+    @api.setter
+    def api(self, api: Api) -> None:
+        self._api = api
 
 
 STATE = State()
@@ -84,7 +97,7 @@ metrics.count_entries_with(lambda: _count_entries())  # defined below; called at
 
 
 @kopf.on.startup()
-def startup(settings: kopf.OperatorSettings, entry_revisions: kopf.Index, **_) -> None:
+def startup(settings: kopf.OperatorSettings, **kwargs) -> None:   # kopf passes each index by its name
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
     settings.execution.max_workers = HANDLER_WORKERS
     settings.persistence.diffbase_storage = NoDiffBase()
@@ -101,7 +114,7 @@ def startup(settings: kopf.OperatorSettings, entry_revisions: kopf.Index, **_) -
     # one connection per thread that may call the API (kopf's pool, the fan-out, the app status)
     config.connection_pool_maxsize = HANDLER_WORKERS + FANOUT_WORKERS + 2
     OP.api = Api(kubernetes.client.ApiClient(config))
-    OP.revisions.index = entry_revisions
+    OP.revisions.index = kwargs["entry_revisions"]
     OP.app_status.start()
     PROJECTOR.writer.start()
 
@@ -127,8 +140,8 @@ def cleanup(**_) -> None:
 
 
 @kopf.index("apps", "v1", "controllerrevisions", labels={ENTRY_LABEL: kopf.PRESENT})
-def entry_revisions(body: kopf.Body, namespace: str, labels: kopf.Labels, **_) -> dict:
-    return {index_key(namespace, labels): slim(body)}
+def entry_revisions(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_) -> dict:
+    return {index_key(namespace or "", labels): slim(body)}   # ControllerRevisions are namespaced
 
 
 # ---------------------------------------------------------------------- events
@@ -169,8 +182,8 @@ for _plural in PLURALS:
 
 
 @kopf.on.event(GROUP, VERSION, "wippyapps")
-def app_event(event: dict, **_) -> None:
-    obj = event["object"]
+def app_event(event: kopf.RawEvent, **_) -> None:
+    obj = cast(dict, event["object"])   # the object as JSON
     key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
     deleted = event["type"] == "DELETED"
     with STATE.object_lock(("wippyapps",) + key):
@@ -191,7 +204,7 @@ def app_event(event: dict, **_) -> None:
 
 
 @kopf.on.event("v1", "pods", labels={APP_LABEL: kopf.PRESENT})
-def pod_event(event: dict, **_) -> None:
+def pod_event(event: kopf.RawEvent, **_) -> None:
     meta = event["object"]["metadata"]
     key = (meta["namespace"], meta["labels"][APP_LABEL])
     with STATE.object_lock(("pods",) + key):
@@ -219,17 +232,17 @@ def _forget_reports(app: AppKey, pod: str) -> None:
 
 
 @kopf.on.event("v1", "configmaps", labels={maps.KIND_LABEL: maps.APPLIED, APP_LABEL: kopf.PRESENT})
-def reports_event(event: dict, **_) -> None:
+def reports_event(event: kopf.RawEvent, **_) -> None:
     """Pods reported what they applied: re-check the entries concerned, if the app selects them."""
     meta = event["object"]["metadata"]
     app = (meta["namespace"], meta["labels"][APP_LABEL])
-    data = {} if event["type"] == "DELETED" else event["object"].get("data") or {}
+    data = {} if event["type"] == "DELETED" else cast(dict, event["object"]).get("data") or {}
     items = REPORTS.put(*app, meta["name"], data)
     _reevaluate(sorted({k for k in map(lambda item: PROJECTOR.entry_of(app, item), items) if k is not None}))
 
 
 def _membership_changed(groups: frozenset[Group], skip: EntryKey | None = None,
-                        also: set[EntryKey] = frozenset()) -> None:
+                        also: AbstractSet[EntryKey] = frozenset()) -> None:
     """An entry came, went or changed its id or groups: re-check those waiting for such a change
     (and `also`, those that referenced what changed)."""
     _reevaluate(sorted((STATE.blocked(groups) | also) - {skip}))
@@ -239,7 +252,7 @@ def _membership_changed(groups: frozenset[Group], skip: EntryKey | None = None,
 def _mark_apps(groups: frozenset[Group] | set[Group]) -> None:
     for group in groups:
         if group.app:
-            OP.app_status.mark((group.namespace, group.name))
+            OP.app_status.mark(group.app_key())
 
 
 def _reevaluate(keys: list[EntryKey]) -> None:
@@ -277,7 +290,8 @@ def _reconcile_entry(key: EntryKey) -> bool:
     STATE.set_blocked(key, problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")
     history = History(OP.api.apps, body, OP.revisions)
-    pin, pinned_by = None, PIN_ANNOTATION
+    pin: int | None = None
+    pinned_by = PIN_ANNOTATION
     if problem is None:
         try:
             pin = pinned_revision(body)
@@ -303,6 +317,7 @@ def _reconcile_entry(key: EntryKey) -> bool:
     if problem is not None:
         state, reason, message = "stalled", problem.reason, problem.message
     else:
+        assert active is not None   # without a problem, the active revision is set above
         state, reason, message = _rollout(groups, active, applied)
         if pin is not None:
             message += f" (pinned to revision {pin} by {pinned_by}; latest is {latest})"
@@ -349,7 +364,7 @@ def _project(key: EntryKey, body: dict, groups: frozenset[Group], served: int | 
     meta = body["metadata"]
     item = {"name": meta["name"], "kind": body["kind"], "uid": meta.get("uid"), "generation": meta.get("generation"),
             "created": meta.get("creationTimestamp"), "revision": served, "spec": spec}
-    PROJECTOR.project(key, {g[:2]: item for g in groups if g.app})
+    PROJECTOR.project(key, {g.app_key(): item for g in groups if g.app})
 
 
 def _revision_spec(key: EntryKey, rev: dict | None) -> dict | None:
@@ -404,8 +419,9 @@ def _applied(key: EntryKey, groups: frozenset[Group]) -> dict[str, dict]:
     applied: dict[str, dict] = {}
     for g in groups:
         if g.app:
-            live = STATE.pods.get(g[:2])
-            applied.update({p: r for p, r in REPORTS.of(g.namespace, g.name, item).items() if not live or p in live})
+            app = g.app_key()
+            live = STATE.pods.get(app)
+            applied.update({p: r for p, r in REPORTS.of(*app, item).items() if not live or p in live})
     return applied
 
 
@@ -426,18 +442,19 @@ def _app_pinned_revision(body: dict, history: History, groups: frozenset[Group])
     when two apps pin different revisions of it (it serves one)."""
     pins: dict[str, int] = {}
     for group in sorted(g for g in groups if g.app):
-        app_obj = STATE.apps.get(group[:2])
+        app_ns, app_name = group.app_key()
+        app_obj = STATE.apps.get((app_ns, app_name))
         number = pinned_revision(app_obj, APP_PIN_ANNOTATION) if app_obj else None
-        if number is None:
+        if app_obj is None or number is None:
             continue
         want = (_version_content(app_obj, number).get("entries") or {}).get(entry_key(body))
         if want is None:
             continue
         rev = next((r for r in history.list() if r["metadata"]["labels"].get(HASH_LABEL) == want["hash"]), None)
         if rev is None:
-            raise LookupError(f"app {group.name} is pinned to version {number}, but this entry's revision of it "
+            raise LookupError(f"app {app_name} is pinned to version {number}, but this entry's revision of it "
                               "was pruned")
-        pins[group.name] = rev["revision"]
+        pins[app_name] = rev["revision"]
     if len(set(pins.values())) > 1:
         raise ValueError("its apps pin different revisions of it: "
                          + ", ".join(f"{app} revision {rev}" for app, rev in pins.items()))
@@ -492,7 +509,7 @@ def _collision(key: EntryKey) -> checks.Problem | None:
 def _missing_references(groups: frozenset[Group], references: frozenset[str]) -> checks.Problem | None:
     """References must resolve in every app that runs the entry."""
     missing = {g: STATE.unknown_ids(g, references) for g in groups}
-    lacking = sorted(g.name for g, ids in missing.items() if ids)
+    lacking = sorted(g.name or "" for g, ids in missing.items() if ids)   # None: the unlabelled (one group)
     if not lacking:
         return None
     where = "this app" if len(groups) == 1 else f"WippyApp {', '.join(lacking)}"
@@ -503,7 +520,7 @@ def _rollout(groups: frozenset[Group], active: int, applied: dict) -> tuple[str,
     """How far the pods of every app that runs the entry are with its active revision."""
     states = {}
     for g in groups:
-        spec, pods = (STATE.specs.get(g[:2]), STATE.pods.get(g[:2])) if g.app else (None, None)
+        spec, pods = (STATE.specs.get(g.app_key()), STATE.pods.get(g.app_key())) if g.app else (None, None)
         states[g.name] = rollout.entry_state(active, spec.replicas if spec else None, applied, pods or None)
     return rollout.least_advanced(states)
 
@@ -525,8 +542,8 @@ def _reconcile_app(key: AppKey) -> None:
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
     entries = [b for b in map(STATE.entries.get, STATE.members(Group(ns, app, True))) if b is not None]
-    http = {(b.get("spec") or {}).get("id"): (b.get("spec") or {}).get("addr", "")
-            for b in entries if _wippy_kind(b) == HTTP_SERVICE}
+    http = {eid: (b.get("spec") or {}).get("addr", "")
+            for b in entries if _wippy_kind(b) == HTTP_SERVICE and (eid := entry_id(b)) is not None}
     try:
         wanted_children = children.render(body, http)
     except ValidationError as e:
@@ -649,7 +666,7 @@ def _wippy_kind(body: dict) -> str | None:
 def _ready_reason(status: dict, value: str | None = None) -> str | bool | None:
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
     if value is not None:
-        return bool(ready) and ready.get("status") == value
+        return ready is not None and ready.get("status") == value
     return ready.get("reason") if ready else None
 
 

@@ -92,7 +92,7 @@ class Projector:
                 shards[projection.shard_of(item)][item] = text
             for shard in range(projection.SHARDS):
                 want, have = shards.get(shard, {}), written.get(shard, {})
-                patch = {k: v for k, v in want.items() if have.get(k) != v}
+                patch: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
                 patch.update({k: None for k in have if k not in want})
                 if patch:
                     self._write(api, app, body, shard, want, patch)

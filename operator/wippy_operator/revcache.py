@@ -8,8 +8,12 @@ once does not work from the older view.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from wippy.kube.revisions import ENTRY_LABEL
+
+if TYPE_CHECKING:
+    import kopf
 
 
 def slim(body) -> dict:
@@ -27,13 +31,14 @@ def index_key(namespace: str, labels) -> tuple[str, str]:
 
 class RevisionCache:
     def __init__(self) -> None:
-        self.index = None  # kopf.Index: (namespace, entry label) -> revisions, set at startup
+        self.index: kopf.Index | None = None  # (namespace, entry label) -> revisions, set at startup
         self._lock = threading.Lock()
         self._written: dict[tuple[str, str], dict[str, dict | None]] = {}  # key -> name -> rev, None: deleted
 
     def revisions(self, namespace: str, label: str) -> list[dict]:
         key = (namespace, label)
-        seen = {r["metadata"]["name"]: r for r in list(self.index.get(key, ()))} if self.index is not None else {}
+        seen: dict[str, dict] = \
+            {r["metadata"]["name"]: r for r in list(self.index.get(key, ()))} if self.index is not None else {}
         with self._lock:
             written = self._written.get(key)
             if written:

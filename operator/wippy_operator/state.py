@@ -32,6 +32,12 @@ class Group(NamedTuple):
     name: str | None  # the WippyApp's name; else the wippy.ai/app label value (None: unlabelled)
     app: bool  # True: the entries the WippyApp selects; False: entries no WippyApp selects
 
+    def app_key(self) -> AppKey:
+        """(namespace, WippyApp name) of a group of app."""
+        if not self.app or self.name is None:
+            raise ValueError(f"{self} is not the group of a WippyApp")
+        return (self.namespace, self.name)
+
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp", "labels")
@@ -103,7 +109,7 @@ class State:
         body = essentials(body)
         with self._lock:
             old = self.entries.get(key)
-            before = frozenset()
+            before: frozenset[Group] = frozenset()
             if old is not None:
                 before = self._unindex(key, old)
             self.entries[key] = body
@@ -176,7 +182,7 @@ class State:
     def unknown_ids(self, group: Group, ids: frozenset[str]) -> set[str]:
         """Those of `ids` that no entry of the group has."""
         with self._lock:
-            known = self._ids.get(group) or {}
+            known = self._ids.get(group) or Counter()
             return {i for i in ids if i not in known}
 
     def claimants(self, key: EntryKey) -> list[tuple[EntryKey, dict]]:
@@ -231,7 +237,8 @@ class State:
                 del self._selectors[ns][name]
             else:
                 self._selectors[ns][name] = selector
-            moved, touched = [], set()
+            moved: list[EntryKey] = []
+            touched: set[Group] = set()
             for entry in sorted(self._in_ns.get(ns, ())):
                 obj = self.entries[entry]
                 if self._select(ns, obj) != self._groups[entry]:
