@@ -7,6 +7,8 @@ as calls into the type runtime `__wt` (lang/types.lua).
 """
 from __future__ import annotations
 
+from typing import cast
+
 from . import ast as A
 
 PRIMITIVES = {
@@ -345,13 +347,14 @@ class Emitter:
             if i:
                 self.put(",", it.line)
             if it.kind == "name":
-                self.put(it.key.value, it.line)
+                self.put(cast(A.String, it.key).value, it.line)   # a name item's key is its String
                 self.put("=", it.line)
             elif it.kind == "expr":
+                key = cast(A.Expr, it.key)   # an expr item has its key
                 self.put("[", it.line)
-                self.expr(it.key)
-                self.put("]", it.key.line)
-                self.put("=", it.key.line)
+                self.expr(key)
+                self.put("]", key.line)
+                self.put("=", key.line)
             self.expr(it.value)
         self.put("}", e.end_line)
 

@@ -91,7 +91,7 @@ class Linter:
             checker = self._check(lib_id, entry, rules=False)
         finally:
             self._in_progress.discard(lib_id)
-        t = ANY
+        t: T = ANY
         if checker is not None:
             ret = checker.returned
             if isinstance(ret, Rec):

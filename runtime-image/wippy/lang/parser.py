@@ -347,7 +347,7 @@ class Parser:
         return A.FuncBody(params, is_vararg, vararg_type, returns, ret_var, generics, body, line,
                           end_line, is_method)
 
-    def return_types(self) -> tuple[list, object]:
+    def return_types(self) -> tuple[list, A.Type | None]:
         """After `:` of a function or `->` of a function type: one type or a parenthesised list."""
         if self.check("("):
             save = self.i
@@ -363,7 +363,7 @@ class Parser:
             return [], self.type_()
         return [self.type_()], None
 
-    def type_list_parens(self) -> tuple[list[A.TParam], object]:
+    def type_list_parens(self) -> tuple[list[A.TParam], A.Type | None]:
         """`(a: T, U, ...V)`: parameters of a function type (names optional)."""
         self.expect("(")
         params: list[A.TParam] = []
@@ -581,7 +581,7 @@ class Parser:
         if k in ("not", "-", "#", "~"):
             line = self.line()
             self.i += 1
-            left = A.UnOp(k, self.expr(_UNARY_PRIORITY), line)
+            left: A.Expr = A.UnOp(k, self.expr(_UNARY_PRIORITY), line)
         else:
             left = self.simpleexp()
             if self.k[self.i] in ("::", "name"):

@@ -6,6 +6,7 @@ One compiled regular expression finds every token; the result is three parallel 
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from .errors import LuaSyntaxError
 
@@ -43,7 +44,7 @@ def tokenize(src: str, chunk: str = "?") -> tuple[list[str], list[str], list[int
             if ch in "\"'":
                 raise LuaSyntaxError("unfinished string", line, chunk)
             raise LuaSyntaxError(f"unexpected symbol near '{ch}'", line, chunk)
-        group = m.lastgroup
+        group = cast(str, m.lastgroup)   # every alternative of the pattern is a named group
         text = m.group()
         pos = m.end()
         if group == "skip":

@@ -170,45 +170,45 @@ def widen(t: T) -> T:
 
 def lua_type_name(t: T) -> Optional[str]:
     """What Lua's type() says of values of t (None: it depends)."""
-    k = type(t)
-    if k is Lit:
+    if isinstance(t, Lit):
         p = _lit_prim(t.value)
         return "number" if p == "integer" else p
-    if k is Prim:
+    if isinstance(t, Prim):
         return {"integer": "number", "error": None, "any": None, "unknown": None, "never": None}.get(t.name, t.name)
-    if k in (Arr, Map, Rec, TypeVal):
+    if isinstance(t, (Arr, Map, Rec, TypeVal)):
         return "table"
-    if k is Fn:
+    if isinstance(t, Fn):
         return "function"
     return None
 
 
+# The T classes are final (none subclasses another): isinstance is an exact type test here.
 def assignable(src: T, dst: T, depth: int = 0) -> bool:
     if src is dst or depth > 30:
         return True
-    ks, kd = type(src), type(dst)
-    if kd is Prim and dst.name in ("any", "unknown"):
+    ks = type(src)
+    if isinstance(dst, Prim) and dst.name in ("any", "unknown"):
         return True
-    if ks is Prim:
+    if isinstance(src, Prim):
         if src.name in ("any", "never"):
             return True
-    if kd is TVar or ks is TVar:
-        if ks is TVar and src.constraint is not None and kd is not TVar:
+    if isinstance(dst, TVar) or isinstance(src, TVar):
+        if isinstance(src, TVar) and src.constraint is not None and not isinstance(dst, TVar):
             return assignable(src.constraint, dst, depth + 1)
         return True
-    if ks is Union:
+    if isinstance(src, Union):
         return all(assignable(m, dst, depth + 1) for m in src.members)
-    if kd is Union:
+    if isinstance(dst, Union):
         return any(assignable(src, m, depth + 1) for m in dst.members)
-    if ks is Prim and src.name == "unknown":
+    if isinstance(src, Prim) and src.name == "unknown":
         return False
-    if kd is Prim:
+    if isinstance(dst, Prim):
         d = dst.name
         if d == "error":
-            return ks is not Prim or src.name not in ("nil", "boolean", "number", "integer")
-        if ks is Prim:
+            return not isinstance(src, Prim) or src.name not in ("nil", "boolean", "number", "integer")
+        if isinstance(src, Prim):
             return src.name == d or (src.name == "integer" and d == "number") or (d == "table" and src.name == "error")
-        if ks is Lit:
+        if isinstance(src, Lit):
             p = _lit_prim(src.value)
             return p == d or (p == "integer" and d == "number")
         if d == "table":
@@ -216,44 +216,44 @@ def assignable(src: T, dst: T, depth: int = 0) -> bool:
         if d == "function":
             return ks is Fn or ks is TypeVal
         return False
-    if kd is Lit:
-        return ks is Lit and src.value == dst.value and type(src.value) is type(dst.value) or \
-            (ks is Lit and isinstance(src.value, (int, float)) and not isinstance(src.value, bool)
+    if isinstance(dst, Lit):
+        return isinstance(src, Lit) and src.value == dst.value and type(src.value) is type(dst.value) or \
+            (isinstance(src, Lit) and isinstance(src.value, (int, float)) and not isinstance(src.value, bool)
              and not isinstance(dst.value, bool) and src.value == dst.value)
-    if ks is Prim and src.name == "table" and kd in (Arr, Map, Rec):
+    if isinstance(src, Prim) and src.name == "table" and isinstance(dst, (Arr, Map, Rec)):
         return True
-    if ks is Prim and src.name == "function" and kd is Fn:
+    if isinstance(src, Prim) and src.name == "function" and isinstance(dst, Fn):
         return True
-    if kd is Arr:
-        if ks is Arr:
+    if isinstance(dst, Arr):
+        if isinstance(src, Arr):
             return assignable(src.elem, dst.elem, depth + 1)
-        if ks is Rec:
+        if isinstance(src, Rec):
             return not src.fields
         return False
-    if kd is Map:
-        if ks is Map:
+    if isinstance(dst, Map):
+        if isinstance(src, Map):
             return assignable(src.key, dst.key, depth + 1) and assignable(src.val, dst.val, depth + 1)
-        if ks is Arr:
+        if isinstance(src, Arr):
             return assignable(INTEGER, dst.key, depth + 1) and assignable(src.elem, dst.val, depth + 1)
-        if ks is Rec:
+        if isinstance(src, Rec):
             return all(assignable(ft, dst.val, depth + 1) for ft, _o in src.fields.values()) and \
                 (not src.fields or assignable(STRING, dst.key, depth + 1))
         return False
-    if kd is Rec:
-        if ks is Rec:
+    if isinstance(dst, Rec):
+        if isinstance(src, Rec):
             return missing_field(src, dst, depth) is None
-        if ks is Arr:
+        if isinstance(src, Arr):
             return not any(not o for _t, o in dst.fields.values())
         return False
-    if kd is Fn:
-        if ks is Fn:
+    if isinstance(dst, Fn):
+        if isinstance(src, Fn):
             if dst.rets is not None and src.rets is not None:
                 for i, r in enumerate(dst.rets):
                     if i < len(src.rets) and not assignable(src.rets[i], r, depth + 1):
                         return False
             return True
         return ks is TypeVal
-    if kd is TypeVal:
+    if isinstance(dst, TypeVal):
         return ks is TypeVal
     return False
 
@@ -277,39 +277,38 @@ def missing_field(src: Rec, dst: Rec, depth: int = 0) -> Optional[str]:
 def show(t: T, depth: int = 0) -> str:
     if depth > 4:
         return "..."
-    k = type(t)
-    if k is Prim:
+    if isinstance(t, Prim):
         return t.name
-    if k is Lit:
+    if isinstance(t, Lit):
         if isinstance(t.value, str):
             return '"' + t.value + '"'
         if isinstance(t.value, bool):
             return "true" if t.value else "false"
         return str(t.value)
-    if k is Union:
+    if isinstance(t, Union):
         ms = [m for m in t.members if m != NIL]
         if len(ms) == len(t.members) - 1:
             inner = show(ms[0], depth + 1) if len(ms) == 1 else "(" + " | ".join(show(m, depth + 1) for m in ms) + ")"
             return inner + "?"
         return " | ".join(show(m, depth + 1) for m in t.members)
-    if k is Arr:
+    if isinstance(t, Arr):
         return "{" + show(t.elem, depth + 1) + "}"
-    if k is Map:
+    if isinstance(t, Map):
         return "{[" + show(t.key, depth + 1) + "]: " + show(t.val, depth + 1) + "}"
-    if k is Rec:
+    if isinstance(t, Rec):
         if t.name:
             return t.name
         return "{" + ", ".join(f"{n}{'?' if o else ''}: {show(ft, depth + 1)}" for n, (ft, o) in t.fields.items()) + "}"
-    if k is Fn:
+    if isinstance(t, Fn):
         if t.name:
             return t.name
         ps = ", ".join(show(p[1], depth + 1) for p in t.params)
         rs = "..." if t.rets is None else ", ".join(show(r, depth + 1) for r in t.rets)
         return f"({ps}) -> ({rs})"
-    if k is TVar:
+    if isinstance(t, TVar):
         return t.name
-    if k is TypeVal:
+    if isinstance(t, TypeVal):
         return "type " + (t.name or show(t.of, depth + 1))
-    if k is Generic:
+    if isinstance(t, Generic):
         return t.name
     return "?"
