@@ -7,7 +7,7 @@ defaults). Diagnostics carry a code (see CODES), the line and a message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 from . import ast as A
 from .typesys import (ANY, BOOLEAN, ERROR, FUNCTION, INTEGER, NEVER, NIL, NUMBER, PRIMS, STRING,
@@ -93,7 +93,7 @@ class Checker:
         self.diags: list[Diagnostic] = []
         self.scopes: list[dict] = [{}]       # name -> Var
         self.type_scopes: list[dict] = [{}]  # type name -> T / Generic
-        self.env = Env()
+        self.env: Optional[Env] = Env()   # None: the code here is unreachable
         self.fn_stack: list[Fn] = []
         self.user_globals: dict[str, T] = {}
         self.exports: dict[str, T] = {}
@@ -133,7 +133,7 @@ class Checker:
                     break
         v = Var(name, declared, cur, line, kind)
         self.scopes[-1][name] = v
-        self.env.types[id(v)] = cur
+        self.live().types[id(v)] = cur
         self.kill_paths(name)
         return v
 
@@ -144,20 +144,27 @@ class Checker:
                 return v
         return None
 
+    def live(self) -> Env:
+        """The types along the current path: asked only while checking reachable code."""
+        env = self.env
+        assert env is not None
+        return env
+
     def cur(self, v: Var) -> T:
-        return self.env.types.get(id(v), v.declared or ANY)
+        return self.live().types.get(id(v), v.declared or ANY)
 
     def set_cur(self, v: Var, t: T) -> None:
-        self.env.types[id(v)] = t
+        self.live().types[id(v)] = t
         self.kill_paths(v.name)
 
     def kill_paths(self, prefix: str) -> None:
-        if self.env.paths:
-            for p in [p for p in self.env.paths if p == prefix or p.startswith(prefix + ".")]:
-                del self.env.paths[p]
+        paths = self.live().paths
+        if paths:
+            for p in [p for p in paths if p == prefix or p.startswith(prefix + ".")]:
+                del paths[p]
 
-    def merge(self, envs: list[Env]) -> Env:
-        envs = [e for e in envs if e is not None]
+    def merge(self, maybe: list[Optional[Env]]) -> Optional[Env]:
+        envs = [e for e in maybe if e is not None]
         if not envs:
             return None
         if len(envs) == 1:
@@ -215,10 +222,11 @@ class Checker:
             return union(*(self.resolve(m, tvars) for m in node.members))
         if k is A.TIntersection:
             parts = [self.resolve(m, tvars) for m in node.members]
-            if all(type(p) is Rec for p in parts):
+            recs = [part for part in parts if isinstance(part, Rec)]
+            if len(recs) == len(parts):
                 fields = {}
-                for p in parts:
-                    fields.update(p.fields)
+                for rec in recs:
+                    fields.update(rec.fields)
                 return Rec(fields)
             return parts[0] if parts else ANY
         if k is A.TArray:
@@ -333,7 +341,7 @@ class Checker:
                 return True   # `while true do` without a break never falls through
         elif k is A.Repeat:
             self.push()
-            before = self.env.copy()
+            before = self.live().copy()
             self.block(s.body, scope=False)
             if self.env is not None:
                 self.expr(s.cond)
@@ -360,7 +368,7 @@ class Checker:
 
     def s_type_decl(self, s: A.TypeDecl) -> None:
         if s.generics:
-            g = Generic(s.name, [x.name for x in s.generics], s.type, None)
+            g = Generic(s.name, [x.name for x in s.generics], s.type, [])
             self.type_scopes[-1][s.name] = g
             g.scope = [dict(sc) for sc in self.type_scopes]
             g.scope[-1][s.name] = g
@@ -406,14 +414,15 @@ class Checker:
                 kind = "local"
             if n.type is not None and i < len(s.exprs):
                 self.check_validators(n.type, s.exprs[i], line)
-            is_import = (i < len(s.exprs) and type(s.exprs[i]) is A.Call and type(s.exprs[i].func) is A.Name
-                         and s.exprs[i].func.name == "require")
+            init = s.exprs[i] if i < len(s.exprs) else None
+            is_import = (type(init) is A.Call and type(init.func) is A.Name and init.func.name == "require")
             v = self.declare(n.name, d, cur, n.line, "import" if is_import else kind)
             if self.rules and n.attrib == "close":
                 v.used = True
         # `local v, err = f()`: once err is known to be nil, the values are not nil
         if len(s.names) >= 2 and len(s.exprs) == 1 and type(s.exprs[0]) in (A.Call, A.MethodCall):
             err = self.lookup(s.names[-1].name)
+            assert err is not None   # declared just above
             err.companions = tuple(self.lookup(n.name) for n in s.names[:-1])
 
     def check_assign(self, val: T, declared: T, line: int, node) -> None:
@@ -471,9 +480,10 @@ class Checker:
                 else:
                     self.set_cur(v, widen(val))
             else:
+                assert isinstance(target, (A.Member, A.Index))   # what the parser lets be assigned
                 obj_t = self.expr(target.obj)
                 self.check_indexable(obj_t, target.obj, target.line)
-                if type(target) is A.Member:
+                if isinstance(target, A.Member):
                     rec = _single_record(obj_t)
                     if rec is not None and not rec.open:
                         f = rec.fields.get(target.name)
@@ -513,7 +523,7 @@ class Checker:
                 rec.fields[s.target.name] = (ft, False)
 
     def s_if(self, s: A.If) -> bool:
-        ends = []
+        ends: list[Optional[Env]] = []
         all_terminate = True
         for cl in s.clauses:
             self.expr(cl.cond)
@@ -551,13 +561,14 @@ class Checker:
         self.env = self.merge([f_env, self.env]) or f_env or before
 
     def s_numeric_for(self, s: A.NumericFor) -> None:
-        ts = [self.expr(e) for e in (s.start, s.stop) + ((s.step,) if s.step else ())]
-        for e, t in zip((s.start, s.stop, s.step), ts):
+        bounds = (s.start, s.stop) + ((s.step,) if s.step else ())
+        ts = [self.expr(e) for e in bounds]
+        for e, t in zip(bounds, ts):
             self.check_number(t, e.line, "for loop bound")
-        vt = INTEGER if all(assignable(t, INTEGER) for t in ts) else NUMBER
+        vt: T = INTEGER if all(assignable(t, INTEGER) for t in ts) else NUMBER
         if s.var.type is not None:
             vt = self.resolve(s.var.type)
-        before = self.env.copy()
+        before = self.live().copy()
         self.push()
         v = self.declare(s.var.name, None, vt, s.var.line)
         v.used = True
@@ -575,7 +586,7 @@ class Checker:
 
     def s_generic_for(self, s: A.GenericFor) -> None:
         types = self.iter_types(s.exprs, len(s.names))
-        before = self.env.copy()
+        before = self.live().copy()
         self.push()
         for i, n in enumerate(s.names):
             t = self.resolve(n.type) if n.type is not None else (types[i] if i < len(types) else ANY)
@@ -587,24 +598,25 @@ class Checker:
         self.env = self.merge([before, self.env]) or before
 
     def iter_types(self, exprs: list, n: int) -> list[T]:
-        if len(exprs) == 1 and type(exprs[0]) is A.Call and type(exprs[0].func) is A.Name and \
-                exprs[0].func.name in ("ipairs", "pairs") and self.lookup(exprs[0].func.name) is None:
-            call = exprs[0]
+        call = exprs[0] if len(exprs) == 1 else None
+        if type(call) is A.Call and type(call.func) is A.Name and \
+                call.func.name in ("ipairs", "pairs") and self.lookup(call.func.name) is None:
+            fname = call.func.name
             arg = self.expr(call.args[0]) if call.args else ANY
             for a in call.args[1:]:
                 self.expr(a)
             if is_nilable(arg) and arg is not ANY:
-                self.report("E0003", call.line, f"bad argument to '{call.func.name}': {show(arg)} may be nil")
+                self.report("E0003", call.line, f"bad argument to '{fname}': {show(arg)} may be nil")
             arg = nonnil(arg)
             if type(arg) is Arr:
                 return [INTEGER, arg.elem]
             if type(arg) is Map:
                 return [arg.key, arg.val]
-            if type(arg) is Rec and not arg.open and call.func.name == "pairs":
+            if type(arg) is Rec and not arg.open and fname == "pairs":
                 return [STRING, union(*(ft for ft, _ in arg.fields.values())) if arg.fields else ANY]
-            if type(arg) in (Prim,) and arg.name in ("string", "number", "integer", "boolean"):
+            if type(arg) is Prim and arg.name in ("string", "number", "integer", "boolean"):
                 self.report("E0001", call.line, f"{show(arg)} not assignable to table")
-            return [INTEGER if call.func.name == "ipairs" else ANY, ANY]
+            return [INTEGER if fname == "ipairs" else ANY, ANY]
         for e in exprs:
             t = self.expr(e)
             if is_nilable(t) and t is not ANY and len(exprs) == 1 and type(e) is not A.Call and type(e) is not A.MethodCall:
@@ -638,7 +650,7 @@ class Checker:
     # ------------------------------------------------------------ functions
     def function(self, f: A.FuncBody, name: Optional[str] = None, self_type: Optional[T] = None,
                  on_signature=None) -> Fn:
-        tvars = {}
+        tvars: dict[str, T] = {}
         gens = []
         for g in f.generics:
             tv = TVar(g.name, self.resolve(g.constraint, tvars) if g.constraint else None)
@@ -732,9 +744,10 @@ class Checker:
             return rets[0] if rets else (ANY if rets is None else NIL)
         if k is A.Member:
             path = _path(e)
-            if path and path in self.env.paths:
+            paths = self.live().paths
+            if path and path in paths:
                 self.expr(e.obj)
-                return self.env.paths[path]
+                return paths[path]
             obj = self.expr(e.obj)
             self.check_indexable(obj, e.obj, e.line)
             t = self.member_type(nonnil(obj), e.name, e.line)
@@ -812,9 +825,8 @@ class Checker:
                 self.report("E0006", line, f"attempt to perform {what} on a {show(t)} value")
                 return
 
-    def member_type(self, t: T, name: str, line: int, report: bool = True) -> Optional[T]:
-        k = type(t)
-        if k is Rec:
+    def member_type(self, t: T, name: str, line: int, report: bool = True) -> T:
+        if type(t) is Rec:
             f = t.fields.get(name)
             if f is not None:
                 return optional(f[0]) if f[1] else f[0]
@@ -823,8 +835,8 @@ class Checker:
             if report:
                 self.report("E0005", line, f"field '{name}' does not exist on {show(t)}")
             return ANY
-        if k is Union:
-            parts = []
+        if type(t) is Union:
+            parts: list[T] = []
             for m in t.members:
                 if m == NIL:
                     continue
@@ -836,15 +848,15 @@ class Checker:
                     continue
                 parts.append(mt)
             return union(*parts) if parts else ANY
-        if k is TypeVal:
+        if type(t) is TypeVal:
             of = t.of
             if type(of) is Rec and name in of.fields:
                 return TypeVal(of.fields[name][0])
             return _TYPE_METHODS.get(name, ANY)
-        if k is Prim and t.name == "string":
+        if type(t) is Prim and t.name == "string":
             lib = self.globals.get("string")
             return self.member_type(lib, name, line, report) if lib is not None else ANY
-        if k is Lit and isinstance(t.value, str):
+        if type(t) is Lit and isinstance(t.value, str):
             return self.member_type(STRING, name, line, report)
         return ANY
 
@@ -864,14 +876,15 @@ class Checker:
                 else:
                     pos.append(self.expr(it.value, ev))
             elif it.kind == "name":
+                fname = cast(A.String, it.key).value   # a name item's key is its String
                 fe = None
-                if exp_rec is not None and it.key.value in exp_rec.fields:
-                    fe = exp_rec.fields[it.key.value][0]
+                if exp_rec is not None and fname in exp_rec.fields:
+                    fe = exp_rec.fields[fname][0]
                 elif type(exp) is Map:
                     fe = exp.val
-                fields[it.key.value] = (self.expr(it.value, fe), False)
+                fields[fname] = (self.expr(it.value, fe), False)
             else:
-                kt = self.expr(it.key)
+                kt = self.expr(cast(A.Expr, it.key))   # an expr item has its key
                 vt = self.expr(it.value, exp.val if type(exp) is Map else None)
                 if type(kt) is Lit and isinstance(kt.value, str):
                     fields[kt.value] = (vt, False)
@@ -882,7 +895,8 @@ class Checker:
         return Rec(fields, open=True)
 
     def pick_variant(self, e: A.Table, u: T) -> Optional[Rec]:
-        lits = {it.key.value: it.value for it in e.items if it.kind == "name" and type(it.value) in (A.String, A.TrueE, A.FalseE, A.Number)}
+        lits = {cast(A.String, it.key).value: it.value for it in e.items
+                if it.kind == "name" and type(it.value) in (A.String, A.TrueE, A.FalseE, A.Number)}
         for m in members(u):
             if type(m) is not Rec:
                 continue
@@ -972,7 +986,7 @@ class Checker:
         ft = self.expr(f)
         return self.apply(ft, e, e.args, _describe_call(f))
 
-    def type_method(self, tv: TypeVal, e: A.MethodCall) -> list[T]:
+    def type_method(self, tv: TypeVal, e: A.MethodCall) -> Optional[list[T]]:
         for a in e.args:
             self.expr(a)
         if e.name == "is":
@@ -1102,7 +1116,7 @@ class Checker:
         return None
 
     # ------------------------------------------------------------ narrowing
-    def narrow(self, cond, env: Env) -> tuple[Env, Env]:
+    def narrow(self, cond, env: Optional[Env]) -> tuple[Optional[Env], Optional[Env]]:
         """(env where cond is true, env where it is false)."""
         if env is None:
             return None, None
@@ -1152,8 +1166,10 @@ class Checker:
             return t_env, f_env
         return env.copy(), env.copy()
 
-    def narrow_eq(self, subject, other, env: Env):
+    def narrow_eq(self, subject, other, env: Optional[Env]):
         """`subject == other` for nil checks, `type(x) == "t"`, tags and literals."""
+        if env is None:   # unreachable: nothing to narrow
+            return None, None
         saved = self.env
         self.env = env
         try:
@@ -1195,7 +1211,7 @@ class Checker:
                             f = m.fields.get(subject.name)
                             ft = f[0] if f else NIL
                             if type(ft) is Lit:
-                                (yes if ft.value == lit.value else no).append(m)
+                                (yes if ft.value == cast(Lit, lit).value else no).append(m)   # a literal's type
                             else:
                                 yes.append(m)
                                 no.append(m)
@@ -1307,28 +1323,28 @@ def _same(a, b) -> bool:
 
 def _mismatch(got: T, want: T, where: str) -> str:
     msg = f"{show(got)} not assignable to {show(want)}"
-    if type(nonnil(got)) is Rec and type(nonnil(want)) is Rec:
-        why = missing_field(nonnil(got), nonnil(want))
+    g, w = nonnil(got), nonnil(want)
+    if type(g) is Rec and type(w) is Rec:
+        why = missing_field(g, w)
         if why:
             msg += f": {why}"
     return msg + f" ({where})"
 
 
 def _bind(pt: T, at: T, binding: dict) -> None:
-    k = type(pt)
-    if k is TVar:
+    if type(pt) is TVar:
         if pt.name not in binding:
             binding[pt.name] = widen(at)
-    elif k is Arr and type(at) is Arr:
+    elif type(pt) is Arr and type(at) is Arr:
         _bind(pt.elem, at.elem, binding)
-    elif k is Map and type(at) is Map:
+    elif type(pt) is Map and type(at) is Map:
         _bind(pt.key, at.key, binding)
         _bind(pt.val, at.val, binding)
-    elif k is Union:
+    elif type(pt) is Union:
         for m in pt.members:
             if m != NIL:
                 _bind(m, nonnil(at), binding)
-    elif k is Fn and type(at) is Fn and at.rets and pt.rets:
+    elif type(pt) is Fn and type(at) is Fn and at.rets and pt.rets:
         for r, a in zip(pt.rets, at.rets):
             _bind(r, a, binding)
 
@@ -1336,24 +1352,24 @@ def _bind(pt: T, at: T, binding: dict) -> None:
 def _subst(t: T, binding: dict) -> T:
     if not binding:
         return t
-    k = type(t)
-    if k is TVar:
+    if type(t) is TVar:
         return binding.get(t.name, t)
-    if k is Arr:
+    if type(t) is Arr:
         return Arr(_subst(t.elem, binding))
-    if k is Map:
+    if type(t) is Map:
         return Map(_subst(t.key, binding), _subst(t.val, binding))
-    if k is Union:
+    if type(t) is Union:
         return union(*(_subst(m, binding) for m in t.members))
-    if k is Rec:
+    if type(t) is Rec:
         return Rec({n: (_subst(ft, binding), o) for n, (ft, o) in t.fields.items()}, t.name, t.open)
     return t
 
 
 def _assign_msg(val: T, declared: T) -> str:
     msg = f"{show(val)} not assignable to {show(declared)}"
-    if type(nonnil(val)) is Rec and type(nonnil(declared)) is Rec:
-        why = missing_field(nonnil(val), nonnil(declared))
+    v, d = nonnil(val), nonnil(declared)
+    if type(v) is Rec and type(d) is Rec:
+        why = missing_field(v, d)
         if why:
             msg += f": {why}"
     return msg

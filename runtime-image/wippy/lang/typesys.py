@@ -77,7 +77,7 @@ class Generic(T):
     name: str
     params: list
     body: object            # AST type node
-    scope: object           # the type scope it was declared in
+    scope: list[dict]       # the type scopes it was declared in (set right after it is made)
 
 
 ANY, UNKNOWN, NIL, NEVER = Prim("any"), Prim("unknown"), Prim("nil"), Prim("never")
