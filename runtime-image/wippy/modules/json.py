@@ -21,9 +21,9 @@ import re2
 _CACHE_SIZE = 100
 MAX_DEPTH = 128                  # levels of nesting, as the Lua decoder allows
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
-_CONTAINER = {dict: True, list: True}
-_FLOAT = {float: True}
-_INT = {int: True}
+_CONTAINER: dict[type, bool] = {dict: True, list: True}
+_FLOAT: dict[type, bool] = {float: True}
+_INT: dict[type, bool] = {int: True}
 
 
 class SchemaError(ValueError):
