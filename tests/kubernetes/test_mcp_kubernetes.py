@@ -98,8 +98,9 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
 
     # the app's runtime, fed from the cluster as a pod is, runs the agent's test with the others
     # blocking is fine: the operator runs in its own process, and the MCP session is closed
-    t = subprocess.run([sys.executable,  # noqa: ASYNC221 "-m", "wippy.cli.main", "-s", "test", "--kubernetes", "--app", "hello-world",
-                        "-n", ns, "--json"], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    t = subprocess.run([sys.executable, "-m", "wippy.cli.main", "-s", "test", "--kubernetes", "--app",  # noqa: ASYNC221
+                        "hello-world", "-n", ns, "--json"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **env})
     assert t.returncode == 0, t.stdout + t.stderr
     assert json.loads(t.stdout)["passed"] == 3
     audit = [json.loads(ln) for ln in (tmp_path / ".wippy" / "mcp-audit.jsonl").read_text().splitlines()]

@@ -58,7 +58,7 @@ class DevServer:
             args += ["--db-filename", str(self.db_file)]
         log.info("starting Temporal dev server on %s (db %s)", self.address, self.db_file or "in memory")
         # Popen returns at once; a Popen (not an asyncio process) so that stop() works from sync code too
-        self.proc = subprocess.Popen(args,  # noqa: ASYNC220 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # noqa: ASYNC220
                                      preexec_fn=_die_with_parent if os.name == "posix" else None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
