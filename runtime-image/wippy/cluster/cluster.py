@@ -119,23 +119,23 @@ class Cluster:
         return self.mesh.send(node, frame)
 
     def send(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
-        self._frame(node_of(pid), ["m", pid, topic, frm, value])
+        self._frame(node_of(pid) or "", ["m", pid, topic, frm, value])
         return True   # fire-and-forget, as locally
 
     def route_event(self, pid: str, event: dict) -> None:
-        node = node_of(pid)
+        node = node_of(pid) or ""   # no node: no link, so nothing is sent
         if event.get("kind") == LINK_DOWN:   # the local end of the link is gone
             self._links.get(node, set()).discard((event.get("from"), pid))
         self._frame(node, ["e", pid, event])
 
     def cancel(self, pid: str, frm: str | None, reason: str | None) -> bool:
-        return self._frame(node_of(pid), ["c", pid, frm, reason])
+        return self._frame(node_of(pid) or "", ["c", pid, frm, reason])
 
     def terminate(self, pid: str, reason: str) -> bool:
-        return self._frame(node_of(pid), ["t", pid, reason])
+        return self._frame(node_of(pid) or "", ["t", pid, reason])
 
     def monitor(self, pid: str, watcher: str, on: bool) -> bool:
-        node = node_of(pid)
+        node = node_of(pid) or ""   # no node: no link, so nothing is sent
         if on and not self._frame(node, ["mo", pid, watcher, True]):
             self.node.route_event(watcher, {"kind": EXIT, "type": EXIT, "from": pid, "result": {
                 "error": WippyError(UNAVAILABLE, f"node down: {node} is not a member of the cluster")}})
@@ -148,7 +148,7 @@ class Cluster:
         return True
 
     def link(self, pid: str, other: str, on: bool) -> bool:
-        node = node_of(pid)
+        node = node_of(pid) or ""   # no node: no link, so nothing is sent
         if on:
             if not self._frame(node, ["l", pid, other, True]):
                 raise WippyError(NOT_FOUND, f"no such process {pid}: node {node} is not a member of the cluster")

@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
 
 from ..engine.errors import ALREADY_EXISTS, INVALID, TIMEOUT, UNAVAILABLE, WippyError
 from ..engine.node import node_of
@@ -92,8 +91,8 @@ class Names:
 
     def _unindex(self, key, lease) -> None:
         pid = (lease.get("spec") or {}).get("holderIdentity")
-        keys = self.by_pid.get(pid)
-        if keys is not None:
+        keys = self.by_pid.get(pid) if pid else None   # only holders are indexed
+        if pid and keys is not None:
             keys.discard(key)
             if not keys:
                 del self.by_pid[pid]
@@ -101,7 +100,7 @@ class Names:
     def _drop(self, lease: dict) -> None:
         key = self._key(lease)
         cur = self.leases.get(key) if key else None
-        if cur is not None and cur["metadata"].get("uid") == lease["metadata"].get("uid"):
+        if key and cur is not None and cur["metadata"].get("uid") == lease["metadata"].get("uid"):
             del self.leases[key]
             self._unindex(key, cur)
 
@@ -271,7 +270,7 @@ class Names:
 
     def node_left(self, node: str, keep_incarnation: str | None = None) -> None:
         """Release what `node` held (all of it, or what an older incarnation than `keep_incarnation` held)."""
-        for key, lease in list(self.leases.items()):
+        for _key, lease in list(self.leases.items()):
             holder = (lease.get("spec") or {}).get("holderIdentity") or ""
             inc = ((lease["metadata"].get("annotations") or {}).get(INCARNATION_ANNOTATION)) or ""
             if node_of(holder) == node and (keep_incarnation is None or inc != keep_incarnation):
