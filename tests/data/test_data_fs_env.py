@@ -73,3 +73,46 @@ async def test_env_variables_and_storages(runtime, tmp_path, monkeypatch):
     out = await runtime.call("app:f")
     assert out == ["eu", "none", "s3cret", "dev", "env variable MODE is read-only", "NotFound", "from-os", "s3cret"]
     assert 'TOKEN=s3cret' in envfile.read_text()
+
+
+async def test_fs_exclusive_write_constants_and_scanner(data_app, tmp_path):
+    root = tmp_path / "scan"
+    add_entry(data_app, "app:files", "fs.directory", directory=str(root), auto_init=True)
+    root.mkdir()
+    (root / "crlf.txt").write_bytes(b"one\r\ntwo\n\nlast")
+    (root / "words.txt").write_bytes(b"  alpha beta\n\tgamma  \n")
+    (root / "runes.txt").write_bytes("aé😀".encode() + b"\xff" + b"z")
+    (root / "big.txt").write_bytes(b"".join(b"line %d\n" % i for i in range(30000)))
+    (root / "long.txt").write_bytes(b"x" * (1024 * 1024 + 10))
+    out = await data_app.run("""
+        local fs = require("fs")
+        return function()
+          local f = assert(fs.get("app:files"))
+          local ok1, e1 = f:writefile("lock.pid", "1", "wx")
+          local ok2, e2 = f:writefile("lock.pid", "2", "wx")
+          local _, e3 = f:writefile("x", "y", "rw")
+          local function tokens(name, split)
+            local h = assert(f:open(name, "r"))
+            local sc = assert(h:scanner(split))
+            local out = {}
+            while sc:scan() do out[#out + 1] = sc:text() end
+            h:close()
+            return out, sc:err()
+          end
+          local big = tokens("big.txt")
+          local long, long_err = tokens("long.txt")
+          local _, bad = f:open("crlf.txt", "r"):scanner("sentences")
+          return {ok1, e1 == nil, ok2 == nil, e2:kind(), f:readfile("lock.pid"), e3:kind(),
+                  tokens("crlf.txt"), tokens("crlf.txt", "lines"), tokens("words.txt", "words"),
+                  tokens("runes.txt", "runes"), #tokens("runes.txt", "bytes"),
+                  #big, big[1], big[30000], #long, long_err, bad:kind(),
+                  {fs.type.FILE, fs.type.DIR, fs.seek.SET, fs.seek.CUR, fs.seek.END}}
+        end""", modules=["fs"], method=None)
+    assert out[:6] == [True, True, True, "AlreadyExists", "1", "Invalid"]
+    assert out[6] == out[7] == ["one", "two", "", "last"]
+    assert out[8] == ["alpha", "beta", "gamma"]
+    assert out[9] == ["a", "é", "😀", "\ufffd", "z"]
+    assert out[10] == len("aé😀".encode()) + 2
+    assert out[11:14] == [30000, "line 0", "line 29999"]
+    assert out[14] == 0 and "token too long" in out[15] and out[16] == "Invalid"
+    assert out[17] == ["file", "directory", "set", "cur", "end"]

@@ -8,7 +8,7 @@ import pytest
 
 from tests.data.conftest import add_entry, mysql_entry, pg_entry
 from tests.data.test_data_queue import HANDLER, PUBLISH, seen
-from tests.data.test_data_store import SCRIPT as STORE_SCRIPT
+from tests.data.test_data_store import SCRIPT as STORE_SCRIPT, VERSIONED
 from tests.runtime.test_live_change import eventually
 from wippy.data import Resources
 
@@ -140,3 +140,20 @@ async def test_amqp_driver_that_cannot_connect_refuses_its_entry_with_auto_start
         await runtime.put(("app:amqp", "queue.driver.amqp", {"url": "amqp://guest:guest@127.0.0.1:1/",
                                                              "connection_timeout": "2s",
                                                              "lifecycle": {"auto_start": True}}))
+
+
+@pytest.mark.parametrize("kind,db", [("store.redis", None), ("store.sql", "postgres"), ("store.sql", "mysql")])
+async def test_store_entries_and_lists_on_real_servers(data_app, services, kind, db):
+    if kind == "store.redis":
+        add_entry(data_app, "app:s", kind, url=services["WIPPY_REDIS_URL"], key_prefix=f"t{uuid.uuid4().hex[:6]}:")
+    else:
+        entry = pg_entry(services) if db == "postgres" else mysql_entry(services)
+        add_entry(data_app, "app:db", f"db.sql.{db}", **entry)
+        add_entry(data_app, "app:s", kind, database="app:db", table_name="kv_" + uuid.uuid4().hex[:6])
+    out = await data_app.run(VERSIONED, "app:s", modules=["store", "time"], method=None)
+    assert out["info"]["conditional_put"] is False and out["info"]["durable"] is True
+    assert out["e1"] == ["user:1", "Ann", True, "Ann"] and out["changed"] is True
+    assert out["p1"] == ["user:%_!", "user:1"] and out["p1_more"] is True
+    assert out["p2"] == ["user:2", "user:3"] and out["p2_more"] is False
+    assert out["all"] == ["other", "user:%_!", "user:1", "user:2", "user:3"]
+    assert out["odd"] == ["user:%_!"]

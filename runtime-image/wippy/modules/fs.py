@@ -53,11 +53,12 @@ def install(engine):
         f.writable()
         p = f.path(path, cwd)
         b = _bytes(data, latin1)
-        if mode not in (None, "w", "a"):
-            raise WippyError(INVALID, "fs.writefile: mode must be 'w' or 'a'")
+        if mode not in (None, "w", "a", "wx"):
+            raise WippyError(INVALID, "fs.writefile: mode must be 'w', 'a' or 'wx'")
 
         def w():
-            with open(p, "ab" if mode == "a" else "wb") as fh:
+            # wx: created only if absent, atomically (O_EXCL): ALREADY_EXISTS otherwise
+            with open(p, {"a": "ab", "wx": "xb"}.get(mode, "wb")) as fh:
                 fh.write(b)
         await io(w, path)
         return True
@@ -153,6 +154,11 @@ def install(engine):
         await io(lambda: (fh.flush(), os.fsync(fh.fileno())), path)
         return True
 
+    async def fflush(h):
+        fh, path = _file(h)
+        await io(fh.flush, path)
+        return True
+
     def fclose(h):
         item = files.pop(h, None)
         if item is None:
@@ -162,4 +168,5 @@ def install(engine):
 
     return {"get": get, "readfile": readfile, "writefile": writefile, "exists": exists, "isdir": isdir,
             "stat": stat, "mkdir": mkdir, "remove": remove, "readdir": readdir, "resolve_dir": resolve_dir,
-            "open": open_, "fread": fread, "fwrite": fwrite, "fseek": fseek, "fsync": fsync, "fclose": fclose}
+            "open": open_, "fread": fread, "fwrite": fwrite, "fseek": fseek, "fsync": fsync, "fflush": fflush,
+            "fclose": fclose}

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from ..data import Resources
+from ..data.store import list_options
+from ..engine.errors import INVALID, WippyError
 
 
 def install(engine):
@@ -24,4 +26,22 @@ def install(engine):
     async def sdelete(entry_id, key):
         return await res().store(entry_id).delete(key)
 
-    return {"get": get, "sget": sget, "sset": sset, "shas": shas, "sdelete": sdelete}
+    async def sentry(entry_id, key):
+        return engine.to_lua(await res().store(entry_id).entry(key))
+
+    async def sput(entry_id, key, value, ttl, only_if_absent, if_version):
+        if only_if_absent and if_version is not None:
+            raise WippyError(INVALID, "store: only_if_absent and if_version are mutually exclusive", False)
+        if if_version is not None and not isinstance(if_version, str):
+            raise WippyError(INVALID, "store: if_version must be a version string (from entry or put)", False)
+        return engine.to_lua(await res().store(entry_id).put(key, engine.py(value), ttl, bool(only_if_absent),
+                                                             if_version))
+
+    async def slist(entry_id, prefix, after, limit):
+        return engine.to_lua(await res().store(entry_id).list(*list_options(prefix, after, limit)))
+
+    def sinfo(entry_id):
+        return engine.to_lua(res().store(entry_id).info())
+
+    return {"get": get, "sget": sget, "sset": sset, "shas": shas, "sdelete": sdelete, "sentry": sentry,
+            "sput": sput, "slist": slist, "sinfo": sinfo}
