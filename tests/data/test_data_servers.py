@@ -157,3 +157,30 @@ async def test_store_entries_and_lists_on_real_servers(data_app, services, kind,
     assert out["p2"] == ["user:2", "user:3"] and out["p2_more"] is False
     assert out["all"] == ["other", "user:%_!", "user:1", "user:2", "user:3"]
     assert out["odd"] == ["user:%_!"]
+
+
+@pytest.mark.parametrize("kind", ["db.sql.postgres", "db.sql.mysql"])
+async def test_transaction_options_on_real_servers(data_app, services, kind):
+    add_entry(data_app, "app:db", kind, **(pg_entry(services) if kind.endswith("postgres") else mysql_entry(services)))
+    tbl = "t_" + uuid.uuid4().hex[:8]
+    out = await data_app.run("""
+    local sql = require("sql")
+    return function(tbl)
+      local db = assert(sql.get("app:db"))
+      db:execute("CREATE TABLE " .. tbl .. " (n INTEGER)")
+      local ro = assert(db:begin({isolation = sql.isolation.REPEATABLE_READ, read_only = true}))
+      local _, write_err = ro:execute("INSERT INTO " .. tbl .. " VALUES (1)")
+      ro:rollback()
+      local rw = assert(db:begin({isolation = sql.isolation.SERIALIZABLE}))
+      assert(rw:execute("INSERT INTO " .. tbl .. " VALUES (2)"))
+      assert(rw:commit())
+      local rc = assert(db:begin({isolation = sql.isolation.READ_COMMITTED, read_only = false}))
+      assert(rc:execute("INSERT INTO " .. tbl .. " VALUES (3)"))
+      assert(rc:commit())
+      local n = db:query("SELECT COUNT(*) AS c FROM " .. tbl)[1].c
+      local _, wc = db:begin({isolation = sql.isolation.WRITE_COMMITTED})
+      db:execute("DROP TABLE " .. tbl)
+      return {write_err ~= nil, tostring(write_err), n, wc:kind()}
+    end""", tbl, modules=["sql"], method=None)
+    assert out[0] is True and "read" in out[1].lower()
+    assert out[2:] == [2, "Invalid"]

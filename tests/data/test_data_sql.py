@@ -2,6 +2,8 @@
 savepoints, the builder, and clear errors for bad input."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 
@@ -125,3 +127,111 @@ async def test_binary_and_stats(db_app):
           return {r[1].d, r[1].t, r[1].k, st.type, st.max_open}
         end""", modules=["sql"], method=None)
     assert out == ["abc", "12", "blob", "sqlite", 1]
+
+
+async def test_builder_clauses(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local b = sql.builder
+          local function s(q) local text, args = q:to_sql(); return {text, args} end
+          local db = sql.get("app:mem")
+          db:execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, status TEXT)")
+          db:execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total REAL)")
+          db:execute("CREATE TABLE temp_users (name TEXT, status TEXT)")
+          db:execute("INSERT INTO users (id, name, status) VALUES (1, 'ann', 'a'), (2, 'bob', 'a'), (3, 'cy', 'b')")
+          db:execute("INSERT INTO orders (user_id, total) VALUES (1, 10), (1, 5), (2, 7)")
+          db:execute("INSERT INTO temp_users VALUES ('dee', 'c')")
+          local joined = b.select("users.name", "SUM(orders.total) AS total"):distinct():from("users")
+            :left_join("orders ON orders.user_id = users.id AND orders.total > ?", 6)
+            :group_by("users.name"):having("SUM(orders.total) > ?", 1):order_by("users.name")
+          local rows = joined:run_with(db):query()
+          local copied = b.insert():into("users"):columns("name", "status")
+            :select(b.select("name", "status"):from("temp_users"):where({status = "c"}))
+          assert(copied:run_with(db):exec())
+          local upd = b.update():table("users"):set("status", "z"):where({name = "dee"})
+          assert(upd:run_with(db):exec())
+          local del = b.delete():from("users"):where({status = "z"}):order_by("id"):limit(1)
+          local executor = del:run_with(db)
+          return {
+            s(joined), rows,
+            s(copied), db:query("SELECT COUNT(*) AS n FROM users")[1].n,
+            s(b.insert("users"):options("DELAYED", "IGNORE"):columns("name"):values("x")),
+            s(b.insert("users"):prefix("/* ? */", 1):columns("name"):values("x"):suffix("RETURNING id")),
+            s(b.update("users"):set("status", "a"):from_select(b.select("*"):from("t"):where({n = 2}), "s")
+                :where("users.id = s.id"):placeholder_format(b.dollar)),
+            s(b.update("users"):set("rank", 1):order_by("score DESC"):limit(3):offset(1):placeholder_format(b.at)),
+            s(b.delete("users"):where({id = 1}):placeholder_format(b.colon)),
+            {executor:to_sql()},
+            {sql.isolation.DEFAULT, sql.isolation.SERIALIZABLE, b.default_placeholder},
+          }
+        end""", modules=["sql"], method=None)
+    assert out[0] == [
+        "SELECT DISTINCT users.name, SUM(orders.total) AS total FROM users "
+        "LEFT JOIN orders ON orders.user_id = users.id AND orders.total > ? "
+        "GROUP BY users.name HAVING SUM(orders.total) > ? ORDER BY users.name", [6, 1]]
+    assert out[1] == [{"name": "ann", "total": 10.0}, {"name": "bob", "total": 7.0}]
+    assert out[2] == ["INSERT INTO users (name, status) SELECT name, status FROM temp_users WHERE status = ?", ["c"]]
+    assert out[3] == 4
+    assert out[4] == ["INSERT DELAYED IGNORE INTO users (name) VALUES (?)", ["x"]]
+    assert out[5] == ["/* ? */ INSERT INTO users (name) VALUES (?) RETURNING id", [1, "x"]]
+    assert out[6] == ["UPDATE users SET status = $1 FROM (SELECT * FROM t WHERE n = $2) AS s WHERE users.id = s.id",
+                      ["a", 2]]
+    assert out[7] == ["UPDATE users SET rank = @p1 ORDER BY score DESC LIMIT 3 OFFSET 1", [1]]
+    assert out[8] == ["DELETE FROM users WHERE id = :1", [1]]
+    assert out[9] == ["DELETE FROM users WHERE status = ? ORDER BY id LIMIT 1", ["z"]]
+    assert out[10] == ["default", "serializable", "question"]
+
+
+async def test_begin_options_on_sqlite(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:db")
+          db:execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+          local ro = assert(db:begin({isolation = sql.isolation.SERIALIZABLE, read_only = true}))
+          local _, write_err = ro:execute("INSERT INTO t VALUES (1)")
+          local read = ro:query("SELECT COUNT(*) AS c FROM t")
+          ro:rollback()
+          local rw = assert(db:begin({read_only = false}))
+          assert(rw:execute("INSERT INTO t VALUES (2)"))
+          rw:commit()
+          local after = db:execute("INSERT INTO t VALUES (3)")
+          local _, level = db:begin({isolation = sql.isolation.READ_COMMITTED})
+          local _, bad = db:begin({isolation = "chaos"})
+          local _, bad_ro = db:begin({read_only = "yes"})
+          return {write_err ~= nil, read[1].c, after.rows_affected, level:kind(), level:message(),
+                  bad:kind(), bad_ro:kind()}
+        end""", modules=["sql"], method=None)
+    assert out[:4] == [True, 0, 1, "Invalid"]
+    assert "serializable" in out[4]
+    assert out[5:] == ["Invalid", "Invalid"]
+
+
+async def test_open_transaction_is_rolled_back_when_its_process_ends(db_app):
+    # the in-memory database has one connection: a transaction left open by a process that
+    # ended (here by an error) must not hold it, or every later query would wait forever
+    with pytest.raises(WippyError):
+        await db_app.run("""
+            local sql = require("sql")
+            return function()
+              local db = sql.get("app:mem")
+              db:execute("CREATE TABLE t (n INTEGER)")
+              local tx = db:begin()
+              tx:execute("INSERT INTO t VALUES (1)")
+              error("boom")
+            end""", modules=["sql"], method=None)
+    out = await asyncio.wait_for(db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:mem")
+          local tx = db:begin()          -- left open again: this process returns normally
+          tx:execute("INSERT INTO t VALUES (2)")
+          return "left open"
+        end""", modules=["sql"], method=None), 5)
+    assert out == "left open"
+    out = await asyncio.wait_for(db_app.run("""
+        local sql = require("sql")
+        return function() return sql.get("app:mem"):query("SELECT COUNT(*) AS c FROM t") end""",
+        modules=["sql"], method=None), 5)
+    assert out == [{"c": 0}]

@@ -189,14 +189,14 @@ class Database:
         finally:
             self._leave()
 
-    async def begin(self) -> "Tx":
+    async def begin(self, isolation: str = "default", read_only: bool = False) -> "Tx":
         self._enter()
         try:
             await self._slots.acquire()
             try:
                 conn = await self._acquire()
                 try:
-                    await conn.begin()
+                    await conn.begin(isolation, read_only)
                 except BaseException:
                     await self._release(conn)
                     raise
@@ -320,16 +320,27 @@ class _SqliteConn:
                 cur.close()
         return await self._run(x)
 
-    async def begin(self):
-        await self._run(lambda: self.raw.execute("BEGIN"))
+    async def begin(self, isolation: str = "default", read_only: bool = False):
+        if isolation not in ("default", "serializable"):
+            raise WippyError(INVALID, f"sqlite: transactions are serializable; isolation {isolation!r} is not available")
+
+        def b():
+            self.raw.execute("BEGIN")
+            if read_only:
+                self.raw.execute("PRAGMA query_only = ON")
+        await self._run(b)
 
     async def commit(self):
-        await self._run(lambda: self.raw.execute("COMMIT"))
+        def c():
+            self.raw.execute("COMMIT")
+            self.raw.execute("PRAGMA query_only = OFF")
+        await self._run(c)
 
     async def rollback(self):
         def rb():
             if self.raw.in_transaction:
                 self.raw.execute("ROLLBACK")
+            self.raw.execute("PRAGMA query_only = OFF")
         await self._run(rb)
 
     def close(self):
@@ -428,8 +439,10 @@ class _PgConn:
         n = int(parts[-1]) if parts and parts[-1].isdigit() else 0
         return {"last_insert_id": 0, "rows_affected": n}
 
-    async def begin(self):
-        self.tx = self.raw.transaction()
+    async def begin(self, isolation: str = "default", read_only: bool = False):
+        if isolation == "write_committed":
+            raise WippyError(INVALID, "postgres: isolation 'write_committed' is not available")
+        self.tx = self.raw.transaction(isolation=None if isolation == "default" else isolation, readonly=read_only)
         await self._run(self.tx.start)
 
     async def commit(self):
@@ -545,8 +558,15 @@ class _MyConn:
                 return {"last_insert_id": cur.lastrowid or 0, "rows_affected": n or 0}
         return await self._run(x)
 
-    async def begin(self):
-        await self._run(self.raw.begin)
+    async def begin(self, isolation: str = "default", read_only: bool = False):
+        if isolation == "write_committed":
+            raise WippyError(INVALID, "mysql: isolation 'write_committed' is not available")
+        if isolation != "default":      # applies to the next transaction of this connection
+            await self.execute("SET TRANSACTION ISOLATION LEVEL " + isolation.replace("_", " ").upper(), [])
+        if read_only:
+            await self.execute("START TRANSACTION READ ONLY", [])
+        else:
+            await self._run(self.raw.begin)
 
     async def commit(self):
         await self._run(self.raw.commit)

@@ -173,8 +173,8 @@ MODULES: dict = {
     "hash": {n: "(data: string, ...any) -> (string?, error?)" for n in (
         "fnv32", "fnv64", "hmac_md5", "hmac_sha1", "hmac_sha256", "hmac_sha512", "md5", "sha1", "sha256", "sha512")},
     "ctx": {"get": "(key: string) -> (any, error?)", "all": "() -> table"},
-    "store": {"get": "(id: string) -> (any, error?)"},
-    "fs": {"get": "(id: string) -> (any, error?)"},
+    "store": {"get": "(id: string) -> (any, error?)", "backend": "any", "consistency": "any"},
+    "fs": {"get": "(id: string) -> (any, error?)", "type": "any", "seek": "any"},
     "queue": {
         "publish": "(queue: string, body: any, headers: table?) -> (boolean, error?)",
         "message": "() -> (any, error?)", "info": "(queue: string) -> (any, error?)",
@@ -205,5 +205,5 @@ MODULES: dict = {
     "metrics": {n: ANYF for n in ("counter_add", "counter_inc", "gauge_add", "gauge_dec", "gauge_inc", "gauge_set",
                                   "histogram", "histogram_observe")},
     "workflow": {n: ANYF for n in ("attrs", "exec", "history_length", "history_size", "info", "version")},
-    "sql": {"get": "(id: string) -> (any, error?)", "as": "any", "builder": "any", "type": "any"},
+    "sql": {"get": "(id: string) -> (any, error?)", "as": "any", "builder": "any", "type": "any", "isolation": "any"},
 }

@@ -7,6 +7,8 @@ local new_error = S.new_error
 
 local sql = {}
 sql.type = {SQLITE = "sqlite", POSTGRES = "postgres", MYSQL = "mysql", UNKNOWN = "unknown"}
+sql.isolation = {DEFAULT = "default", READ_UNCOMMITTED = "read_uncommitted", READ_COMMITTED = "read_committed",
+                 WRITE_COMMITTED = "write_committed", REPEATABLE_READ = "repeatable_read", SERIALIZABLE = "serializable"}
 
 local full_id = S.full_id
 
@@ -41,6 +43,29 @@ local function prepare(owner, q)
 end
 
 -- transactions
+-- A transaction never outlives the Lua process that began it: one left open when the process
+-- ends (returns, fails, is cancelled) is rolled back and its connection goes back to the pool.
+local open_txs = setmetatable({}, {__mode = "k"})   -- Lua process -> {handle = true}
+local EXIT_KEY = {}
+local function own_tx(h)
+  local task = S.current()
+  local proc = task and task.proc
+  if not proc then return end
+  local handles = open_txs[proc]
+  if not handles then
+    handles = {}
+    open_txs[proc] = handles
+    proc.exit_waiters = proc.exit_waiters or {}
+    proc.exit_waiters[EXIT_KEY] = function() for handle in next, handles do py.tx_abandon(handle) end end
+  end
+  handles[h] = true
+end
+local function disown_tx(h)
+  local task = S.current()
+  local handles = task and task.proc and open_txs[task.proc]
+  if handles then handles[h] = nil end
+end
+
 local TX = {__name = "sql.Tx"}
 TX.__index = TX
 function TX:query(q, params)
@@ -53,8 +78,8 @@ function TX:execute(q, params)
 end
 TX.prepare = prepare
 function TX:db_type() return self._type end
-function TX:commit() return py.tx_commit(self._h) end
-function TX:rollback() return py.tx_rollback(self._h) end
+function TX:commit() disown_tx(self._h); return py.tx_commit(self._h) end
+function TX:rollback() disown_tx(self._h); return py.tx_rollback(self._h) end
 function TX:savepoint(name) return py.tx_savepoint(self._h, name) end
 function TX:rollback_to(name) return py.tx_rollback_to(self._h, name) end
 function TX:release(name) return py.tx_release(self._h, name) end
@@ -78,10 +103,21 @@ function DB:prepare(q)
   local e = live(self); if e then return nil, e end
   return prepare(self, q)
 end
+local ISOLATION = {}
+for _, v in pairs(sql.isolation) do ISOLATION[v] = true end
 function DB:begin(opts)
   local e = live(self); if e then return nil, e end
-  local h, err = py.begin(self._id)
+  if opts ~= nil and type(opts) ~= "table" then return nil, new_error("Invalid", "begin: options must be a table") end
+  opts = opts or {}
+  if opts.isolation ~= nil and not ISOLATION[opts.isolation] then
+    return nil, new_error("Invalid", "begin: isolation must be one of sql.isolation.*")
+  end
+  if opts.read_only ~= nil and type(opts.read_only) ~= "boolean" then
+    return nil, new_error("Invalid", "begin: read_only must be a boolean")
+  end
+  local h, err = py.begin(self._id, opts.isolation, opts.read_only == true)
   if h == nil then return nil, err end
+  own_tx(h)
   return setmetatable({_h = h, _type = self._type}, TX)
 end
 function DB:stats()
@@ -181,15 +217,45 @@ function B.insert(tbl) return q("insert", {_table = tbl}) end
 function B.update(tbl) return q("update", {_table = tbl, _sets = {}}) end
 function B.delete(tbl) return q("delete", {_table = tbl}) end
 
-function Q:from(t) return with(self, "_table", t) end
+-- an UPDATE's `from` is its FROM clause; for the others it names the table
+function Q:from(t)
+  if self._kind == "update" then return with(self, "_from", expr(t)) end
+  return with(self, "_table", t)
+end
+function Q:into(t) return with(self, "_table", t) end
+function Q:table(t) return with(self, "_table", t) end
+function Q:from_select(sub, alias)
+  local s, a, err = sub:to_sql()
+  if not s then error(err:message(), 2) end
+  return with(self, "_from", expr("(" .. s .. ") AS " .. alias, a))
+end
 function Q:columns(...) return set_list(self, "_cols", ...) end
 function Q:values(...) local n = setmetatable(S.copy(self), Q); n._rows = n._rows or {}; n._rows[#n._rows + 1] = {...}; return n end
+function Q:select(sub) return with(self, "_select", sub) end
 function Q:where(c, ...)
   local n = setmetatable(S.copy(self), Q)
   n._where = n._where or {}
   n._where[#n._where + 1] = cond(c, {...})
   return n
 end
+function Q:having(c, ...)
+  local n = setmetatable(S.copy(self), Q)
+  n._having = n._having or {}
+  n._having[#n._having + 1] = cond(c, {...})
+  return n
+end
+local function add_join(word)
+  return function(self, clause, ...)
+    local n = setmetatable(S.copy(self), Q)
+    n._joins = n._joins or {}
+    n._joins[#n._joins + 1] = expr(word .. " " .. clause, {...})
+    return n
+  end
+end
+Q.join, Q.left_join, Q.right_join, Q.inner_join =
+  add_join("JOIN"), add_join("LEFT JOIN"), add_join("RIGHT JOIN"), add_join("INNER JOIN")
+function Q:distinct() return with(self, "_distinct", true) end
+function Q:options(...) return set_list(self, "_options", ...) end
 function Q:set(col, v)
   local n = setmetatable(S.copy(self), Q)
   n._sets = n._sets or {}
@@ -208,56 +274,84 @@ function Q:order_by(...) return set_list(self, "_order", ...) end
 function Q:group_by(...) return set_list(self, "_group", ...) end
 function Q:limit(n) return with(self, "_limit", n) end
 function Q:offset(n) return with(self, "_offset", n) end
-function Q:suffix(s) return with(self, "_suffix", s) end
-function Q:placeholder_format(f) return with(self, "_ph", f) end
-
-local function where_sql(self, args)
-  if not self._where or #self._where == 0 then return "" end
-  local parts = {}
-  for i, c in ipairs(self._where) do parts[i] = c._sql; append(args, c._args) end
-  if #parts == 1 then return " WHERE " .. parts[1] end
-  for i = 1, #parts do parts[i] = "(" .. parts[i] .. ")" end
-  return " WHERE " .. table.concat(parts, " AND ")
+function Q:prefix(text, ...) return with(self, "_prefix", expr(text, {...})) end
+function Q:suffix(text, ...) return with(self, "_suffix", expr(text, {...})) end
+function Q:placeholder_format(f)
+  if f ~= "question" and f ~= "dollar" and f ~= "at" and f ~= "colon" then
+    error("sql.builder: placeholder format must be one of sql.builder.question/dollar/at/colon", 2)
+  end
+  return with(self, "_ph", f)
 end
+
+local function conds_sql(word, list, args)
+  if not list or #list == 0 then return "" end
+  local parts = {}
+  for i, c in ipairs(list) do parts[i] = c._sql; append(args, c._args) end
+  if #parts == 1 then return " " .. word .. " " .. parts[1] end
+  for i = 1, #parts do parts[i] = "(" .. parts[i] .. ")" end
+  return " " .. word .. " " .. table.concat(parts, " AND ")
+end
+local function where_sql(self, args) return conds_sql("WHERE", self._where, args) end
+local function tail_sql(self)   -- ORDER BY / LIMIT / OFFSET
+  local s = ""
+  if self._order then s = s .. " ORDER BY " .. table.concat(self._order, ", ") end
+  if self._limit then s = s .. " LIMIT " .. math.tointeger(self._limit) end
+  if self._offset then s = s .. " OFFSET " .. math.tointeger(self._offset) end
+  return s
+end
+local function value_sql(v, args)
+  if is_expr(v) then append(args, v._args); return v._sql end
+  args[#args + 1] = v
+  return "?"
+end
+local PLACEHOLDER = {dollar = "$", at = "@p", colon = ":"}
 
 function Q:to_sql()
   local args, s = {}, nil
-  if not self._table or self._table == "" then return nil, nil, new_error("Invalid", "sql.builder: no table") end
+  if self._prefix then s = self._prefix._sql .. " "; append(args, self._prefix._args) else s = "" end
+  if not self._table or self._table == "" then
+    return nil, nil, new_error("Invalid", "sql.builder: no table")
+  end
   if self._kind == "select" then
     local cols = (#self._cols > 0) and table.concat(self._cols, ", ") or "*"
-    s = "SELECT " .. cols .. " FROM " .. self._table .. where_sql(self, args)
+    s = s .. "SELECT " .. (self._distinct and "DISTINCT " or "") .. cols .. " FROM " .. self._table
+    for _, j in ipairs(self._joins or {}) do s = s .. " " .. j._sql; append(args, j._args) end
+    s = s .. where_sql(self, args)
     if self._group then s = s .. " GROUP BY " .. table.concat(self._group, ", ") end
-    if self._order then s = s .. " ORDER BY " .. table.concat(self._order, ", ") end
-    if self._limit then s = s .. " LIMIT " .. math.tointeger(self._limit) end
-    if self._offset then s = s .. " OFFSET " .. math.tointeger(self._offset) end
+    s = s .. conds_sql("HAVING", self._having, args) .. tail_sql(self)
   elseif self._kind == "insert" then
-    local rows = {}
-    for _, row in ipairs(self._rows or {}) do
-      local qs = {}
-      for i = 1, #row do
-        if is_expr(row[i]) then qs[i] = row[i]._sql; append(args, row[i]._args)
-        else qs[i] = "?"; args[#args + 1] = row[i] end
+    local head = "INSERT " .. (self._options and (table.concat(self._options, " ") .. " ") or "") .. "INTO " .. self._table
+      .. (self._cols and #self._cols > 0 and (" (" .. table.concat(self._cols, ", ") .. ")") or "")
+    if self._select then
+      local sub, sargs, err = self._select:to_sql()
+      if not sub then return nil, nil, err end
+      s = s .. head .. " " .. sub
+      append(args, sargs)
+    else
+      local rows = {}
+      for _, row in ipairs(self._rows or {}) do
+        local qs = {}
+        for i = 1, #row do qs[i] = value_sql(row[i], args) end
+        rows[#rows + 1] = "(" .. table.concat(qs, ", ") .. ")"
       end
-      rows[#rows + 1] = "(" .. table.concat(qs, ", ") .. ")"
+      if #rows == 0 then return nil, nil, new_error("Invalid", "sql.builder: insert without values") end
+      s = s .. head .. " VALUES " .. table.concat(rows, ", ")
     end
-    if #rows == 0 then return nil, nil, new_error("Invalid", "sql.builder: insert without values") end
-    s = "INSERT INTO " .. self._table .. (self._cols and #self._cols > 0 and (" (" .. table.concat(self._cols, ", ") .. ")") or "")
-      .. " VALUES " .. table.concat(rows, ", ")
   elseif self._kind == "update" then
     local sets = {}
-    for i, p in ipairs(self._sets or {}) do
-      if is_expr(p[2]) then sets[i] = p[1] .. " = " .. p[2]._sql; append(args, p[2]._args)
-      else sets[i] = p[1] .. " = ?"; args[#args + 1] = p[2] end
-    end
+    for i, p in ipairs(self._sets or {}) do sets[i] = p[1] .. " = " .. value_sql(p[2], args) end
     if #sets == 0 then return nil, nil, new_error("Invalid", "sql.builder: update without set") end
-    s = "UPDATE " .. self._table .. " SET " .. table.concat(sets, ", ") .. where_sql(self, args)
+    s = s .. "UPDATE " .. self._table .. " SET " .. table.concat(sets, ", ")
+    if self._from then s = s .. " FROM " .. self._from._sql; append(args, self._from._args) end
+    s = s .. where_sql(self, args) .. tail_sql(self)
   else
-    s = "DELETE FROM " .. self._table .. where_sql(self, args)
+    s = s .. "DELETE FROM " .. self._table .. where_sql(self, args) .. tail_sql(self)
   end
-  if self._suffix then s = s .. " " .. self._suffix end
-  if self._ph == "dollar" then
+  if self._suffix then s = s .. " " .. self._suffix._sql; append(args, self._suffix._args) end
+  local mark = PLACEHOLDER[self._ph]
+  if mark then
     local n = 0
-    s = s:gsub("%?", function() n = n + 1; return "$" .. n end)
+    s = s:gsub("%?", function() n = n + 1; return mark .. n end)
   end
   return s, args
 end
@@ -276,7 +370,9 @@ function RUNNER:exec()
   return self._db:execute(s, args)
 end
 RUNNER.execute = RUNNER.exec
-B.question, B.dollar = "question", "dollar"
+function RUNNER:to_sql() return self._q:to_sql() end
+B.question, B.dollar, B.at, B.colon = "question", "dollar", "at", "colon"
+B.default_placeholder = B.question
 sql.builder = B
 
 return sql

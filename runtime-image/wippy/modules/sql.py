@@ -2,6 +2,7 @@
 databases (wippy.data.sql). Transactions are handles owned by this engine."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 from ..data import Resources
@@ -35,6 +36,7 @@ def install(engine):
     res = lambda: Resources.of(engine.node)  # noqa: E731
     txs: dict[int, object] = {}
     seq = itertools.count(1)
+    abandoned: set[asyncio.Task] = set()     # rollbacks of abandoned transactions, until done
 
     def get(entry_id):
         return res().database(str(entry_id)).type
@@ -47,8 +49,8 @@ def install(engine):
         db = res().database(entry_id)
         return engine.to_lua(await db.execute(_sql(sql), _params(engine, params)))
 
-    async def begin(entry_id):
-        tx = await res().database(entry_id).begin()
+    async def begin(entry_id, isolation, read_only):
+        tx = await res().database(entry_id).begin(isolation or "default", bool(read_only))
         h = next(seq)
         txs[h] = tx
         return h
@@ -79,6 +81,16 @@ def install(engine):
         await t.rollback()
         return True
 
+    def tx_abandon(h):
+        """The Lua process that began the transaction ended without finishing it: roll it back
+        (in the background) so that its connection returns to the pool."""
+        t = txs.pop(h, None)
+        if t is not None and not t.done:
+            task = asyncio.get_running_loop().create_task(t.rollback())
+            abandoned.add(task)
+            task.add_done_callback(abandoned.discard)
+        return True
+
     async def tx_savepoint(h, name):
         await tx(h).savepoint(name)
         return True
@@ -96,5 +108,5 @@ def install(engine):
 
     return {"get": get, "query": query, "execute": execute, "begin": begin, "tx_query": tx_query,
             "tx_execute": tx_execute, "tx_commit": tx_commit, "tx_rollback": tx_rollback,
-            "tx_savepoint": tx_savepoint, "tx_rollback_to": tx_rollback_to, "tx_release": tx_release,
+            "tx_abandon": tx_abandon, "tx_savepoint": tx_savepoint, "tx_rollback_to": tx_rollback_to, "tx_release": tx_release,
             "stats": stats}
