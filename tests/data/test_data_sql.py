@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from wippy.engine.errors import WippyError
 
 
 @pytest.fixture

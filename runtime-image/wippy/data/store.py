@@ -402,7 +402,7 @@ class RedisStore(Store):
                     found.append(k)
             return found
         names = sorted(await self._run(scan()))
-        items = []
+        items: list[dict] = []
         for k in names:
             if len(items) > limit:
                 break
