@@ -142,7 +142,7 @@ def main() -> int:
         proc = lambda m: ("process.lua", {"source": BENCH, "method": m,  # noqa: E731
                                           "modules": ["logger", "time", "channel", "system"]})
         tc.app_entries(kube, ns, {
-            "app:procs": ("process.host", {"lifecycle": {"auto_start": True}, "limits": {"max_mailbox": 0}}),
+            "app:procs": ("process.host", {"lifecycle": {"auto_start": True}, "limits": {"max_mailbox": 0, "slice_timeout": "10s"}}),
             "app:bench": proc("main"), "app:sink": proc("sink"), "app:echo": proc("echo"),
             "app:bench.service": tc.service("app:bench", input=["shop-a", "shop-b", args.messages, args.rounds]),
         })

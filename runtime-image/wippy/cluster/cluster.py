@@ -119,7 +119,7 @@ class Cluster:
         return self.mesh.send(node, frame)
 
     def send(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
-        self._frame(node_of(pid) or "", ["m", pid, topic, frm, value])
+        self.mesh.send(node_of(pid) or "", ["m", pid, topic, frm, value])
         return True   # fire-and-forget, as locally
 
     def route_event(self, pid: str, event: dict) -> None:
@@ -216,7 +216,9 @@ class Cluster:
         n = self.node
         if op == "m":
             _, pid, topic, frm, value = frame
-            n.send(pid, topic, frm, value)
+            h = n.host_for(pid)
+            if h is not None:
+                h.deliver(pid, topic, frm, value)
         elif op == "e":
             _, pid, ev = frame
             kind, frm = ev.get("kind"), ev.get("from")

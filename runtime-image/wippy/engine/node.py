@@ -19,24 +19,28 @@ CONTROL_HOST = "wippy:control"
 
 def host_of(pid: str) -> str | None:
     """`{node@host|uniq}` (or `{host|x|uniq}`) -> host."""
-    if not isinstance(pid, str) or not pid.startswith("{") or not pid.endswith("}"):
+    if type(pid) is not str or pid[:1] != "{" or pid[-1:] != "}":
         return None
     body = pid[1:-1]
-    parts = body.split("|")
-    if len(parts) == 3:
-        return parts[0]
-    if len(parts) != 2:
+    first = body.find("|")
+    if first < 0:
         return None
-    head = parts[0]
-    return head.split("@", 1)[1] if "@" in head else head
+    second = body.find("|", first + 1)
+    if second >= 0:
+        return body[:first] if body.find("|", second + 1) < 0 else None
+    at = body.find("@", 0, first)
+    return body[at + 1:first] if at >= 0 else body[:first]
 
 
 def node_of(pid: str) -> str | None:
-    """`{node@host|uniq}` -> node (None when the pid names none)."""
-    if not isinstance(pid, str) or not pid.startswith("{"):
+    """`{node@host|uniq}` -> node (None when the pid names none). On every remote message: kept cheap."""
+    if type(pid) is not str or pid[:1] != "{":
         return None
-    head = pid[1:].split("|", 1)[0]
-    return head.split("@", 1)[0] if "@" in head else None
+    at = pid.find("@")
+    if at < 0:
+        return None
+    bar = pid.find("|")
+    return pid[1:at] if bar < 0 or at < bar else None
 
 
 class Host(Protocol):
@@ -68,12 +72,13 @@ class Node:
         self._entries = entries or (lambda _id: None)
         self._versions: dict[str, int] = {}
         self.cluster: Any = None     # cluster/cluster.py when this node is one of many
+        self._local = "{" + name + "@"
         self.pg: Any = None          # cluster/pg.py once a process opens a pg.scope
 
     def remote(self, pid: str):
         """The cluster, when `pid` lives on another node (else None: it is local or unknown)."""
         c = self.cluster
-        if c is None:
+        if c is None or pid.startswith(self._local):
             return None
         n = node_of(pid)
         return c if n is not None and n != self.name else None
