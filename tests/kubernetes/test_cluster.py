@@ -519,3 +519,46 @@ def test_a_pg_broadcast_reaches_every_member_on_every_pod(kube, ns, cluster: Clu
     got = wait_logged(pods, "got_task", count=3)
     assert sorted((f["_pod"], f["node"], f["id"]) for f in got) == [
         ("shop-a", "shop-a", 42), ("shop-b", "shop-b", 42), ("shop-c", "shop-c", 42)]
+
+
+STRONG = COMMON + """
+local function main(me)
+  wait_peers(3)
+  local node = system.node.id()
+  local inbox = process.inbox()
+  if node ~= me then
+    assert(process.registry.register("checker-" .. node, nil, process.registry.EVENTUAL))
+    while true do
+      local m = inbox:receive()
+      process.send(m:from(), "seen", {node = node, owner = process.registry.lookup(m:payload():data()) or "none"})
+    end
+  end
+  local checkers = {}
+  for _, m in ipairs(system.cluster.members()) do
+    if not m.is_local then
+      local pid
+      repeat pid = process.registry.lookup("checker-" .. m.id); if not pid then time.sleep("10ms") end until pid
+      checkers[#checkers + 1] = pid
+    end
+  end
+  local ok, err = process.registry.register("control", nil, process.registry.STRONG)
+  for _, pid in ipairs(checkers) do process.send(pid, "check", "control") end   -- at once: no waiting for watches
+  local seen = {}
+  for i = 1, #checkers do
+    local v = inbox:receive():payload():data()
+    seen[#seen + 1] = v.node .. "=" .. v.owner
+  end
+  table.sort(seen)
+  logger.info("strong", {ok = ok == true, err = tostring(err), me = process.pid(), seen = table.concat(seen, ",")})
+  inbox:receive()
+end
+return {main = main}
+"""
+
+
+def test_a_strong_name_is_known_to_every_pod_once_registered(kube, ns, cluster: Cluster) -> None:
+    app_entries(kube, ns, {"app:strong": lua_process(STRONG), "app:strong.service": service("app:strong", input=["shop-a"])})
+    pods = [cluster.start(n) for n in ("shop-a", "shop-b", "shop-c")]
+    got = wait_logged(pods[:1], "strong")[0]
+    assert got["ok"] is True, got
+    assert got["seen"] == f"shop-b={got['me']},shop-c={got['me']}"
