@@ -134,13 +134,17 @@ return {main = main, contender = contender, watcher = watcher}
 """
 
 LOCKS = COMMON + """
+local sql = require("sql")
 local function worker(i)
+  local db = assert(sql.get("app:db"))
   local done = 0
   while done < 4 do
     local ok, err = system.lock.acquire("counter")
     if ok then
       local t0 = time.now():unix_nano()
+      local rows = assert(db:query("SELECT n FROM counter"))   -- read, wait, write: a second holder would lose updates
       time.sleep("15ms")
+      assert(db:execute("UPDATE counter SET n = ?", {rows[1].n + 1}))
       local t1 = time.now():unix_nano()
       logger.info("held", {t0 = tostring(t0), t1 = tostring(t1), pid = process.pid()})
       system.lock.release("counter")
@@ -351,10 +355,17 @@ def logged_all(pods: list[Pod], msg: str) -> list[dict]:
     return [f for p in pods for f in logged(p, msg)]
 
 
-def test_locks_under_contention_never_have_two_holders(kube, ns, cluster: Cluster) -> None:
+def test_locks_under_contention_never_have_two_holders(kube, ns, cluster: Cluster, tmp_path) -> None:
+    import sqlite3
+    counter = tmp_path / "counter.db"
+    with sqlite3.connect(counter) as db:      # a real database every pod writes: the shared counter
+        db.execute("CREATE TABLE counter (n INTEGER)")
+        db.execute("INSERT INTO counter VALUES (0)")
+    mods = ("logger", "time", "channel", "system", "sql")
     app_entries(kube, ns, {
-        "app:locks": lua_process(LOCKS),
-        "app:lock_worker": lua_process(LOCKS, "worker"),
+        "app:db": ("db.sql.sqlite", {"kind": "db.sql.sqlite", "file": str(counter)}),
+        "app:locks": lua_process(LOCKS, modules=mods),
+        "app:lock_worker": lua_process(LOCKS, "worker", modules=mods),
         "app:locks.service": service("app:locks"),
     })
     pods = [cluster.start(n) for n in ("shop-a", "shop-b", "shop-c")]
@@ -364,6 +375,8 @@ def test_locks_under_contention_never_have_two_holders(kube, ns, cluster: Cluste
     for (_s0, e0, _), (s1, _, _) in zip(held, held[1:]):
         assert s1 >= e0, f"two holders at once: {held}"
     assert not logged_all(pods, "lock_error")
+    with sqlite3.connect(counter) as db:
+        assert db.execute("SELECT n FROM counter").fetchone()[0] == 36    # no update lost
 
 
 def logged_all_with_pod(pods: list[Pod], msg: str) -> list[dict]:
