@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 20.0, what: str = "condition", interval: float = 0.2,
+def wait_for(fn: Callable[[], Any], timeout: float = 60.0, what: str = "condition", interval: float = 0.2,
              tolerate: tuple[type[BaseException], ...] = ()) -> Any:
-    """Poll `fn` until it returns something truthy; errors in `tolerate` count as not yet."""
+    """Poll `fn` until it returns something truthy; errors in `tolerate` count as not yet.
+
+    The default timeout is generous: it only matters when a test fails, and an operator's chain of
+    reconciliations on a loaded 2-core machine has outlasted 20 s."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
