@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -85,7 +86,10 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.webhook_service and not re.fullmatch(r"[a-z0-9.-]+/[a-z0-9.-]+:[0-9]+", args.webhook_service):
+        parser.error(f"--webhook-service wants NAMESPACE/NAME:PORT, not {args.webhook_service!r}")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import kubernetes
     from prometheus_client import start_http_server

@@ -20,3 +20,9 @@ def test_dockerfile_entrypoint_runs():
     out = subprocess.run([sys.executable, *cmd[1:], "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "--metrics-port" in out.stdout and "--peering" in out.stdout
+
+
+def test_a_malformed_webhook_service_is_refused_before_anything_starts():
+    out = subprocess.run([sys.executable, "-m", "wippy_operator", "--webhook-port", "9443",
+                          "--webhook-service", "wippy-webhook"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "NAMESPACE/NAME:PORT" in out.stderr and "'wippy-webhook'" in out.stderr
