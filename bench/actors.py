@@ -1,25 +1,38 @@
 """Actor figures of the Lua engine, each printed beside a baseline measured in the same run.
 
     .venv/bin/python bench/actors.py [--quick]
+    .venv/bin/python bench/actors.py --against REV [--rounds 5] [--quick]
 
 - messages/s between two Lua processes (ping-pong round trips and a one-way stream),
   beside an asyncio.Queue ping-pong between two Python tasks;
 - spawns/s of a short-lived process, beside bare lupa coroutine creation + resume;
 - resident memory per idle process at 10k and 100k processes (each blocked on its inbox);
 - funcs.call round trip from Lua, beside a bare lupa call into a Lua function.
+
+With --against, each figure of this tree's runtime is printed beside the same figure of REV's
+runtime (`git archive` of its runtime-image/), the two measured in turn in fresh interpreters,
+best of --rounds rounds each, timed in CPU time: a before/after comparison on a shared, noisy
+machine.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
+import inspect
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime-image"))
+ROOT = Path(__file__).resolve().parents[1]
+# WIPPY_RUNTIME: another tree's runtime-image (set by --against for its rounds)
+sys.path.insert(0, os.environ.get("WIPPY_RUNTIME") or str(ROOT / "runtime-image"))
 
 from lupa import lua54  # noqa: E402
 
@@ -27,6 +40,9 @@ from wippy.engine.engine import Engine  # noqa: E402
 from wippy.engine.node import Node  # noqa: E402
 
 HOST = "bench:host"
+# wall time; --against times its rounds in CPU time of the process (the machine is shared, and
+# every figure here is one thread's work)
+clock = time.perf_counter
 
 
 class Entry:
@@ -49,7 +65,9 @@ def make_node(entries: dict) -> tuple[Node, Engine]:
     # the figures measure the fast path: the hook stays on as before (slice timeout 5 s, the long
     # funcs.call loop is one slice), and no count or size limit stops the 100k-process and
     # 400k-message runs
-    engine = Engine(node, HOST, slice_timeout=5.0, max_processes=0, max_mailbox=0, max_memory=0)
+    limits = dict(slice_timeout=5.0, max_processes=0, max_mailbox=0, max_memory=0)
+    accepted = inspect.signature(Engine).parameters   # an older runtime (--against) lacks some
+    engine = Engine(node, HOST, **{k: v for k, v in limits.items() if k in accepted})
     node.add_host(HOST, engine)
     return node, engine
 
@@ -119,18 +137,18 @@ async def lua_ping_pong(n: int) -> float:
     entries = {"bench:pong": Entry("bench:pong", "process.lua", PONG),
                "bench:ping": Entry("bench:ping", "process.lua", PING)}
     node, _ = make_node(entries)
-    t = time.perf_counter()
+    t = clock()
     await node.exec("bench:ping", HOST, [n])
-    return 2 * n / (time.perf_counter() - t)
+    return 2 * n / (clock() - t)
 
 
 async def lua_stream(n: int) -> float:
     entries = {"bench:sink": Entry("bench:sink", "process.lua", SINK),
                "bench:src": Entry("bench:src", "process.lua", SOURCE)}
     node, _ = make_node(entries)
-    t = time.perf_counter()
+    t = clock()
     await node.exec("bench:src", HOST, [n])
-    return n / (time.perf_counter() - t)
+    return n / (clock() - t)
 
 
 async def asyncio_ping_pong(n: int) -> float:
@@ -144,11 +162,11 @@ async def asyncio_ping_pong(n: int) -> float:
             await b.put(v)
 
     task = asyncio.create_task(pong())
-    t = time.perf_counter()
+    t = clock()
     for i in range(n):
         await a.put(i)
         await b.get()
-    elapsed = time.perf_counter() - t
+    elapsed = clock() - t
     await a.put(None)
     await task
     return 2 * n / elapsed
@@ -158,12 +176,12 @@ async def lua_spawns(n: int) -> float:
     entries = {"bench:short": Entry("bench:short", "process.lua", "function main(i) return i end"),
                "bench:spawner": Entry("bench:spawner", "process.lua", SPAWNER)}
     node, engine = make_node(entries)
-    t = time.perf_counter()
+    t = clock()
     await node.exec("bench:spawner", HOST, [n])
     # count until every spawned process has run and exited (no event says so: poll)
     while engine.process_count() > 0:  # noqa: ASYNC110
         await asyncio.sleep(0)
-    return n / (time.perf_counter() - t)
+    return n / (clock() - t)
 
 
 def bare_coroutines(n: int) -> float:
@@ -172,9 +190,9 @@ def bare_coroutines(n: int) -> float:
       local f = function(i) return i end
       for i = 1, n do local co = coroutine.create(f); coroutine.resume(co, i) end
     end""")
-    t = time.perf_counter()
+    t = clock()
     run(n)
-    return n / (time.perf_counter() - t)
+    return n / (clock() - t)
 
 
 async def idle_memory(n: int) -> tuple[float, float]:
@@ -203,9 +221,9 @@ async def funcs_call_us(n: int) -> float:
                "bench:caller": Entry("bench:caller", "process.lua", CALLER, modules=["funcs"])}
     node, _ = make_node(entries)
     await node.exec("bench:caller", HOST, [100])
-    t = time.perf_counter()
+    t = clock()
     await node.exec("bench:caller", HOST, [n])
-    return (time.perf_counter() - t) / n * 1e6
+    return (clock() - t) / n * 1e6
 
 
 def bare_lua_call_us(n: int) -> float:
@@ -216,9 +234,9 @@ def bare_lua_call_us(n: int) -> float:
       for i = 1, n do s = s + add(i, 1) end
       return s
     end""")
-    t = time.perf_counter()
+    t = clock()
     run(n)
-    return (time.perf_counter() - t) / n * 1e6
+    return (clock() - t) / n * 1e6
 
 
 def row(name: str, ours: str, base: str, target: str = "") -> None:
@@ -250,12 +268,68 @@ async def main(quick: bool) -> None:
     row("funcs.call round trip (us)", f"{fc:.2f}", f"{base_fc:.3f} (bare Lua call)", "<= 20")
 
 
+async def figures(quick: bool) -> dict:
+    """The engine's own figures (no baselines), for --against."""
+    scale = 10 if quick else 1
+    out = {"messages/s, ping-pong": await lua_ping_pong(200_000 // scale),
+           "messages/s, one-way stream": await lua_stream(400_000 // scale),
+           "spawns/s": await lua_spawns(100_000 // scale),
+           "funcs.call round trip (us)": await funcs_call_us(200_000 // scale)}
+    return out
+
+
+def memory_figures() -> dict:
+    # a fresh interpreter, so freed memory of the runs above does not hide growth
+    out = subprocess.run([sys.executable, __file__, "--memory", "10000"], capture_output=True, text=True, check=True)
+    rss, heap = (float(x) for x in out.stdout.split())
+    return {"RSS bytes per idle process @ 10,000": rss, "Lua heap bytes per idle process @ 10,000": heap}
+
+
+LOWER_IS_BETTER = ("(us)", "bytes")
+
+
+def against(rev: str, rounds: int, quick: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "runtime-image"],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        trees = {"this tree": str(ROOT / "runtime-image"), rev: str(Path(tmp) / "runtime-image")}
+        best: dict[str, dict[str, float]] = {name: {} for name in trees}
+        for _ in range(rounds):
+            for name, path in trees.items():   # in turn, so load on the machine hits both alike
+                cmd = [sys.executable, __file__, "--figures"] + (["--quick"] if quick else [])
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                                     env={**os.environ, "WIPPY_RUNTIME": path})
+                for fig, v in json.loads(out.stdout).items():
+                    lower = any(w in fig for w in LOWER_IS_BETTER)
+                    old = best[name].get(fig)
+                    best[name][fig] = v if old is None else (min(old, v) if lower else max(old, v))
+    print(f"best of {rounds} rounds each, measured in turn, in CPU time")
+    row("figure", "this tree", rev, "change")
+    row("-" * 38, "-" * 18, "-" * 22)
+    for fig, v in best["this tree"].items():
+        base = best[rev][fig]
+        lower = any(w in fig for w in LOWER_IS_BETTER)
+        change = (base / v - 1) if lower else (v / base - 1)   # + is better
+        fmt = "{:.2f}" if "(us)" in fig else "{:,.0f}"
+        row(fig, fmt.format(v), fmt.format(base), f"{change:+.1%}")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    ap.add_argument("--against", metavar="REV", help="compare with the runtime of git revision REV")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds per tree with --against")
     ap.add_argument("--memory", type=int, help=argparse.SUPPRESS)   # internal: one memory run
+    ap.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)   # internal: one round
     args = ap.parse_args()
     if args.memory:
         print(*asyncio.run(idle_memory(args.memory)))
+    elif args.figures:
+        clock = time.process_time
+        print(json.dumps({**asyncio.run(figures(args.quick)), **memory_figures()}))
+    elif args.against:
+        against(args.against, args.rounds, args.quick)
     else:
         asyncio.run(main(args.quick))

@@ -15,7 +15,8 @@ from .engine.node import Node
 from .kinds import HANDLERS, LUA_CODE_KINDS
 from .kinds.handlers.process_service import apply_committed, service_spec
 from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
-from .loader.interpolate import InterpolationError, redact, resolve_entry_data
+from . import redaction
+from .loader.interpolate import InterpolationError, resolve_entry_data
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .registry.history import History
 from .supervisor.supervisor import Supervisor
@@ -38,6 +39,7 @@ class Runtime:
         app folder does (FileSource)."""
         self.app_dir = Path(app_dir).resolve() if app_dir else None
         self.node_name = node_name or default_node_name()
+        redaction.install()   # no log record of the node shows a resolved ${env:...} value
         self.overrides = list(overrides)
         if persist_history and self.app_dir is not None:
             data = self.app_dir / DATA_DIR
@@ -75,6 +77,7 @@ class Runtime:
             value = self.env_lookup(name)
             if value:
                 resolved[name] = value
+                redaction.remember(name, value)
             return value
         try:
             data = resolve_entry_data(entry.data, lookup)
@@ -86,9 +89,10 @@ class Runtime:
             if not resolved:
                 raise
             # a problem with a resolved value must not print the value (it is often a secret)
-            raise EntryInvalid(entry, [redact(p, resolved) for p in e.problems]) from None
+            raise EntryInvalid(entry, [redaction.redact(p) for p in e.problems]) from None
 
     def report(self, message: str) -> None:
+        message = redaction.redact(message)
         self.errors.append(message)
         log.error("%s", message)
 

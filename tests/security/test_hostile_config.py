@@ -150,3 +150,30 @@ async def test_an_invalid_value_from_the_environment_is_not_echoed(tmp_path, mon
     assert "app:web" in text and "timeouts" in text
     assert SECRET not in text
     assert "<value of ${env:WIPPY_TEST_SECRET}>" in text
+
+
+async def test_a_resolved_secret_is_never_echoed_by_exit_errors_logs_or_reports(tmp_path, monkeypatch, caplog):
+    # the value reaches Lua (an app may use it) through `env`; an entry resolves it, so the
+    # node knows it as a secret: the process's exit error, its log line and the runtime's
+    # error reports show the placeholder instead
+    monkeypatch.setenv("WIPPY_TEST_SECRET", SECRET)
+    (tmp_path / "_index.yaml").write_text(APP.replace("modules: [registry]", "modules: [env]") +
+                                          '  - {name: web, kind: http.service, addr: "127.0.0.1:0",'
+                                          ' meta: {token: "${env:WIPPY_TEST_SECRET}"}}\n'
+                                          '  - {name: leaky.service, kind: process.service, process: main,'
+                                          ' host: procs, lifecycle: {auto_start: true, restart: {max_attempts: 1}}}\n')
+    (tmp_path / "main.lua").write_text('return {main = function() error("token is " .. require("env").get('
+                                       '"WIPPY_TEST_SECRET")) end}')
+    runtime = Runtime(tmp_path, node_name="t")
+    await runtime.start()
+    try:
+        with pytest.raises(WippyError) as e:
+            await runtime.node.exec("app:main", "app:procs", [])
+        runtime.report(f"service failed: {e.value}")
+    finally:
+        await runtime.stop()
+    assert "token is <value of ${env:WIPPY_TEST_SECRET}>" in str(e.value)
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "token is" in logged          # the service's failure was logged...
+    assert SECRET not in logged          # ...without the value
+    assert SECRET not in "\n".join(runtime.errors)

@@ -34,7 +34,9 @@ class Limits:
     hostile app: one process ends with a LimitExceeded error naming it and the limit, and every
     other process and the asyncio loop (HTTP included) keep going."""
     slice_timeout = 0.1                  # CPU seconds one slice may run without yielding (the
-                                         # node runs one slice at a time: this bounds a stall)
+                                         # node runs one slice at a time: this bounds a stall);
+                                         # past half of it a process is preempted at its next
+                                         # call into the runtime, and ended at all of it
     max_instructions = 0                 # Lua instructions per slice (checked every 10,000)
     max_memory = 512 * 1024 * 1024       # bytes of the host's Lua state, all processes together
     max_processes = 100_000              # processes alive on the host at once
@@ -100,7 +102,10 @@ class Engine:
             local mt = getmetatable(v)
             if mt == S.ERR then return 'error' elseif mt == S.PAYLOAD then return 'payload' end
             return nil end end""")(self.S)
-        self._wrap_py = self.lua.eval("function(f) return function(...) return f(...) end end")
+        # a call into Python is a preemption point: past half its slice, the task yields first
+        self._wrap_py = self.lua.eval(
+            "function(checkpoint) return function(f) return function(...) checkpoint(); return f(...) end end end")(
+            self.S.checkpoint)
         self._wrap_async = self.lua.eval("""function(S, start) return function(f) return function(...)
             local tok, err = start(f, ...)
             if tok == nil then return nil, err end

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..redaction import redact
+
 NOT_FOUND = "NotFound"
 ALREADY_EXISTS = "AlreadyExists"
 INVALID = "Invalid"
@@ -20,6 +22,7 @@ class WippyError(Exception):
     """An error with a kind; crosses into Lua as an `errors` object and back."""
 
     def __init__(self, kind: str, message: str, retryable: bool | None = None, details: Any = None):
+        message = redact(message)   # a resolved secret never leaves in an error
         super().__init__(message)
         self.kind = kind
         self.message = message

@@ -61,13 +61,6 @@ def _resolve_string(text: str, lookup: Lookup, path: str) -> str:
     return _TOKEN.sub(replace, text)
 
 
-def redact(text: str, resolved: dict[str, str]) -> str:
-    """``text`` with every resolved value replaced by the placeholder it came from."""
-    for name, value in sorted(resolved.items(), key=lambda kv: -len(kv[1])):
-        text = text.replace(value, f"<value of ${{env:{name}}}>")
-    return text
-
-
 def placeholders(data: Any, path: str = "") -> list[str]:
     """Paths of the strings in an entry's data that hold a placeholder (`source` excepted)."""
     if isinstance(data, str):

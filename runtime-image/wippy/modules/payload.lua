@@ -58,10 +58,12 @@ function METHODS:get_format()
   return FORMAT.LUA
 end
 
+-- one value on success: `process.send(to, topic, msg:payload():data())` then sends that value,
+-- not a {value, nil} pair
 function METHODS:data()
   local ok, v = pcall(copy, self.v)
   if not ok then return nil, new_error("Internal", "payload data: " .. tostring(v)) end
-  return v, nil
+  return v
 end
 METHODS.unmarshal = METHODS.data
 

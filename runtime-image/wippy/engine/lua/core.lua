@@ -123,13 +123,22 @@ S.as_error = as_error
 ---------------------------------------------------------------------------
 local ready, rhead, rtail = {}, 1, 0
 local current = nil          -- the task being resumed
-S.slice_start = 0
+local slice_start = 0      -- os.clock() when the current slice began
 
--- Two ready queues: a task whose last slice ran longer than SLOW_SLICE waits in the slow one,
--- which gets what a pass leaves (and at least one slice per pass), so processes that answer
--- quickly are not queued behind CPU-bound ones.
+-- Three run queues, so that processes that answer quickly never wait behind CPU-bound ones:
+--   ready  tasks woken by a message, a timer or an I/O completion, and ones preempted after a
+--          short slice;
+--   fresh  new tasks (their first slice), run once `ready` is empty or the pass is over;
+--   slow   tasks whose last slice ran longer than SLOW_SLICE, run after those, one long slice at
+--          a time.
+-- A long slice ends the pass, so the asyncio loop (HTTP, other hosts) gets its turn, and closes
+-- the slow queue for half its length: CPU-bound processes get at most about two thirds of the
+-- time, and in the windows between their slices a chain of quick steps (an HTTP request, a
+-- message round trip) completes; a neighbour waits for about one slice, not one per step.
+local fresh, fhead, ftail = {}, 1, 0
 local slow, shead, stail = {}, 1, 0
 local SLOW_SLICE = 0.005
+local slow_after = 0         -- loop time before which the slow queue stays closed
 
 local function push_ready(task)
   if task.slow then
@@ -155,17 +164,19 @@ end
 S.suspend = suspend
 
 -- A preemption point for operations that may complete without parking (a receive from a full
--- inbox, a send, funcs.call): past half its slice time the task goes to the back of the ready
--- queue instead of running into the slice limit. The clock is read every 64th call.
-local checkpoint_ops = 0
+-- inbox, a send, funcs.call, a call into Python): once the count hook has seen the slice pass half its
+-- time (`yield_due`), the task goes to the back of the ready queue instead of running into the
+-- slice limit. A flag test, so that the message path reads no clock.
+local yield_due = false
+local isyieldable = coroutine.isyieldable
 local function checkpoint()
-  checkpoint_ops = checkpoint_ops + 1
-  if checkpoint_ops < 64 then return end
-  checkpoint_ops = 0
-  local task, limit = current, S.slice_timeout
-  if task and limit > 0 and clock() - S.slice_start > limit * 0.5 then
-    push_ready(task)
-    suspend()
+  if yield_due then
+    local task = current
+    if task and isyieldable() then   -- (not inside a sort comparator or a gsub callback)
+      yield_due = false
+      push_ready(task)
+      suspend()
+    end
   end
 end
 S.checkpoint = checkpoint
@@ -351,13 +362,20 @@ local function budget_hook()
   if max_instructions > 0 and used > max_instructions then
     limit_exceeded("instruction budget", max_instructions, "max_instructions", " per slice")
   end
-  -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must not
-  -- shorten slices, so this thread's own CPU time (since the hook first ran in the slice) decides
-  if slice_timeout > 0 and clock() - S.slice_start > slice_timeout then
-    local ran = thread_time() - (task.tstart or 0)
-    if ran > slice_timeout then
-      limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
-        sformat("; ran %.2fs without yielding", ran))
+  if slice_timeout > 0 then
+    local elapsed = clock() - slice_start
+    if elapsed > slice_timeout * 0.5 then
+      yield_due = true   -- the next preemption point yields
+      -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must
+      -- not shorten slices, so this thread's own CPU time (since the hook first ran in the slice)
+      -- decides
+      if elapsed > slice_timeout then
+        local ran = thread_time() - (task.tstart or 0)
+        if ran > slice_timeout then
+          limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+            sformat("; ran %.2fs without yielding", ran))
+        end
+      end
     end
   end
   if over_memory() and over_after_collecting() then
@@ -534,8 +552,9 @@ S.select = select_
 -- Runtime metatables a copy keeps (times, durations, actors...): marked by the runtime through
 -- S.keep_on_copy, never by a flag code can put in a metatable of its own, which would carry
 -- that code's functions into the receiving process.
-S.copyable = setmetatable({}, {__mode = "k"})
-function S.keep_on_copy(mt) S.copyable[mt] = true; return mt end
+local copyable = setmetatable({}, {__mode = "k"})
+S.copyable = copyable
+function S.keep_on_copy(mt) copyable[mt] = true; return mt end
 
 local PAYLOAD = {}
 PAYLOAD.__index = PAYLOAD
@@ -567,7 +586,7 @@ local function copy_table(t, seen, depth)
     else r[k] = v end
   end
   seen[t] = nil
-  if mt == ERR or S.copyable[mt] then setmetatable(r, mt) end
+  if mt ~= nil and (mt == ERR or copyable[mt]) then setmetatable(r, mt) end
   return r
 end
 copy = function(v, seen, depth)
@@ -693,35 +712,43 @@ end
 
 -- Run ready tasks until none are left or the budget is spent. Returns whether work remains.
 -- A pass ends after `budget` resumes or pass_time seconds, whichever comes first.
+-- With a memory limit, the heap is read once after each slice: its growth since the previous
+-- reading is added to the slice's process (`grown`, what memory_hog goes by).
 -- The heap passed max_memory during a slice: the collector works (for at most ~10ms here, a full
 -- collection of a big heap is one long C call) and once a cycle completes with the heap still
 -- over, the process that was running (the one that crossed the line) ends; what it held goes
 -- with the next cycle. This keeps the heap below the allocator's hard cap, whose reserve is for
--- the runtime's own work (a failed allocation there would abort the node).
+-- the runtime's own work (a failed allocation there would abort the node). Until the collector
+-- has decided, every pass goes on checking, even with no task to run (the hog may be parked).
+local memory_pending = false
 local function memory_check()
-  if not over_after_collecting() then return end
+  local over = over_after_collecting()
+  memory_pending = over == nil
+  if not over then return end
   local proc = memory_hog()
   if proc and not proc.dead then exit_proc(proc, nil, memory_error(proc)) end
 end
 
 function S.run(budget)
   fire_timers()
-  local n, ran_slow = 0, false
+  if memory_pending then memory_check() end
+  local n = 0
   local t = clock()
   local pass_end = t + S.pass_time
+  local tail_end = pass_end + S.pass_time   -- fresh and slow tasks may use one more pass_time
+  local max_memory = S.max_memory
+  local heap_kib = max_memory > 0 and collectgarbage("count")   -- the last reading
+  local slow_open = shead <= stail and now() >= slow_after
   while true do
     local task
-    if n >= budget or t > pass_end then
-      -- the pass is over; a waiting slow task still gets its one slice per pass
-      if ran_slow or shead > stail then break end
-      task = slow[shead]; slow[shead] = nil; shead = shead + 1
-      ran_slow = true
-      n = budget
-    elseif rhead <= rtail then
+    if rhead <= rtail and n < budget and t <= pass_end then
       task = ready[rhead]; ready[rhead] = nil; rhead = rhead + 1
-    elseif shead <= stail then
+    elseif t > tail_end then
+      break
+    elseif fhead <= ftail then
+      task = fresh[fhead]; fresh[fhead] = nil; fhead = fhead + 1
+    elseif slow_open and shead <= stail then
       task = slow[shead]; slow[shead] = nil; shead = shead + 1
-      ran_slow = true
     else
       break
     end
@@ -729,8 +756,8 @@ function S.run(budget)
       n = n + 1
       current = task
       task.instr = 0                 -- max_instructions is per slice
-      local m0 = collectgarbage("count")
-      S.slice_start = t
+      slice_start = t
+      yield_due = false
       local ok, a, b, c, d
       if task.args then
         local args = task.args
@@ -743,9 +770,18 @@ function S.run(budget)
       end
       current = nil
       local t1 = clock()
-      task.slow = t1 - t > SLOW_SLICE
+      local long = t1 - t > SLOW_SLICE
+      task.slow = long
+      if long then
+        -- the pass ends here and the slow queue closes for half the slice
+        slow_after = now() + (t1 - t) * 0.5
+        slow_open = false
+        pass_end, tail_end = t1, t1
+      end
       t = t1
-      if task.kill_reason and not task.reaped then
+      if ok and a == SUSPEND and not task.dead then
+        -- parked or preempted: the usual case, nothing to do
+      elseif task.kill_reason and not task.reaped then
         -- over a limit, even if the code swallowed the kill (coroutine.close, an error handler)
         kill_task(task)
         task_done(task, false, task.kill_reason)
@@ -759,15 +795,25 @@ function S.run(budget)
         kill_task(task)
         task_done(task, false, task.kill_reason or new_error("Canceled", "killed"))
       end
-      local proc = task.proc
-      if proc then proc.grown = (proc.grown or 0) + collectgarbage("count") - m0 end
-      if over_memory() then memory_check() end
+      if heap_kib then
+        local proc, m1 = task.proc, collectgarbage("count")
+        if proc then proc.grown = (proc.grown or 0) + m1 - heap_kib end
+        heap_kib = m1
+        if m1 * 1024 > max_memory then memory_check(); heap_kib = collectgarbage("count") end
+      end
     end
   end
   if rhead > rtail then ready, rhead, rtail = {}, 1, 0 end
+  if fhead > ftail then fresh, fhead, ftail = {}, 1, 0 end
   if shead > stail then slow, shead, stail = {}, 1, 0 end
-  if rhead > rtail and shead > stail then fire_timers() end
-  return rhead <= rtail or shead <= stail, hn > 0 and heap[1].at or nil
+  local more = rhead <= rtail or fhead <= ftail or memory_pending
+  if not more and shead > stail then fire_timers() end
+  local at = hn > 0 and heap[1].at or nil
+  if shead <= stail then
+    if now() >= slow_after then more = true
+    elseif at == nil or slow_after < at then at = slow_after end
+  end
+  return more, at
 end
 
 function S.current() return current end
@@ -779,7 +825,8 @@ local function start_task(proc, fn, args, fields)
   task.proc = proc
   task.args = args
   if proc then proc.tasks[task] = true end
-  push_ready(task)
+  ftail = ftail + 1
+  fresh[ftail] = task
   return task
 end
 S.start_task = start_task

@@ -6,6 +6,8 @@ local S, P = ...
 local setmetatable, getmetatable, type, pairs, next, error, tostring, rawget, rawset, pcall, xpcall, select =
   setmetatable, getmetatable, type, pairs, next, error, tostring, rawget, rawset, pcall, xpcall, select
 local pack, unpack = table.pack, table.unpack
+-- the C function: `s:find` reaches the sandbox's budgeted one (a Lua matcher for costly patterns)
+local sfind = string.find
 local co_create, co_resume, co_yield, co_status, co_running, co_close, co_wrap_raw =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.running, coroutine.close, coroutine.wrap
 local SUSPEND, KILL = S.SUSPEND, S.KILL
@@ -253,7 +255,7 @@ end
 -- A bare name refers to an entry in the namespace of the code that names it (nil if not a name).
 function S.full_id(id)
   if type(id) ~= "string" or id == "" then return nil end
-  if id:find(":", 1, true) then return id end
+  if sfind(id, ":", 1, true) then return id end
   local task = S.current()
   local ns = task and task.fac and task.fac.ns
   if ns and ns ~= "" then return ns .. ":" .. id end
