@@ -101,13 +101,24 @@ class Probes:
     http_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
-        def stat(xs):
+    def summary(self, usual: "Probes | None" = None) -> str:
+        def stat(xs, base):
             if not xs:
                 return "none"
             xs = sorted(xs)
-            return f"n={len(xs)} median={xs[len(xs) // 2]:.1f}ms max={xs[-1]:.1f}ms"
-        return f"victim process {stat(self.process_ms)}; http {stat(self.http_ms)}"
+            over = f" (+{xs[-1] - median(base):.1f}ms over usual)" if base else ""
+            return f"n={len(xs)} median={median(xs):.1f}ms max={xs[-1]:.1f}ms{over}"
+        return (f"victim process {stat(self.process_ms, usual and usual.process_ms)}; "
+                f"http {stat(self.http_ms, usual and usual.http_ms)}")
+
+    def worst_over(self, usual: "Probes") -> tuple[float, float]:
+        """How much longer than usual (medians before any attack) the slowest probes took, in ms."""
+        return (max(self.process_ms, default=0) - median(usual.process_ms),
+                max(self.http_ms, default=0) - median(usual.http_ms))
+
+
+def median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2] if xs else 0.0
 
 
 class HostileApp:
@@ -117,6 +128,8 @@ class HostileApp:
         self.runtime: Runtime | None = None
         self.session: aiohttp.ClientSession | None = None
         self.seq = 0
+        self.usual = Probes()          # latencies before any attack
+        self.report: dict[str, tuple[float, float]] = {}   # attack -> worst ms over usual (victim, http)
 
     def write(self, name: str, text: str) -> None:
         (self.root / name).write_text(textwrap.dedent(text))
@@ -132,6 +145,21 @@ class HostileApp:
         assert self.runtime.errors == [], self.runtime.errors
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         await self.wait_victim()
+        for _ in range(10):
+            await self.probe_once(self.usual)
+
+    def record(self, name: str, probes: Probes) -> str:
+        """Keep an attack's worst latencies over usual for the closing table; its summary line."""
+        self.report[name] = probes.worst_over(self.usual)
+        return probes.summary(self.usual)
+
+    def latency_table(self) -> str:
+        """The neighbours' worst latency over usual, per attack, worst first (printed, not
+        asserted: the machine may be loaded; bench/ is where speed is measured)."""
+        rows = sorted(self.report.items(), key=lambda kv: -max(kv[1]))
+        lines = [f"usual: {self.usual.summary()}", f"{'attack':<40} {'victim +ms':>10} {'http +ms':>10}"]
+        lines += [f"{name:<40} {v:>10.1f} {h:>10.1f}" for name, (v, h) in rows]
+        return "\n".join(lines)
 
     @property
     def node(self):
