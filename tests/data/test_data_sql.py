@@ -236,3 +236,19 @@ async def test_open_transaction_is_rolled_back_when_its_process_ends(db_app):
         return function() return sql.get("app:mem"):query("SELECT COUNT(*) AS c FROM t") end""",
         modules=["sql"], method=None), 5)
     assert out == [{"c": 0}]
+
+
+async def test_sql_null_marker(db_app):
+    out = await db_app.run("""
+        local sql = require("sql")
+        return function()
+          local db = sql.get("app:mem")
+          db:execute("CREATE TABLE n (a TEXT, b TEXT)")
+          local params = {"x", sql.NULL}
+          assert(db:execute("INSERT INTO n (a, b) VALUES (?, ?)", params))
+          assert(sql.builder.insert("n"):columns("a", "b"):values("y", sql.NULL):run_with(db):exec())
+          local rows = db:query("SELECT a, b FROM n WHERE b IS NULL ORDER BY a")
+          local ok = pcall(function() sql.NULL.x = 1 end)
+          return {#rows, rows[1].a, rows[2].a, params[2] == sql.NULL, ok, tostring(sql.NULL)}
+        end""", modules=["sql"], method=None)
+    assert out == [2, "x", "y", True, False, "sql.NULL"]

@@ -205,5 +205,6 @@ MODULES: dict = {
     "metrics": {n: ANYF for n in ("counter_add", "counter_inc", "gauge_add", "gauge_dec", "gauge_inc", "gauge_set",
                                   "histogram", "histogram_observe")},
     "workflow": {n: ANYF for n in ("attrs", "exec", "history_length", "history_size", "info", "version")},
-    "sql": {"get": "(id: string) -> (any, error?)", "as": "any", "builder": "any", "type": "any", "isolation": "any"},
+    "sql": {"get": "(id: string) -> (any, error?)", "as": "any", "builder": "any", "type": "any", "isolation": "any",
+            "NULL": "any"},
 }

@@ -40,8 +40,8 @@ local function own(handle)
     handles = {}
     owned[proc] = handles
     proc.exit_waiters = proc.exit_waiters or {}
-    proc.exit_waiters[EXIT_KEY] = function()
-      for h in next, handles do py.close(h, true) end
+    proc.exit_waiters[EXIT_KEY] = function()   -- never raises: the rest of the exit must run
+      for h in next, handles do pcall(py.close, h, true) end
     end
   end
   handles[handle] = true

@@ -19,10 +19,29 @@ local function typed(t) return function(v) return setmetatable({__sql_type = t, 
 sql.as = {int = typed("int"), float = typed("float"), text = typed("text"), binary = typed("binary"),
           bool = typed("bool"), null = function() return setmetatable({__sql_type = "null"}, TYPED) end}
 
+-- sql.NULL: one shared, read-only marker; it crosses to the drivers as a fresh sql.as.null()
+local NULL = setmetatable({}, {__name = "sql.NULL", __metatable = false,
+  __newindex = function() error("sql.NULL is read-only", 2) end,
+  __tostring = function() return "sql.NULL" end})
+sql.NULL = NULL
+
 local function check_params(params)
   if params ~= nil and type(params) ~= "table" then
     return new_error("Invalid", "sql: params must be a table")
   end
+end
+
+-- params as the drivers take them: sql.NULL markers replaced (in a copy)
+local function plain(params)
+  if params == nil then return nil end
+  local out
+  for k, v in pairs(params) do
+    if v == NULL then
+      if not out then out = {}; for k2, v2 in pairs(params) do out[k2] = v2 end end
+      out[k] = sql.as.null()
+    end
+  end
+  return out or params
 end
 
 -- statements (prepared on the Lua side; the driver caches plans)
@@ -56,7 +75,9 @@ local function own_tx(h)
     handles = {}
     open_txs[proc] = handles
     proc.exit_waiters = proc.exit_waiters or {}
-    proc.exit_waiters[EXIT_KEY] = function() for handle in next, handles do py.tx_abandon(handle) end end
+    proc.exit_waiters[EXIT_KEY] = function()   -- never raises: the rest of the exit must run
+      for handle in next, handles do pcall(py.tx_abandon, handle) end
+    end
   end
   handles[h] = true
 end
@@ -70,11 +91,11 @@ local TX = {__name = "sql.Tx"}
 TX.__index = TX
 function TX:query(q, params)
   local e = check_params(params); if e then return nil, e end
-  return py.tx_query(self._h, q, params)
+  return py.tx_query(self._h, q, plain(params))
 end
 function TX:execute(q, params)
   local e = check_params(params); if e then return nil, e end
-  return py.tx_execute(self._h, q, params)
+  return py.tx_execute(self._h, q, plain(params))
 end
 TX.prepare = prepare
 function TX:db_type() return self._type end
@@ -93,11 +114,11 @@ end
 function DB:type() return self._type end
 function DB:query(q, params)
   local e = live(self) or check_params(params); if e then return nil, e end
-  return py.query(self._id, q, params)
+  return py.query(self._id, q, plain(params))
 end
 function DB:execute(q, params)
   local e = live(self) or check_params(params); if e then return nil, e end
-  return py.execute(self._id, q, params)
+  return py.execute(self._id, q, plain(params))
 end
 function DB:prepare(q)
   local e = live(self); if e then return nil, e end
