@@ -117,6 +117,7 @@ class Reader:
                 a.close()
 
     def _tar_members(self):
+        assert self.tar is not None   # called once the tar is open
         out = []
         for m in self.tar:
             out.append(m)
@@ -161,7 +162,9 @@ class Reader:
         if isinstance(info, zipfile.ZipInfo):
             if info.is_dir():
                 return io.BytesIO(b"")
+            assert self.zip is not None   # a ZipInfo comes from the open zip
             return self.zip.open(info)
+        assert self.tar is not None   # a TarInfo comes from the open tar
         f = self.tar.extractfile(info)
         return f if f is not None else io.BytesIO(b"")
 
@@ -213,6 +216,7 @@ class Reader:
                 yield self.meta(i), i
             return
         n = 0
+        assert self.tar is not None   # no index: a streamed tar
         try:
             for m in self.tar:
                 n += 1

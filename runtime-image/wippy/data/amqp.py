@@ -30,8 +30,8 @@ class AmqpDriver:
         self.entry_id = entry_id
         self.m = m
         self.closed = False
-        self._connection = None
-        self._publisher = None
+        self._connection: Any = None   # aio_pika's robust connection, made on first use
+        self._publisher: Any = None    # its publisher-confirms channel
         self._lock = asyncio.Lock()
         self._queue_args: dict[str, dict] = {}      # queue name -> its declare arguments
         self._declared: set[str] = set()

@@ -413,7 +413,8 @@ class SqliteDatabase(Database):
 # --------------------------------------------------------------------------- PostgreSQL
 class _PgConn:
     def __init__(self, raw):
-        self.raw, self.tx = raw, None
+        self.raw = raw
+        self.tx: Any = None   # an asyncpg transaction (an untyped library)
 
     async def _run(self, coro_fn):
         import asyncpg
@@ -488,7 +489,7 @@ class PostgresDatabase(Database):
             self.conn_args["ssl"] = False
         self.min_size = min(max_idle, self.max_open)
         self.max_lifetime = max_lifetime
-        self.pool = None
+        self.pool: Any = None   # made on first use (an untyped library)
         self._pool_lock = asyncio.Lock()
 
     async def _get_pool(self):
@@ -595,7 +596,7 @@ class MysqlDatabase(Database):
         self.conn_args = dict(host=host, port=port, db=database, user=username, password=password or "",
                               autocommit=True, connect_timeout=connect_timeout, charset="utf8mb4")
         self.max_lifetime = max_lifetime
-        self.pool = None
+        self.pool: Any = None   # made on first use (an untyped library)
         self._pool_lock = asyncio.Lock()
 
     async def _acquire(self):

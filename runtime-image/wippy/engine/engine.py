@@ -119,7 +119,7 @@ class Engine:
         self._unhook = self.lua.eval("function(co) debug.sethook(co) end")
         self._runner_body = self.lua.eval(
             "function(S, budget) while true do budget = coroutine.yield(S.run(budget)) end end")
-        self._runner = None
+        self._runner: Any = None   # the scheduler's Lua coroutine (lupa is untyped)
 
     # ------------------------------------------------------------------ bridge
     def _bridge(self):
@@ -394,7 +394,7 @@ class Engine:
             return None, self.new_error(e)
         if inspect.isawaitable(pid):   # a host on another node: the caller awaits the token
             token = next(self._tokens)
-            task = self.loop.create_task(pid)
+            task = asyncio.ensure_future(pid, loop=self.loop)
             self._pending[token] = task
             task.add_done_callback(lambda t: self._finish_async(token, t))
             return token

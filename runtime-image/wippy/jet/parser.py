@@ -272,7 +272,7 @@ class _Expr:
 
     def named_args(self):
         """block/yield parameters: name, name=default, or positional expressions."""
-        out = []
+        out: list[Any] = []
         if self.accept(")"):
             return out
         while True:

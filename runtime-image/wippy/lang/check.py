@@ -60,7 +60,7 @@ class Var:
         self.line = line
         self.used = False
         self.kind = kind          # local | param | import | global
-        self.companions = ()      # `local v, err = f()`: err's falsiness makes v non-nil
+        self.companions: tuple[Optional[Var], ...] = ()   # `local v, err = f()`: err's falsiness makes v non-nil
         self.local = True
 
 
@@ -122,8 +122,9 @@ class Checker:
                             self.report("W0005", v.line, f"unused parameter '{v.name}'")
                     elif v.kind == "local":
                         self.report("W0004", v.line, f"unused variable '{v.name}'")
+        types = self.live().types
         for v in scope.values():
-            self.env.types.pop(id(v), None)
+            types.pop(id(v), None)
 
     def declare(self, name: str, declared: Optional[T], cur: T, line: int, kind: str = "local") -> Var:
         if self.rules and kind != "type" and name != "_" and not name.startswith("_"):

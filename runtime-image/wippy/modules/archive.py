@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import os
 import tempfile
+from typing import Any
 
 from ..archives import FORMATS, SPOOL, Limits, Reader, Writer, join_dest, safe_name
 from ..data import Resources
@@ -16,8 +17,8 @@ def install(engine):
     ids = itertools.count(1)
     readers: dict[int, Reader] = {}
     writers: dict[int, Writer] = {}
-    streams: dict[int, object] = {}      # entry readers handed out, and spools being filled
-    walks: dict[int, object] = {}        # reader handle -> (generator, current stream handle)
+    streams: dict[int, Any] = {}      # entry readers handed out ((reader, file)), and spools being filled
+    walks: dict[int, Any] = {}        # reader handle -> (generator, current stream handle)
     loop = asyncio.get_running_loop
 
     async def thread(fn, *args):
@@ -222,6 +223,8 @@ def install(engine):
 
     async def drain(sh, n):
         s = streams.get(sh)
+        if s is None:
+            raise WippyError(INTERNAL, "stream is closed")
         data = await thread(s.read, n)
         if not data:
             streams.pop(sh, None)

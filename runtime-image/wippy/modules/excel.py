@@ -66,7 +66,9 @@ def install(engine):
 
     def new():
         wb = openpyxl.Workbook()
-        wb.active.title = "Sheet1"
+        first = wb.active
+        assert first is not None   # a new workbook has one sheet
+        first.title = "Sheet1"
         h = next(ids)
         books[h] = Book(wb)
         return h

@@ -151,7 +151,10 @@ def install(engine):
 
     async def fsync(h):
         fh, path = _file(h)
-        await io(lambda: (fh.flush(), os.fsync(fh.fileno())), path)
+        def sync() -> None:
+            fh.flush()
+            os.fsync(fh.fileno())
+        await io(sync, path)
         return True
 
     async def fflush(h):

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 
 from ..data import Resources
-from ..data.sql import Typed, params_list
+from ..data.sql import Tx, Typed, params_list
 from ..engine.errors import WippyError, INVALID
 
 
@@ -34,7 +34,7 @@ def _sql(s):
 
 def install(engine):
     res = lambda: Resources.of(engine.node)  # noqa: E731
-    txs: dict[int, object] = {}
+    txs: dict[int, Tx] = {}
     seq = itertools.count(1)
     abandoned: set[asyncio.Task] = set()     # rollbacks of abandoned transactions, until done
 

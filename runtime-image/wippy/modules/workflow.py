@@ -3,6 +3,7 @@ random, funcs, process.upgrade) that modules/workflow.lua installs in workflow e
 from __future__ import annotations
 
 import uuid as _uuid
+from typing import Any
 
 
 def install(engine):
@@ -71,9 +72,10 @@ def install(engine):
         if t.get("memo"):
             workflow.upsert_memo(dict(t["memo"]))
         if t.get("search"):
-            from temporalio.common import SearchAttributeKey, SearchAttributePair
-            pairs = []
+            from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+            pairs: list[SearchAttributeUpdate] = []
             for k, v in dict(t["search"]).items():
+                key: SearchAttributeKey[Any]
                 if isinstance(v, bool):
                     key = SearchAttributeKey.for_bool(k)
                 elif isinstance(v, int):
@@ -82,7 +84,7 @@ def install(engine):
                     key = SearchAttributeKey.for_float(k)
                 else:
                     key, v = SearchAttributeKey.for_keyword(k), str(v)
-                pairs.append(SearchAttributePair(key, v))
+                pairs.append(key.value_set(v))
             workflow.upsert_search_attributes(pairs)
         return True
 

@@ -122,7 +122,7 @@ class WorkflowEngine(Engine):
 class _Child:
     def __init__(self, wid: str):
         self.wid = wid
-        self.handle = None
+        self.handle: Any = None   # the ChildWorkflowHandle, set before `started` resolves
         self.started: asyncio.Future = asyncio.get_running_loop().create_future()
         self.watchers: set[str] = set()
         self.links: set[str] = set()
