@@ -153,17 +153,16 @@ def test_history_and_rollback_of_running_app(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "wippy.cli.main", "-s", "run", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        sock = tmp_path / ".wippy" / "control.sock"
-        for _ in range(100):
-            if sock.exists():
-                break
-            time.sleep(0.1)
+        # the edit must come after the running app recorded version 1 (a slow start on a loaded
+        # machine would otherwise load the edited file as its first version)
+        deadline = time.monotonic() + 60
+        while not wippy("history", str(tmp_path)).stdout.startswith("*    1"):
+            assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.2)
         (tmp_path / "_index.yaml").write_text((tmp_path / "_index.yaml").read_text().replace("return 1", "return 2"))
-        for _ in range(100):
-            h = wippy("history", str(tmp_path))
-            if len(h.stdout.splitlines()) == 2:
-                break
-            time.sleep(0.1)
+        deadline = time.monotonic() + 60
+        while len((h := wippy("history", str(tmp_path))).stdout.splitlines()) != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert h.stdout.splitlines()[-1].startswith("*    2")
         r = wippy("rollback", "1", str(tmp_path))
         assert r.returncode == 0 and "version 1" in r.stdout, r.stderr
