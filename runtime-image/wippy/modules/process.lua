@@ -3,6 +3,8 @@ local S, P = ...
 
 local type, error, tostring, pairs, setmetatable, select = type, error, tostring, pairs, setmetatable, select
 local pack, unpack = table.pack, table.unpack
+-- the C functions: `s:match` reaches the sandbox's budgeted matcher (Lua, for costly patterns)
+local sfind, smatch = string.find, string.match
 local new_error, copy, deliver, suspend, wake = S.new_error, S.copy, S.deliver, S.suspend, S.wake
 local current = S.current
 
@@ -80,7 +82,8 @@ end
 -- `node@host` names a host of another node of the cluster (nil node: this one)
 local function split_node(host)
   if type(host) == "string" then
-    local n, h = host:match("^([^@:]+)@(.+)$")
+    local n, h
+    if sfind(host, "@", 1, true) then n, h = smatch(host, "^([^@:]+)@(.+)$") end
     if n and n ~= S.node then return n, h end
     if n then return nil, h end
   end

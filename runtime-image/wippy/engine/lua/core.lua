@@ -132,13 +132,14 @@ local slice_start = 0      -- os.clock() when the current slice began
 --   slow   tasks whose last slice ran longer than SLOW_SLICE, run after those, one long slice at
 --          a time.
 -- A long slice ends the pass, so the asyncio loop (HTTP, other hosts) gets its turn, and closes
--- the slow queue for half its length: CPU-bound processes get at most about two thirds of the
+-- the slow queue for half its length (at most 50ms): CPU-bound processes get at most about two thirds of the
 -- time, and in the windows between their slices a chain of quick steps (an HTTP request, a
 -- message round trip) completes; a neighbour waits for about one slice, not one per step.
 local fresh, fhead, ftail = {}, 1, 0
 local slow, shead, stail = {}, 1, 0
 local SLOW_SLICE = 0.005
 local slow_after = 0         -- loop time before which the slow queue stays closed
+local SLOW_GAP = 0.1         -- at most twice the longest wait (a window is enough for the loop)
 
 local function push_ready(task)
   if task.slow then
@@ -774,7 +775,7 @@ function S.run(budget)
       task.slow = long
       if long then
         -- the pass ends here and the slow queue closes for half the slice
-        slow_after = now() + (t1 - t) * 0.5
+        slow_after = now() + math.min(t1 - t, SLOW_GAP) * 0.5
         slow_open = false
         pass_end, tail_end = t1, t1
       end

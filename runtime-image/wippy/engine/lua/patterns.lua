@@ -264,15 +264,26 @@ local function posrelat(pos, len)
   return len + pos + 1
 end
 
--- worst-case steps of a match in C: (subject length + 1) ^ (quantifiers, plus one when every
--- position is a start); a lone greedy quantifier that ends the pattern is linear.
-local function c_is_cheap(s, p, scans)
+-- quantifiers of a pattern (-1: one greedy quantifier ending it), kept per pattern: the same few
+-- patterns are matched over and over (bounded, emptied when full)
+local quantifiers, nquant = {}, 0
+local function count_quantifiers(p)
   local q = 0
   for _ in c_gmatch(p, "[%*%+%-%?]") do q = q + 1 end
   for _ in c_gmatch(p, "%%b") do q = q + 1 end
-  if q == 0 then return true end
   local last = byte(p, #p)
-  if q == 1 and (last == 42 or last == 43) then return true end
+  if q == 1 and (last == 42 or last == 43) then q = -1 end
+  if nquant >= 4096 then quantifiers, nquant = {}, 0 end
+  quantifiers[p] = q
+  nquant = nquant + 1
+  return q
+end
+
+-- worst-case steps of a match in C: (subject length + 1) ^ (quantifiers, plus one when every
+-- position is a start); a lone greedy quantifier that ends the pattern is linear.
+local function c_is_cheap(s, p, scans)
+  local q = quantifiers[p] or count_quantifiers(p)
+  if q <= 0 then return true end
   return (#s + 1) ^ (q + scans) <= C_COST
 end
 
