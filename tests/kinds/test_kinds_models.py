@@ -48,7 +48,7 @@ def test_data_must_be_a_mapping():
 def test_lifecycle_defaults_and_parsing():
     svc = validate_entry(entry("process.service", {"process": "p", "host": "h"}))
     lc = svc.lifecycle
-    assert (lc.auto_start, lc.startup, lc.requires) == (False, "required", [])
+    assert (lc.auto_start, lc.requires) == (False, [])
     assert (lc.start_timeout, lc.stop_timeout, lc.stable_threshold) == (10.0, 10.0, 5.0)
     r = lc.restart
     assert (r.initial_delay, r.max_delay, r.backoff_factor, r.jitter, r.max_attempts) == (1.0, 90.0, 2.0, 0.1, 0)
@@ -67,11 +67,11 @@ def test_lifecycle_defaults_and_parsing():
 
 def test_bad_duration_and_ranges():
     with pytest.raises(EntryInvalid, match="field 'lifecycle.stop_timeout': invalid duration 'soon'"):
-        validate_entry(entry("terminal.host", {"lifecycle": {"stop_timeout": "soon"}}))
+        validate_entry(entry("process.service", {"process": "p", "host": "h", "lifecycle": {"stop_timeout": "soon"}}))
     with pytest.raises(EntryInvalid, match="field 'lifecycle.restart.jitter'"):
-        validate_entry(entry("terminal.host", {"lifecycle": {"restart": {"jitter": 2}}}))
+        validate_entry(entry("process.service", {"process": "p", "host": "h", "lifecycle": {"restart": {"jitter": 2}}}))
     with pytest.raises(EntryInvalid, match="field 'lifecycle.startup'"):
-        validate_entry(entry("terminal.host", {"lifecycle": {"startup": "maybe"}}))
+        validate_entry(entry("db.sql.sqlite", {"file": ":memory:", "lifecycle": {"startup": "maybe"}}))
 
 
 def test_function_pool_auto_selection():

@@ -168,6 +168,8 @@ async def _exec(runtime, exec_id: str, cmd_args: list[str], host: str | None, st
     if host is None:
         hosts = [e.id for e in runtime.registry.entries() if e.kind == "terminal.host"]
         host = hosts[0] if hosts else TERMINAL_HOST
+    if host not in node.hosts and host in runtime.supervisor.services:
+        await runtime.supervisor.ensure_started(host)    # lifecycle.auto_start: false: the command opens it
     if host not in node.hosts:
         if host != TERMINAL_HOST:
             raise WippyError("NotFound", f"host {host} not found")

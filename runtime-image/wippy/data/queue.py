@@ -329,12 +329,17 @@ class Delivery:
 
 
 class Consumer:
+    """A supervised service (lifecycle): it runs once the change is committed and when its
+    lifecycle lets it; a driver that cannot receive fails it, and the supervisor restarts it
+    per lifecycle.restart (giving up after max_attempts). Stopping stops receiving, lets the
+    messages in hand finish for lifecycle.stop_timeout, then puts the rest back."""
     needs_commit = True   # started once the change is committed, never for a rejected one
 
     def __init__(self, res, entry_id: str, m):
         ns = entry_id.split(":", 1)[0]
         self.res = res
         self.entry_id = entry_id
+        self.ns = ns
         self.queue_id = resolve_ref(m.queue, ns)
         self.func = resolve_ref(m.func, ns)
         self.concurrency = m.concurrency
@@ -342,8 +347,10 @@ class Consumer:
         self.auto_ack = m.auto_ack
         self.retry_delay = m.retry_delay
         self.options = m.driver_options
+        self.lifecycle = m.lifecycle
         self.name = f"{getattr(res.node, 'name', 'node')}-{entry_id}-{uuid.uuid4().hex[:8]}"
-        self.task: asyncio.Task | None = None
+        self.service = None      # its Service in the runtime's supervisor
+        self.identity: tuple = (None, None)   # lifecycle.security: (actor, scope) of handler calls
         self.handlers: set[asyncio.Task] = set()
         self.held: dict[int, Delivery] = {}   # received, not settled yet
         self.acked = self.nacked = self.received = 0
@@ -354,46 +361,77 @@ class Consumer:
         return self.res.queue(self.queue_id)
 
     def start(self):
-        if self.task is None and not self.stopping:
-            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"consumer {self.entry_id}")
+        if self.service is not None or self.stopping:
+            return
+        from ..security.store import service_identity
+        from ..supervisor.supervisor import python_service
+        rt = self.res.runtime
+        self.identity = service_identity(rt.registry, self.lifecycle.security, self.ns)
+        self.service = rt.supervisor.add(python_service(self.entry_id, self.lifecycle, self._serve, *self.identity))
 
-    async def _run(self):
+    async def _serve(self, ready) -> None:
         held = asyncio.Semaphore(self.prefetch)
         running = asyncio.Semaphore(self.concurrency)
-        backoff = 0.1
-        while not self.stopping:
-            await held.acquire()
-            free = 1
-            while free < self.prefetch and not held.locked():
+        try:
+            while True:
                 await held.acquire()
-                free += 1
-            try:
-                q = self.queue
-                driver = q.driver
-                configure = getattr(driver, "configure_consumer", None)
-                if configure is not None:
-                    configure(self.name, getattr(self.options, driver.type, None), self.prefetch)
-                msgs = await driver.receive(q.name, free, 1.0, self.name)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                for _ in range(free):
+                free = 1
+                while free < self.prefetch and not held.locked():
+                    await held.acquire()
+                    free += 1
+                try:
+                    q = self.queue
+                    driver = q.driver
+                    configure = getattr(driver, "configure_consumer", None)
+                    if configure is not None:
+                        configure(self.name, getattr(self.options, driver.type, None), self.prefetch)
+                    msgs = await driver.receive(q.name, free, 1.0, self.name)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:     # the driver failed: so does this run (restart per lifecycle.restart)
+                    detail = e.message if isinstance(e, WippyError) else f"{type(e).__name__}: {e}"
+                    raise WippyError(UNAVAILABLE, f"consumer {self.entry_id}: receive failed: {detail}") from None
+                ready()
+                for _ in range(free - len(msgs)):
                     held.release()
-                log.warning("consumer %s: receive failed: %s", self.entry_id, e)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            for _ in range(free - len(msgs)):
-                held.release()
-            for msg in msgs:
-                self.received += 1
-                # held from here on: stop() gives it back even if its task never got to run
-                d = Delivery(self, msg)
-                self.held[d.token] = d
-                t = asyncio.get_running_loop().create_task(self._handle(d, held, running))
-                self.handlers.add(t)
-                t.add_done_callback(self.handlers.discard)
+                for msg in msgs:
+                    self.received += 1
+                    # held from here on: the drain gives it back even if its task never got to run
+                    d = Delivery(self, msg)
+                    self.held[d.token] = d
+                    t = asyncio.get_running_loop().create_task(self._handle(d, held, running))
+                    self.handlers.add(t)
+                    t.add_done_callback(self.handlers.discard)
+        finally:
+            await asyncio.shield(self._drain())
+
+    async def _drain(self) -> None:
+        """Let handlers in flight finish for stop_timeout, cancel the rest, give back what is held."""
+        if self.handlers:
+            await asyncio.wait(set(self.handlers), timeout=self.lifecycle.stop_timeout)
+        tasks = list(self.handlers)
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # handler tasks cancelled before they first ran never saw the cancel: their messages
+        # (and any whose settle failed) are still in flight on the driver
+        for d in list(self.held.values()):
+            try:
+                await d.give_back()
+            except Exception as e:
+                log.warning("consumer %s: returning message %s failed: %s", self.entry_id, d.msg.id, e)
+        self.held.clear()
+        try:
+            driver = self.queue.driver
+        except WippyError:
+            return
+        release = getattr(driver, "release_consumer", None)
+        if release is not None:      # messages it took ahead go back to the broker
+            try:
+                await release(self.name)
+            except Exception as e:
+                log.warning("consumer %s: releasing its prefetched messages failed: %s", self.entry_id, e)
 
     async def _handle(self, d: Delivery, held: asyncio.Semaphore, running: asyncio.Semaphore):
         msg = d.msg
@@ -433,7 +471,7 @@ class Consumer:
             from ..metrics import observe_call
             t0, ok = time.monotonic(), False
             try:
-                r = await rt.call(self.func, msg.body, ctx=d.ctx())
+                r = await rt.call(self.func, msg.body, ctx=d.ctx(), actor=self.identity[0], scope=self.identity[1])
                 ok = True
                 return r
             finally:
@@ -443,30 +481,10 @@ class Consumer:
 
     async def stop(self):
         self.stopping = True
-        tasks = [t for t in [self.task, *self.handlers] if t is not None]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self.task = None
-        # handler tasks cancelled before they first ran never saw the cancel: their messages
-        # (and any whose settle failed) are still in flight on the driver
-        for d in list(self.held.values()):
-            try:
-                await d.give_back()
-            except Exception as e:
-                log.warning("consumer %s: returning message %s failed: %s", self.entry_id, d.msg.id, e)
-        self.held.clear()
-        try:
-            driver = self.queue.driver
-        except WippyError:
-            return
-        release = getattr(driver, "release_consumer", None)
-        if release is not None:      # messages it took ahead go back to the broker
-            await release(self.name)
+        if self.service is not None:
+            await self.res.runtime.supervisor.discard(self.service)
 
     def retire(self):
-        self.stopping = True
         return self.stop()
 
     def info(self) -> dict:

@@ -7,6 +7,7 @@ reverts a rejected changeset by applying inverse ops, which come through here as
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -56,13 +57,18 @@ class HttpManager:
 
     # ------------------------------------------------------------------ services
     async def apply_service(self, op: Op) -> None:
+        """A service is supervised: it binds at once (an address in use rejects the entry) when
+        lifecycle.auto_start and the services it requires run, else when the supervisor starts it."""
         sid = op.entry.id
+        sup = self.runtime.supervisor
         if op.action == "delete":
+            await sup.remove(sid)
             server = self.servers.pop(sid, None)
             if server is not None:
                 await server.close()
             return
         from ..kinds.models.http import parse_addr
+        from ..security.store import service_identity
         model = self.runtime.decode(op.entry)
         host, port = parse_addr(model.addr)
         try:
@@ -70,39 +76,35 @@ class HttpManager:
         except TlsError as e:
             raise RouteError(f"http.service {sid}: {e}") from None
         server = self.servers.get(sid)
-        identity = self._identity(model, op.entry.ns)
+        identity = service_identity(self.runtime.registry, model.lifecycle.security, op.entry.ns)
         if server is None:
             server = HttpServer(sid, self._call, max_body=int(model.max_body), write_timeout=model.timeouts.write,
                                 idle_timeout=model.timeouts.idle, read_timeout=model.timeouts.read,
-                                max_connections=model.max_connections)
-            server.ssl_context, server.identity = ssl_context, identity
-            try:
-                await server.bind(host, port)
-            except OSError:
-                await server.close()
-                raise
+                                max_connections=model.max_connections, stop_timeout=model.lifecycle.stop_timeout)
+            server.ssl_context, server.identity, server.listen = ssl_context, identity, (host, port)
+            spec = _service_spec(sid, model, server)
+            if model.lifecycle.auto_start and not sup.unmet(spec):
+                try:
+                    await server.bind(host, port)
+                except OSError:
+                    await server.close()
+                    raise
             self.servers[sid] = server
             self.rebuild()
+            sup.add(spec)
             return
         server.max_body, server.write_timeout = int(model.max_body), model.timeouts.write
         server.read_timeout = model.timeouts.read
         server.identity = identity
         server.max_connections = model.max_connections
-        if server.addr != (host, port) or _tls_changed(op):
+        server.stop_timeout = model.lifecycle.stop_timeout
+        server.listen = (host, port)
+        sup.update(_service_spec(sid, model, server))
+        if server.addr is not None and (server.addr != (host, port) or _tls_changed(op)):
             server.ssl_context = ssl_context
             await server.rebind(host, port)
-
-    def _identity(self, model, ns: str) -> tuple:
-        """(actor, scope) from the service's lifecycle.security: every request's identity unless
-        token_auth finds another."""
-        sec = model.lifecycle.security
-        if sec is None or sec.actor is None:
-            return None, None
-        from ..security.store import PolicyStore
-        scope = [resolve_ref(p, ns) for p in sec.policies]
-        for group in sec.groups:
-            scope += PolicyStore(self.runtime.registry).group(resolve_ref(group, ns))
-        return {"id": sec.actor.id, "meta": dict(sec.actor.meta)}, scope
+        else:
+            server.ssl_context = ssl_context
 
     async def _call(self, func: str, ctx: dict, actor: dict | None = None, scope: list | None = None) -> Any:
         from ..metrics import observe_call
@@ -198,6 +200,20 @@ class HttpManager:
             data = fs.data if fs is not None and isinstance(fs.data, dict) else {}
             return Path(data["directory"]) if isinstance(data.get("directory"), str) else None
         return resolve
+
+
+def _service_spec(sid: str, model, server: HttpServer):
+    from ..supervisor.supervisor import python_service
+
+    async def run(ready) -> None:
+        if server.addr is None:
+            await server.bind(*server.listen)    # an address in use fails this start: restart retries
+        ready()
+        try:
+            await asyncio.Event().wait()         # serves until stopped
+        finally:
+            await server.close()                 # requests in flight get lifecycle.stop_timeout
+    return python_service(sid, model.lifecycle, run)
 
 
 def _tls_changed(op: Op) -> bool:

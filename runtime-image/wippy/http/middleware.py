@@ -1,9 +1,10 @@
 """Router middleware: cors, ratelimit, compress, real_ip, metrics (and, in security_middleware,
-token_auth, endpoint_firewall, resource_firewall, sendfile, otel).
+token_auth, endpoint_firewall, resource_firewall, sendfile, otel; in relay, websocket_relay, sse_relay).
 
 A middleware may define any of these hooks:
 - before(ex) -> Response | None (or a coroutine of it): runs before the handler; a response short-circuits it.
-- respond(ex, resp) -> Response: may replace the handler's response (sendfile).
+- respond(ex, resp) -> Response (or a coroutine of it): may replace the handler's response (sendfile,
+  the relays, which serve a long-lived connection and return it as the exchange's stream).
 - prepare(ex, resp): runs just before response headers go out (buffered or streamed).
 - done(ex, status): runs when the response is complete.
 Options come from the router's `options` as dotted keys ('cors.allow.origins') or nested maps.
@@ -17,6 +18,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from ..durations import parse_duration
+from .relay import KINDS as RELAY_KINDS
 from .security_middleware import KINDS as SECURITY_KINDS
 
 
@@ -163,9 +165,11 @@ class Metrics:
 
 KINDS: dict[str, Callable[..., Any]] = {"cors": Cors, "ratelimit": RateLimit, "compress": Compress, "real_ip": RealIp, "metrics": Metrics}
 KINDS.update(SECURITY_KINDS)
+KINDS.update(RELAY_KINDS)
+WITH_RUNTIME = {**SECURITY_KINDS, **RELAY_KINDS}   # built with the runtime as well
 
 
 def build(names: list[str], options: dict[str, Any], runtime=None) -> tuple:
     """Instances for a router; the middleware of security_middleware also get the runtime."""
     flat = flatten(options)
-    return tuple(KINDS[name](flat, runtime) if name in SECURITY_KINDS else KINDS[name](flat) for name in names)
+    return tuple(KINDS[name](flat, runtime) if name in WITH_RUNTIME else KINDS[name](flat) for name in names)

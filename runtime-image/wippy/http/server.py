@@ -73,7 +73,7 @@ class _Server(web.Server):
 
 class HttpServer:
     def __init__(self, service_id: str, call: Caller, *, max_body: int, write_timeout: float,
-                 idle_timeout: float, read_timeout: float, max_connections: int = 0):
+                 idle_timeout: float, read_timeout: float, max_connections: int = 0, stop_timeout: float = 5.0):
         self.id = service_id
         self.call = call
         self.table = RouteTable([])
@@ -84,11 +84,21 @@ class HttpServer:
         self.addr: tuple[str, int] | None = None
         self.port: int | None = None
         self._server = _Server(self, self._handle, keepalive_timeout=idle_timeout)
-        self._runner = web.ServerRunner(self._server, shutdown_timeout=5.0)
+        self._runner = web.ServerRunner(self._server, shutdown_timeout=stop_timeout)
         self._site: web.TCPSite | None = None
         self._started = False
         self.ssl_context: ssl.SSLContext | None = None   # set before bind: HTTPS (tls.mode manual)
         self.identity: tuple = (None, None)   # lifecycle.security: (actor, scope) of every request by default
+        self.listen: tuple[str, int] | None = None   # where to bind when the supervisor starts it
+
+    @property
+    def stop_timeout(self) -> float:
+        """How long requests in flight may finish when the service stops (lifecycle.stop_timeout)."""
+        return self._runner._shutdown_timeout
+
+    @stop_timeout.setter
+    def stop_timeout(self, seconds: float) -> None:
+        self._runner._shutdown_timeout = seconds    # aiohttp reads it when the runner cleans up
 
     # ------------------------------------------------------------------ listener
     async def bind(self, host: str, port: int) -> None:
@@ -132,6 +142,8 @@ class HttpServer:
         if self._started:
             self._started = False
             await self._runner.cleanup()
+            self.addr = self.port = None
+            self._site = None
 
     # ------------------------------------------------------------------ requests
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -201,6 +213,8 @@ class HttpServer:
             respond = getattr(mw, "respond", None)
             if respond is not None and resp is not ex.stream:
                 resp = respond(ex, resp)
+                if inspect.isawaitable(resp):
+                    resp = await resp
         return resp
 
     async def _read_body(self, ex: Exchange) -> web.Response | None:

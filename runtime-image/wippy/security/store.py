@@ -50,3 +50,14 @@ class PolicyStore:
     def group(self, group: str) -> list[str]:
         self._refresh()
         return list(self._groups.get(group, []))
+
+
+def service_identity(registry, security, ns: str) -> tuple[dict | None, list[str] | None]:
+    """(actor, scope) a service runs under, from its lifecycle.security (None, None without an actor)."""
+    if security is None or security.actor is None:
+        return None, None
+    scope = [resolve_ref(p, ns) for p in security.policies]
+    store = PolicyStore(registry)
+    for group in security.groups:
+        scope += store.group(resolve_ref(group, ns))
+    return {"id": security.actor.id, "meta": dict(security.actor.meta)}, scope

@@ -1,12 +1,18 @@
-"""process.host: a Lua engine (one Lua state with its own scheduler and limits)."""
+"""process.host: a Lua engine (one Lua state with its own scheduler and limits).
+
+A host is a supervised service: it opens (joins the node, so processes can be spawned on it)
+when its lifecycle lets it: at once with auto_start (the default here) once the services it
+requires run, else when a service that runs on it or requires it starts. Removing it closes it."""
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from ...engine.engine import Engine, Limits
 from ...kinds.models.process import ProcessHost, SandboxLimits
 from ...kinds.models.terminal import TerminalHost
 from ...registry import Op
+from ...supervisor.supervisor import python_service
 
 if TYPE_CHECKING:
     from ...runtime import Runtime
@@ -35,21 +41,47 @@ class ProcessHostHandler:
 
     def __init__(self, runtime: "Runtime"):
         self.runtime = runtime
+        self.engines: dict[str, Engine] = {}
 
     async def apply(self, op: Op) -> None:
-        node = self.runtime.node
+        node, sup = self.runtime.node, self.runtime.supervisor
         host_id = op.entry.id
         if op.action == "delete":
-            engine = node.remove_host(host_id)
+            await sup.remove(host_id)
+            engine = self.engines.pop(host_id, None)
             if engine is not None:
-                engine.close()
+                self._close(host_id, engine)
             return
-        opts = engine_options(self.runtime.decode(op.entry))
-        existing = node.hosts.get(host_id)
-        if existing is not None:
-            existing.reconfigure(**opts)
+        model = self.runtime.decode(op.entry)
+        opts = engine_options(model)
+        engine = self.engines.get(host_id)
+        if engine is not None:
+            engine.reconfigure(**opts)
+            sup.update(self._spec(host_id, model, engine))
             return
-        node.add_host(host_id, Engine(node, host_id, terminal=self.terminal, **opts))
+        engine = self.engines[host_id] = Engine(node, host_id, terminal=self.terminal, **opts)
+        spec = self._spec(host_id, model, engine)
+        if model.lifecycle.auto_start and not sup.unmet(spec):
+            node.add_host(host_id, engine)   # open now: entries of the same change may spawn on it
+        sup.add(spec)
+
+    def _spec(self, host_id: str, model, engine: Engine):
+        node = self.runtime.node
+
+        async def run(ready) -> None:
+            if node.hosts.get(host_id) is not engine:
+                node.add_host(host_id, engine)
+            ready()
+            try:
+                await asyncio.Event().wait()    # open until stopped
+            finally:
+                self._close(host_id, engine)
+        return python_service(host_id, model.lifecycle, run)
+
+    def _close(self, host_id: str, engine: Engine) -> None:
+        if self.runtime.node.hosts.get(host_id) is engine:
+            self.runtime.node.remove_host(host_id)
+        engine.close()
 
 
 class TerminalHostHandler(ProcessHostHandler):

@@ -13,15 +13,8 @@ if TYPE_CHECKING:
 def service_spec(runtime: "Runtime", entry) -> ServiceSpec:
     model = runtime.decode(entry)
     ns = entry.ns
-    actor = scope = None
-    sec = model.lifecycle.security
-    if sec is not None and sec.actor is not None:
-        from ...security.store import PolicyStore   # late: security reads kinds, kinds load handlers
-        actor = {"id": sec.actor.id, "meta": dict(sec.actor.meta)}
-        policies = PolicyStore(runtime.registry)
-        scope = [resolve_ref(p, ns) for p in sec.policies]
-        for group in sec.groups:
-            scope += policies.group(resolve_ref(group, ns))
+    from ...security.store import service_identity   # late: security reads kinds, kinds load handlers
+    actor, scope = service_identity(runtime.registry, model.lifecycle.security, ns)
     return ServiceSpec(id=entry.id, process=resolve_ref(model.process, ns), host=resolve_ref(model.host, ns),
                        input=list(model.input), lifecycle=model.lifecycle, actor=actor, scope=scope,
                        placement=model.placement)

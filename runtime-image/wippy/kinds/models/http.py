@@ -7,12 +7,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import ByteSize, Field, field_validator, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
-from wippy.kinds.models.lifecycle import Lifecycle
+from wippy.kinds.models.lifecycle import HttpServiceLifecycle
 from wippy.kinds.models.types import Duration, EntryRef, Size
 from wippy.registry.entry import resolve_ref
 
 MIDDLEWARE = ("cors", "ratelimit", "compress", "real_ip", "metrics", "token_auth", "endpoint_firewall",
-              "resource_firewall", "sendfile", "otel")
+              "resource_firewall", "sendfile", "otel", "websocket_relay", "sse_relay")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
@@ -89,7 +89,7 @@ class HttpService(KindModel):
     max_body: Size = Field(ByteSize(120 * 1024 * 1024), description="Largest request body accepted; larger gets 413.")
     max_connections: int = Field(1024, ge=0, description="Connections open at once; a new one over it is closed "
                                  "at once (0 = no limit). Can change live.")
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Start and stop policy.")
+    lifecycle: HttpServiceLifecycle = Field(default_factory=HttpServiceLifecycle, description="Start and stop policy.")
 
     @field_validator("addr")
     @classmethod

@@ -32,9 +32,6 @@ class Security(ConfigModel):
 
 class Lifecycle(ConfigModel):
     auto_start: bool = Field(False, description="Start when the entry appears (and at boot).")
-    startup: Literal["required", "optional"] = Field(
-        "required", description="'optional' lets an auto-started service fail without failing boot."
-    )
     requires: list[EntryRef] = Field(
         default_factory=list, description="Services that must be running before this one starts."
     )
@@ -62,6 +59,51 @@ class Lifecycle(ConfigModel):
             refs |= {resolve_ref(p, entry_ns) for p in self.security.policies}
         return refs
 
+    def _refuse(self, names: tuple[str, ...], why: str) -> None:
+        for name in names:
+            if name in self.model_fields_set:
+                raise ValueError(f"lifecycle.{name} {why}")
+
+
+class HttpServiceLifecycle(Lifecycle):
+    """``lifecycle`` of an http.service. ``auto_start`` defaults to true here (a service without it
+    listens, as before the field was honoured); ``false`` leaves it unbound until a service that
+    requires it starts. A bind that fails when the supervisor starts it is retried per ``restart``."""
+
+    auto_start: bool = Field(True, description="Listen when the entry appears; false: when a service requiring it starts.")
+
+    @model_validator(mode="after")
+    def _no_stable_threshold(self) -> HttpServiceLifecycle:
+        self._refuse(("stable_threshold",), "has no meaning for an http.service: a bound listener does not fail, "
+                     "only a start (bind) does, and lifecycle.restart retries that")
+        return self
+
+
+class ConsumerLifecycle(Lifecycle):
+    """``lifecycle`` of a queue.consumer: ``auto_start`` defaults to true here; a consumer whose
+    driver fails (cannot receive) restarts per ``restart``; ``stop_timeout`` is how long messages
+    in hand may finish when it stops."""
+
+    auto_start: bool = Field(True, description="Consume when the entry appears; false: when a service requiring it starts.")
+
+
+class HostLifecycle(Lifecycle):
+    """``lifecycle`` of a process.host or terminal.host. ``auto_start`` defaults to true here;
+    ``false`` keeps the host closed (spawning on it fails) until a service that runs on it or
+    requires it starts."""
+
+    auto_start: bool = Field(True, description="Open the host when the entry appears; false: when a service needing it starts.")
+
+    @model_validator(mode="after")
+    def _no_service_fields(self) -> HostLifecycle:
+        self._refuse(("restart", "stable_threshold"), "has no meaning for a host: a host does not fail, its processes "
+                     "do (process.service restarts them)")
+        self._refuse(("stop_timeout",), "is not supported on a host: a removed host ends its processes at once "
+                     "(a process.service's stop_timeout gives its process time to stop)")
+        self._refuse(("security",), "is not supported on a host: a process runs as whoever spawned it "
+                     "(process.service lifecycle.security gives a service an identity)")
+        return self
+
 
 class ResourceLifecycle(Lifecycle):
     """``lifecycle`` of a resource entry (database, store, queue, env storage, Temporal client): it is
@@ -72,6 +114,10 @@ class ResourceLifecycle(Lifecycle):
     without it, it opens on first use. ``requires`` orders it after those entries. ``stop_timeout``
     is how long work in flight on a replaced or removed resource may take before it is closed.
     """
+
+    startup: Literal["required", "optional"] = Field(
+        "required", description="'optional': an auto_start that cannot open is only logged; it opens on first use."
+    )
 
     @model_validator(mode="after")
     def _no_service_fields(self) -> ResourceLifecycle:

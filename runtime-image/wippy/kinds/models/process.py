@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
-from wippy.kinds.models.lifecycle import Lifecycle
+from wippy.kinds.models.lifecycle import HostLifecycle, Lifecycle
 from wippy.kinds.models.types import Duration, EntryRef, Size
 from wippy.registry.entry import resolve_ref
 
@@ -63,7 +63,7 @@ class ProcessHost(KindModel):
     kind = "process.host"
 
     host: HostOptions = Field(default_factory=HostOptions, description="Scheduler settings.")
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Supervision of the host.")
+    lifecycle: HostLifecycle = Field(default_factory=HostLifecycle, description="When the host opens.")
     limits: SandboxLimits = Field(default_factory=SandboxLimits, description="Sandbox limits for processes on this host.")
 
     def references(self, entry_ns: str) -> set[str]:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
-from wippy.kinds.models.lifecycle import Lifecycle, ResourceModel
+from wippy.kinds.models.lifecycle import ConsumerLifecycle, ResourceModel
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
 
@@ -135,7 +135,7 @@ class Consumer(KindModel):
     retry_delay: Duration = Field("0s", validate_default=True, description="Delay before a nacked message is redelivered.")
     driver_options: ConsumerDriverOptions = Field(default_factory=ConsumerDriverOptions,
                                                   description="Options by driver name (amqp).")
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Start and stop policy.")
+    lifecycle: ConsumerLifecycle = Field(default_factory=ConsumerLifecycle, description="Start, stop and restart policy.")
 
     def references(self, entry_ns: str) -> set[str]:
         return {resolve_ref(self.queue, entry_ns), resolve_ref(self.func, entry_ns)} | self.lifecycle.references(entry_ns)

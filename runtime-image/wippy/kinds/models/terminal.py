@@ -5,14 +5,14 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from wippy.kinds.models.base import KindModel
-from wippy.kinds.models.lifecycle import Lifecycle
+from wippy.kinds.models.lifecycle import HostLifecycle
 
 
 class TerminalHost(KindModel):
     kind = "terminal.host"
 
     hide_logs: bool = Field(False, description="Not supported (must stay false): the runtime's log is the CLI's stderr.")
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Supervision of the host.")
+    lifecycle: HostLifecycle = Field(default_factory=HostLifecycle, description="When the host opens.")
 
     @field_validator("hide_logs")
     @classmethod
