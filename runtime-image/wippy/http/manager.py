@@ -206,7 +206,7 @@ def _service_spec(sid: str, model, server: HttpServer):
     from ..supervisor.supervisor import python_service
 
     async def run(ready) -> None:
-        if server.addr is None:
+        if server.addr is None and server.listen is not None:
             await server.bind(*server.listen)    # an address in use fails this start: restart retries
         ready()
         try:

@@ -200,6 +200,10 @@ class Connection:
                                {"client_pid": self.pid, "uptime": time.monotonic() - self.started,
                                 "message_count": self.messages, "metadata": self.metadata})
 
+    async def run(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve the connection until it closes; the response it was served on."""
+        raise NotImplementedError
+
     def finish(self, error: str | None = None) -> None:
         """The connection ended: leave the target, tell monitors and (on error) links."""
         self.closed.set()

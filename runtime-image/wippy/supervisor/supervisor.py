@@ -172,7 +172,9 @@ class Supervisor:
         svc = self.services[service_id]
         if svc.task is None:
             self.start(service_id)
-        while svc.state not in (State.RUNNING, State.FAILED, State.EXITED) and not svc.task.done():
+        task = svc.task
+        assert task is not None   # just started
+        while svc.state not in (State.RUNNING, State.FAILED, State.EXITED) and not task.done():
             await self._changed.wait()
         if svc.state != State.RUNNING:
             raise WippyError(UNAVAILABLE, f"service {service_id} did not start: {svc.last_error or svc.state.value}")
@@ -211,7 +213,7 @@ class Supervisor:
         svc.stopping = True
         svc.wake.set()
         self._set(svc, State.STOPPING)
-        if svc.runner is not None:
+        if svc.runner is not None and svc.exit_fut is not None:
             # a Python service bounds its own stop by stop_timeout (requests, messages in hand);
             # the grace covers the clean-up after that
             svc.runner.cancel()
@@ -315,9 +317,12 @@ class Supervisor:
                 ready.set_result(None)
                 self._set(svc, State.RUNNING)
 
+        run = svc.spec.run
+        assert run is not None   # a Python service
+
         async def body() -> None:
             try:
-                await svc.spec.run(set_ready)
+                await run(set_ready)
                 outcome: dict = {}
             except asyncio.CancelledError:
                 outcome = {}
