@@ -476,7 +476,10 @@ S.channel_push = function(ch, v)
 end
 
 function CH:send(v)
-  if try_send(self, v) then checkpoint(); return true end
+  if try_send(self, v) then
+    if yield_due then checkpoint() end
+    return true
+  end
   local task = current
   self.sendq[#self.sendq + 1] = {task = task, value = v}
   local ok = suspend()
@@ -486,7 +489,10 @@ end
 
 function CH:receive()
   local got, v, ok = try_recv(self)
-  if got then checkpoint(); return v, ok end
+  if got then
+    if yield_due then checkpoint() end
+    return v, ok
+  end
   self.recvq[#self.recvq + 1] = {task = current}
   return suspend()
 end
