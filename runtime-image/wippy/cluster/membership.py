@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from ..kube.api import ApiError, KubeApi
+from ..kube.api import KubeApi, list_then_watch
 
 log = logging.getLogger("wippy.cluster.membership")
 
@@ -80,34 +80,19 @@ class KubeMembership:
             self.on_change(members)
 
     async def _run(self) -> None:
-        selector = f"{SERVICE_LABEL}={peers_service(self.app)}"
-        delay = 0.2
-        while True:
-            try:
-                listed = await self.api.get(self.path, labelSelector=selector)
-                self._slices = {s["metadata"]["name"]: s for s in listed.get("items") or []}
-                self._publish()
-                self.synced.set()
-                rv = listed["metadata"].get("resourceVersion")
-                delay = 0.2
-                while True:
-                    async for ev in self.api.watch(self.path, labelSelector=selector, resourceVersion=rv,
-                                                   allowWatchBookmarks=True, timeoutSeconds=300):
-                        obj = ev.get("object") or {}
-                        if ev.get("type") == "ERROR":
-                            raise ApiError(obj.get("code") or 500, obj.get("message") or "watch error")
-                        rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                        if ev["type"] == "BOOKMARK":
-                            continue
-                        name = obj["metadata"]["name"]
-                        if ev["type"] == "DELETED":
-                            self._slices.pop(name, None)
-                        else:
-                            self._slices[name] = obj
-                        self._publish()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("membership: EndpointSlices of %s: %s; listing again", peers_service(self.app), e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await list_then_watch(self.api, self.path, f"{SERVICE_LABEL}={peers_service(self.app)}",
+                              on_list=self._listed, on_event=self._event, log=log,
+                              what=f"membership: EndpointSlices of {peers_service(self.app)}")
+
+    async def _listed(self, slices: list[dict]) -> None:
+        self._slices = {s["metadata"]["name"]: s for s in slices}
+        self._publish()
+        self.synced.set()
+
+    def _event(self, kind: str, obj: dict) -> None:
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self._slices.pop(name, None)
+        else:
+            self._slices[name] = obj
+        self._publish()

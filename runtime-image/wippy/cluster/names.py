@@ -23,7 +23,7 @@ import time
 
 from ..engine.errors import ALREADY_EXISTS, INVALID, TIMEOUT, UNAVAILABLE, WippyError
 from ..engine.node import node_of
-from ..kube.api import ApiError, KubeApi
+from ..kube.api import ApiError, KubeApi, list_then_watch
 from .leases import leases_path
 
 log = logging.getLogger("wippy.cluster.names")
@@ -105,38 +105,25 @@ class Names:
             self._unindex(key, cur)
 
     async def _watch(self) -> None:
-        selector = f"wippy.ai/app={self.app},{OBJECT_LABEL} in (name,lock)"
-        delay = 0.2
-        while True:
-            try:
-                listed = await self.api.get(self.path, labelSelector=selector)
-                fresh = {self._key(x): x for x in listed.get("items") or [] if self._key(x)}
-                for key in [k for k in self.leases if k not in fresh]:
-                    self._unindex(key, self.leases.pop(key))
-                for lease in fresh.values():
-                    self._put(lease)
-                if not self.synced.is_set():
-                    self.synced.set()
-                    await self._release_stale_of_self()
-                rv = listed["metadata"].get("resourceVersion")
-                delay = 0.2
-                while True:
-                    async for ev in self.api.watch(self.path, labelSelector=selector, resourceVersion=rv,
-                                                   allowWatchBookmarks=True, timeoutSeconds=300):
-                        obj = ev.get("object") or {}
-                        if ev.get("type") == "ERROR":
-                            raise ApiError(obj.get("code") or 500, obj.get("message") or "watch error")
-                        rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                        if ev["type"] == "DELETED":
-                            self._drop(obj)
-                        elif ev["type"] in ("ADDED", "MODIFIED"):
-                            self._put(obj)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.warning("names: watch of the app's Leases: %s; listing again", e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await list_then_watch(self.api, self.path, f"wippy.ai/app={self.app},{OBJECT_LABEL} in (name,lock)",
+                              on_list=self._listed, on_event=self._event, log=log,
+                              what="names: watch of the app's Leases")
+
+    async def _listed(self, leases: list[dict]) -> None:
+        fresh = {key: x for x in leases if (key := self._key(x))}
+        for key in [k for k in self.leases if k not in fresh]:
+            self._unindex(key, self.leases.pop(key))
+        for lease in fresh.values():
+            self._put(lease)
+        if not self.synced.is_set():
+            self.synced.set()
+            await self._release_stale_of_self()
+
+    def _event(self, kind: str, obj: dict) -> None:
+        if kind == "DELETED":
+            self._drop(obj)
+        else:
+            self._put(obj)
 
     # ------------------------------------------------------------------ lookups (local reads)
     def lookup(self, name: str) -> str | None:

@@ -6,10 +6,12 @@ cancels cleanly and a silent connection ends after ``read_timeout`` instead of h
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,36 @@ class KubeApi:
                 for line in lines:
                     if line.strip():
                         yield json.loads(line)
+
+
+async def list_then_watch(api: KubeApi, path: str, label_selector: str, *,
+                          on_list: Callable[[list[dict]], Awaitable[None]],
+                          on_event: Callable[[str, dict], None], log: logging.Logger, what: str) -> None:
+    """Keep a view of the objects at `path`: `on_list` gets a full listing, then `on_event` each
+    ADDED, MODIFIED or DELETED event watched from that listing's version. On any error (an expired
+    version included) it waits, backing off up to 5 s, and lists again. Runs until cancelled."""
+    delay = 0.2
+    while True:
+        try:
+            listed = await api.get(path, labelSelector=label_selector)
+            await on_list(listed.get("items") or [])
+            rv = listed["metadata"].get("resourceVersion")
+            delay = 0.2
+            while True:
+                async for ev in api.watch(path, labelSelector=label_selector, resourceVersion=rv,
+                                          allowWatchBookmarks=True, timeoutSeconds=300):
+                    obj = ev.get("object") or {}
+                    if ev.get("type") == "ERROR":
+                        raise ApiError(obj.get("code") or 500, obj.get("message") or "watch error")
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                    if ev["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        on_event(ev["type"], obj)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("%s: %s; listing again", what, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _params(params: dict) -> dict:

@@ -29,28 +29,7 @@ local STREAM, PROCESS, EXECUTOR = {}, {}, {}
 
 -- A command never outlives the Lua process that created it: when that process ends (returns,
 -- fails, is cancelled or killed), its commands still running are killed with their process group.
-local owned = setmetatable({}, {__mode = "k"})   -- Lua process -> {handle = true}
-local EXIT_KEY = {}
-local function own(handle)
-  local task = S.current()
-  local proc = task and task.proc
-  if not proc then return end
-  local handles = owned[proc]
-  if not handles then
-    handles = {}
-    owned[proc] = handles
-    proc.exit_waiters = proc.exit_waiters or {}
-    proc.exit_waiters[EXIT_KEY] = function()   -- never raises: the rest of the exit must run
-      for h in next, handles do pcall(py.close, h, true) end
-    end
-  end
-  handles[handle] = true
-end
-local function disown(handle)
-  local task = S.current()
-  local handles = task and task.proc and owned[task.proc]
-  if handles then handles[handle] = nil end
-end
+local own, disown = S.process_resources(function(handle) py.close(handle, true) end)
 
 function STREAM.read(self, n)
   local st = get_state(self, "stream")

@@ -64,28 +64,7 @@ end
 -- transactions
 -- A transaction never outlives the Lua process that began it: one left open when the process
 -- ends (returns, fails, is cancelled) is rolled back and its connection goes back to the pool.
-local open_txs = setmetatable({}, {__mode = "k"})   -- Lua process -> {handle = true}
-local EXIT_KEY = {}
-local function own_tx(h)
-  local task = S.current()
-  local proc = task and task.proc
-  if not proc then return end
-  local handles = open_txs[proc]
-  if not handles then
-    handles = {}
-    open_txs[proc] = handles
-    proc.exit_waiters = proc.exit_waiters or {}
-    proc.exit_waiters[EXIT_KEY] = function()   -- never raises: the rest of the exit must run
-      for handle in next, handles do pcall(py.tx_abandon, handle) end
-    end
-  end
-  handles[h] = true
-end
-local function disown_tx(h)
-  local task = S.current()
-  local handles = task and task.proc and open_txs[task.proc]
-  if handles then handles[h] = nil end
-end
+local own_tx, disown_tx = S.process_resources(py.tx_abandon)
 
 local TX = {__name = "sql.Tx"}
 TX.__index = TX

@@ -825,6 +825,33 @@ end
 
 function S.current() return current end
 
+-- Resources a module hands to Lua that must not outlive the process holding them (a command, an
+-- open transaction): `release(handle)` runs for each one still held when the process ends, however
+-- it ends. Returns own(handle) and disown(handle), both for the current process.
+function S.process_resources(release)
+  local held = setmetatable({}, {__mode = "k"})   -- Lua process -> {handle = true}
+  local key = {}
+  local function own(handle)
+    local proc = current and current.proc
+    if not proc then return end
+    local handles = held[proc]
+    if not handles then
+      handles = {}
+      held[proc] = handles
+      proc.exit_waiters = proc.exit_waiters or {}
+      proc.exit_waiters[key] = function()   -- never raises: the rest of the exit must run
+        for h in next, handles do pcall(release, h) end
+      end
+    end
+    handles[handle] = true
+  end
+  local function disown(handle)
+    local handles = current and current.proc and held[current.proc]
+    if handles then handles[handle] = nil end
+  end
+  return own, disown
+end
+
 -- start a task: fn runs inside a fresh coroutine with the given arguments
 local function start_task(proc, fn, args, fields)
   local task = fields or {}
