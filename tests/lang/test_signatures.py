@@ -26,7 +26,16 @@ _DUMP = """function(S)
     return out
   end
   local mods, glob = {}, {}
-  for name, m in pairs(S.modules) do mods[name] = names(m) end
+  -- a module's sub-tables (system.memory, ...) as name -> names
+  local function members(m)
+    local out = {}
+    for _, k in ipairs(names(m)) do
+      local v = m[k]
+      out[k] = type(v) == "table" and names(v) or false
+    end
+    return out
+  end
+  for name, m in pairs(S.modules) do mods[name] = members(m) end
   for name, v in pairs(S.base) do glob[name] = type(v) == "table" and names(v) or false end
   return mods, glob
 end"""
@@ -67,6 +76,9 @@ def test_typed_module_matches_the_runtime(runtime_members, name):
     typed = set(MODULES[name])
     assert typed - _listed(mods[name]) == set(), f"{name}: signatures for members it lacks"
     assert have - typed == set(), f"{name}: members without a signature (add them to lang/signatures.py)"
+    for member, spec in MODULES[name].items():
+        if isinstance(spec, dict):
+            assert set(spec) == _listed(mods[name][member]), f"members of {name}.{member}"
 
 
 def test_signatures_parse_into_types():

@@ -83,6 +83,19 @@ async def test_hosts(app):
     assert res[2:] == ["Invalid", "Invalid"]
 
 
+async def test_host_processes_name_their_parent(app):
+    app.process("app:child", "return function() process.inbox():receive() end")
+    res = await run(app, """
+    local child = process.spawn("app:child", "app:host")
+    local by_pid = {}
+    for _, p in ipairs(system.hosts.processes("app:host")) do by_pid[p.pid] = p end
+    process.terminate(child)
+    return {process.pid(), child, by_pid[child].parent, by_pid[process.pid()].parent == nil}
+    """)
+    me, child, parent, top = res
+    assert child != me and parent == me and top is True
+
+
 async def test_supervisor_without_runtime(app):
     res = await run(app, """
     local _, err = system.supervisor.states()

@@ -120,6 +120,7 @@ local function spawn_with(sp, id, host, monitored, linked, ...)
     {ctx = sp.ctx, actor = sp.actor, scope = sp.scope})
   if not proc then return nil, perr end
   proc.main_task.fac = fac
+  if me then proc.parent = me.pid end   -- system.hosts.processes reports it
   if monitored and me then proc.monitors = {[me.pid] = true} end
   if linked and me then link(proc, me.pid); link(me, proc.pid) end
   if sp.name then

@@ -109,6 +109,8 @@ def install(engine):
         out = []
         for pid, proc in h.S.procs.items():
             item = {"pid": pid, "host": host_id, "source": proc.entry or "", "state": "running"}
+            if proc.parent is not None:
+                item["parent"] = proc.parent
             actor = proc.actor
             if actor is not None and actor.id is not None:
                 item["actor_id"] = str(actor.id)
