@@ -44,7 +44,7 @@ async def serve_lua(port: int) -> None:
     rt = Runtime(None, node_name="bench", persist_history=False)
     await rt.start()
     await rt.registry.apply([
-        Op.create(Entry("b:web", "http.service", data={"addr": f"127.0.0.1:{port}"})),
+        Op.create(Entry("b:web", "http.service", data={"addr": f"127.0.0.1:{port}", "lifecycle": {"auto_start": True}})),
         Op.create(Entry("b:api", "http.router", meta={"server": "web"}, data={"prefix": "/api"})),
         Op.create(Entry("b:hello", "function.lua", data={"source": HANDLER, "method": "handler",
                                                        "modules": ["http", "json"]})),

@@ -46,7 +46,7 @@ def greet(value: str) -> str:
 
 def app(port: int) -> str:
     entries = [
-        Entry("app:web", "http.service", {}, {"addr": f"127.0.0.1:{port}"}),
+        Entry("app:web", "http.service", {}, {"addr": f"127.0.0.1:{port}", "lifecycle": {"auto_start": True}}),
         Entry("app:api", "http.router", {"server": "app:web"}, {"prefix": "/api"}),
         Entry("app:greet.get", "http.endpoint", {"router": "app:api"},
               {"method": "GET", "path": "/greet", "func": "app:greet"}),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (Debian packages) and start PostgreSQL, MariaDB, Redis and RabbitMQ on loopback for the
-# `databases` tests. Idempotent: servers already running are left alone. Data lives under
+# `databases` tests; RabbitMQ also listens for AMQP over TLS, with a CA, server and client
+# certificate made here (openssl) on first use. Idempotent: servers already running are left alone. Data lives under
 # $WIPPY_SERVICES_DIR (default: /var/cache/wippy-services as root, else ~/.cache/wippy-services). Prints the connection settings
 # as KEY=VALUE lines on stdout (everything else goes to stderr).
 #
@@ -15,6 +16,7 @@ PG_PORT="${WIPPY_PG_PORT:-55432}"
 MY_PORT="${WIPPY_MYSQL_PORT:-53306}"
 REDIS_PORT="${WIPPY_REDIS_PORT:-56379}"
 AMQP_PORT="${WIPPY_AMQP_PORT:-55672}"
+AMQPS_PORT="${WIPPY_AMQPS_PORT:-55671}"
 USER_NAME=wippy
 PASSWORD=wippy
 DB_NAME=wippy
@@ -32,6 +34,7 @@ install_packages() {
   command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" != 0 ]; then
     log "missing packages: ${missing[*]} (run as root, or install them: apt-get install ${missing[*]})"
@@ -126,15 +129,55 @@ start_redis() {
 RABBIT_ENV=(env RABBITMQ_NODENAME=wippy@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$AMQP_PORT"
   RABBITMQ_DIST_PORT=$((AMQP_PORT + 1)) RABBITMQ_MNESIA_BASE="$DIR/rabbitmq/mnesia"
   RABBITMQ_LOG_BASE="$DIR/rabbitmq/log" RABBITMQ_PID_FILE="$DIR/rabbitmq/pid"
-  RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbitmq/enabled_plugins")
+  RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbitmq/enabled_plugins" RABBITMQ_CONFIG_FILE="$DIR/rabbitmq/rabbitmq.conf")
+TLS_DIR="$DIR/rabbitmq/tls"
+TLS_USER=wippy-tls   # the client certificate's common name: the user an EXTERNAL (certificate) login becomes
+
+# a test CA, the broker's certificate (localhost, 127.0.0.1) and a client certificate, each made once
+make_tls() {
+  mkdir -p "$TLS_DIR"
+  [ -f "$TLS_DIR/client.pem" ] && return 0
+  log "making the TLS test CA and certificates in $TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=wippy test CA" \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$TLS_DIR/server.ext"
+  printf 'extendedKeyUsage=clientAuth\n' > "$TLS_DIR/client.ext"
+  local name cn
+  for name in server client; do
+    cn=localhost; [ "$name" = client ] && cn="$TLS_USER"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$TLS_DIR/$name.ext" -out "$TLS_DIR/$name.pem" 2>/dev/null
+  done
+  chmod 644 "$TLS_DIR"/*.pem "$TLS_DIR"/*.key   # test-only keys: the tests and the broker's user read them
+}
+
+rabbit_tls_listening() { (exec 3<>"/dev/tcp/127.0.0.1/$AMQPS_PORT") 2>/dev/null; }
 
 start_rabbitmq() {
   local user=rabbitmq; [ "$(id -u)" = 0 ] || user="$(id -un)"
   mkdir -p "$DIR/rabbitmq/log"
-  [ -f "$DIR/rabbitmq/enabled_plugins" ] || echo "[]." > "$DIR/rabbitmq/enabled_plugins"
+  make_tls
+  echo "[rabbitmq_auth_mechanism_ssl]." > "$DIR/rabbitmq/enabled_plugins"
+  cat > "$DIR/rabbitmq/rabbitmq.conf" <<CONF
+listeners.ssl.1 = 127.0.0.1:$AMQPS_PORT
+ssl_options.cacertfile = $TLS_DIR/ca.pem
+ssl_options.certfile = $TLS_DIR/server.pem
+ssl_options.keyfile = $TLS_DIR/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
+CONF
   [ "$(id -u)" = 0 ] && chown -R "$user" "$DIR/rabbitmq"
+  if as_user "$user" "${RABBIT_ENV[@]}" rabbitmq-diagnostics -q ping >/dev/null 2>&1 && ! rabbit_tls_listening; then
+    log "restarting RabbitMQ to listen for TLS (started before its TLS settings)"
+    as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q stop >&2 || true
+  fi
   if ! as_user "$user" "${RABBIT_ENV[@]}" rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
-    log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT"
+    log "starting RabbitMQ on 127.0.0.1:$AMQP_PORT (TLS: $AMQPS_PORT)"
     (as_user "$user" "${RABBIT_ENV[@]}" setsid rabbitmq-server </dev/null >/dev/null 2>&1 &)
     # await_startup fails at once while the Erlang node is up but has not begun booting the
     # rabbit application yet, so poll until the broker reports itself running
@@ -146,6 +189,11 @@ start_rabbitmq() {
       fi
       sleep 1
     done
+  fi
+  if ! as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q list_users | grep -q "^$TLS_USER[[:space:]]"; then
+    # the password is never used: this user logs in with its certificate (EXTERNAL)
+    as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q add_user "$TLS_USER" "$(openssl rand -hex 16)" >&2
+    as_user "$user" "${RABBIT_ENV[@]}" rabbitmqctl -q set_permissions -p / "$TLS_USER" ".*" ".*" ".*" >&2
   fi
 }
 
@@ -180,4 +228,6 @@ WIPPY_MYSQL_USER=$USER_NAME
 WIPPY_MYSQL_PASSWORD=$PASSWORD
 WIPPY_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 WIPPY_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/
+WIPPY_AMQPS_URL=amqps://guest:guest@localhost:$AMQPS_PORT/
+WIPPY_AMQP_TLS_DIR=$TLS_DIR
 OUT

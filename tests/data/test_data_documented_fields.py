@@ -166,3 +166,12 @@ async def test_sqlite_options_are_pragmas_on_every_connection(runtime, tmp_path)
 def test_store_sql_table_is_table_name():
     assert model("store.sql", {"database": "db", "table": "kv"}).table_name == "kv"
     assert model("store.sql", {"database": "db", "table_name": "kv2"}).table_name == "kv2"
+
+
+async def test_placeholders_in_resource_entries_are_resolved(runtime, monkeypatch, tmp_path):
+    # a database, store or queue entry is built from its resolved fields (the registry keeps ${env:...})
+    monkeypatch.setenv("WIPPY_TEST_DB_FILE", str(tmp_path / "from-env.db"))
+    await runtime.put(("app:db", "db.sql.sqlite", {"file": "${env:WIPPY_TEST_DB_FILE}",
+                                                   "lifecycle": {"auto_start": True}}))
+    assert (tmp_path / "from-env.db").exists()
+    assert runtime.registry.get("app:db").data["file"] == "${env:WIPPY_TEST_DB_FILE}"

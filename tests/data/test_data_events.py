@@ -69,7 +69,7 @@ async def test_registry_changes_are_events(runtime):
           local ev = sub:channel():receive()
           return {ev.kind, ev.path, ev.data.kind}
         end""", "method": "main", "modules": ["events"]}),
-        ("app:procs", "process.host", {}))
+        ("app:procs", "process.host", {"lifecycle": {"auto_start": True}}))
     import asyncio
     task = asyncio.create_task(runtime.node.exec("app:watch", "app:procs", []))
     await asyncio.sleep(0.1)

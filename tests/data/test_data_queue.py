@@ -43,7 +43,7 @@ end
 
 
 def base_entries(**consumer):
-    c = {"queue": "app:jobs", "func": "app:handle", "concurrency": 4, "prefetch": 8}
+    c = {"queue": "app:jobs", "func": "app:handle", "concurrency": 4, "prefetch": 8, "lifecycle": {"auto_start": True}}
     c.update(consumer)
     return [
         ("app:mem", "queue.driver.memory", {}),

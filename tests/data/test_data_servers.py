@@ -84,7 +84,7 @@ async def run_queue_scenario(runtime, driver: dict, name: str, *, queue_options:
         ("app:publish", "function.lua", {"source": PUBLISH, "method": "main", "modules": ["queue"]}),
         ("app:handle", "function.lua", {"source": HANDLER, "method": "main", "modules": ["store", "queue", "time"]}),
         ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 3,
-                                            **(consumer_options or {})}))
+                                            "lifecycle": {"auto_start": True}, **(consumer_options or {})}))
     for i in range(10):
         body = {"n": i, "sleep": "10ms"}
         if i % 3 == 0:
@@ -92,7 +92,8 @@ async def run_queue_scenario(runtime, driver: dict, name: str, *, queue_options:
         await runtime.call("app:publish", "app:jobs", body, {"trace": f"t{i}"})
     await runtime.call("app:publish", "app:jobs", {"n": 99, "refuse": True})
     # kill the consumer mid-way and bring it back
-    await runtime.put(("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 2}))
+    await runtime.put(("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle", "concurrency": 2,
+                                                              "lifecycle": {"auto_start": True}}))
 
     async def done():
         for i in range(10):

@@ -61,7 +61,7 @@ class PageApps:
     async def _start(self, page: str) -> Runtime:
         d = self.tmp_root / page.replace("/", "_")[:-3]
         d.mkdir()
-        entries = [{"name": "host", "kind": "process.host"}]
+        entries = [{"name": "host", "kind": "process.host", "lifecycle": {"auto_start": True}}]
         for ex in examples(page):
             if ex.skip_reason() or ex.syntax_error():
                 continue

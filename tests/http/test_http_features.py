@@ -9,7 +9,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: web, kind: http.service, addr: "127.0.0.1:0", max_body: 1KiB}
+  - {name: web, kind: http.service, addr: "127.0.0.1:0", max_body: 1KiB, lifecycle: {auto_start: true}}
   - name: api
     kind: http.router
     meta: {server: web}

@@ -39,7 +39,7 @@ def endpoint(name: str, path: str, func: str, method: str = "GET", router: str =
 
 
 def service(addr: str) -> Entry:
-    return Entry("app:web", "http.service", data={"addr": addr})
+    return Entry("app:web", "http.service", data={"addr": addr, "lifecycle": {"auto_start": True}})
 
 
 ROUTER = Entry("app:api", "http.router", meta={"server": "web"}, data={"prefix": "/api"})
@@ -125,7 +125,7 @@ async def test_port_in_use_rejects_service_and_app_keeps_serving(live):
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ApplyError) as e:
-            await rt.registry.apply([Op.create(Entry("app:other", "http.service", data={"addr": f"127.0.0.1:{port}"}))])
+            await rt.registry.apply([Op.create(Entry("app:other", "http.service", data={"addr": f"127.0.0.1:{port}", "lifecycle": {"auto_start": True}}))])
         assert "app:other" in str(e.value) and "address already in use" in str(e.value).lower()
         assert "app:other" not in http.servers
         # an address change onto the busy port is refused too, and the old address stays
@@ -141,7 +141,7 @@ async def test_rejected_changeset_closes_the_listener_it_opened(live):
     rt, http, s = live
     port = free_port()
     with pytest.raises(ApplyError):
-        await rt.registry.apply([Op.create(Entry("app:w2", "http.service", data={"addr": f"127.0.0.1:{port}"})),
+        await rt.registry.apply([Op.create(Entry("app:w2", "http.service", data={"addr": f"127.0.0.1:{port}", "lifecycle": {"auto_start": True}})),
                                  Op.create(Entry("app:r2", "http.router", meta={"server": "w2"}, data={})),
                                  Op.create(endpoint("e2", "/slow", "slow", router="r2")),
                                  Op.create(endpoint("e3", "/slow", "slow", router="r2"))])

@@ -12,11 +12,12 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - {name: kv, kind: store.memory}
   - name: web
     kind: http.service
     addr: 127.0.0.1:0
+    lifecycle: {auto_start: true}
   - name: ws
     kind: http.router
     meta: {server: web}

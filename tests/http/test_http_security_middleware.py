@@ -131,7 +131,7 @@ async def test_resource_firewall_guards_a_fixed_resource(app):
 
 async def test_firewall_without_any_actor_answers_401(tmp_path: Path):
     (tmp_path / "_index.yaml").write_text(INDEX.replace(
-        "    lifecycle:\n      auto_start: true\n      security:\n        actor: {id: anonymous}\n        policies: []\n", ""))
+        "      security:\n        actor: {id: anonymous}\n        policies: []\n", ""))
     rt = Runtime(tmp_path, node_name="t", persist_history=False)
     await rt.start()
     try:

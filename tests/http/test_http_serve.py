@@ -9,7 +9,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {{name: web, kind: http.service, addr: "127.0.0.1:0"}}
+  - {{name: web, kind: http.service, addr: "127.0.0.1:0", lifecycle: {{auto_start: true}}}}
   - {{name: api, kind: http.router, meta: {{server: web}}, prefix: /api}}
   - {{name: hello, kind: function.lua, source: file://hello.lua, method: handler, modules: [http, json]}}
   - {{name: hello.get, kind: http.endpoint, meta: {{router: api}}, method: GET, path: "/hello/{{who}}", func: hello}}

@@ -40,7 +40,7 @@ def pki(tmp_path_factory) -> dict[str, str]:
 
 
 def service(tls: dict) -> Entry:
-    return Entry("app:web", "http.service", data={"addr": "127.0.0.1:0", "tls": tls})
+    return Entry("app:web", "http.service", data={"addr": "127.0.0.1:0", "tls": tls, "lifecycle": {"auto_start": True}})
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ async def test_turning_tls_on_restarts_the_listener_with_it(runtime, pki):
             assert await r.text() == "secure hello"
         on = Entry("app:web", "http.service", data={"addr": f"127.0.0.1:{port}",
                                                     "tls": {"mode": "manual", "cert": pki["server.pem"],
-                                                            "key": pki["server.key"]}})
+                                                            "key": pki["server.key"]},
+                                                    "lifecycle": {"auto_start": True}})
         await runtime.registry.apply([Op.update(on)])
         async with s.get(f"https://127.0.0.1:{port}/api/hi", ssl=client_context(pki)) as r:
             assert await r.text() == "secure hello"

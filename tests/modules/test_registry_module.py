@@ -13,7 +13,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - name: lib.assert
     kind: function.lua
     meta: {type: test, tags: [unit, fast], owner: team-alpha, priority: 3}

@@ -13,7 +13,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - name: greet
     kind: function.lua
     source: file://greet.lua
@@ -213,7 +213,7 @@ async def test_env_placeholders_resolve_when_decoded(tmp_path, monkeypatch):
     monkeypatch.setenv("WIPPY_TEST_GREETING", "hola")
     (tmp_path / "_index.yaml").write_text(
         'version: "1.0"\nnamespace: e\nentries:\n'
-        '  - {name: procs, kind: process.host, host: {max_processes: "${env:WIPPY_TEST_MAX|5}"}}\n'
+        '  - {name: procs, kind: process.host, host: {max_processes: "${env:WIPPY_TEST_MAX|5}"}, lifecycle: {auto_start: true}}\n'
         '  - name: svc\n    kind: process.service\n    process: p\n    host: procs\n'
         '    input: ["${env:WIPPY_TEST_GREETING}", "${env:WIPPY_TEST_MISSING|fallback}"]\n'
         '  - {name: p, kind: process.lua, method: main, source: "return function(a, b) return a end"}\n')
@@ -232,7 +232,7 @@ async def test_env_placeholders_resolve_when_decoded(tmp_path, monkeypatch):
 async def test_missing_env_variable_is_a_clear_error(tmp_path):
     (tmp_path / "_index.yaml").write_text(
         'version: "1.0"\nnamespace: e\nentries:\n'
-        '  - {name: procs, kind: process.host, host: {max_processes: "${env:WIPPY_TEST_NOT_SET}"}}\n')
+        '  - {name: procs, kind: process.host, host: {max_processes: "${env:WIPPY_TEST_NOT_SET}"}, lifecycle: {auto_start: true}}\n')
     rt = Runtime(tmp_path, node_name="t")
     await rt.start()
     try:

@@ -164,11 +164,23 @@ async def test_amqp_driver_loads_from_yaml_and_refuses_what_it_cannot_do(app):
     rt, _ = app
     driver = Resources.of(rt.node).driver("app:broker")
     assert driver.type == "amqp" and driver._url() == "amqp://guest:guest@127.0.0.1:5672/jobs"
-    for data, message in [({"auth_mechanism": "EXTERNAL"}, "auth_mechanism EXTERNAL is not supported"),
-                          ({"tls": {"enabled": True}}, "tls is not supported"),
-                          ({"reconnect_max_delay": "30s"}, "reconnect_max_delay is not supported")]:
+    for data, message in [({"auth_mechanism": "AMQPLAIN"}, "auth_mechanism AMQPLAIN is not supported"),
+                          ({"reconnect_max_delay": "30s"}, "reconnect_max_delay is not supported"),
+                          ({"tls": {"ca": "PEM"}}, "tls settings are given but TLS is off"),
+                          ({"url": "amqps://h/", "auth_mechanism": "EXTERNAL"},
+                           "EXTERNAL logs in with the TLS client certificate"),
+                          ({"url": "amqps://h/", "tls": {"cert": "PEM"}}, "tls.cert and tls.key go together"),
+                          ({"url": "amqps://h/", "tls": {"ca": "PEM", "ca_env": "CA"}}, "keep one")]:
         with pytest.raises(EntryInvalid, match=message):
             validate_entry(Entry("app:b", "queue.driver.amqp", {}, data))
+    # tls.enabled puts the URL's broker behind TLS; a CA that is no certificate refuses the entry
+    m = validate_entry(Entry("app:b", "queue.driver.amqp", {}, {"url": "amqp://u:p@h:5671/", "tls": {"enabled": True}}))
+    assert m.url == "amqps://u:p@h:5671/" and m.use_tls()
+    from wippy.data.amqp import AmqpDriver
+    from wippy.engine.errors import WippyError
+    bad = validate_entry(Entry("app:b", "queue.driver.amqp", {}, {"url": "amqps://h/", "tls": {"ca": "not a PEM"}}))
+    with pytest.raises(WippyError, match=r"amqp driver app:b: tls.ca cannot be used \(no start line"):
+        AmqpDriver("app:b", bad, lambda name: None)
     with pytest.raises(EntryInvalid, match="no_local: not supported"):
         validate_entry(Entry("app:c", "queue.consumer", {}, {"queue": "q", "func": "f",
                                                            "driver_options": {"amqp": {"no_local": True}}}))

@@ -60,7 +60,7 @@ async def put(rt, *entries) -> None:
     await rt.registry.apply([Op.create(Entry(e[0], e[1], e[3] if len(e) > 3 else {}, e[2])) for e in entries])
 
 
-BASE = [("app:procs", "process.host", {}),
+BASE = [("app:procs", "process.host", {"lifecycle": {"auto_start": True}}),
         ("app:waiter", "process.lua", {"source": WAITER, "method": "main"})]
 
 
@@ -100,7 +100,7 @@ async def test_http_service_that_cannot_bind_restarts_with_backoff_then_gives_up
 async def test_http_service_stop_timeout_lets_a_request_in_flight_finish(runtime):
     rt = runtime
     port = free_port()
-    await put(rt, *BASE, *web_entries(port, {"stop_timeout": "5s"},
+    await put(rt, *BASE, *web_entries(port, {"auto_start": True, "stop_timeout": "5s"},
                                      'require("time").sleep("400ms"); res:write("finished")'))
     async with aiohttp.ClientSession() as s:
         req = asyncio.ensure_future(s.get(f"http://127.0.0.1:{port}/hello"))
@@ -130,7 +130,7 @@ async def test_consumer_whose_driver_fails_restarts_with_backoff_and_gives_up_af
     rt = runtime
     dead = ("app:broker", "queue.driver.amqp", {"url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"})
     restart = {"initial_delay": "30ms", "backoff_factor": 3, "max_delay": "1s", "jitter": 0, "max_attempts": 3}
-    await put(rt, *consumer_entries(dead, {"restart": restart}))
+    await put(rt, *consumer_entries(dead, {"auto_start": True, "restart": restart}))
     st = await state_of(rt, "app:consume", "failed")
     assert "receive failed" in st["error"] and st["restarts"] == 3
     assert rt.supervisor.services["app:consume"].delays == pytest.approx([0.03, 0.09, 0.27])
@@ -156,7 +156,7 @@ async def test_consumer_stop_timeout_lets_messages_in_hand_finish(runtime):
     rt = runtime
     mem = ("app:broker", "queue.driver.memory", {})
     handler = 'time.sleep("300ms"); local s = store.get("app:kv"); s:set(body, "done"); s:release(); return true'
-    await put(rt, *consumer_entries(mem, {"stop_timeout": "3s"}, handler))
+    await put(rt, *consumer_entries(mem, {"auto_start": True, "stop_timeout": "3s"}, handler))
     await Resources.of(rt.node).queue("app:q").publish("job-1")
     await asyncio.sleep(0.1)
     await rt.registry.apply([Op.delete("app:consume")])
@@ -180,6 +180,29 @@ async def test_process_host_auto_start_false_opens_when_a_service_runs_on_it(run
     assert rt.supervisor.states()["app:procs"]["state"] == "running" and "app:procs" in rt.node.hosts
     await rt.registry.apply([Op.delete("app:svc"), Op.delete("app:procs")])
     assert "app:procs" not in rt.node.hosts
+
+
+async def test_without_auto_start_nothing_starts_until_a_service_needs_it(runtime):
+    """The docs' default (guides/supervision.md: auto_start false) on every supervised kind: a host,
+    an HTTP server and a consumer written without `lifecycle` wait; a service that runs on the host
+    and requires the other two starts them all."""
+    rt = runtime
+    port = free_port()
+    mem = ("app:broker", "queue.driver.memory", {})
+    handler = 'local s = store.get("app:kv"); s:set(body, "consumed"); s:release(); return true'
+    await put(rt, ("app:procs", "process.host", {}), ("app:waiter", "process.lua", {"source": WAITER, "method": "main"}),
+              *web_entries(port, {}, 'res:write("hi")'), *consumer_entries(mem, {}, handler))
+    await state_of(rt, "app:consume", "stopped")    # a consumer joins the supervisor once its change is committed
+    assert {sid: st["state"] for sid, st in rt.supervisor.states().items()} == {
+        "app:procs": "stopped", "app:web": "stopped", "app:consume": "stopped"}
+    assert "app:procs" not in rt.node.hosts and HttpManager.of(rt).servers["app:web"].addr is None
+    await Resources.of(rt.node).queue("app:q").publish("job-1")
+    await put(rt, waiter_service("main", ["app:web", "app:consume"]))
+    await state_of(rt, "app:main", "running")
+    assert all(st["state"] == "running" for st in rt.supervisor.states().values())
+    assert await stored(rt, "job-1") == "consumed"
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/hello") as r:
+        assert (r.status, await r.text()) == (200, "hi")
 
 
 @pytest.mark.parametrize("field,value,reason", [

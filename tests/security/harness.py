@@ -30,7 +30,8 @@ entries:
     kind: process.host
     limits: {{max_memory: 96MiB, max_timers: 200, max_mailbox: 5000}}
     host: {{max_processes: 3000}}
-  - {{name: web, kind: http.service, addr: "127.0.0.1:{port}", timeouts: {{read: 2s}}}}
+    lifecycle: {{auto_start: true}}
+  - {{name: web, kind: http.service, addr: "127.0.0.1:{port}", timeouts: {{read: 2s}}, lifecycle: {{auto_start: true}}}}
   - {{name: api, kind: http.router, meta: {{server: web}}, prefix: /}}
   - {{name: ping, kind: function.lua, source: file://ping.lua, method: handler, modules: [http]}}
   - {{name: ping.get, kind: http.endpoint, meta: {{router: api}}, method: GET, path: /ping, func: ping}}
@@ -42,7 +43,7 @@ entries:
     process: victim
     host: procs
     lifecycle: {{auto_start: true}}
-  - {{name: probing, kind: process.host}}
+  - {{name: probing, kind: process.host, lifecycle: {{auto_start: true}}}}
   - {{name: probe, kind: process.lua, source: file://probe.lua, method: main, modules: [time]}}
 """
 

@@ -13,7 +13,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {{name: web, kind: http.service, addr: "127.0.0.1:{port}", timeouts: {{read: {read}}}, max_connections: {cap}}}
+  - {{name: web, kind: http.service, addr: "127.0.0.1:{port}", timeouts: {{read: {read}}}, max_connections: {cap}, lifecycle: {{auto_start: true}}}}
   - {{name: api, kind: http.router, meta: {{server: web}}, prefix: /}}
   - {{name: ping, kind: function.lua, source: file://ping.lua, method: handler, modules: [http]}}
   - {{name: ping.get, kind: http.endpoint, meta: {{router: api}}, method: GET, path: /ping, func: ping}}

@@ -15,7 +15,7 @@ APP = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - {name: sleeper, kind: process.lua, method: main, source: "function main() process.inbox():receive() end"}
   - name: spawner
     kind: process.lua

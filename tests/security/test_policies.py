@@ -11,7 +11,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - name: tools.allow
     kind: security.policy
     groups: [agents]

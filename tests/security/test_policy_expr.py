@@ -12,7 +12,7 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - name: owner_or_admin
     kind: security.policy.expr
     groups: [editors]
@@ -82,7 +82,7 @@ TOKENS = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - {name: token_data, kind: store.memory}
   - name: tokens
     kind: security.token_store

@@ -20,7 +20,7 @@ namespace: app
 entries:
   - {name: temporal, kind: temporal.client, address: "ADDRESS"}
   - {name: worker, kind: temporal.worker, client: temporal, task_queue: "QUEUE"}
-  - {name: procs, kind: process.host}
+  - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - name: sleeper
     kind: workflow.lua
     meta: {temporal: {workflow: {worker: app:worker}}}

@@ -29,9 +29,9 @@ def _model(entry):
         raise WippyError(INVALID, f"entry {entry.id} ({entry.kind}): {e}") from None
 
 
-def _build(res: "Resources", entry) -> Any:
+def _build(res: "Resources", entry, m=None) -> Any:
     kind = entry.kind
-    m = _model(entry)
+    m = m if m is not None else _model(entry)
     if kind.startswith("db.sql."):
         from . import sql
         if kind == "db.sql.sqlite":
@@ -121,8 +121,9 @@ class Resources:
         return self.get(entry_id, "env.storage.", "env storage")
 
     # ---------------------------------------------------------------- changes (from handlers)
-    def build(self, entry) -> Any:
-        obj = _build(self, entry)
+    def build(self, entry, model=None) -> Any:
+        """The resource of `entry`, from its typed `model` (placeholders resolved) when given."""
+        obj = _build(self, entry, model)
         self.kinds[entry.id] = entry.kind
         return obj
 

@@ -1,6 +1,7 @@
 """`queue.driver.amqp`: queues on a RabbitMQ (AMQP 0-9-1) broker, through aio-pika.
 
-One robust connection per driver (it reconnects by itself every reconnect_delay); publishing
+One robust connection per driver (it reconnects by itself every reconnect_delay), over TLS for an
+amqps:// URL or tls.enabled, with the ssl context built from the entry's PEM text; publishing
 goes through a channel with publisher confirms, so a publish returns once the broker has the
 message. Each consumer subscribes on a channel of its own (basic.consume, with the consumer's
 prefetch as QoS) and takes deliveries from a local buffer. A message that fails is published
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from .. import redaction
 from ..engine.errors import INVALID, UNAVAILABLE, WippyError
+from ..pem import load_cert_chain
 from .queue import Message
 
 
@@ -26,9 +31,11 @@ def _ms(seconds: float | None) -> int | None:
 class AmqpDriver:
     type = "amqp"
 
-    def __init__(self, entry_id: str, m):
+    def __init__(self, entry_id: str, m, env_lookup: Callable[[str], str | None]):
         self.entry_id = entry_id
         self.m = m
+        self.env_lookup = env_lookup     # for the legacy tls.*_env fields
+        self._ssl = self._ssl_context()  # a certificate that cannot be used refuses the entry
         self.closed = False
         self._connection: Any = None   # aio_pika's robust connection, made on first use
         self._publisher: Any = None    # its publisher-confirms channel
@@ -53,7 +60,49 @@ class AmqpDriver:
             query["channel_max"] = str(self.m.channel_max)
         if self.m.connection_name:
             query["name"] = self.m.connection_name
+        if self.m.auth_mechanism == "EXTERNAL":
+            query["auth"] = "external"
         return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
+
+    def _pem(self, name: str) -> str:
+        tls = self.m.tls
+        text = getattr(tls, name)
+        env_name = getattr(tls, name + "_env")
+        if text or not env_name:
+            return text
+        value = self.env_lookup(env_name)
+        if not value:
+            raise WippyError(INVALID, f"amqp driver {self.entry_id}: tls.{name}_env names {env_name}, which is not set")
+        redaction.remember(env_name, value)
+        return value
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """None without TLS; else a client context: the CAs of tls.ca (or the system's), the
+        client certificate of tls.cert/key, the broker's name checked unless insecure_skip_verify."""
+        if not self.m.use_tls():
+            return None
+        tls = self.m.tls
+        where = f"amqp driver {self.entry_id}: tls"
+        ctx = _Context(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.server_name = tls.server_name or None
+        ca = self._pem("ca")
+        try:
+            if ca:
+                ctx.load_verify_locations(cadata=ca)
+            else:
+                ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        except ssl.SSLError as e:
+            raise WippyError(INVALID, f"{where}.ca cannot be used ({e.reason or e})") from None
+        cert = self._pem("cert")
+        if cert:
+            try:
+                load_cert_chain(ctx, cert, self._pem("key"))
+            except ValueError as e:
+                raise WippyError(INVALID, f"{where}: {e}") from None
+        if tls.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     async def _conn(self):
         if self.closed:
@@ -63,7 +112,8 @@ class AmqpDriver:
                 import aio_pika
                 try:
                     self._connection = await asyncio.wait_for(
-                        aio_pika.connect_robust(self._url(), reconnect_interval=self.m.reconnect_delay),
+                        aio_pika.connect_robust(self._url(), reconnect_interval=self.m.reconnect_delay,
+                                                ssl_context=self._ssl),
                         self.m.connection_timeout)
                 except asyncio.TimeoutError:
                     raise WippyError(UNAVAILABLE, f"amqp driver {self.entry_id}: broker did not answer within "
@@ -212,3 +262,14 @@ class _Subscription:
     def __init__(self, channel):
         self.channel = channel
         self.buffer: asyncio.Queue = asyncio.Queue()
+
+
+
+class _Context(ssl.SSLContext):
+    """A client context that may check the broker's certificate against tls.server_name instead
+    of the URL's host: asyncio passes the host to wrap_bio, which swaps it (SNI and check alike)."""
+    server_name: str | None = None
+
+    def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):
+        return super().wrap_bio(incoming, outgoing, server_side=server_side,
+                                server_hostname=self.server_name or server_hostname, session=session)

@@ -42,11 +42,12 @@ class ResourceHandler:
         if op.action == "delete":
             self.resources.remove(eid)
             return
+        model = self.runtime.decode(op.entry)    # with its ${env:...} placeholders resolved
         try:
-            obj = self.resources.build(op.entry)
+            obj = self.resources.build(op.entry, model)
         except WippyError as e:
             raise Rejected(f"{op.entry.kind}: {e.message}") from None
-        lifecycle = getattr(self.runtime.decode(op.entry), "lifecycle", None)
+        lifecycle = getattr(model, "lifecycle", None)
         if lifecycle is not None:
             obj.stop_timeout = lifecycle.stop_timeout
             if lifecycle.auto_start:

@@ -499,7 +499,7 @@ def build(res, entry, m):
         return RedisStreamsDriver(entry.id, m)
     if entry.kind == "queue.driver.amqp":
         from .amqp import AmqpDriver
-        return AmqpDriver(entry.id, m)
+        return AmqpDriver(entry.id, m, res.runtime.env_lookup)
     if entry.kind == "queue.queue":
         return Queue(res, entry.id, m)
     if entry.kind == "queue.consumer":

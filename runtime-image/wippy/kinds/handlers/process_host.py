@@ -1,8 +1,8 @@
 """process.host: a Lua engine (one Lua state with its own scheduler and limits).
 
 A host is a supervised service: it opens (joins the node, so processes can be spawned on it)
-when its lifecycle lets it: at once with auto_start (the default here) once the services it
-requires run, else when a service that runs on it or requires it starts. Removing it closes it."""
+when its lifecycle lets it: at once with auto_start once the services it requires run, else when
+a service that runs on it or requires it starts, or a command runs on it. Removing it closes it."""
 from __future__ import annotations
 
 import asyncio

@@ -66,11 +66,9 @@ class Lifecycle(ConfigModel):
 
 
 class HttpServiceLifecycle(Lifecycle):
-    """``lifecycle`` of an http.service. ``auto_start`` defaults to true here (a service without it
-    listens, as before the field was honoured); ``false`` leaves it unbound until a service that
-    requires it starts. A bind that fails when the supervisor starts it is retried per ``restart``."""
-
-    auto_start: bool = Field(True, description="Listen when the entry appears; false: when a service requiring it starts.")
+    """``lifecycle`` of an http.service. Without ``auto_start: true`` (the docs' default is false) it
+    stays unbound until a service that requires it starts. A bind that fails when the supervisor
+    starts it is retried per ``restart``."""
 
     @model_validator(mode="after")
     def _no_stable_threshold(self) -> HttpServiceLifecycle:
@@ -80,19 +78,15 @@ class HttpServiceLifecycle(Lifecycle):
 
 
 class ConsumerLifecycle(Lifecycle):
-    """``lifecycle`` of a queue.consumer: ``auto_start`` defaults to true here; a consumer whose
-    driver fails (cannot receive) restarts per ``restart``; ``stop_timeout`` is how long messages
-    in hand may finish when it stops."""
-
-    auto_start: bool = Field(True, description="Consume when the entry appears; false: when a service requiring it starts.")
+    """``lifecycle`` of a queue.consumer: without ``auto_start: true`` it consumes once a service
+    that requires it starts; a consumer whose driver fails (cannot receive) restarts per
+    ``restart``; ``stop_timeout`` is how long messages in hand may finish when it stops."""
 
 
 class HostLifecycle(Lifecycle):
-    """``lifecycle`` of a process.host or terminal.host. ``auto_start`` defaults to true here;
-    ``false`` keeps the host closed (spawning on it fails) until a service that runs on it or
-    requires it starts."""
-
-    auto_start: bool = Field(True, description="Open the host when the entry appears; false: when a service needing it starts.")
+    """``lifecycle`` of a process.host or terminal.host. Without ``auto_start: true`` the host stays
+    closed (spawning on it fails) until a service that runs on it or requires it starts, or a
+    command is run on it."""
 
     @model_validator(mode="after")
     def _no_service_fields(self) -> HostLifecycle:

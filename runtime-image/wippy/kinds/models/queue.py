@@ -31,13 +31,43 @@ class RedisDriver(ResourceModel):
                                  description="A delivered message unacked this long is taken over by another consumer.")
 
 
+class AmqpTls(ConfigModel):
+    """TLS to the broker. The PEM fields hold the text (inline, file://, or ${env:NAME}); the legacy
+    *_env fields name an env variable holding it."""
+
+    enabled: bool = Field(False, description="Connect over TLS (an amqps:// URL does too).")
+    server_name: str = Field("", description="Name the broker's certificate must carry (default: the URL's host).")
+    ca: str = Field("", description="PEM bundle of the CAs trusted for the broker (default: the system's).")
+    cert: str = Field("", description="Client certificate, PEM (with key: mutual TLS, or auth_mechanism EXTERNAL).")
+    key: str = Field("", description="Client private key, PEM.")
+    insecure_skip_verify: bool = Field(False, description="Do not verify the broker's certificate (development only).")
+    ca_env: str = Field("", description="Deprecated: env variable holding ca.")
+    cert_env: str = Field("", description="Deprecated: env variable holding cert.")
+    key_env: str = Field("", description="Deprecated: env variable holding key.")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> AmqpTls:
+        for name in ("ca", "cert", "key"):
+            if getattr(self, name) and getattr(self, name + "_env"):
+                raise ValueError(f"tls.{name} and tls.{name}_env are both given: keep one")
+        if bool(self.cert or self.cert_env) != bool(self.key or self.key_env):
+            raise ValueError("tls.cert and tls.key go together (a client certificate needs its key)")
+        return self
+
+    def settings_given(self) -> bool:
+        return bool(self.server_name or self.ca or self.cert or self.key or self.insecure_skip_verify
+                    or self.ca_env or self.cert_env or self.key_env)
+
+
 class AmqpDriver(ResourceModel):
     kind = "queue.driver.amqp"
 
     url: str = Field("amqp://guest:guest@localhost:5672/", description="Broker URL (amqp:// or amqps://).")
     vhost: str = Field("", description="Virtual host (overrides the URL's).")
     connection_name: str = Field("", description="Name of the connection shown by the broker.")
-    auth_mechanism: Literal["PLAIN"] = Field("PLAIN", description="SASL mechanism (PLAIN; EXTERNAL and AMQPLAIN are not supported here).")
+    auth_mechanism: Literal["PLAIN", "EXTERNAL"] = Field(
+        "PLAIN", description="SASL mechanism: PLAIN (the URL's user and password) or EXTERNAL (the TLS client "
+        "certificate; AMQPLAIN is not supported here).")
     heartbeat: Duration | None = Field(None, description="Heartbeat interval asked of the broker.")
     connection_timeout: Duration = Field("30s", validate_default=True, description="Longest a connect may take.")
     reconnect_delay: Duration = Field("1s", validate_default=True, description="Wait between reconnection attempts.")
@@ -46,20 +76,36 @@ class AmqpDriver(ResourceModel):
     prefetch_count: int | None = Field(None, ge=1, description="Ceiling on each consumer's prefetch.")
     frame_size: int | None = Field(None, ge=4096, description="Largest AMQP frame (frame_max).")
     channel_max: int | None = Field(None, ge=1, description="Most channels on the connection.")
+    tls: AmqpTls = Field(default_factory=AmqpTls, description="TLS to the broker.")
 
     @model_validator(mode="before")
     @classmethod
     def _unsupported(cls, data):
         if isinstance(data, dict):
-            if data.get("auth_mechanism") in ("EXTERNAL", "AMQPLAIN"):
-                raise ValueError(f"auth_mechanism {data['auth_mechanism']} is not supported here (aio-pika); use PLAIN")
+            if data.get("auth_mechanism") == "AMQPLAIN":
+                raise ValueError("auth_mechanism AMQPLAIN is not supported here (the AMQP client, aio-pika, speaks "
+                                 "PLAIN and EXTERNAL); PLAIN sends the same user and password")
             for name, why in (("reconnect_max_delay", "reconnects happen every reconnect_delay (no backoff here)"),
-                              ("default_queue_ttl", "use default_queue_expiry (x-expires) or default_message_ttl"),
-                              ("tls", "TLS to the broker is not supported here yet (use a TLS-terminating proxy)")):
-                if data.get(name) not in (None, {}, {"enabled": False}):
+                              ("default_queue_ttl", "use default_queue_expiry (x-expires) or default_message_ttl")):
+                if data.get(name) is not None:
                     raise ValueError(f"{name} is not supported: {why}")
-            data = {k: v for k, v in data.items() if k not in ("reconnect_max_delay", "default_queue_ttl", "tls")}
+            data = {k: v for k, v in data.items() if k not in ("reconnect_max_delay", "default_queue_ttl")}
         return data
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> AmqpDriver:
+        if self.tls.enabled and self.url.lower().startswith("amqp://"):
+            self.url = "amqps" + self.url[len("amqp"):]   # tls.enabled: the same broker address, over TLS
+        on = self.use_tls()
+        if not on and self.tls.settings_given():
+            raise ValueError("tls settings are given but TLS is off: set tls.enabled: true or use an amqps:// URL")
+        if self.auth_mechanism == "EXTERNAL" and not (on and (self.tls.cert or self.tls.cert_env)):
+            raise ValueError("auth_mechanism EXTERNAL logs in with the TLS client certificate: it needs TLS with "
+                             "tls.cert and tls.key")
+        return self
+
+    def use_tls(self) -> bool:
+        return self.url.lower().startswith("amqps://")
 
 
 class DeadLetter(ConfigModel):
