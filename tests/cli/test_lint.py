@@ -123,3 +123,48 @@ def test_a_clean_app_exits_zero(tmp_path, capsys):
         ' source: "function main(): integer return 1 end"}\n')
     code, out = run(capsys, tmp_path)
     assert code == 0 and "Checked 1 entries: 0 errors, 0 warnings" in out
+
+
+@pytest.fixture
+def importer(tmp_path, monkeypatch):
+    monkeypatch.setenv("WIPPY_CACHE_DIR", str(tmp_path / "cache"))
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "_index.yaml").write_text(textwrap.dedent("""\
+        version: "1.0"
+        namespace: app
+        entries:
+          - {name: orders, kind: library.lua, source: file://orders.lua}
+          - {name: main, kind: function.lua, source: file://main.lua, method: main, imports: {orders: app:orders}}
+        """))
+    (app / "orders.lua").write_text("local M = {}\nfunction M.total(n: integer): integer return n end\nreturn M\n")
+    (app / "main.lua").write_text('local orders = require("orders")\nfunction main(): integer\n'
+                                  '    return orders.total(2)\nend\n')
+    return app
+
+
+def test_results_are_cached_by_what_they_depend_on(importer, tmp_path, capsys):
+    assert run(capsys, importer, "--json")[0] == 0
+    cached = list((tmp_path / "cache" / "lint").glob("*.json"))
+    assert len(cached) == 2
+    # the library changes: the entry importing it is checked again against its new signature
+    (importer / "orders.lua").write_text("local M = {}\nfunction M.total(s: string): integer return #s end\nreturn M\n")
+    code, out = run(capsys, importer, "--json")
+    assert code == 1
+    assert [(d["entry_id"], d["code"], d["line"]) for d in json.loads(out)["diagnostics"]] == [("app:main", "E0001", 3)]
+
+
+def test_cache_reset_clears_stale_results(importer, tmp_path, capsys):
+    run(capsys, importer)
+    for f in (tmp_path / "cache" / "lint").glob("*.json"):   # results gone stale behind lint's back
+        f.write_text(json.dumps([["E0001", 1, "stale result", 1]]))
+    code, out = run(capsys, importer)
+    assert code == 1 and "stale result" in out
+    code, out = run(capsys, importer, "--cache-reset")
+    assert code == 0 and "stale result" not in out and "Checked 2 entries: 0 errors" in out
+
+
+def test_lock_file_is_refused_with_the_reason(importer, capsys):
+    code = main(["lint", str(importer), "--lock-file", "wippy.lock"])
+    assert code == 2
+    assert "hub dependencies (wippy.lock) are not supported" in capsys.readouterr().err

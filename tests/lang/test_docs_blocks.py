@@ -170,3 +170,29 @@ def test_the_linter_checks_every_doc_block_without_failing():
             assert d.line >= 1 and d.code[0] in "PEW", (rel, line, d)
         checked += 1
     assert checked > 900
+
+
+# Doc examples the linter rightly refuses: (file, code) -> why.
+DOC_MISTAKES = {
+    ("lua/data/base64.md", "E0005"): "calls string.split, which neither Lua nor Wippy's string library has",
+    ("lua/system/ostime.md", "E0004"): "a listing of os functions, os.difftime() shown without its arguments",
+}
+
+
+def test_doc_examples_type_check_against_the_module_signatures():
+    """Every doc example, with all modules declared, gives no type error beyond its marked lines:
+    the signatures of lang/signatures.py agree with the way the module pages call them (names
+    defined by neighbouring examples, E0002/E0009, and undeclared entries' imports aside)."""
+    from wippy.lang.lint import lint_source
+    from wippy.modules import BY_NAME
+    modules = list(BY_NAME)
+    wrong = []
+    for rel, line, first, block in BLOCKS:
+        if (rel, first) in NOT_CODE:
+            continue
+        marked = set(_marked(block))
+        for d in lint_source(block, rel, modules=modules):
+            if d.code in ("E0002", "E0008", "E0009") or d.line in marked or (rel, d.code) in DOC_MISTAKES:
+                continue
+            wrong.append(f"{rel}:{line + d.line - 1}: {d.code} {d.message}")
+    assert wrong == []

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from ..lang.lint import CODES, LEVELS, LUA_KINDS, Linter
+# the checker is imported when `wippy lint` runs, not by every `wippy` command's start-up
+_LEVELS = ("error", "warning", "hint")
 
 
 def add_command(sub) -> None:
@@ -15,7 +17,7 @@ def add_command(sub) -> None:
                        description="Parse and type-check every Lua entry (P and E codes); --rules adds "
                                    "the W-series lint rules. Exits non-zero when errors are found.")
     p.add_argument("dir", nargs="?", default=".", help="app folder (default: .)")
-    p.add_argument("--level", choices=list(LEVELS), default="warning", help="minimum severity shown (default warning)")
+    p.add_argument("--level", choices=_LEVELS, default="warning", help="minimum severity shown (default warning)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--ns", action="append", default=[], metavar="PATTERN",
                    help="only entries of these namespaces (exact or glob, repeatable)")
@@ -24,6 +26,10 @@ def add_command(sub) -> None:
     p.add_argument("--summary", action="store_true", help="group by namespace and code")
     p.add_argument("--no-color", action="store_true", help="plain output (the output is never colored)")
     p.add_argument("--rules", action="store_true", help="enable the W-series lint rules")
+    p.add_argument("--cache-reset", action="store_true",
+                   help="clear the cache of earlier results first (results are kept by content: source, "
+                        "declarations, imported libraries, rules, front end)")
+    p.add_argument("-l", "--lock-file", help="refused: this runtime has no hub dependencies (wippy.lock)")
     p.add_argument("--kubernetes", action="store_true", help="lint the entries of a Kubernetes app")
     p.add_argument("--app", help="with --kubernetes: the app (default: WIPPY_APP)")
     p.add_argument("--namespace", help="with --kubernetes: namespace (default: POD_NAMESPACE, else the kubeconfig's)")
@@ -31,6 +37,16 @@ def add_command(sub) -> None:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from ..lang.lint import CODES, LEVELS, LUA_KINDS, Linter
+    from .main import cache_dir
+    if args.lock_file is not None:
+        print("wippy: lint --lock-file: hub dependencies (wippy.lock) are not supported by this runtime; "
+              "lint checks the entries of the app folder or Kubernetes app", file=sys.stderr)
+        return 2
+    root = cache_dir()
+    cache = root / "lint" if root is not None else None
+    if args.cache_reset and cache is not None:
+        shutil.rmtree(cache, ignore_errors=True)
     if args.kubernetes:
         entries = kubernetes_entries(args.app, args.namespace)
     else:
@@ -39,7 +55,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
             print(f"wippy: {args.dir} is not a folder", file=sys.stderr)
             return 2
         entries = load_entries(Path(args.dir))
-    results = Linter(entries, rules=args.rules).lint(args.ns)
+    results = Linter(entries, rules=args.rules, cache=cache).lint(args.ns)
     max_level = LEVELS[args.level]
     codes = set(args.code)
     shown = []
@@ -99,6 +115,7 @@ def kubernetes_entries(app: str | None, namespace: str | None) -> dict:
     from ..kube.crds import APP_LABEL
     from ..kube.manifests import spec_to_entry
     from ..kube.naming import GROUP, VERSION, crd_kind, plural
+    from ..lang.lint import LUA_KINDS
 
     app = app or os.environ.get("WIPPY_APP")
     if not app:

@@ -108,10 +108,21 @@ def split_run_args(argv: list[str]) -> list[str]:
     return argv[:at + 1] + opts + ["--"] + positional
 
 
+def cache_dir() -> Path | None:
+    """Where compiled Lua is kept between runs: WIPPY_CACHE_DIR (empty: nowhere), else the
+    user's cache folder."""
+    env = os.environ.get("WIPPY_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wippy"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = split_run_args(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     logs.configure(verbose=args.verbose, silent=args.silent, fmt=args.log_format)
+    from .. import lang
+    lang.set_disk_cache(cache_dir())
     from . import commands
     from ..engine.errors import WippyError
     try:

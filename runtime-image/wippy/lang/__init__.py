@@ -1,21 +1,84 @@
 """Wippy's Lua dialect: typed Lua 5.4 compiled to plain Lua, type values at run time, `wippy lint`.
 
 compile() is the one door code enters by: the engine, the kind handlers and the operator call it.
-Output is cached by content hash, so an unchanged source is parsed once per process.
+Output is cached by content hash, so an unchanged source is parsed once per process; with a disk
+cache (the `wippy` command sets one) an unchanged source is not parsed again by later processes
+either, and a start-up whose sources are all cached never imports the parser.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Optional
 
 from .errors import LuaSyntaxError
-from .parser import parse
-from .emit import emit
 
-__all__ = ["compile", "parse", "emit", "LuaSyntaxError"]
+__all__ = ["compile", "parse", "LuaSyntaxError", "set_disk_cache", "front_end_version"]
 
 _CACHE: "OrderedDict[bytes, str]" = OrderedDict()
 _CACHE_MAX = 4096
+_DISK: Optional[Path] = None
+
+
+def __getattr__(name: str) -> Any:
+    # the parser loads on first use, not with the package
+    if name == "parse":
+        from .parser import parse
+        globals()["parse"] = parse
+        return parse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def set_disk_cache(root: Optional[Path]) -> None:
+    """Keep compiled sources under root (None: in memory only). Unreadable or unwritable
+    folders only cost the parse: the cache is never needed for correctness."""
+    global _DISK
+    if root is None:
+        _DISK = None
+        return
+    _DISK = root / f"lua-{front_end_version()}"
+
+
+_VERSION: list[str] = []
+
+
+def front_end_version() -> str:
+    """A digest of this package's code, which decides what a source compiles to and what lint
+    says of it: caches kept under it start afresh when the front end changes."""
+    if not _VERSION:
+        h = hashlib.blake2b(digest_size=8)
+        for path in sorted(Path(__file__).parent.glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+        _VERSION.append(h.hexdigest())
+    return _VERSION[0]
+
+
+def _disk_read(key: bytes) -> Optional[str]:
+    if _DISK is None:
+        return None
+    try:
+        return (_DISK / (key.hex() + ".lua")).read_text("utf-8", "surrogatepass")
+    except (OSError, ValueError):
+        return None
+
+
+def _disk_write(key: bytes, out: str) -> None:
+    if _DISK is None:
+        return
+    path = _DISK / (key.hex() + ".lua")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        _DISK.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp.write_text(out, "utf-8", "surrogatepass")
+        os.replace(tmp, path)   # readers see the whole file or none
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def compile(source: str, chunk: str = "?") -> str:
@@ -25,12 +88,16 @@ def compile(source: str, chunk: str = "?") -> str:
     if out is not None:
         _CACHE.move_to_end(key)
         return out
-    try:
-        out = emit(parse(source, chunk))
-    except LuaSyntaxError:
-        raise
-    except RecursionError:
-        raise LuaSyntaxError("chunk has too many syntax levels", 1, chunk) from None
+    out = _disk_read(key)
+    if out is None:
+        from .emit import emit
+        try:
+            out = emit(sys.modules[__name__].parse(source, chunk))
+        except LuaSyntaxError:
+            raise
+        except RecursionError:
+            raise LuaSyntaxError("chunk has too many syntax levels", 1, chunk) from None
+        _disk_write(key, out)
     _CACHE[key] = out
     if len(_CACHE) > _CACHE_MAX:
         _CACHE.popitem(last=False)

@@ -51,7 +51,7 @@ class Diagnostic:
 
 
 class Var:
-    __slots__ = ("name", "declared", "cur", "line", "used", "kind", "companions", "local")
+    __slots__ = ("name", "declared", "cur", "line", "used", "kind", "companions", "err", "local")
 
     def __init__(self, name, declared, cur, line, kind="local"):
         self.name = name
@@ -61,6 +61,7 @@ class Var:
         self.used = False
         self.kind = kind          # local | param | import | global
         self.companions: tuple[Optional[Var], ...] = ()   # `local v, err = f()`: err's falsiness makes v non-nil
+        self.err: Optional[Var] = None    # ... and v's falsiness makes err non-nil (`if not ok then ... err`)
         self.local = True
 
 
@@ -409,9 +410,9 @@ class Checker:
                     cur = nonnil(d)
                 kind = "local"
             else:
-                if i >= len(s.exprs) and not s.exprs:
-                    val = ANY
-                cur = widen(val)
+                # `local x` / `local x = nil` without a type is assigned later, maybe by a closure
+                # this flow cannot follow: gradual, as an untyped variable
+                cur = ANY if val is NIL else widen(val)
                 kind = "local"
             if n.type is not None and i < len(s.exprs):
                 self.check_validators(n.type, s.exprs[i], line)
@@ -425,6 +426,9 @@ class Checker:
             err = self.lookup(s.names[-1].name)
             assert err is not None   # declared just above
             err.companions = tuple(self.lookup(n.name) for n in s.names[:-1])
+            for c in err.companions:
+                if c is not None:
+                    c.err = err
 
     def check_assign(self, val: T, declared: T, line: int, node) -> None:
         if not assignable(val, declared):
@@ -647,6 +651,11 @@ class Checker:
                 continue
             if not assignable(v, r):
                 self.report("E0001", line, f"{show(v)} not assignable to return type {show(r)}")
+        rv = fn.ret_variadic if fn is not None else None
+        if rv is not None:
+            for i in range(len(expected), len(s.exprs)):
+                if i < len(values) and not assignable(values[i], rv):
+                    self.report("E0001", s.exprs[i].line, f"{show(values[i])} not assignable to return type {show(rv)}")
 
     # ------------------------------------------------------------ functions
     def function(self, f: A.FuncBody, name: Optional[str] = None, self_type: Optional[T] = None,
@@ -668,7 +677,8 @@ class Checker:
             params.append((p.name, pt, p.optional))
         rets = [self.resolve(r, tvars) for r in f.returns] if f.returns is not None else None
         variadic = self.resolve(f.vararg_type, tvars) if f.vararg_type is not None else (ANY if f.is_vararg else None)
-        ft = Fn(params, rets, variadic, gens, None, None, f.is_method)
+        ret_variadic = self.resolve(f.ret_variadic, tvars) if f.ret_variadic is not None else None
+        ft = Fn(params, rets, variadic, gens, ret_variadic, None, f.is_method)
         outer_env = self.env
         if on_signature is not None:
             on_signature(ft)
@@ -1072,6 +1082,8 @@ class Checker:
         rets = [_subst(r, binding) for r in ft.rets]
         if any(r == NEVER for r in rets[:1]):
             return [NEVER]
+        if ft.ret_variadic is not None:   # `-> (T, ...U)`: as many more U as are asked for
+            rets.extend([_subst(ft.ret_variadic, binding)] * 8)
         return rets
 
     @staticmethod
@@ -1164,6 +1176,9 @@ class Checker:
                     for c in v.companions:
                         if c is not None:
                             f_env.types[id(c)] = nonnil(f_env.types.get(id(c), c.declared or ANY))
+                if v is not None and v.err is not None:
+                    e = v.err
+                    f_env.types[id(e)] = nonnil(f_env.types.get(id(e), e.declared or ANY))
             return t_env, f_env
         return env.copy(), env.copy()
 

@@ -6,23 +6,29 @@ returned tables and exported types type the code that requires them.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Optional
 
+from . import front_end_version
 from .check import CODES, Checker, Diagnostic
 from .errors import LuaSyntaxError
 from .parser import Parser, parse
-from .signatures import GLOBALS, MODULES
-from .typesys import ANY, Rec, T
+from .signatures import DUAL_CALL, GLOBALS, MODULES
+from .typesys import ANY, Fn, Rec, T
 
 LUA_KINDS = ("function.lua", "library.lua", "process.lua", "workflow.lua")
 LEVELS = {"error": 0, "warning": 1, "hint": 2}
 
 
-def _global_modules() -> set[str]:
-    from ..modules import SPECS
-    return {s.name for s in SPECS if s.is_global and s.name != "print"}
+def _ambient() -> frozenset[str]:
+    from ..modules import AMBIENT
+    return AMBIENT
 
 
 _SIG_CACHE: dict = {}
@@ -48,7 +54,13 @@ def module_type(name: str) -> T:
     if spec is None:
         return ANY
     t = _sig_type(spec)
-    return Rec(t.fields, name) if isinstance(t, Rec) else t
+    if not isinstance(t, Rec):
+        return t
+    fields = t.fields
+    if name in DUAL_CALL:   # a method (self implicit) takes the dot call's arguments in a colon call
+        fields = {k: (dataclasses.replace(ft, method=True) if isinstance(ft, Fn) else ft, opt)
+                  for k, (ft, opt) in fields.items()}
+    return Rec(fields, name)
 
 
 def builtin_globals() -> dict:
@@ -58,7 +70,7 @@ def builtin_globals() -> dict:
         for name, spec in GLOBALS.items():
             t = _sig_type(spec)
             g[name] = Rec(t.fields, name) if isinstance(t, Rec) else t
-        for name in _global_modules():
+        for name in _ambient() - {"print"}:
             g[name] = module_type(name)
         _SIG_CACHE["__globals__"] = g
     return g
@@ -74,11 +86,56 @@ class EntryResult:
 
 
 class Linter:
-    def __init__(self, entries: dict, rules: bool = False):
+    def __init__(self, entries: dict, rules: bool = False, cache: Optional[Path] = None):
         self.entries = entries          # id -> object with .kind, .data, optional .source
         self.rules = rules
+        self.cache = cache              # a folder of earlier results, by what they depend on (_key)
         self._libs: dict[str, T] = {}
         self._in_progress: set[str] = set()
+
+    def _key(self, entry_id: str) -> str:
+        """What an entry's diagnostics depend on: its code and declarations, those of the
+        libraries it imports (transitively), the rules, the ambient modules and the front end."""
+        h = hashlib.blake2b(digest_size=20)
+        h.update(f"{front_end_version()}|{self.rules}|{sorted(_ambient())}".encode())
+        seen: set[str] = set()
+        todo = [entry_id]
+        while todo:
+            eid = todo.pop()
+            if eid in seen:
+                continue
+            seen.add(eid)
+            entry = self.entries.get(eid)
+            data = entry.data if entry is not None and isinstance(entry.data, dict) else {}
+            imports = dict(data.get("imports") or {})
+            h.update(json.dumps([eid, entry.kind if entry is not None else None, data.get("source"),
+                                 data.get("method"), sorted(data.get("modules") or []), imports],
+                                sort_keys=True, default=str).encode() + b"\0")
+            ns = eid.rpartition(":")[0]
+            todo.extend(sorted(t if ":" in t or not ns else f"{ns}:{t}" for t in imports.values()))
+        return h.hexdigest()
+
+    def _cached(self, entry_id: str) -> tuple[Optional[Path], Optional[list[Diagnostic]]]:
+        if self.cache is None:
+            return None, None
+        path = self.cache / f"{self._key(entry_id)}.json"
+        try:
+            return path, [Diagnostic(*d) for d in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            return path, None
+
+    @staticmethod
+    def _store(path: Path, diags: list[Diagnostic]) -> None:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp.write_text(json.dumps([[d.code, d.line, d.message, d.column] for d in diags]))
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
     def library_type(self, lib_id: str) -> T:
         if lib_id in self._libs:
@@ -115,7 +172,7 @@ class Linter:
             if sink is not None:
                 sink.append(Diagnostic("P0001", e.line, e.reason))
             return None
-        modules = set(data.get("modules") or [])
+        modules = set(data.get("modules") or []) | _ambient()
         imports = dict(data.get("imports") or {})
         ns = entry_id.rpartition(":")[0]
 
@@ -141,7 +198,13 @@ class Linter:
         where = getattr(entry, "source", None)
         res = EntryResult(entry_id, entry.kind, file=str(where) if where else None,
                           source=(entry.data or {}).get("source", "") if isinstance(entry.data, dict) else "")
-        self._check(entry_id, entry, self.rules, res.diagnostics)
+        path, cached = self._cached(entry_id)
+        if cached is not None:
+            res.diagnostics = cached
+        else:
+            self._check(entry_id, entry, self.rules, res.diagnostics)
+            if path is not None:
+                self._store(path, res.diagnostics)
         res.diagnostics.sort(key=lambda d: (LEVELS[d.severity], d.line, d.code))
         return res
 

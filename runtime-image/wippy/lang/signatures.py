@@ -103,6 +103,10 @@ GLOBALS: dict = {
     },
 }
 
+# Modules whose value is also an object: `logger.info(msg)` and `logger:info(msg)` both log
+# through the root logger, so a colon call passes the same arguments as a dot call.
+DUAL_CALL = frozenset({"logger"})
+
 MODULES: dict = {
     "errors": {
         **{c: "string" for c in ("ALREADY_EXISTS", "CANCELED", "CONFLICT", "INTERNAL", "INVALID", "NOT_FOUND",
@@ -141,6 +145,13 @@ MODULES: dict = {
         "fixed_zone": "(name: string, offset: integer) -> any",
         "utc": "any", "localtz": "any",
         "load_location": "(name: string) -> (any, error?)",
+        **{c: "integer" for c in ("NANOSECOND", "MICROSECOND", "MILLISECOND", "SECOND", "MINUTE", "HOUR",
+                                  "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST",
+                                  "SEPTEMBER", "OCTOBER", "NOVEMBER", "DECEMBER", "SUNDAY", "MONDAY", "TUESDAY",
+                                  "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY")},
+        **{c: "string" for c in ("LAYOUT", "ANSIC", "UNIX_DATE", "RUBY_DATE", "RFC822", "RFC822Z", "RFC850",
+                                 "RFC1123", "RFC1123Z", "RFC3339", "RFC3339NANO", "KITCHEN", "STAMP", "STAMP_MILLI",
+                                 "STAMP_MICRO", "STAMP_NANO", "DATE_TIME", "DATE_ONLY", "TIME_ONLY")},
     },
     "json": {
         "encode": "(value: any) -> (string?, error?)",
@@ -207,28 +218,100 @@ MODULES: dict = {
     "workflow": {n: ANYF for n in ("attrs", "exec", "history_length", "history_size", "info", "version")},
     "sql": {"get": "(id: string) -> (any, error?)", "as": "any", "builder": "any", "type": "any", "isolation": "any",
             "NULL": "any"},
+    # The modules below follow their pages' "Returns: `T, error`": the value is typed T (the
+    # pages use it unchecked in their examples), the error optional.
+    # data and encodings (lua/data/*.md)
+    "compress": {
+        **{c: {"encode": "(data: string, options: table?) -> (string, error?)",
+               "decode": "(data: string, options: table?) -> (string, error?)"}
+           for c in ("gzip", "deflate", "zlib", "brotli")},
+        "zstd": {"encode": "(data: string, options: table?) -> (string, error?)",
+                 "decode": "(data: string, options: table?) -> (string, error?)",
+                 "train_dict": "(samples: {string}, options: table?) -> (string, error?)",
+                 "inspect_dict": "(dict: string) -> (table, error?)"},
+    },
+    "archive": {
+        "formats": "() -> {string}",
+        "open": "(source: any, ...any) -> (any, error?)",
+        "scan": "(source: any, options: table?) -> (any, error?)",
+        "create": "(dest: any, ...any) -> (any, error?)",
+    },
+    "excel": {"new": "() -> (any, error?)", "open": "(file: any) -> (any, error?)"},
+    # security (lua/security/crypto.md)
+    "crypto": {
+        "random": {"bytes": "(length: integer) -> (string, error?)",
+                   "string": "(length: integer, charset: string?) -> (string, error?)",
+                   "uuid": "() -> (string, error?)"},
+        "hmac": {"sha256": "(key: string, data: string) -> (string, error?)",
+                 "sha512": "(key: string, data: string) -> (string, error?)"},
+        "encrypt": {"aes": "(data: string, key: string, aad: string?) -> (string, error?)",
+                    "chacha20": "(data: string, key: string, aad: string?) -> (string, error?)"},
+        "decrypt": {"aes": "(data: string, key: string, aad: string?) -> (string, error?)",
+                    "chacha20": "(data: string, key: string, aad: string?) -> (string, error?)"},
+        "jwt": {"encode": "(payload: table, key: string, alg: string?) -> (string, error?)",
+                "verify": "(token: string, key: string, alg: string?, require_exp: boolean?) -> (table, error?)"},
+        "pbkdf2": "(password: string, salt: string, iterations: integer, key_length: integer, hash: string?)"
+                  " -> (string, error?)",
+        "constant_time_compare": "(a: string, b: string) -> boolean",
+    },
+    # dynamic code (lua/dynamic/*.md)
+    "expr": {"eval": "(expression: string, env: table?) -> (any, error?)",
+             "compile": "(expression: string, env: table?) -> (any, error?)"},
+    "eval_runner": {"run": "(options: table) -> (any, error?)", "compile": "(source: string, ...any) -> (any, error?)"},
+    "exec": {"get": "(id: string) -> (any, error?)"},
+    # text and html (lua/text/*.md, lua/http/html.md)
+    "text": {
+        "regexp": {"compile": "(pattern: string) -> (any, error?)"},
+        "diff": {"new": "(options: table?) -> (any, error?)"},
+        "splitter": {"recursive": "(options: table?) -> (any, error?)",
+                     "markdown": "(options: table?) -> (any, error?)"},
+    },
+    "templates": {"get": "(id: string) -> (any, error?)"},
+    "html": {"sanitize": {"new_policy": "() -> (any, error?)", "ugc_policy": "() -> (any, error?)",
+                          "strict_policy": "() -> (any, error?)"}},
+    # processes and services
+    "contract": {
+        "open": "(id: string, context: table?, options: table?) -> (any, error?)",
+        "get": "(id: string) -> (any, error?)",
+        "find_implementations": "(id: string) -> ({string}, error?)",
+        "is": "(instance: any, id: string) -> boolean",
+    },
+    "pg": {"open": "(id: string) -> (any, error?)"},
+    "websocket": {
+        "connect": "(url: string, options: table?) -> (any, error?)",
+        "TEXT": "integer", "BINARY": "integer",
+        **{c: "string" for c in ("TYPE_TEXT", "TYPE_BINARY", "TYPE_PING", "TYPE_PONG", "TYPE_CLOSE")},
+        "CLOSE_CODES": "{[string]: integer}", "COMPRESSION": "{[string]: integer}",
+    },
+    # system (lua/system/system.md, io.md)
     "system": {
-        "exit": "(code: integer?) -> (boolean?, error?)",
-        "modules": "() -> ({{name: string, description: string, class: {string}}}?, error?)",
+        "exit": "(code: integer?) -> (boolean, error?)",
+        "modules": "() -> ({{name: string, description: string, class: {string}}}, error?)",
         "memory": {
-            "stats": "() -> ({[string]: number}?, error?)", "allocated": "() -> (number?, error?)",
-            "heap_objects": "() -> (number?, error?)", "get_limit": "() -> (number?, error?)",
-            "set_limit": "(limit: integer) -> (number?, error?)",
+            "stats": "() -> ({[string]: number}, error?)", "allocated": "() -> (number, error?)",
+            "heap_objects": "() -> (number, error?)", "get_limit": "() -> (number, error?)",
+            "set_limit": "(limit: integer) -> (number, error?)",
         },
-        "gc": {"collect": "() -> (boolean?, error?)", "get_percent": "() -> (number?, error?)",
-               "set_percent": "(percent: integer) -> (number?, error?)"},
-        "runtime": {"goroutines": "() -> (number?, error?)", "cpu_count": "() -> (number?, error?)",
-                    "max_procs": "(n: integer?) -> (number?, error?)"},
-        "process": {"pid": "() -> (number?, error?)", "hostname": "() -> (string?, error?)",
-                    "cwd": "() -> (string?, error?)"},
-        "hosts": {"list": "() -> ({table}?, error?)", "processes": "(host_id: string) -> ({table}?, error?)"},
-        "supervisor": {"state": "(service_id: string) -> (table?, error?)", "states": "() -> ({table}?, error?)"},
-        "node": {"id": "() -> (string?, error?)", "addr": "() -> (string?, error?)", "role": "() -> (string?, error?)"},
-        "cluster": {"members": "() -> ({table}?, error?)", "leader": "() -> (string?, error?)",
-                    "size": "() -> (number?, error?)"},
-        "raft": {"is_leader": "() -> (boolean?, error?)", "is_member": "() -> (boolean?, error?)",
-                 "role": "() -> (string?, error?)", "term": "() -> (number?, error?)",
-                 "commit_index": "() -> (number?, error?)", "stats": "() -> ({[string]: string}?, error?)"},
-        "lock": {"acquire": "(name: string) -> (boolean?, error?)", "release": "(name: string) -> (boolean?, error?)"},
+        "gc": {"collect": "() -> (boolean, error?)", "get_percent": "() -> (number, error?)",
+               "set_percent": "(percent: integer) -> (number, error?)"},
+        "runtime": {"goroutines": "() -> (number, error?)", "cpu_count": "() -> (number, error?)",
+                    "max_procs": "(n: integer?) -> (number, error?)"},
+        "process": {"pid": "() -> (number, error?)", "hostname": "() -> (string, error?)",
+                    "cwd": "() -> (string, error?)"},
+        "hosts": {"list": "() -> ({table}, error?)", "processes": "(host_id: string) -> ({table}, error?)"},
+        "supervisor": {"state": "(service_id: string) -> (table, error?)", "states": "() -> ({table}, error?)"},
+        "node": {"id": "() -> (string, error?)", "addr": "() -> (string, error?)", "role": "() -> (string, error?)"},
+        "cluster": {"members": "() -> ({table}, error?)", "leader": "() -> (string, error?)",
+                    "size": "() -> (number, error?)"},
+        "raft": {"is_leader": "() -> (boolean, error?)", "is_member": "() -> (boolean, error?)",
+                 "role": "() -> (string, error?)", "term": "() -> (number, error?)",
+                 "commit_index": "() -> (number, error?)", "stats": "() -> ({[string]: string}, error?)"},
+        "lock": {"acquire": "(name: string) -> (boolean, error?)", "release": "(name: string) -> (boolean, error?)"},
+    },
+    "io": {
+        "write": "(...any) -> (boolean, error?)", "print": "(...any) -> (boolean, error?)",
+        "eprint": "(...any) -> (boolean, error?)", "read": "(n: integer?) -> (string, error?)",
+        "readline": "() -> (string, error?)", "raw": "(enable: boolean) -> (boolean, error?)",
+        "flush": "() -> (boolean, error?)", "args": "() -> {string}",
     },
 }

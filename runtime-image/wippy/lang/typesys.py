@@ -247,6 +247,11 @@ def assignable(src: T, dst: T, depth: int = 0) -> bool:
         return False
     if isinstance(dst, Fn):
         if isinstance(src, Fn):
+            if src.method == dst.method:
+                # parameters are contravariant: the function must take what its callers pass
+                for i, (_n, dt, _o) in enumerate(dst.params):
+                    if i < len(src.params) and not assignable(dt, src.params[i][1], depth + 1):
+                        return False
             if dst.rets is not None and src.rets is not None:
                 for i, r in enumerate(dst.rets):
                     if i < len(src.rets) and not assignable(src.rets[i], r, depth + 1):

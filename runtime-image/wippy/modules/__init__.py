@@ -77,6 +77,9 @@ SPECS: list[ModuleSpec] = [
 BY_NAME = {s.name: s for s in SPECS}
 # internal helpers that are installed but cannot be required by name
 INTERNAL = {"binary", "stdlib", "time_value", "print", "pubsub"}
+# what require() finds without the entry listing it in `modules:` (the globals); the linter's
+# undeclared-require check reads this set too, so lint and run time resolve alike
+AMBIENT = frozenset(s.name for s in SPECS if s.is_global)
 
 
 def _has(name: str, suffix: str) -> bool:
@@ -96,8 +99,7 @@ def _py_table(engine, value: Any) -> Any:
 
 def install_all(engine, only: set[str] | None = None) -> None:
     S = engine.S
-    # globals can also be required without being listed in an entry's modules
-    S.ambient = engine.lua.table_from({s.name: True for s in SPECS if s.is_global})
+    S.ambient = engine.lua.table_from({name: True for name in AMBIENT})
     for spec in SPECS:
         if only is not None and spec.name not in only and not spec.is_global and spec.name not in INTERNAL:
             continue
