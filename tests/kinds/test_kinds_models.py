@@ -101,8 +101,6 @@ def test_process_host_and_limits():
     for name in ("workers", "queue_size", "local_queue_size"):
         with pytest.raises(EntryInvalid, match=f"host.{name} is not supported here: a process.host is one Lua state"):
             validate_entry(entry("process.host", {"host": {name: 4}}))
-    with pytest.raises(EntryInvalid, match="hide_logs is not supported here"):
-        validate_entry(entry("terminal.host", {"hide_logs": True}))
     assert (h.limits.max_memory, h.limits.slice_timeout) == (64 * 1024 * 1024, 0.05)
     limits = MODELS["process.host"].model_json_schema()["$defs"]["SandboxLimits"]["properties"]
     assert limits["max_memory"]["anyOf"][0]["x-kubernetes-int-or-string"] is True

@@ -215,3 +215,20 @@ def test_process_host_refuses_fields_it_cannot_honour(field, value, reason):
     for kind in ("process.host", "terminal.host"):
         with pytest.raises(EntryInvalid, match=f"lifecycle.{field} .*{reason}"):
             validate_entry(Entry("app:h", kind, {}, {"lifecycle": {field: value}}))
+
+
+async def test_terminal_host_hide_logs_drops_the_log_records_of_its_processes(runtime, caplog):
+    rt = runtime
+    talker = 'function main() require("logger"):info("said by " .. process.pid()) return 0 end'
+    await put(rt, ("app:talker", "process.lua", {"source": talker, "method": "main", "modules": ["logger"]}),
+              ("app:quiet", "terminal.host", {"hide_logs": True, "lifecycle": {"auto_start": True}}),
+              ("app:loud", "terminal.host", {"lifecycle": {"auto_start": True}}))
+    caplog.set_level("INFO", logger="wippy.lua")
+    assert await rt.node.exec("app:talker", "app:quiet", []) == 0
+    assert await rt.node.exec("app:talker", "app:loud", []) == 0
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("wippy.lua")]
+    assert len(said) == 1 and "app:loud" in said[0]
+    # a live change of the field applies to the next record
+    await rt.registry.apply([Op.update(Entry("app:quiet", "terminal.host", {}, {"lifecycle": {"auto_start": True}}))])
+    assert await rt.node.exec("app:talker", "app:quiet", []) == 0
+    assert len([r for r in caplog.records if r.name.startswith("wippy.lua")]) == 2

@@ -26,7 +26,7 @@ version: "1.0"
 namespace: app
 entries:
   - {name: temporal, kind: temporal.client, address: "ADDRESS"}
-  - {name: worker, kind: temporal.worker, client: temporal, task_queue: "QUEUE"}
+  - {name: worker, kind: temporal.worker, client: temporal, task_queue: "QUEUE", lifecycle: {auto_start: true}}
   - {name: db, kind: db.sql.sqlite, file: effects.db}
   - name: step
     kind: function.lua

@@ -19,7 +19,7 @@ version: "1.0"
 namespace: app
 entries:
   - {name: temporal, kind: temporal.client, address: "ADDRESS"}
-  - {name: worker, kind: temporal.worker, client: temporal, task_queue: "QUEUE"}
+  - {name: worker, kind: temporal.worker, client: temporal, task_queue: "QUEUE", lifecycle: {auto_start: true}}
   - {name: procs, kind: process.host, lifecycle: {auto_start: true}}
   - name: sleeper
     kind: workflow.lua

@@ -20,6 +20,7 @@ async def order_app(tmp_path, temporal_address):
     rt = Runtime(app, node_name="n1")
     await rt.start()
     assert not rt.errors, rt.errors
+    await rt.supervisor.ensure_started("app:terminal")   # as `wippy run` does for a command
     yield rt
     await rt.stop()
 

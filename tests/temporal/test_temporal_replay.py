@@ -21,6 +21,7 @@ async def test_recorded_history_replays_and_a_nondeterministic_change_is_reporte
     rt = Runtime(app, node_name="n1")
     await rt.start()
     try:
+        await rt.supervisor.ensure_started("app:terminal")   # as `wippy run` does for a command
         assert await asyncio.wait_for(rt.node.exec("app:order", "app:terminal", ["yes"]), 30) == 0
         wid = capsys.readouterr().out.split("|", 1)[1].split("}", 1)[0]
         history = await rt.node.hosts["app:worker"].client.get_workflow_handle(wid).fetch_history()

@@ -75,6 +75,7 @@ class Engine:
         self.node = node
         self.host = host
         self.terminal = terminal
+        self.hide_logs = False     # terminal.host hide_logs: its processes' logger calls are dropped
         self.loop = asyncio.get_running_loop()
         # always created with a memory cap (0 = none) so that a live change can set one
         self.lua = lua54.LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False,

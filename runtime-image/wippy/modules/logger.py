@@ -6,6 +6,8 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
 
 def install(engine):
     def emit(level, message, name=None, fields=None, entry=None, pid=None):
+        if engine.hide_logs:
+            return
         log = logging.getLogger("wippy.lua" + ("." + name if name else ""))
         data = engine.py(fields) if fields is not None else {}
         log.log(LEVELS.get(level, logging.INFO), message,

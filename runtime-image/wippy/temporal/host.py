@@ -161,11 +161,11 @@ class TemporalWorkerHost:
                 raise to_application_error(e) from None
         return lua_activity
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, timeout: float = 10) -> None:
         C.unregister(self.ctx)
         if self.worker is not None and self._task is not None and not self._task.done():
             try:
-                await asyncio.wait_for(self.worker.shutdown(), 10)
+                await asyncio.wait_for(self.worker.shutdown(), timeout)
             except Exception:
                 self._task.cancel()
 

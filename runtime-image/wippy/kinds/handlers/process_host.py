@@ -57,9 +57,11 @@ class ProcessHostHandler:
         engine = self.engines.get(host_id)
         if engine is not None:
             engine.reconfigure(**opts)
+            engine.hide_logs = getattr(model, "hide_logs", False)
             sup.update(self._spec(host_id, model, engine))
             return
         engine = self.engines[host_id] = Engine(node, host_id, terminal=self.terminal, **opts)
+        engine.hide_logs = getattr(model, "hide_logs", False)
         spec = self._spec(host_id, model, engine)
         if model.lifecycle.auto_start and not sup.unmet(spec):
             node.add_host(host_id, engine)   # open now: entries of the same change may spawn on it

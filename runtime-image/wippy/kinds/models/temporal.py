@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from wippy.kinds.models.base import ConfigModel, KindModel
-from wippy.kinds.models.lifecycle import ResourceLifecycle
+from wippy.kinds.models.lifecycle import Lifecycle, ResourceLifecycle
 from wippy.kinds.models.lua import LuaCode
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
@@ -156,6 +156,20 @@ class WorkerOptions(ConfigModel):
         return out
 
 
+class WorkerLifecycle(Lifecycle):
+    """``lifecycle`` of a temporal.worker, a supervised service: ``auto_start`` starts it when applied
+    (a start over start_timeout refuses the entry); without it, a service requiring it starts it, and
+    a start that fails is retried per ``restart``. ``stop_timeout`` bounds the worker's shutdown."""
+
+    @model_validator(mode="after")
+    def _no_run_fields(self) -> WorkerLifecycle:
+        self._refuse(("stable_threshold",), "has no meaning for a temporal.worker: only its start fails "
+                     "(lifecycle.restart retries that); a running worker reconnects by itself")
+        self._refuse(("security",), "is not supported on a temporal.worker: workflows and activities run as "
+                     "whoever started them")
+        return self
+
+
 class TemporalWorker(KindModel):
     kind = "temporal.worker"
 
@@ -164,15 +178,8 @@ class TemporalWorker(KindModel):
     max_concurrent_workflow_tasks: int | None = Field(None, ge=1, description="Most workflow tasks run at once (unset = SDK default).")
     max_concurrent_activities: int | None = Field(None, ge=1, description="Most activities run at once (unset = SDK default).")
     worker_options: WorkerOptions = Field(default_factory=WorkerOptions, description="Temporal worker settings.")
-    lifecycle: ResourceLifecycle = Field(default_factory=ResourceLifecycle,
-                                         description="requires orders it; start_timeout bounds the worker start.")
-
-    @model_validator(mode="after")
-    def _starts_when_applied(self) -> TemporalWorker:
-        if "auto_start" in self.lifecycle.model_fields_set and not self.lifecycle.auto_start:
-            raise ValueError("lifecycle.auto_start: false is not supported: a temporal.worker starts polling "
-                             "its task queue when applied")
-        return self
+    lifecycle: WorkerLifecycle = Field(default_factory=WorkerLifecycle,
+                                       description="When it polls: auto_start, requires, start_timeout, restart.")
 
     def references(self, entry_ns: str) -> set[str]:
         return {resolve_ref(self.client, entry_ns)} | self.lifecycle.references(entry_ns)

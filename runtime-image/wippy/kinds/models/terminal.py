@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from wippy.kinds.models.base import KindModel
 from wippy.kinds.models.lifecycle import HostLifecycle
@@ -11,16 +11,8 @@ from wippy.kinds.models.lifecycle import HostLifecycle
 class TerminalHost(KindModel):
     kind = "terminal.host"
 
-    hide_logs: bool = Field(False, description="Not supported (must stay false): the runtime's log is the CLI's stderr.")
+    hide_logs: bool = Field(False, description="Drop the log records (logger module) of the processes on this host.")
     lifecycle: HostLifecycle = Field(default_factory=HostLifecycle, description="When the host opens.")
-
-    @field_validator("hide_logs")
-    @classmethod
-    def _no_hiding(cls, hide: bool) -> bool:
-        if hide:
-            raise ValueError("hide_logs is not supported here: the runtime's log goes to the CLI's stderr; "
-                             "quiet it with `wippy -s` or --log-level")
-        return hide
 
     def references(self, entry_ns: str) -> set[str]:
         return self.lifecycle.references(entry_ns)
