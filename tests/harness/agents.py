@@ -53,8 +53,8 @@ class RunningApp:
         except OSError:
             return None
 
-    def token(self, actor: str, *, ns=(), kinds=(), actions: str | None = None) -> dict:
-        args = ["mcp-token", "create", str(self.dir), "--actor", actor]
+    def token(self, actor: str, *, ns=(), kinds=(), actions: str | None = None, store: str | None = None) -> dict:
+        args = ["mcp-token", "create", str(self.dir), "--actor", actor, *(["--token-store", store] if store else [])]
         for n in ns:
             args += ["--ns", n]
         for k in kinds:
@@ -65,8 +65,8 @@ class RunningApp:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
-    def revoke(self, token_id: str) -> None:
-        r = wippy("mcp-token", "revoke", token_id, str(self.dir))
+    def revoke(self, token_id: str, store: str | None = None) -> None:
+        r = wippy("mcp-token", "revoke", token_id, str(self.dir), *(["--token-store", store] if store else []))
         assert r.returncode == 0, r.stderr
 
     def history(self) -> list[str]:
@@ -93,10 +93,11 @@ async def stdio_session(app_dir: Path, token: str, *extra: str, env: dict | None
 class HttpServer:
     """`wippy mcp DIR --http` in the background."""
 
-    def __init__(self, app_dir: Path):
+    def __init__(self, app_dir: Path, *extra: str):
         self.url = f"http://127.0.0.1:{free_port()}/mcp"
         addr = self.url.removeprefix("http://").removesuffix("/mcp")
-        self.proc = subprocess.Popen([sys.executable, "-m", "wippy.cli.main", "mcp", str(app_dir), "--http", addr],
+        self.proc = subprocess.Popen([sys.executable, "-m", "wippy.cli.main", "mcp", str(app_dir), "--http", addr,
+                                      *extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: _answers(self.url), timeout=30, what="wippy mcp --http to listen")
 

@@ -254,7 +254,7 @@ async def test_http_transport_tools_auth_and_revocation(app):
             r = await c.post(server.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
             assert r.status_code == 401
             r = await c.post(server.url, json={}, headers={"Authorization": "Bearer wmcp_nope"})
-            assert (r.status_code, r.json()) == (401, {"error": "unknown MCP token"})
+            assert r.status_code == 401 and r.json()["error"].startswith("unknown or expired MCP token")
     finally:
         server.stop()
 
@@ -262,10 +262,57 @@ async def test_http_transport_tools_auth_and_revocation(app):
 def test_stdio_server_refuses_to_start_without_a_valid_token(app):
     r = wippy("mcp", str(app.dir), env={"WIPPY_MCP_TOKEN": "wmcp_bad"}, timeout=30)
     assert r.returncode == 1
-    assert "unknown MCP token" in r.stderr
+    assert "unknown or expired MCP token" in r.stderr
 
 
 def test_token_cli_refuses_unknown_actions(app):
     r = wippy("mcp-token", "create", str(app.dir), "--actor", "x", "--actions", "read,fly")
     assert r.returncode == 1
     assert "unknown action(s) fly" in r.stderr
+
+
+async def test_tokens_in_a_configured_token_store_on_both_transports(app):
+    """Tokens issued into the app's security.token_store entry: signed, kept by hash, scopes kept,
+    accepted over stdio and HTTP, refused at once on both after a revocation."""
+    store = ["--token-store", "sec:mcp_tokens"]
+    tok = app.token("store-agent", actions="read,lint", store="sec:mcp_tokens")
+    assert tok["actions"] == ["read", "lint"] and tok["expires_at"] - tok["created_at"] == pytest.approx(7200, abs=5)
+    assert tok["token"] not in (app.dir / ".wippy" / "sec-tokens.db").read_bytes().decode("latin-1")
+    listed = wippy("mcp-token", "list", str(app.dir), *store).stdout
+    assert f"{tok['id']}  active   store-agent" in listed and "actions=read,lint" in listed
+    # another store does not know it (the default one here)
+    r = wippy("mcp", str(app.dir), env={"WIPPY_MCP_TOKEN": tok["token"]}, timeout=30)
+    assert r.returncode == 1 and "unknown or expired MCP token (token store wippy.mcp:tokens" in r.stderr
+    # a forged signature is refused before any lookup
+    body, _, tag = tok["token"].rpartition(".")
+    r = wippy("mcp", str(app.dir), *store, env={"WIPPY_MCP_TOKEN": f"{body}.{tag[::-1]}"}, timeout=30)
+    assert r.returncode == 1 and "unknown or expired MCP token (token store sec:mcp_tokens)" in r.stderr
+
+    server = HttpServer(app.dir, *store)
+    try:
+        async with stdio_session(app.dir, tok["token"], env={"WIPPY_MCP_TOKEN_STORE": "sec:mcp_tokens"}) as s, \
+                http_session(server.url, tok["token"]) as h:
+            assert await call(s, "history") and await call(h, "history")
+            for session in (s, h):   # the scope travels with the token
+                with pytest.raises(ToolFailed, match=rf"token {tok['id']} \(store-agent\) may not create"):
+                    await call(session, "apply", changes=[{"action": "create", "entry": fn("app:nope", "return 1")}])
+            app.revoke(tok["id"], store="sec:mcp_tokens")
+            with pytest.raises(ToolFailed, match=rf"token {tok['id']} \(store-agent\) was revoked"):
+                await call(s, "history")
+            with pytest.raises(MCPError):
+                await call(h, "history")
+        import httpx2
+        async with httpx2.AsyncClient() as c:
+            r = await c.post(server.url, json={}, headers={"Authorization": f"Bearer {tok['token']}"})
+            assert (r.status_code, r.json()) == (401, {"error": f"token {tok['id']} (store-agent) was revoked"})
+    finally:
+        server.stop()
+    assert f"{tok['id']}  revoked  store-agent" in wippy("mcp-token", "list", str(app.dir), *store).stdout
+
+
+def test_token_store_over_a_memory_store_is_refused(app):
+    r = wippy("mcp-token", "create", str(app.dir), "--actor", "x", "--token-store", "sec:mem_tokens")
+    assert r.returncode == 1
+    assert "token store sec:mem_tokens keeps its tokens in sec:mem, a store.memory" in r.stderr
+    r = wippy("mcp-token", "list", str(app.dir), "--token-store", "app:greet")
+    assert r.returncode == 1 and "no security.token_store entry app:greet in the app (a function.lua)" in r.stderr

@@ -60,6 +60,9 @@ class KubeOps:
                     continue   # an object the operator reports as invalid
         return out
 
+    def entries_now(self) -> dict[str, Entry]:
+        return {eid: from_object(o) for eid, o in self._objects().items()}
+
     async def _entries(self) -> tuple[dict[str, Entry], dict[str, dict]]:
         objs = await asyncio.to_thread(self._objects)
         return {eid: from_object(o) for eid, o in objs.items()}, objs

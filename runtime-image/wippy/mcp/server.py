@@ -18,9 +18,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ..control import SOCKET, request
 from ..runtime import DATA_DIR
-from .tokens import FileTokenStore, Unauthorized
+from .tokens import McpTokens, Unauthorized
 
-TOKENS_FILE = "mcp-tokens.json"
 AUDIT_FILE = "mcp-audit.jsonl"
 
 INSTRUCTIONS = """Tools over a running Wippy app's registry. Entries are typed definitions
@@ -30,13 +29,13 @@ before applying it; apply with run_tests: true to have it rolled back by itself 
 
 
 class AppLink:
-    """The running app's control socket, the token store and the audit log of an app folder."""
+    """The running app's control socket, its MCP tokens and the audit log of an app folder."""
 
-    def __init__(self, app_dir: Path):
+    def __init__(self, app_dir: Path, tokens: McpTokens):
         self.app_dir = Path(app_dir).resolve()
         data = self.app_dir / DATA_DIR
         self.socket = data / SOCKET
-        self.tokens = FileTokenStore(data / TOKENS_FILE)
+        self.tokens = tokens
         self.audit = data / AUDIT_FILE
 
     async def call(self, tool: str, args: dict, grant: dict) -> Any:
@@ -58,10 +57,10 @@ class AppLink:
 
 class KubeLink(AppLink):
     """`wippy mcp --kubernetes`: the tools act on the app's custom resources from this process;
-    tokens and the audit log stay in DIR/.wippy."""
+    the audit log stays in DIR/.wippy (and the tokens too, unless a token store entry is named)."""
 
-    def __init__(self, token_dir: Path, ops):
-        super().__init__(token_dir)
+    def __init__(self, data_dir: Path, tokens: McpTokens, ops):
+        super().__init__(data_dir, tokens)
         self.ops = ops
 
     async def call(self, tool: str, args: dict, grant: dict) -> Any:
@@ -88,7 +87,7 @@ def build_server(link: AppLink, stdio_token: str | None = None) -> MCPServer:
         started = time.time()
         record: dict[str, Any] = {"ts": started, "tool": tool, "args": args}
         try:
-            grant = link.tokens.authenticate(secret)
+            grant = await link.tokens.authenticate(secret)
         except Unauthorized as e:
             link.record(record | {"ok": False, "error": str(e)})
             raise ToolError(f"PermissionDenied: {e}") from None
@@ -172,7 +171,7 @@ def build_server(link: AppLink, stdio_token: str | None = None) -> MCPServer:
 class BearerGate:
     """HTTP requests without a valid, unrevoked token are answered 401 before reaching MCP."""
 
-    def __init__(self, app, tokens: FileTokenStore):
+    def __init__(self, app, tokens: McpTokens):
         self.app = app
         self.tokens = tokens
 
@@ -180,7 +179,7 @@ class BearerGate:
         if scope["type"] == "http":
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
             try:
-                self.tokens.authenticate(bearer(headers))
+                await self.tokens.authenticate(bearer(headers))
             except Unauthorized as e:
                 body = json.dumps({"error": str(e)}).encode()
                 await send({"type": "http.response.start", "status": 401,
@@ -191,7 +190,7 @@ class BearerGate:
 
 
 async def serve_stdio(link: AppLink, token: str | None) -> None:
-    link.tokens.authenticate(token)   # refuse to start on a bad token
+    await link.tokens.authenticate(token)   # refuse to start on a bad token
     await build_server(link, token).run_stdio_async()
 
 

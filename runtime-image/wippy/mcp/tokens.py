@@ -1,30 +1,40 @@
-"""Scoped, revocable MCP tokens.
+"""Scoped, revocable MCP tokens, kept in a `security.token_store` entry.
 
-A token names an actor and grants actions on entries whose namespace and kind match its
-patterns. Only a SHA-256 of the secret is stored; the store is read again on every check, so a
-revocation holds from the next call on. The store is a JSON file in the app's `.wippy/`; it
-sits behind the small `TokenStore` interface so a `security.token_store` entry can back it later.
+A token is one of the store's tokens (random bytes, HMAC-signed when the entry has a `token_key`,
+kept under the SHA-256 of the token), whose record carries the grant: the actor, and the actions
+on entries whose namespace and kind match its patterns. Beside it the store keeps the grant by id
+(`wippy.mcp.grant:<id>`, for `list` and `revoke`, never the secret) and a revocation marker under
+the token's hash (so a revoked token is refused as revoked, not as unknown). Every check reads the
+store again: a revocation holds from the next call on, in every process that uses the store.
+
+Which store: the `security.token_store` entry named by `--token-store` (or WIPPY_MCP_TOKEN_STORE),
+read from the app's files (or, on Kubernetes, its custom resources) and opened in this process, so
+its `store` must be one that processes share (store.sql or store.redis; a store.memory lives in
+one process and is refused). Without one, the default is the same kind over SQLite in the app's
+`.wippy/mcp-tokens.db`, signed with a key generated into `.wippy/mcp-token.key`.
 """
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import hmac
-import json
 import os
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable
 
-from ..engine.errors import PERMISSION_DENIED, WippyError
+from ..engine.errors import INVALID, NOT_FOUND, PERMISSION_DENIED, WippyError
+from ..registry import Entry
 
 # What a token may be granted. `read`: list, find, read entries and source, history and diffs;
 # `lint`: check a proposed change; `create`/`update`/`delete`: the ops of a changeset; `test`: run
 # tests; `rollback`: move the app to another version; `observe`: an entry's logs and metrics.
 ACTIONS = ("read", "lint", "create", "update", "delete", "test", "rollback", "observe")
-PREFIX = "wmcp_"
+
+DEFAULT_STORE = "wippy.mcp:tokens"
+DEFAULT_EXPIRATION = "720h"   # of the default store: 30 days
+GRANTS = "wippy.mcp.grant:"
+REVOKED = "wippy.mcp.revoked:"
 
 
 class Unauthorized(WippyError):
@@ -40,8 +50,8 @@ class Grant:
     kinds: list[str] = field(default_factory=lambda: ["*"])
     actions: list[str] = field(default_factory=lambda: list(ACTIONS))
     created_at: float = 0.0
+    expires_at: float | None = None
     revoked_at: float | None = None
-    hash: str = ""
 
     def covers(self, entry_id: str, kind: str | None) -> bool:
         ns = entry_id.rpartition(":")[0]
@@ -58,76 +68,155 @@ class Grant:
                                f"namespaces {self.namespaces} / kinds {self.kinds}")
 
     def public(self) -> dict:
-        d = asdict(self)
-        d.pop("hash")
-        return d
+        return asdict(self)
 
 
-class TokenStore(Protocol):
-    def issue(self, actor: str, namespaces: list[str], kinds: list[str], actions: list[str]) -> tuple[Grant, str]: ...
-    def authenticate(self, secret: str | None) -> Grant: ...
-    def revoke(self, token_id: str) -> Grant: ...
-    def list(self) -> list[Grant]: ...
+def _grant(d: dict) -> Grant:
+    return Grant(**{k: d[k] for k in Grant.__dataclass_fields__ if k in d})
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+class McpTokens:
+    """MCP grants over a `security.token_store` (security/tokens.py) and the resources it uses."""
 
+    def __init__(self, store, resources, where: str):
+        self.tokens = store          # security.tokens.TokenStore
+        self.kv = store.store        # its store.* resource
+        self.resources = resources
+        self.where = where           # for messages: which entry keeps the tokens
 
-class FileTokenStore:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def _load(self) -> list[Grant]:
-        try:
-            doc = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return []
-        return [Grant(**g) for g in doc.get("tokens", [])]
-
-    def _save(self, grants: list[Grant]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"tokens": [asdict(g) for g in grants]}, f, indent=2)
-        os.replace(tmp, self.path)
-
-    def issue(self, actor: str, namespaces: list[str], kinds: list[str], actions: list[str]) -> tuple[Grant, str]:
+    async def issue(self, actor: str, namespaces: list[str], kinds: list[str], actions: list[str],
+                    expiration: str | None = None) -> tuple[Grant, str]:
         unknown = sorted(set(actions) - set(ACTIONS))
         if unknown:
-            raise WippyError("Invalid", f"unknown action(s) {', '.join(unknown)}; known: {', '.join(ACTIONS)}")
+            raise WippyError(INVALID, f"unknown action(s) {', '.join(unknown)}; known: {', '.join(ACTIONS)}")
         if not actor:
-            raise WippyError("Invalid", "a token needs an actor")
-        secret = PREFIX + secrets.token_hex(32)
-        grants = self._load()
+            raise WippyError(INVALID, "a token needs an actor")
         grant = Grant(id=secrets.token_hex(4), actor=actor, namespaces=list(namespaces) or ["*"],
-                      kinds=list(kinds) or ["*"], actions=list(actions), created_at=time.time(),
-                      hash=_digest(secret))
-        grants.append(grant)
-        self._save(grants)
+                      kinds=list(kinds) or ["*"], actions=list(actions), created_at=time.time())
+        options: dict[str, Any] = {"meta": {"mcp": grant.public()}}
+        if expiration:
+            options["expiration"] = expiration
+        secret = await self.tokens.create({"id": actor, "meta": {}}, ["mcp"], options)
+        record = await self.tokens.validate(secret)
+        grant.expires_at = record["expires_at"]
+        await self.kv.set(GRANTS + grant.id, grant.public() | {"key": self.tokens._key(secret)},
+                          max(1.0, grant.expires_at - time.time()))
         return grant, secret
 
-    def authenticate(self, secret: str | None) -> Grant:
+    async def authenticate(self, secret: str | None) -> Grant:
         if not secret:
-            raise Unauthorized("no MCP token given (Authorization: Bearer wmcp_..., or WIPPY_MCP_TOKEN)")
-        digest = _digest(secret)
-        for g in self._load():
-            if hmac.compare_digest(g.hash, digest):
-                if g.revoked_at is not None:
-                    raise Unauthorized(f"token {g.id} ({g.actor}) was revoked")
-                return g
-        raise Unauthorized("unknown MCP token")
+            raise Unauthorized("no MCP token given (Authorization: Bearer <token>, or WIPPY_MCP_TOKEN)")
+        try:
+            record = await self.tokens.validate(secret)
+        except WippyError as e:
+            if e.kind not in (PERMISSION_DENIED, INVALID):
+                raise
+            revoked = await self._get(REVOKED + self.tokens._key(secret))
+            if revoked is not None:
+                raise Unauthorized(f"token {revoked['id']} ({revoked['actor']}) was revoked") from None
+            raise Unauthorized(f"unknown or expired MCP token (token store {self.where})") from None
+        mcp = (record.get("meta") or {}).get("mcp")
+        if not isinstance(mcp, dict):
+            raise Unauthorized(f"not an MCP token (token store {self.where})")
+        return _grant(mcp)
 
-    def revoke(self, token_id: str) -> Grant:
-        grants = self._load()
-        for g in grants:
-            if g.id == token_id:
-                if g.revoked_at is None:
-                    g.revoked_at = time.time()
-                    self._save(grants)
-                return g
-        raise WippyError("NotFound", f"no token {token_id}")
+    async def revoke(self, token_id: str) -> Grant:
+        d = await self._get(GRANTS + token_id)
+        if d is None:
+            raise WippyError(NOT_FOUND, f"no token {token_id} in token store {self.where} (or it expired)")
+        grant = _grant(d)
+        if grant.revoked_at is None:
+            grant.revoked_at = time.time()
+            ttl = max(1.0, (grant.expires_at or time.time()) - time.time())
+            await self.kv.set(REVOKED + d["key"], {"id": grant.id, "actor": grant.actor}, ttl)
+            await self.kv.delete(d["key"])
+            await self.kv.set(GRANTS + token_id, grant.public() | {"key": d["key"]}, ttl)
+        return grant
 
-    def list(self) -> list[Grant]:
-        return self._load()
+    async def list(self) -> list[Grant]:
+        out, after = [], None
+        while True:
+            page = await self.kv.list(GRANTS, after, 100)
+            out += [_grant(item["value"]) for item in page["items"]]
+            if not page.get("has_more"):
+                return sorted(out, key=lambda g: g.created_at)
+            after = page["items"][-1]["key"]
+
+    async def _get(self, key: str) -> dict | None:
+        try:
+            return await self.kv.get(key)
+        except WippyError as e:
+            if e.kind == NOT_FOUND:
+                return None
+            raise
+
+    def close(self) -> None:
+        self.resources.close_all()
+
+
+class _Entries:
+    """The node a token store's resources are built on: entries by id, `${env:...}` resolved
+    from this process's environment."""
+
+    def __init__(self, entries: dict[str, Entry]):
+        self.entries = entries
+
+    def get_entry(self, entry_id: str) -> Entry | None:
+        from dataclasses import replace
+
+        from ..loader.interpolate import resolve_entry_data
+        e = self.entries.get(entry_id)
+        return None if e is None else replace(e, data=resolve_entry_data(e.data, os.environ.get))
+
+
+def default_entries(data_dir: Path) -> dict[str, Entry]:
+    """The default token store: a security.token_store over SQLite in ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = data_dir / "mcp-token.key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    db = data_dir / "mcp-tokens.db"
+    if not db.exists():   # grants and hashes only, yet nobody else's to read
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    return {
+        DEFAULT_STORE: Entry(DEFAULT_STORE, "security.token_store", {},
+                             {"store": "token_kv", "token_key": key_file.read_text().strip(),
+                              "default_expiration": DEFAULT_EXPIRATION}),
+        "wippy.mcp:token_kv": Entry("wippy.mcp:token_kv", "store.sql", {},
+                                    {"database": "token_db", "table_name": "mcp_tokens"}),
+        "wippy.mcp:token_db": Entry("wippy.mcp:token_db", "db.sql.sqlite", {},
+                                    {"file": str(db)}),
+    }
+
+
+def open_tokens(store_id: str | None, data_dir: Path,
+                entries: Callable[[], dict[str, Entry]]) -> McpTokens:
+    """The MCP tokens of the `security.token_store` entry ``store_id`` among ``entries()`` (read
+    only when one is named), else of the default store in ``data_dir``."""
+    from ..data import Resources
+    from ..kinds.models.catalog import validate_entry_as
+    from ..kinds.models.security import TokenStore as TokenStoreModel
+    from ..registry.entry import resolve_ref
+    from ..security.tokens import TokenStore
+    if store_id is None:
+        found, where = default_entries(data_dir), f"{DEFAULT_STORE} ({data_dir / 'mcp-tokens.db'})"
+        store_id = DEFAULT_STORE
+    else:
+        found, where = entries(), store_id
+    node = _Entries(found)
+    entry = node.get_entry(store_id)
+    if entry is None or entry.kind != "security.token_store":
+        raise WippyError(NOT_FOUND, f"no security.token_store entry {store_id} in the app "
+                                    f"({'a ' + entry.kind if entry else 'no such entry'})")
+    model = validate_entry_as(entry, TokenStoreModel)
+    kv_id = resolve_ref(model.store, entry.ns)
+    kv = node.get_entry(kv_id)
+    if kv is not None and kv.kind == "store.memory":
+        raise WippyError(INVALID, f"token store {store_id} keeps its tokens in {kv_id}, a store.memory: that "
+                                  "lives inside one process, and MCP tokens are issued, checked and revoked by "
+                                  "several (wippy mcp, wippy mcp-token); use a store.sql or store.redis")
+    res = Resources(node)
+    res.base_dir = data_dir.parent
+    return McpTokens(TokenStore(store_id, model, res.store(kv_id)), res, where)
