@@ -105,3 +105,133 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
     assert json.loads(t.stdout)["passed"] == 3
     audit = [json.loads(ln) for ln in (tmp_path / ".wippy" / "mcp-audit.jsonl").read_text().splitlines()]
     assert [a["tool"] for a in audit if a["tool"] == "apply" and a["ok"]] == ["apply", "apply"]
+
+
+TICKER = ('local time = require("time")\nlocal logger = require("logger")\nlocal funcs = require("funcs")\n'
+          'local function main()\n  while true do\n'
+          '    logger.info("tick", {answer = funcs.call("hello:shout", "pod")})\n'
+          '    time.sleep("100ms")\n  end\nend\nreturn {main = main}\n')
+HEY = 'return {main = function(who) return "HEY, " .. string.upper(who) .. "!" end}'
+
+
+def fresh_app(kube: KubeCluster) -> str:
+    name = f"mk-{uuid.uuid4().hex[:6]}"
+    kube.kubectl("create", "namespace", name)
+    manifests = [d for d in yaml.safe_load_all((REPO / "examples/kubernetes/hello-world.yaml").read_text()) if d]
+    kube.kubectl("apply", "-n", name, "-f", "-", input=yaml.safe_dump_all(manifests))
+    return name
+
+
+def runtime_pod(kube: KubeCluster, ns: str, name: str, port: int) -> None:
+    """The Pod object of a runtime this test runs as a local process (nothing runs pods here):
+    labelled as the operator's Deployment labels them, its `metrics` port, Running at 127.0.0.1."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "labels": {"wippy.ai/app": "hello-world",
+                                                 "app.kubernetes.io/name": "wippy-runtime"}},
+           "spec": {"containers": [{"name": "runtime", "image": "example/wippy:1",
+                                    "ports": [{"name": "metrics", "containerPort": port}]}]}}
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pod))
+    kube.kubectl("patch", "pod", name, "-n", ns, "--subresource=status", "--type=merge", "-p",
+                 json.dumps({"status": {"phase": "Running", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]}}))
+
+
+async def until(what: str, probe, timeout: float = 60):
+    """Await ``probe()`` until it returns something truthy."""
+    import asyncio
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await probe()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what} (last: {got!r})"
+        await asyncio.sleep(0.3)
+
+
+async def test_agent_diff_rollback_logs_metrics_and_events(kube: KubeCluster, tmp_path, operator) -> None:
+    """Kubernetes' own record drives diff and rollback (the app's versions, each entry's revisions);
+    logs and metrics come from the app's runtime pod; each change is a Kubernetes Event of its entry."""
+    from tests.harness.kube_cluster import free_port
+    from tests.kubernetes.test_runtime_live import Pod
+    ns = fresh_app(kube)
+    env = {"KUBECONFIG": str(kube.kubeconfig)}
+    token = json.loads(wippy("mcp-token", "create", str(tmp_path), "--actor", "k8s-agent").stdout)["token"]
+    port = free_port()
+    pod = Pod(kube, ns, "hello-world-runtime-1", args=["run", "--kubernetes", "--app", "hello-world",
+                                                        "--metrics", f"127.0.0.1:{port}"]).start()
+    try:
+        runtime_pod(kube, ns, "hello-world-runtime-1", port)
+        async with stdio_session(tmp_path, token, "--kubernetes", "--app", "hello-world", "-n", ns, env=env) as s:
+            async def head(part: str):
+                rows = await call(s, "history")
+                return next((r["version"] for r in rows if r["head"] and part in r["summary"]), None)
+
+            async def ticks(answer: str):
+                got = await call(s, "logs", id="hello:ticker", limit=5)
+                return got if [r["fields"]["answer"] for r in got["records"][-1:]] == [answer] else None
+
+            v0 = await until("the app's first version", lambda: head("entries"))
+            made = await call(s, "apply", changes=[{"action": "create", "entry": e} for e in (
+                {"id": "hello:shout", "kind": "function.lua", "source": SHOUT, "method": "main"},
+                {"id": "hello:procs", "kind": "process.host", "lifecycle": {"auto_start": True}},
+                {"id": "hello:ticker", "kind": "process.lua", "source": TICKER, "method": "main",
+                 "modules": ["time", "logger", "funcs"]},
+                {"id": "hello:ticker.service", "kind": "process.service", "process": "hello:ticker",
+                 "host": "hello:procs", "lifecycle": {"auto_start": True}})])
+            assert made["applied"] is True, made
+            v1 = await until("the version with the agent's entries", lambda: head("+hello:ticker"))
+            got = await until("the ticker's logs from the pod", lambda: ticks("HELLO, POD!"))
+            assert got["pods"] == ["hello-world-runtime-1"] and got["records"][-1]["pod"] == "hello-world-runtime-1"
+
+            assert (await call(s, "apply", changes=[{"action": "update", "entry": {
+                "id": "hello:shout", "kind": "function.lua", "source": HEY, "method": "main"}}]))["applied"] is True
+            v2 = await until("the version with the new shout", lambda: head("~hello:shout"))
+            await until("the pod serving the new shout", lambda: ticks("HEY, POD!"))
+            metrics = await call(s, "metrics", id="hello:shout")
+            served = [m for m in metrics["samples"] if m["name"] == "wippy_entry_served_revision"]
+            assert [(m["labels"], m["pod"]) for m in served] == [({"entry": "hello:shout"}, "hello-world-runtime-1")]
+
+            diff = await call(s, "diff", from_version=v1, to_version=v2)
+            assert [(c["id"], c["change"]) for c in diff["changes"]] == [("hello:shout", "updated")]
+            assert "-source: return {main = function(who) return \"HELLO" in diff["changes"][0]["diff"]
+            assert "+source: return {main = function(who) return \"HEY" in diff["changes"][0]["diff"]
+            assert {c["id"] for c in (await call(s, "diff", from_version=v0))["changes"]} == {
+                "hello:shout", "hello:procs", "hello:ticker", "hello:ticker.service"}
+
+            back = await call(s, "rollback", version=v1)
+            assert (back["changed"], back["kept"]) == (["hello:shout"], [])
+            assert get(kube, ns, "hello:shout")["spec"]["source"] == SHOUT
+            await until("the pod serving the old shout again", lambda: ticks("HELLO, POD!"))
+
+            # back to before the agent: what it created goes, and the pod stops running it
+            gone = await call(s, "rollback", version=v0)
+            assert sorted(gone["changed"]) == ["hello:procs", "hello:shout", "hello:ticker", "hello:ticker.service"]
+            assert kube.kubectl("get", FUNCS, "hello.shout", "-n", ns, check=False).returncode != 0
+            with pytest.raises(ToolFailed, match="no entry hello:ticker"):
+                await call(s, "logs", id="hello:ticker")
+
+            # git changes its own entry: no rollback may undo that behind its back
+            vg = await head("")
+            greet = get(kube, ns, "hello:greet")
+            greet["spec"]["source"] = greet["spec"]["source"].replace("Hello, ", "Hi, ")
+            kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(
+                {k: greet[k] for k in ("apiVersion", "kind", "spec")} | {"metadata": {
+                    "name": "hello.greet", "labels": greet["metadata"]["labels"]}}))
+            await until("git's version", lambda: head("~hello:greet"))
+            with pytest.raises(ToolFailed, match="hello:greet is not agent-owned"):
+                await call(s, "rollback", version=vg)
+            assert "Hi, " in get(kube, ns, "hello:greet")["spec"]["source"]
+            with pytest.raises(ToolFailed, match="no version 999"):
+                await call(s, "diff", from_version=999)
+    finally:
+        pod.stop()
+
+    events = json.loads(kube.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+    shout = [(e["reason"], e["type"], e["message"]) for e in events
+             if e["involvedObject"]["name"] == "hello.shout" and e["involvedObject"]["kind"] == "FunctionLua"]
+    reasons = sorted(r for r, _, _ in shout)
+    assert reasons == ["McpApply", "McpApply", "McpRollback", "McpRollback"], shout
+    assert all(m.startswith("mcp:k8s-agent (token ") for _, _, m in shout)
+    assert any(m.endswith("rolled back hello:shout to app version " + str(v1)) for r, _, m in shout if r == "McpRollback")
+    table = kube.kubectl("get", "events", "-n", ns, "--field-selector", "reason=McpApply").stdout
+    assert "functionlua/hello.shout" in table and "mcp:k8s-agent" in table

@@ -15,8 +15,11 @@ since cannot come back (their history went with them), so rollback refuses unles
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from wippy.kube.naming import GROUP, VERSION, plural
-from wippy.kube.revisions import HASH_LABEL, History, gitops_owner, json_body, kube_clients, warn_if_gitops
+from wippy.kube.revisions import (HASH_LABEL, History, HistoryError, gitops_owner, json_body, kube_clients,
+                                  warn_if_gitops)
 
 APP_HISTORY_LABEL = f"{GROUP}/app-history"
 APP_PIN_ANNOTATION = f"{GROUP}/pin-version"
@@ -63,22 +66,28 @@ def cmd_app_history(args) -> int:
     return 0
 
 
-def cmd_app_rollback(args) -> int:
-    from kubernetes.client import ApiException
+@dataclass
+class RollbackPlan:
+    """What returning an app to a version writes: each entry object whose spec differs and the
+    spec it gets back (found by hash in the entry's own revisions), and what cannot or need not be."""
+    version: int
+    changes: list[tuple[dict, str, dict]] = field(default_factory=list)   # (object, kind, spec)
+    unchanged: int = 0
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)     # `Kind/name` of entries not in that version
+    now: dict = field(default_factory=dict)            # the current version's data
 
-    from wippy.cli.commands import UsageError
-    apps, custom, namespace = kube_clients(args.namespace)
-    app = _get_app(custom, namespace, args.app)
+
+def plan_rollback(apps, custom, namespace: str, app: dict, to: int) -> RollbackPlan:
+    """Plan returning ``app`` to version ``to`` (HistoryError when it has no such version)."""
+    from kubernetes.client import ApiException
     versions = app_history(apps, app).list()
-    target = next((r for r in versions if r["revision"] == args.to), None)
+    target = next((r for r in versions if r["revision"] == to), None)
     if target is None:
         have = ", ".join(str(r["revision"]) for r in versions) or "none"
-        raise UsageError(f"app {args.app} has no version {args.to} (versions: {have})")
+        raise HistoryError(f"app {app['metadata']['name']} has no version {to} (versions: {have})")
     current = (app.get("status") or {}).get("version")
-    now = next((r["data"] for r in versions if r["revision"] == current), versions[-1]["data"])
-
-    # plan everything before writing anything
-    changes, unchanged, missing = [], 0, []
+    plan = RollbackPlan(to, now=next((r["data"] for r in versions if r["revision"] == current), versions[-1]["data"]))
     for key, want in sorted((target["data"].get("entries") or {}).items()):
         kind, name = key.split("/", 1)
         try:
@@ -86,20 +95,57 @@ def cmd_app_rollback(args) -> int:
         except ApiException as e:
             if e.status != 404:
                 raise
-            missing.append(f"{want['id']} (deleted since; its history went with it)")
+            plan.missing.append(f"{want['id']} (deleted since; its history went with it)")
             continue
         rev = next((r for r in History(apps, obj).list() if r["metadata"]["labels"].get(HASH_LABEL) == want["hash"]),
                    None)
         if rev is None:
-            missing.append(f"{want['id']} (that revision was pruned from its history)")
+            plan.missing.append(f"{want['id']} (that revision was pruned from its history)")
         elif rev["data"] == obj.get("spec"):
-            unchanged += 1
+            plan.unchanged += 1
         else:
-            changes.append((obj, kind, rev["data"]))
+            plan.changes.append((obj, kind, rev["data"]))
+    plan.extra = sorted(set(plan.now.get("entries") or {}) - set(target["data"].get("entries") or {}))
+    return plan
+
+
+def version_specs(apps, custom, namespace: str, app: dict, version: int) -> dict[str, tuple[str, dict | None]]:
+    """Entry id -> (`Kind/name`, its spec at ``version``, or None when no revision of it holds it
+    any more: the object was deleted, or that revision pruned)."""
+    from kubernetes.client import ApiException
+    rev = app_history(apps, app).get(version)
+    if rev is None:
+        have = ", ".join(str(r["revision"]) for r in app_history(apps, app).list()) or "none"
+        raise HistoryError(f"app {app['metadata']['name']} has no version {version} (versions: {have})")
+    out: dict[str, tuple[str, dict | None]] = {}
+    for key, want in (rev["data"].get("entries") or {}).items():
+        kind, name = key.split("/", 1)
+        spec = None
+        try:
+            obj = _get(custom, namespace, plural(kind), name)
+            spec = next((r["data"] for r in History(apps, obj).list()
+                         if r["metadata"]["labels"].get(HASH_LABEL) == want["hash"]), None)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        out[want["id"]] = (key, spec)
+    return out
+
+
+def cmd_app_rollback(args) -> int:
+    from kubernetes.client import ApiException
+
+    from wippy.cli.commands import UsageError
+    apps, custom, namespace = kube_clients(args.namespace)
+    app = _get_app(custom, namespace, args.app)
+    try:   # plan everything before writing anything
+        plan = plan_rollback(apps, custom, namespace, app, args.to)
+    except HistoryError as e:
+        raise UsageError(str(e)) from None
+    changes, unchanged, missing, extra, now = plan.changes, plan.unchanged, plan.missing, plan.extra, plan.now
     if missing and not args.skip_missing:
         raise UsageError(f"cannot restore version {args.to} of app {args.app}: " + "; ".join(missing)
                          + " (--skip-missing restores the rest)")
-    extra = sorted(set(now.get("entries") or {}) - set(target["data"].get("entries") or {}))
 
     owned = next((o for o, _, _ in changes if gitops_owner(o)), None)
     if owned is not None:

@@ -11,15 +11,18 @@ a write that fails, or `run_tests` with a failing test, puts back every object a
 from __future__ import annotations
 
 import asyncio
+import datetime
+import difflib
 import logging
+import socket
 from typing import Any
 
 import yaml
 
-from ..engine.errors import INVALID, NOT_FOUND, WippyError
+from ..engine.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 from ..kinds.models.catalog import validate_entry
 from ..kube.crds import crd_groups, default_selector
-from ..kube.manifests import from_object, to_object
+from ..kube.manifests import from_object, spec_to_entry, to_object
 from ..kube.naming import GROUP, VERSION, crd_kind, object_name, plural
 from ..registry import Entry, Op
 from ..testing.runner import Runner, discover
@@ -31,12 +34,15 @@ log = logging.getLogger("wippy.mcp")
 FIELD_MANAGER = "wippy"
 OWNED_LABEL = "wippy.ai/agent-owned"
 CHANGED_BY = "wippy.ai/changed-by"
+APP_LABEL = "wippy.ai/app"
+RUNTIME_LABEL = "app.kubernetes.io/name=wippy-runtime"   # the operator's runtime pods (children.pod_labels)
+METRICS_PORT = 9464   # the runtime's /metrics, /livez, /readyz and /logs when its pod names no `metrics` port
 
 
 class KubeOps:
     def __init__(self, app: str, namespace: str | None, selector: str | None = None):
         from ..kube.revisions import kube_clients
-        _, self.custom, self.namespace = kube_clients(namespace)
+        self.apps, self.custom, self.namespace = kube_clients(namespace)
         self.app = app
         self.selector = selector or str(default_selector(app))
 
@@ -110,17 +116,172 @@ class KubeOps:
     async def tool_history(self, grant: Grant, limit: int = 50) -> list[dict]:
         """The app's versions (the operator's ControllerRevisions of the WippyApp)."""
         grant.require("read")
-        from ..kube.app_history import _get_app, app_history
-        from ..kube.revisions import kube_clients
-        apps, custom, ns = kube_clients(self.namespace)
+        from ..kube.app_history import app_history, version_summary
 
         def rows():
-            app = _get_app(custom, ns, self.app)
+            app = self._app()
             current = (app.get("status") or {}).get("version")
-            return [{"version": r["revision"], "created_at": r["metadata"].get("creationTimestamp"),
-                     "head": r["revision"] == current, "entries": len((r["data"] or {}).get("entries") or {})}
-                    for r in app_history(apps, app).list()]
+            out, prev = [], None
+            for r in app_history(self.apps, app).list():
+                out.append({"version": r["revision"], "created_at": r["metadata"].get("creationTimestamp"),
+                            "head": r["revision"] == current, "entries": len((r["data"] or {}).get("entries") or {}),
+                            "summary": version_summary(prev, r["data"] or {})})
+                prev = r["data"] or {}
+            return out
         return (await asyncio.to_thread(rows))[-limit:]
+
+    def _app(self) -> dict:
+        from kubernetes.client import ApiException
+
+        from ..kube.app_history import APP_PLURAL
+        try:
+            return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, APP_PLURAL, self.app)
+        except ApiException as e:
+            if e.status == 404:
+                raise WippyError(NOT_FOUND, f"no WippyApp {self.app!r} in namespace {self.namespace}") from None
+            raise
+
+    async def tool_diff(self, grant: Grant, from_version: int, to_version: int | None = None) -> dict:
+        """Entry-by-entry diffs between two of the app's versions (default: to the current one),
+        each side's spec taken from the entry's own revisions."""
+        grant.require("read")
+        from ..kube.app_history import version_specs
+        from ..kube.revisions import HistoryError
+
+        def compute() -> dict:
+            app = self._app()
+            to = to_version or (app.get("status") or {}).get("version")
+            if to is None:
+                raise WippyError(NOT_FOUND, f"app {self.app} has no version recorded yet")
+            try:
+                before = version_specs(self.apps, self.custom, self.namespace, app, from_version)
+                after = version_specs(self.apps, self.custom, self.namespace, app, to)
+            except HistoryError as e:
+                raise WippyError(NOT_FOUND, str(e)) from None
+            changes = []
+            for eid in sorted(set(before) | set(after)):
+                a, b = before.get(eid), after.get(eid)
+                if a == b:
+                    continue
+                crd = (b or a)[0].split("/", 1)[0]   # type: ignore[index]  # the id is in one of the two
+                if not grant.covers(eid, spec_to_entry(crd, {"id": eid}).kind):
+                    continue
+                lost = [v for v, side in ((from_version, a), (to, b)) if side is not None and side[1] is None]
+                text = "".join(difflib.unified_diff(_spec_yaml(a), _spec_yaml(b), f"{eid}@{from_version}",
+                                                    f"{eid}@{to}"))
+                change = {"id": eid, "change": "created" if a is None else "deleted" if b is None else "updated",
+                          "diff": text}
+                if lost:
+                    change["note"] = (f"the spec at version {', '.join(map(str, lost))} is no longer recorded "
+                                      "(the entry was deleted since, or that revision pruned)")
+                changes.append(change)
+            return {"from": from_version, "to": to, "changes": changes}
+        return await asyncio.to_thread(compute)
+
+    async def tool_rollback(self, grant: Grant, version: int) -> dict:
+        """Put the app's entries back as at ``version``: each changed entry gets its spec of then
+        back and the entries created since are deleted, all written as the agent; refused whole
+        when that would change or delete an entry the agent does not own (see the GitOps rule),
+        or an entry of then cannot be restored."""
+        grant.require("rollback")
+        from ..kube.app_history import plan_rollback
+        from ..kube.revisions import HistoryError
+
+        def make_plan():
+            try:
+                return plan_rollback(self.apps, self.custom, self.namespace, self._app(), version)
+            except HistoryError as e:
+                raise WippyError(NOT_FOUND, str(e)) from None
+        plan = await asyncio.to_thread(make_plan)
+        if plan.missing:
+            raise WippyError(INVALID, f"cannot restore version {version} of app {self.app}: " + "; ".join(plan.missing))
+        entries, objs = await self._entries()
+        ops, kept = [], []
+        for obj, kind, spec in plan.changes:
+            then, now = spec_to_entry(kind, spec), from_object(obj)
+            grant.require("rollback", now.id, now.kind)
+            grant.require("rollback", then.id, then.kind)
+            ops.append(Op.update(then))
+        for key in plan.extra:
+            eid = (plan.now.get("entries") or {})[key]["id"]
+            if eid not in objs:
+                continue   # gone already
+            if (objs[eid]["metadata"].get("labels") or {}).get(OWNED_LABEL) != "true":
+                kept.append(eid)   # added since by someone else (git): theirs to keep
+                continue
+            grant.require("rollback", eid, entries[eid].kind)
+            ops.append(Op.delete(eid))
+        self._gitops_check(grant, ops, objs)
+        actor = f"{grant.actor} (rollback to {version})"
+        failed = await self._write_all(ops, objs, actor)
+        if failed:
+            raise WippyError(INVALID, f"rollback to {version} not done (what was written is put back): {failed}")
+        self._events(ops, objs, "McpRollback", f"mcp:{grant.actor} (token {grant.id}) rolled back {{id}} "
+                                               f"to app version {version}")
+        return {"restored": version, "changed": [op.id for op in ops], "kept": kept}
+
+    # ------------------------------------------------------------------ observing
+    def _pods(self) -> list[tuple[str, str]]:
+        """(pod name, base URL of its metrics port) of the app's running runtime pods."""
+        from kubernetes import client
+        core = client.CoreV1Api(self.custom.api_client)
+        from ..kube.revisions import json_body
+        pods = json_body(core.list_namespaced_pod(self.namespace, label_selector=f"{APP_LABEL}={self.app},{RUNTIME_LABEL}",
+                                                  _preload_content=False))["items"]
+        out = []
+        for pod in pods:
+            status = pod.get("status") or {}
+            ip = status.get("podIP")
+            if not ip or status.get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
+                continue
+            port = next((p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports") or []
+                         if p.get("name") == "metrics"), METRICS_PORT)
+            host = f"[{ip}]" if ":" in ip else ip
+            out.append((pod["metadata"]["name"], f"http://{host}:{port}"))
+        if not out:
+            raise WippyError(UNAVAILABLE, f"no running pod of app {self.app} in {self.namespace} "
+                                          f"(pods labelled {APP_LABEL}={self.app},{RUNTIME_LABEL})")
+        return out
+
+    async def _from_pods(self, path: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """GET ``path`` from every pod: (answers by pod, errors by pod)."""
+        import aiohttp
+        pods = await asyncio.to_thread(self._pods)
+        answers: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            async def one(name: str, base: str) -> None:
+                try:
+                    async with http.get(base + path) as r:
+                        if r.status != 200:
+                            errors[name] = f"HTTP {r.status}: {(await r.text())[:200]}"
+                        else:
+                            answers[name] = await (r.json() if path.startswith("/logs") else r.text())
+                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as e:
+                    errors[name] = f"{type(e).__name__}: {e}"
+            await asyncio.gather(*(one(n, b) for n, b in pods))
+        if not answers:
+            raise WippyError(UNAVAILABLE, "no pod answered: " + "; ".join(f"{n}: {e}" for n, e in sorted(errors.items())))
+        return answers, errors
+
+    async def tool_logs(self, grant: Grant, id: str, limit: int = 50) -> dict:
+        """The entry's recent log records from each runtime pod (its /logs), newest last."""
+        await self._one(grant, id, "observe")
+        from urllib.parse import urlencode
+        answers, errors = await self._from_pods("/logs?" + urlencode({"entry": id, "limit": limit}))
+        records = sorted(({**r, "pod": pod} for pod, rs in answers.items() for r in rs), key=lambda r: r["ts"])
+        return {"records": records[-limit:], "pods": sorted(answers), "unreachable": errors}
+
+    async def tool_metrics(self, grant: Grant, id: str) -> dict:
+        """The samples about the entry from each runtime pod's /metrics."""
+        entry, _ = await self._one(grant, id, "observe")
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from ..metrics import entry_samples
+        answers, errors = await self._from_pods("/metrics")
+        samples = [{**s, "pod": pod} for pod, text in sorted(answers.items())
+                   for s in entry_samples(text_string_to_metric_families(text), entry)]
+        return {"samples": samples, "pods": sorted(answers), "unreachable": errors}
 
     # ------------------------------------------------------------------ changing
     def _gitops_check(self, grant: Grant, ops: list[Op], objs: dict[str, dict]) -> None:
@@ -152,46 +313,84 @@ class KubeOps:
         problems = check_changes(ops, entries, validate_entry)
         if problems:
             return {"applied": False, "problems": problems}
-        written: list[tuple[Op, dict | None]] = []
-        try:
-            for op in ops:
-                await asyncio.to_thread(self._write, op, objs.get(op.id), grant.actor)
-                written.append((op, objs.get(op.id)))
-        except Exception as e:
-            await asyncio.to_thread(self._undo, written, grant.actor)
-            msg = getattr(e, "reason", None) or str(e)
-            return {"applied": False, "problems": [{"entry": op.id, "message": f"write refused: {msg}"}]}
+        failed = await self._write_all(ops, objs, grant.actor)
+        if failed:
+            return {"applied": False, "problems": [failed]}
+        who = f"mcp:{grant.actor} (token {grant.id})"
+        self._events(ops, objs, "McpApply", who + " {action}d {id}")
         out: dict[str, Any] = {"applied": True, "written": [op.id for op in ops]}
         if not run_tests:
             return out
         report = await self._run_tests(tests, {op.id for op in ops})
         out["tests"] = report.to_dict()
         if not report.ok:
-            await asyncio.to_thread(self._undo, written, f"{grant.actor} (tests failed)")
+            await asyncio.to_thread(self._undo, self._written, f"{grant.actor} (tests failed)")
+            self._events(ops, objs, "McpApplyRolledBack", who + " {action} of {id} put back: its tests failed",
+                         "Warning")
             out["rolled_back"] = True
         return out
 
-    def _write(self, op: Op, current: dict | None, actor: str) -> None:
+    async def _write_all(self, ops: list[Op], objs: dict[str, dict], actor: str) -> dict | None:
+        """Write every op, or (on the first refused write) put back those written and say why."""
+        self._written: list[tuple[Op, dict | None]] = []
+        self._wrote: dict[str, dict] = {}
+        for op in ops:
+            try:
+                self._wrote[op.id] = await asyncio.to_thread(self._write, op, objs.get(op.id), actor)
+            except Exception as e:
+                await asyncio.to_thread(self._undo, self._written, actor)
+                msg = getattr(e, "reason", None) or str(e)
+                return {"entry": op.id, "message": f"write refused: {msg}"}
+            self._written.append((op, objs.get(op.id)))
+        return None
+
+    def _events(self, ops: list[Op], objs: dict[str, dict], reason: str, message: str, type_: str = "Normal") -> None:
+        """A Kubernetes Event per changed entry, regarding its custom resource (`kubectl get events`,
+        `kubectl describe`); ``message`` may name {id} and {action}. Not being allowed to record
+        them is logged and changes nothing else."""
+        from kubernetes import client
+        core = client.CoreV1Api(self.custom.api_client)
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        for op in ops:
+            obj = self._wrote.get(op.id) or objs.get(op.id)
+            if not obj:
+                continue
+            meta = obj["metadata"]
+            body: Any = {"metadata": {"generateName": f"{meta['name']}.", "namespace": self.namespace},
+                    "involvedObject": {"apiVersion": obj.get("apiVersion", f"{GROUP}/{VERSION}"), "kind": obj["kind"],
+                                       "name": meta["name"], "namespace": self.namespace, "uid": meta.get("uid"),
+                                       "resourceVersion": meta.get("resourceVersion")},
+                    "reason": reason, "message": message.format(id=op.id, action=op.action), "type": type_,
+                    "source": {"component": "wippy-mcp"}, "reportingComponent": "wippy-mcp",
+                    "reportingInstance": socket.gethostname(), "firstTimestamp": now, "lastTimestamp": now,
+                    "count": 1}
+            try:
+                core.create_namespaced_event(self.namespace, body)
+            except Exception as e:
+                log.warning("mcp: could not record the %s event of %s: %s", reason, op.id, getattr(e, "reason", e))
+
+    def _write(self, op: Op, current: dict | None, actor: str) -> dict:
+        """Write one op; the object written (for a delete, the one deleted)."""
         ns = self.namespace
         if op.action == "delete":
             if current is None:
                 raise WippyError(NOT_FOUND, f"no entry {op.id}")
             pl = plural(crd_kind(from_object(current).kind))
             self.custom.delete_namespaced_custom_object(GROUP, VERSION, ns, pl, current["metadata"]["name"])
-            return
+            return current
         pl = plural(crd_kind(op.entry.kind))
         body = to_object(op.entry, self.app, ns)
         meta = body["metadata"]
         meta["labels"][OWNED_LABEL] = "true"
         meta["annotations"] = {CHANGED_BY: f"mcp:{actor}"}
         if current is None:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, pl, body, field_manager=FIELD_MANAGER)
-        else:
-            # replace with the resourceVersion read: a concurrent change is not overwritten
-            meta["resourceVersion"] = current["metadata"]["resourceVersion"]
-            meta["labels"] = {**(current["metadata"].get("labels") or {}), **meta["labels"]}
-            self.custom.replace_namespaced_custom_object(GROUP, VERSION, ns, pl, meta["name"], body,
-                                                         field_manager=FIELD_MANAGER)
+            return self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, pl, body,
+                                                               field_manager=FIELD_MANAGER)
+        # replace with the resourceVersion read: a concurrent change is not overwritten
+        meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+        meta["labels"] = {**(current["metadata"].get("labels") or {}), **meta["labels"]}
+        return self.custom.replace_namespaced_custom_object(GROUP, VERSION, ns, pl, meta["name"], body,
+                                                            field_manager=FIELD_MANAGER)
 
     def _undo(self, written: list[tuple[Op, dict | None]], actor: str) -> None:
         """Put back what ``written`` changed, newest first (a failure is logged: the rest still goes back)."""
@@ -234,9 +433,8 @@ class KubeOps:
         grant.require("test")
         return (await self._run_tests(patterns)).to_dict()
 
-    async def _unsupported(self, grant: Grant, **_args) -> None:
-        raise WippyError(INVALID, "not available with --kubernetes: use `wippy rollback --app`, `kubectl logs` "
-                                  "and the pods' /metrics for these")
 
-    tool_diff = tool_rollback = tool_logs = tool_metrics = _unsupported
-
+def _spec_yaml(side: tuple[str, dict | None] | None) -> list[str]:
+    if side is None or side[1] is None:
+        return []
+    return yaml.safe_dump(side[1], sort_keys=False).splitlines(keepends=True)

@@ -7,9 +7,7 @@ runs the affected tests and, when one fails, records a version that puts every e
 """
 from __future__ import annotations
 
-import collections
 import difflib
-import logging
 from typing import Any, Callable
 
 import yaml
@@ -17,6 +15,7 @@ import yaml
 from ..engine.errors import INVALID, NOT_FOUND, WippyError
 from ..kinds import LUA_CODE_KINDS
 from ..kinds.models.catalog import entry_references
+from ..logbuffer import LogBuffer
 from ..registry import ApplyError, Entry, Op
 from ..testing.runner import Runner, discover, is_test
 from .tokens import Grant, Unauthorized
@@ -29,27 +28,13 @@ def tool(fn):
     return fn
 
 
-class LogBuffer(logging.Handler):
-    """The app's recent log records, kept for the `logs` tool."""
-
-    def __init__(self, size: int = 2000):
-        super().__init__(logging.DEBUG)
-        self.records: collections.deque = collections.deque(maxlen=size)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append({"ts": record.created, "level": record.levelname.lower(), "logger": record.name,
-                             "message": record.getMessage(), "entry": getattr(record, "entry", None),
-                             "pid": getattr(record, "pid", None), "fields": getattr(record, "fields", None)})
-
-
 class AppOps:
     def __init__(self, runtime):
         self.runtime = runtime
-        self.logs = LogBuffer()
-        logging.getLogger("wippy").addHandler(self.logs)
+        self.logs = LogBuffer().install()
 
     def close(self) -> None:
-        logging.getLogger("wippy").removeHandler(self.logs)
+        self.logs.remove()
 
     async def call(self, name: str, args: dict, grant: dict) -> Any:
         fn = TOOLS.get(name)
@@ -240,21 +225,13 @@ class AppOps:
     @tool
     def logs(self, grant: Grant, id: str, limit: int = 50) -> list[dict]:
         self._entry(grant, id, "observe")
-        return [r for r in self.logs.records if r["entry"] == id][-limit:]
+        return self.logs.of(id, limit)
 
     @tool
     def metrics(self, grant: Grant, id: str) -> list[dict]:
         """Samples labelled with the entry's id, and for an HTTP endpoint those of its route."""
-        entry = self._entry(grant, id, "observe")
-        from ..metrics import REGISTRY
-        path = entry.data.get("path") if entry.kind == "http.endpoint" and isinstance(entry.data, dict) else None
-        out = []
-        for family in REGISTRY.collect():
-            for s in family.samples:
-                route = s.labels.get("route")
-                if id in s.labels.values() or (path and isinstance(route, str) and route.endswith(path)):
-                    out.append({"name": s.name, "labels": s.labels, "value": s.value})
-        return out
+        from ..metrics import REGISTRY, entry_samples
+        return entry_samples(REGISTRY.collect(), self._entry(grant, id, "observe"))
 
 
 def is_test_of(test: Entry, changed: set[str]) -> bool:

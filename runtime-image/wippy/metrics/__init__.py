@@ -7,6 +7,7 @@ and latency), served in the Prometheus text format.
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -168,17 +169,47 @@ def detach(runtime) -> None:
         REGISTRY.unregister(c)
 
 
+def entry_samples(families, entry) -> list[dict]:
+    """The samples of ``families`` (collected, or parsed from a /metrics text) that are about an
+    entry: labelled with its id, or, for an HTTP endpoint, with a route ending in its path."""
+    data = entry.data if isinstance(entry.data, dict) else {}
+    path = data.get("path") if entry.kind == "http.endpoint" else None
+    out = []
+    for family in families:
+        for s in family.samples:
+            route = s.labels.get("route")
+            if entry.id in s.labels.values() or (path and isinstance(route, str) and route.endswith(path)):
+                out.append({"name": s.name, "labels": dict(s.labels), "value": s.value})
+    return out
+
+
 def exposition() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
 async def serve(runtime, host: str = "127.0.0.1", port: int = 9090, ready: Callable[[], bool] | None = None):
-    """Serve GET /metrics, /livez and /readyz on host:port; returns the aiohttp AppRunner (await .cleanup()).
+    """Serve GET /metrics, /livez, /readyz and /logs on host:port; returns the aiohttp AppRunner
+    (await .cleanup()).
 
     /livez answers 200 while the event loop runs (this handler runs on it); /readyz answers 200
-    once ``ready()`` is true (the runtime started and its source applied its first sync), else 503."""
+    once ``ready()`` is true (the runtime started and its source applied its first sync), else 503.
+    /logs?entry=ID&limit=N: the entry's recent log records as JSON (what `wippy mcp --kubernetes`
+    reads for its `logs` tool; on the port Prometheus scrapes, not a public one)."""
     from aiohttp import web
+
+    from ..logbuffer import LogBuffer
     attach(runtime)
+    buffer = LogBuffer().install()
+
+    async def logs(request):
+        entry = request.query.get("entry")
+        limit = request.query.get("limit", "50")
+        if not entry or not limit.isdigit():
+            return web.json_response({"error": "GET /logs?entry=NS:NAME[&limit=N]"}, status=400)
+        return web.json_response(buffer.of(entry, int(limit)), dumps=lambda o: json.dumps(o, default=str))
+
+    async def forget(_app):
+        buffer.remove()
 
     async def metrics(_request):
         body, ctype = exposition()
@@ -195,6 +226,8 @@ async def serve(runtime, host: str = "127.0.0.1", port: int = 9090, ready: Calla
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/logs", logs)
+    app.on_cleanup.append(forget)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
