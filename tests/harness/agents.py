@@ -53,8 +53,11 @@ class RunningApp:
         except OSError:
             return None
 
-    def token(self, actor: str, *, ns=(), kinds=(), actions: str | None = None, store: str | None = None) -> dict:
+    def token(self, actor: str, *, ns=(), kinds=(), actions: str | None = None, store: str | None = None,
+              policy_groups=()) -> dict:
         args = ["mcp-token", "create", str(self.dir), "--actor", actor, *(["--token-store", store] if store else [])]
+        for g in policy_groups:
+            args += ["--policy-group", g]
         for n in ns:
             args += ["--ns", n]
         for k in kinds:

@@ -57,6 +57,10 @@ def test_livez_answers_and_readyz_waits_for_the_first_sync(tmp_path):
         assert live == 200
         assert status(f"http://127.0.0.1:{port}/readyz") == 503
         assert status(f"http://127.0.0.1:{port}/metrics") == 200
+        # an entry's recent logs (for `wippy mcp --kubernetes`; the records are seen in test_mcp_kubernetes.py)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/logs?entry=app:x&limit=5", timeout=10) as r:
+            assert r.read() == b"[]"
+        assert status(f"http://127.0.0.1:{port}/logs") == 400
         # a pod deleted while it waits for the API server stops when asked, not after the wait
         proc.terminate()
         assert proc.wait(timeout=10) == 0

@@ -316,3 +316,23 @@ def test_token_store_over_a_memory_store_is_refused(app):
     assert "token store sec:mem_tokens keeps its tokens in sec:mem, a store.memory" in r.stderr
     r = wippy("mcp-token", "list", str(app.dir), "--token-store", "app:greet")
     assert r.returncode == 1 and "no security.token_store entry app:greet in the app (a function.lua)" in r.stderr
+
+
+async def test_a_token_scoped_by_policies(app):
+    """A token whose scope names a policy group: each action on an entry must also be allowed by
+    those security.policy entries (`mcp.<action>` on the entry id), deny by default."""
+    tok = app.token("policy-agent", policy_groups=["sec:mcp_agents"])
+    assert "policies=group:sec:mcp_agents" in wippy("mcp-token", "list", str(app.dir)).stdout
+    async with stdio_session(app.dir, tok["token"]) as s:
+        ids = {e["id"] for e in await call(s, "list_entries")}
+        assert "app:greet" in ids and not ids & {"ops:secret", "sec:mcp_tokens"}
+        with pytest.raises(ToolFailed, match=r"may not read ops:secret \(function.lua\): its policies "
+                                             r"\(sec:mcp_agents\) do not allow mcp.read on it"):
+            await call(s, "read_entry", id="ops:secret")
+        made = await call(s, "apply", changes=[{"action": "create", "entry": fn("app:keep_me", "return 1")}])
+        assert made["applied"] is True
+        before = version_of(app)
+        with pytest.raises(ToolFailed, match="may not delete app:keep_me .* do not allow mcp.delete on it"):
+            await call(s, "apply", changes=[{"action": "delete", "id": "app:keep_me"}])
+        assert version_of(app) == before
+        assert (await call(s, "read_entry", id="app:keep_me"))["id"] == "app:keep_me"

@@ -43,6 +43,10 @@ def add_command(sub) -> None:
                    help="entry kinds it may touch, glob patterns (repeatable; default all)")
     c.add_argument("--actions", default=",".join(ACTIONS),
                    help=f"comma-separated, of: {', '.join(ACTIONS)} (default all)")
+    c.add_argument("--policy", action="append", default=[], metavar="ENTRY",
+                   help="security.policy entry that must also allow mcp.<action> on each entry (repeatable)")
+    c.add_argument("--policy-group", action="append", default=[], metavar="GROUP",
+                   help="the policies of a group, the same way (repeatable; read at each call)")
     c.add_argument("--expires", metavar="DURATION",
                    help="lifetime, e.g. 8h (default: the token store's default_expiration; 720h for the built-in one)")
     _store_args(c)
@@ -123,14 +127,17 @@ def cmd_token(args) -> int:
         try:
             if args.token_command == "create":
                 actions = [a.strip() for a in args.actions.split(",") if a.strip()]
-                grant, secret = await store.issue(args.actor, args.ns, args.kind, actions, args.expires)
+                grant, secret = await store.issue(args.actor, args.ns, args.kind, actions, args.expires,
+                                                  args.policy, args.policy_group)
                 print(json.dumps({"id": grant.id, "token": secret,
                                   **{k: v for k, v in grant.public().items() if k != "id"}}))
             elif args.token_command == "list":
                 for g in await store.list():
                     state = "revoked" if g.revoked_at else "active"
+                    policies = g.policies + [f"group:{x}" for x in g.policy_groups]
                     print(f"{g.id}  {state:<7}  {g.actor:<16}  ns={','.join(g.namespaces)}  "
-                          f"kinds={','.join(g.kinds)}  actions={','.join(g.actions)}")
+                          f"kinds={','.join(g.kinds)}  actions={','.join(g.actions)}"
+                          + (f"  policies={','.join(policies)}" if policies else ""))
             else:
                 g = await store.revoke(args.id)
                 print(f"revoked {g.id} ({g.actor})")

@@ -27,7 +27,7 @@ from ..kube.naming import GROUP, VERSION, crd_kind, object_name, plural
 from ..registry import Entry, Op
 from ..testing.runner import Runner, discover
 from .ops import changes_to_ops, check_changes, is_test_of
-from .tokens import Grant, Unauthorized
+from .tokens import Grant, Unauthorized, policy_judge
 
 log = logging.getLogger("wippy.mcp")
 
@@ -50,7 +50,11 @@ class KubeOps:
         fn = getattr(self, f"tool_{name}", None)
         if fn is None:
             raise WippyError(NOT_FOUND, f"no tool {name} with --kubernetes")
-        return await fn(Grant(**grant), **args)
+        g = Grant(**grant)
+        if g.policies or g.policy_groups:
+            entries, _ = await self._entries()
+            g.judge = policy_judge(g, list(entries.values()))
+        return await fn(g, **args)
 
     # ------------------------------------------------------------------ the cluster
     def _objects(self) -> dict[str, dict]:

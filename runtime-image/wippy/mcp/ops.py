@@ -18,7 +18,7 @@ from ..kinds.models.catalog import entry_references
 from ..logbuffer import LogBuffer
 from ..registry import ApplyError, Entry, Op
 from ..testing.runner import Runner, discover, is_test
-from .tokens import Grant, Unauthorized
+from .tokens import Grant, Unauthorized, policy_judge
 
 TOOLS: dict[str, Callable] = {}
 
@@ -40,7 +40,9 @@ class AppOps:
         fn = TOOLS.get(name)
         if fn is None:
             raise WippyError(NOT_FOUND, f"no tool {name}")
-        result = fn(self, Grant(**grant), **args)
+        g = Grant(**grant)
+        g.judge = policy_judge(g, self.registry.entries())
+        result = fn(self, g, **args)
         if hasattr(result, "__await__"):
             result = await result
         return result
@@ -217,7 +219,7 @@ class AppOps:
     @tool
     async def run_tests(self, grant: Grant, patterns: list[str] | None = None) -> dict:
         grant.require("test")
-        tests = [t for t in discover(self.registry.entries(), patterns or []) if grant.covers(t.id, t.kind)]
+        tests = [t for t in discover(self.registry.entries(), patterns or []) if grant.covers(t.id, t.kind, "test")]
         report = await Runner(self.runtime).run(tests)
         return report.to_dict()
 

@@ -21,7 +21,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..engine.errors import INVALID, NOT_FOUND, PERMISSION_DENIED, WippyError
 from ..registry import Entry
@@ -52,8 +52,17 @@ class Grant:
     created_at: float = 0.0
     expires_at: float | None = None
     revoked_at: float | None = None
+    # the token's scope in the policy model: security.policy entries (by id, and by group) that
+    # must allow `mcp.<action>` on the entry id for the actor, as well (deny by default)
+    policies: list[str] = field(default_factory=list)
+    policy_groups: list[str] = field(default_factory=list)
+    # (action, entry id, kind) -> allowed, set by the app from its policies when the token has some
+    judge: Callable[[str, str, str | None], bool] | None = field(default=None, repr=False, compare=False)
 
-    def covers(self, entry_id: str, kind: str | None) -> bool:
+    def covers(self, entry_id: str, kind: str | None, action: str = "read") -> bool:
+        return self._matches(entry_id, kind) and (self.judge is None or self.judge(action, entry_id, kind))
+
+    def _matches(self, entry_id: str, kind: str | None) -> bool:
         ns = entry_id.rpartition(":")[0]
         return (any(fnmatch.fnmatchcase(ns, p) for p in self.namespaces)
                 and (kind is None or any(fnmatch.fnmatchcase(kind, p) for p in self.kinds)))
@@ -62,17 +71,40 @@ class Grant:
         """Raise Unauthorized unless this grant allows ``action`` (on ``entry_id`` of ``kind``)."""
         if action not in self.actions:
             raise Unauthorized(f"token {self.id} ({self.actor}) may not {action}")
-        if entry_id is not None and not self.covers(entry_id, kind):
-            what = f"{entry_id}" + (f" ({kind})" if kind else "")
+        if entry_id is None or self.covers(entry_id, kind, action):
+            return
+        what = f"{entry_id}" + (f" ({kind})" if kind else "")
+        if not self._matches(entry_id, kind):
             raise Unauthorized(f"token {self.id} ({self.actor}) may not {action} {what}: outside its "
                                f"namespaces {self.namespaces} / kinds {self.kinds}")
+        raise Unauthorized(f"token {self.id} ({self.actor}) may not {action} {what}: its policies "
+                           f"({', '.join(self.policies + self.policy_groups)}) do not allow mcp.{action} on it")
 
     def public(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("judge")
+        return d
 
 
 def _grant(d: dict) -> Grant:
-    return Grant(**{k: d[k] for k in Grant.__dataclass_fields__ if k in d})
+    return Grant(**{k: d[k] for k in Grant.__dataclass_fields__ if k in d and k != "judge"})
+
+
+def policy_judge(grant: Grant, entries: list[Entry]) -> Callable[[str, str, str | None], bool] | None:
+    """What the grant's policies (among ``entries``) allow: `mcp.<action>` on an entry id, for the
+    token's actor, with the entry's kind as `meta.kind`; None when the token names no policies."""
+    if not grant.policies and not grant.policy_groups:
+        return None
+    from types import SimpleNamespace
+
+    from ..security.policy import allowed
+    from ..security.store import PolicyStore
+    store = PolicyStore(SimpleNamespace(version=0, entries=lambda: entries))
+    ids = list(grant.policies) + [pid for g in grant.policy_groups for pid in store.group(g)]
+    policies = store.resolve(ids)
+    actor = {"id": grant.actor, "meta": {}}
+    return lambda action, entry_id, kind: allowed(actor, policies, f"mcp.{action}", entry_id,
+                                                  {"kind": kind} if kind else None, strict=True)
 
 
 class McpTokens:
@@ -85,18 +117,20 @@ class McpTokens:
         self.where = where           # for messages: which entry keeps the tokens
 
     async def issue(self, actor: str, namespaces: list[str], kinds: list[str], actions: list[str],
-                    expiration: str | None = None) -> tuple[Grant, str]:
+                    expiration: str | None = None, policies: Sequence[str] = (),
+                    policy_groups: Sequence[str] = ()) -> tuple[Grant, str]:
         unknown = sorted(set(actions) - set(ACTIONS))
         if unknown:
             raise WippyError(INVALID, f"unknown action(s) {', '.join(unknown)}; known: {', '.join(ACTIONS)}")
         if not actor:
             raise WippyError(INVALID, "a token needs an actor")
         grant = Grant(id=secrets.token_hex(4), actor=actor, namespaces=list(namespaces) or ["*"],
-                      kinds=list(kinds) or ["*"], actions=list(actions), created_at=time.time())
+                      kinds=list(kinds) or ["*"], actions=list(actions), created_at=time.time(),
+                      policies=list(policies), policy_groups=list(policy_groups))
         options: dict[str, Any] = {"meta": {"mcp": grant.public()}}
         if expiration:
             options["expiration"] = expiration
-        secret = await self.tokens.create({"id": actor, "meta": {}}, ["mcp"], options)
+        secret = await self.tokens.create({"id": actor, "meta": {}}, grant.policies, options)
         record = await self.tokens.validate(secret)
         grant.expires_at = record["expires_at"]
         await self.kv.set(GRANTS + grant.id, grant.public() | {"key": self.tokens._key(secret)},
