@@ -235,3 +235,35 @@ async def test_agent_diff_rollback_logs_metrics_and_events(kube: KubeCluster, tm
     assert any(m.endswith("rolled back hello:shout to app version " + str(v1)) for r, _, m in shout if r == "McpRollback")
     table = kube.kubectl("get", "events", "-n", ns, "--field-selector", "reason=McpApply").stdout
     assert "functionlua/hello.shout" in table and "mcp:k8s-agent" in table
+
+
+async def test_tokens_from_a_token_store_entry_of_the_cluster(kube: KubeCluster, tmp_path, operator) -> None:
+    """`--token-store` names a security.token_store custom resource of the app: `wippy mcp-token`
+    and `wippy mcp --kubernetes` both open it from the cluster's entries; a revoked token is refused."""
+    ns = fresh_app(kube)
+    (tmp_path / "db").mkdir()
+    crs = [{"id": "hello:token_db", "kind": "db.sql.sqlite", "file": str(tmp_path / "db" / "tokens.db")},
+           {"id": "hello:token_kv", "kind": "store.sql", "database": "hello:token_db"},
+           {"id": "hello:mcp_tokens", "kind": "security.token_store", "store": "hello:token_kv",
+            "token_key": "${env:K8S_TOKEN_KEY}"}]
+    from wippy.kube.manifests import to_object
+    from wippy.registry import Entry
+    objs = [to_object(Entry.from_dict({"id": c["id"], "kind": c["kind"],
+                                       "data": {k: v for k, v in c.items() if k not in ("id", "kind")}}),
+                      "hello-world", ns) for c in crs]
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(objs))
+    env = {"KUBECONFIG": str(kube.kubeconfig), "K8S_TOKEN_KEY": "cluster-signing-key"}
+    target = ["--kubernetes", "--app", "hello-world", "-n", ns, "--token-store", "hello:mcp_tokens"]
+    r = wippy("mcp-token", "create", str(tmp_path), "--actor", "cluster-agent", *target, env=env)
+    assert r.returncode == 0, r.stderr
+    tok = json.loads(r.stdout)
+    assert tok["token"].count(".") == 1    # signed with the entry's token_key
+    async with stdio_session(tmp_path, tok["token"], *target, env=env) as s:
+        assert "hello:greet" in {e["id"] for e in await call(s, "list_entries")}
+        r = wippy("mcp-token", "revoke", tok["id"], str(tmp_path), *target, env=env)
+        assert r.returncode == 0, r.stderr
+        with pytest.raises(ToolFailed, match=rf"token {tok['id']} \(cluster-agent\) was revoked"):
+            await call(s, "list_entries")
+    # another key cannot have signed it
+    r = wippy("mcp", str(tmp_path), *target, env={**env, "K8S_TOKEN_KEY": "other", "WIPPY_MCP_TOKEN": tok["token"]})
+    assert r.returncode == 1 and "unknown or expired MCP token (token store hello:mcp_tokens)" in r.stderr

@@ -16,6 +16,7 @@ one process and is refused). Without one, the default is the same kind over SQLi
 from __future__ import annotations
 
 import fnmatch
+import hmac
 import os
 import secrets
 import time
@@ -140,6 +141,11 @@ class McpTokens:
     async def authenticate(self, secret: str | None) -> Grant:
         if not secret:
             raise Unauthorized("no MCP token given (Authorization: Bearer <token>, or WIPPY_MCP_TOKEN)")
+        unknown = Unauthorized(f"unknown or expired MCP token (token store {self.where})")
+        if self.tokens.key is not None:   # a token this store's key did not sign is no business of it
+            body, _, tag = secret.rpartition(".")
+            if not body or not hmac.compare_digest(tag, self.tokens._tag(self.tokens.key, body)):
+                raise unknown
         try:
             record = await self.tokens.validate(secret)
         except WippyError as e:
@@ -148,7 +154,7 @@ class McpTokens:
             revoked = await self._get(REVOKED + self.tokens._key(secret))
             if revoked is not None:
                 raise Unauthorized(f"token {revoked['id']} ({revoked['actor']}) was revoked") from None
-            raise Unauthorized(f"unknown or expired MCP token (token store {self.where})") from None
+            raise unknown from None
         mcp = (record.get("meta") or {}).get("mcp")
         if not isinstance(mcp, dict):
             raise Unauthorized(f"not an MCP token (token store {self.where})")
