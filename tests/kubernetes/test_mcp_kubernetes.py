@@ -104,7 +104,9 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
     assert t.returncode == 0, t.stdout + t.stderr
     assert json.loads(t.stdout)["passed"] == 3
     audit = [json.loads(ln) for ln in (tmp_path / ".wippy" / "mcp-audit.jsonl").read_text().splitlines()]
-    assert [a["tool"] for a in audit if a["tool"] == "apply" and a["ok"]] == ["apply", "apply"]
+    applies = [a for a in audit if a["tool"] == "apply" and a["ok"]]
+    assert [(a["actor"], a["generations"], a["rolled_back"]) for a in applies] == [
+        ("k8s-agent", {"hello:shout": 1, "hello.test:shout": 1}, False), ("k8s-agent", {"hello:shout": 2}, True)]
 
 
 TICKER = ('local time = require("time")\nlocal logger = require("logger")\nlocal funcs = require("funcs")\n'
@@ -187,6 +189,12 @@ async def test_agent_diff_rollback_logs_metrics_and_events(kube: KubeCluster, tm
                 "id": "hello:shout", "kind": "function.lua", "source": HEY, "method": "main"}}]))["applied"] is True
             v2 = await until("the version with the new shout", lambda: head("~hello:shout"))
             await until("the pod serving the new shout", lambda: ticks("HEY, POD!"))
+            # the pod reports the agent's change in the entry's status, as for any other change
+            async def reported():
+                a = ((get(kube, ns, "hello:shout").get("status") or {}).get("applied") or {}).get(
+                    "hello-world-runtime-1") or {}
+                return a.get("generation") == 2 and a.get("error") is None
+            await until("the pod's report of generation 2 in the entry's status", reported)
             metrics = await call(s, "metrics", id="hello:shout")
             served = [m for m in metrics["samples"] if m["name"] == "wippy_entry_served_revision"]
             assert [(m["labels"], m["pod"]) for m in served] == [({"entry": "hello:shout"}, "hello-world-runtime-1")]

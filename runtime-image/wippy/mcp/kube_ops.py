@@ -322,7 +322,9 @@ class KubeOps:
             return {"applied": False, "problems": [failed]}
         who = f"mcp:{grant.actor} (token {grant.id})"
         self._events(ops, objs, "McpApply", who + " {action}d {id}")
-        out: dict[str, Any] = {"applied": True, "written": [op.id for op in ops]}
+        # what each write produced: the object's generation (the operator records it as a revision)
+        out: dict[str, Any] = {"applied": True, "written": [op.id for op in ops], "generations": {
+            op.id: None if op.action == "delete" else self._wrote[op.id]["metadata"].get("generation") for op in ops}}
         if not run_tests:
             return out
         report = await self._run_tests(tests, {op.id for op in ops})

@@ -97,9 +97,9 @@ def build_server(link: AppLink, stdio_token: str | None = None) -> MCPServer:
         except ToolError as e:
             link.record(record | {"ok": False, "error": str(e)})
             raise
-        version = result.get("version") if isinstance(result, dict) else None
-        link.record(record | {"ok": True, "version": version,
-                              "rolled_back": bool(isinstance(result, dict) and result.get("rolled_back"))})
+        produced = {k: result[k] for k in ("version", "generations", "rolled_back") if k in result} \
+            if isinstance(result, dict) else {}
+        link.record(record | {"ok": True, "version": None, "rolled_back": False} | produced)
         return result if isinstance(result, str) else json.dumps(result, indent=1, default=str)
 
     @server.tool()
