@@ -131,6 +131,8 @@ FUNCS = [
     ("call string value", "local s: string = \"a\"\ns()", ["E0007@2"]),
     ("method with self", "local Counter = {n = 0}\nfunction Counter:inc(by: number): number\n  self.n = self.n + by\n  return self.n\nend\nCounter:inc(1)", []),
     ("method wrong arg", "local Counter = {n = 0}\nfunction Counter:inc(by: number): number\n  return by\nend\nCounter:inc(\"x\")", ["E0001@5"]),
+    ("method called with a dot", "local Counter = {n = 0}\nfunction Counter:inc(by: number): number\n  return self.n + by\nend\nCounter.inc(Counter, 1)", []),
+    ("method dot call wrong arg", "local Counter = {n = 0}\nfunction Counter:inc(by: number): number\n  return by\nend\nCounter.inc(Counter, \"x\")", ["E0001@5"]),
     ("string methods", "local s: string = \"abc\"\nprint(s:upper(), s:sub(1, 2), s:len())", []),
     ("string method arity", "local s: string = \"abc\"\nprint(s:rep())", ["E0004@2"]),
     ("builtin arity", "print(math.floor())", ["E0004@1"]),

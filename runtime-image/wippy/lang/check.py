@@ -1030,8 +1030,10 @@ class Checker:
                 self.report("E0007", e.line, f"attempt to call a {show(ft)} value ({what})")
             return None
         params = ft.params
-        if self_type is not None and not ft.method and params:
+        if self_type is not None and not ft.method and not ft.dual and params:
             params = params[1:]   # `obj:m(a)` passes obj as the first parameter
+        elif self_type is None and ft.method:
+            params = [("self", ANY, False)] + params   # `obj.m(obj, a)` of a method declared `obj:m(a)`
         # argument types, with the expected parameter type as context
         arg_types: list[T] = []
         for i, a in enumerate(args):

@@ -57,8 +57,8 @@ def module_type(name: str) -> T:
     if not isinstance(t, Rec):
         return t
     fields = t.fields
-    if name in DUAL_CALL:   # a method (self implicit) takes the dot call's arguments in a colon call
-        fields = {k: (dataclasses.replace(ft, method=True) if isinstance(ft, Fn) else ft, opt)
+    if name in DUAL_CALL:   # a colon call takes the dot call's arguments
+        fields = {k: (dataclasses.replace(ft, dual=True) if isinstance(ft, Fn) else ft, opt)
                   for k, (ft, opt) in fields.items()}
     return Rec(fields, name)
 

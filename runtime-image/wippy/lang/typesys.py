@@ -56,6 +56,7 @@ class Fn(T):
     ret_variadic: Optional[T] = None
     name: Optional[str] = None
     method: bool = False    # declared with ':' (self first)
+    dual: bool = False      # takes the same arguments called as `m.f(...)` or `m:f(...)` (signatures.DUAL_CALL)
 
 
 @dataclass(frozen=True, slots=True)
