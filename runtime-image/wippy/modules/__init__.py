@@ -30,6 +30,7 @@ def _spec(name: str, *classes: str, is_global: bool = False, terminal_only: bool
 SPECS: list[ModuleSpec] = [
     _spec("binary", "deterministic"),
     _spec("stdlib", "deterministic"),
+    _spec("stream", "io"),
     _spec("errors", "deterministic", is_global=True),
     _spec("channel", "deterministic", is_global=True),
     _spec("payload", "deterministic", "encoding", is_global=True),
@@ -76,7 +77,7 @@ SPECS: list[ModuleSpec] = [
 ]
 BY_NAME = {s.name: s for s in SPECS}
 # internal helpers that are installed but cannot be required by name
-INTERNAL = {"binary", "stdlib", "time_value", "print", "pubsub"}
+INTERNAL = {"binary", "stdlib", "stream", "time_value", "print", "pubsub"}
 # what require() finds without the entry listing it in `modules:` (the globals); the linter's
 # undeclared-require check reads this set too, so lint and run time resolve alike
 AMBIENT = frozenset(s.name for s in SPECS if s.is_global)

@@ -3,7 +3,7 @@
 -- with :read(n). Destinations: an fs plus a path, or a stream with :write(data).
 local S, P, py = ...
 local type, setmetatable, error, tostring, pcall, rawget = type, setmetatable, error, tostring, pcall, rawget
-local mtype, gsub, char, utf8len, utf8char = math.type, string.gsub, string.char, utf8.len, utf8.char
+local gsub, char, utf8len, utf8char = string.gsub, string.char, utf8.len, utf8.char
 local new_error = S.new_error
 
 local LATIN1 = {}
@@ -43,70 +43,15 @@ local function fs_allowed(id)
   return true
 end
 
-local STREAM, READER, WALKER, WRITER = {}, {}, {}, {}
+local READER, WALKER, WRITER = {}, {}, {}
 
-function STREAM.read(self, n)
-  local st = st_of(self, "stream")
-  if st.closed then return nil, new_error("Internal", "entry stream is closed") end
-  if n ~= nil and mtype(n) ~= "integer" then return nil, new_error("Invalid", "read size must be an integer") end
-  return py.sread(st.h, n or 0)
-end
-function STREAM.close(self)
-  local st = st_of(self, "stream")
-  if not st.closed then st.closed = true; if not st.walk then py.sclose(st.h) end end
-  return true
-end
--- stream:scanner(split): tokens of "lines", "words", "bytes" or "runes", read chunk by chunk
-local SCANNER = {}
-local SPLIT = {lines = true, words = true, bytes = true, runes = true}
-function STREAM.scanner(self, split)
-  local st = st_of(self, "stream")
-  split = split or "lines"
-  if not SPLIT[split] then return nil, new_error("Invalid", "split must be lines, words, bytes or runes") end
-  return make(SCANNER, "archive.Scanner", {kind = "scanner", stream = self, split = split, buf = "", eof = false}), nil
-end
-local function fill(sc)
-  if sc.eof then return false end
-  local chunk, err = STREAM.read(sc.stream, 0)
-  if err then sc.err = err; sc.eof = true; return false end
-  if chunk == nil then sc.eof = true; return false end
-  sc.buf = sc.buf .. chunk
-  return true
-end
-function SCANNER.scan(self)
-  local sc = st_of(self, "scanner")
-  while true do
-    local buf = sc.buf
-    local token, rest
-    if sc.split == "lines" then
-      local i = buf:find("\n", 1, true)
-      if i then token, rest = buf:sub(1, i - 1):gsub("\r$", ""), buf:sub(i + 1) end
-    elseif sc.split == "words" then
-      local s, e = buf:find("%S+")
-      if s and (e < #buf or sc.eof) then token, rest = buf:sub(s, e), buf:sub(e + 1)
-      elseif not s and sc.eof then sc.buf = "" end
-    elseif sc.split == "bytes" then
-      if #buf > 0 then token, rest = buf:sub(1, 1), buf:sub(2) end
-    elseif #buf > 0 then
-      local c = buf:byte(1)
-      local n = c < 0x80 and 1 or c < 0xE0 and 2 or c < 0xF0 and 3 or 4
-      if #buf >= n or sc.eof then n = math.min(n, #buf); token, rest = buf:sub(1, n), buf:sub(n + 1) end
-    end
-    if token then sc.token, sc.buf = token, rest; return true, nil end
-    if not fill(sc) then
-      if sc.err then return false, sc.err end
-      if sc.split == "lines" and #sc.buf > 0 then sc.token, sc.buf = sc.buf, ""; return true, nil end
-      if #sc.buf == 0 then return false, nil end
-    end
-  end
-end
-function SCANNER.text(self) return st_of(self, "scanner").token end
-function SCANNER.err(self)
-  local e = st_of(self, "scanner").err
-  return e and e:message() or nil
-end
-
-local function new_stream(h, walk) return make(STREAM, "archive.Stream", {kind = "stream", h = h, walk = walk}) end
+-- entry streams are the shared stream (modules/stream.lua), read-only; a walk's entry stream is
+-- closed by the walk (it is valid until the walk advances)
+local STREAM = S.stream.class("archive.Stream", {
+  read = function(h, n) return py.sread(h.h, n) end,
+  close = function(h) if not h.walk then py.sclose(h.h) end end,
+})
+local function new_stream(h, walk) return S.stream.new(STREAM, {h = h, walk = walk}) end
 
 local function live(self)
   local st = st_of(self, "reader")
@@ -178,7 +123,7 @@ function WALKER.walk(self)
   local current
   return function()
     if st.closed then return nil end
-    if current then state[current].closed = true end
+    if current then current:close() end
     local item, err = py.walk_next(st.h)
     if err then error(tostring(err), 2) end
     if not item then return nil end

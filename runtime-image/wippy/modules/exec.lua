@@ -25,28 +25,20 @@ local function denied(action, resource)
   return new_error("Invalid", "permission denied: " .. action .. " on " .. tostring(resource))
 end
 
-local STREAM, PROCESS, EXECUTOR = {}, {}, {}
+local PROCESS, EXECUTOR = {}, {}
 
 -- A command never outlives the Lua process that created it: when that process ends (returns,
 -- fails, is cancelled or killed), its commands still running are killed with their process group.
 local own, disown = S.process_resources(function(handle) py.close(handle, true) end)
 
-function STREAM.read(self, n)
-  local st = get_state(self, "stream")
-  if st.closed then return nil, new_error("Internal", "stream closed") end
-  if n ~= nil and mtype(n) ~= "integer" then return nil, new_error("Invalid", "read size must be an integer") end
-  return py.read(st.handle, st.which, n or 0)
-end
-function STREAM.close(self)
-  get_state(self, "stream").closed = true
-  return true
-end
+-- output streams are the shared stream (modules/stream.lua), read-only
+local STREAM = S.stream.class("exec.Stream", {read = function(h, n) return py.read(h[1], h[2], n) end})
 
 local function stream(self, which)
   local st = get_state(self, "process")
   local ok, err = py.want(st.handle, which)
   if not ok then return nil, err end
-  return object(STREAM, "exec.Stream", {kind = "stream", handle = st.handle, which = which})
+  return S.stream.new(STREAM, {st.handle, which})
 end
 function PROCESS.stdout_stream(self) return stream(self, "stdout") end
 function PROCESS.stderr_stream(self) return stream(self, "stderr") end

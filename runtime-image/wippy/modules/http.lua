@@ -2,7 +2,7 @@
 -- response. The request is the one whose id the calling task carries in its context, so a
 -- function called from the handler (funcs.call) sees the same request.
 local S, P, py = ...
-local type, tostring, setmetatable, pairs, tonumber = type, tostring, setmetatable, pairs, tonumber
+local type, tostring, setmetatable, pairs, ipairs, tonumber = type, tostring, setmetatable, pairs, ipairs, tonumber
 local gsub, lower, find, concat, utf8len, char, utf8char = string.gsub, string.lower, string.find, table.concat, utf8.len, string.char, utf8.char
 local new_error, copy, current = S.new_error, S.copy, S.current
 local json = S.modules.json
@@ -101,6 +101,39 @@ function REQ:body_json()
   if derr then return nil, new_error("Invalid", "request body is not valid JSON: " .. tostring(derr:message())) end
   return v
 end
+-- the body is read (up to the service's max_body) before the handler runs, so its stream is
+-- the shared stream over that string: seekable, size known
+function REQ:stream()
+  local b, err = self:body()
+  if b == nil then return nil, err end
+  return S.stream.of_string(b)
+end
+
+-- uploaded files of parse_multipart
+local FILE = {}
+FILE.__index = FILE
+FILE.__name = "http.File"
+function FILE:name() return self._f.filename end
+function FILE:size() return #self._f.data end
+function FILE:header(name)
+  if type(name) ~= "string" then return nil end
+  return self._f.headers[lower(name)]
+end
+function FILE:stream() return S.stream.of_string(self._f.data) end
+
+-- max_memory: how much of the form is held in memory; the body already is (up to max_body),
+-- so it is checked and has nothing left to decide
+function REQ:parse_multipart(max_memory)
+  if max_memory ~= nil and (math.type(max_memory) ~= "integer" or max_memory <= 0) then
+    return nil, new_error("Invalid", "max_memory must be a positive integer")
+  end
+  local form, err = py.multipart(self._id)
+  if form == nil then return nil, err end
+  for _, list in pairs(form.files) do
+    for i, f in ipairs(list) do list[i] = setmetatable({_f = f}, FILE) end
+  end
+  return form
+end
 function REQ:is_content_type(ct) return media(self._d.content_type) == media(ct) end
 function REQ:accepts(ct)
   local accept = py.header(self._id, "Accept")
@@ -114,11 +147,25 @@ function REQ:accepts(ct)
   return false
 end
 
-function http.request()
+-- options: max_body (a body larger than it is refused) and timeout (ms); the body was read
+-- under the service's own read timeout before the handler ran, so no read is left to time
+function http.request(opts)
   local id = request_id()
-  if id == nil then return nil, new_error("Invalid", "not inside an HTTP request handler") end
+  if id == nil then return nil, new_error("Internal", "not inside an HTTP request handler") end
+  local max_body
+  if opts ~= nil then
+    if type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
+    for k, v in pairs(opts) do
+      if k ~= "timeout" and k ~= "max_body" then return nil, new_error("Invalid", "unknown option " .. tostring(k)) end
+      if math.type(v) ~= "integer" or v < 0 then return nil, new_error("Invalid", k .. " must be a non-negative integer") end
+    end
+    max_body = opts.max_body
+  end
   local d, err = py.request(id)
   if d == nil then return nil, err end
+  if max_body and max_body > 0 and d.content_length > max_body then
+    return nil, new_error("Invalid", "request body of " .. d.content_length .. " bytes is larger than max_body (" .. max_body .. ")")
+  end
   return setmetatable({_id = id, _d = d}, REQ)
 end
 
@@ -205,7 +252,7 @@ end
 
 function http.response()
   local id = request_id()
-  if id == nil then return nil, new_error("Invalid", "not inside an HTTP request handler") end
+  if id == nil then return nil, new_error("Internal", "not inside an HTTP request handler") end
   return setmetatable({_id = id}, RES)
 end
 

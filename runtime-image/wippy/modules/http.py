@@ -2,6 +2,8 @@
 calling task carries in its context (see wippy/http/exchange.py)."""
 from __future__ import annotations
 
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from ..engine.errors import WippyError, INVALID
@@ -40,6 +42,31 @@ def install(engine):
     def body(rid):
         return _exchange(rid).body
 
+    def multipart(rid):
+        ex = _exchange(rid)
+        ctype = ex.request.headers.get("Content-Type", "")
+        if not ctype.lower().startswith("multipart/"):
+            raise WippyError(INVALID, f"request is not multipart (Content-Type: {ctype or 'none'})")
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + ex.body)
+        if not msg.is_multipart() or msg.defects:
+            raise WippyError(INVALID, "malformed multipart body")
+        values: dict[str, str] = {}
+        files: dict[str, list] = {}
+        for part in msg.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not name:
+                continue
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            filename = part.get_filename()
+            if filename is None:
+                values.setdefault(str(name), data.decode("utf-8", "replace"))
+            else:
+                files.setdefault(str(name), []).append({
+                    "filename": filename, "data": data,
+                    "headers": {k.lower(): str(v) for k, v in part.items()}})
+        return to_lua({"values": values, "files": files})
+
     def set_status(rid, code):
         if isinstance(code, float) and code.is_integer():
             code = int(code)
@@ -67,6 +94,6 @@ def install(engine):
         await _exchange(rid).write_stream(_bytes(data, latin1) if data is not None else b"")
         return True
 
-    return {"request": request, "header": header, "headers": headers, "query": query, "body": body,
+    return {"multipart": multipart, "request": request, "header": header, "headers": headers, "query": query, "body": body,
             "set_status": set_status, "set_header": set_header, "set_transfer": set_transfer,
             "write": write, "write_stream": write_stream}

@@ -22,10 +22,25 @@ end
 
 local client = {}
 
+-- stream = true: resp.stream is the shared stream (modules/stream.lua) over the open response;
+-- it never outlives the Lua process that made the request
+local own, disown = S.process_resources(function(h) py.sclose(h) end)
+local BODY = S.stream.class("http_client.Stream", {
+  read = py.sread,
+  close = function(h) disown(h); py.sclose(h) end,
+})
+
 function client.request(method, url, opts)
   local o, err = prepare(opts)
   if err then return nil, err end
-  return py.request(method, url, o)
+  local resp, rerr = py.request(method, url, o)
+  if resp == nil then return nil, rerr end
+  local h = resp.stream
+  if h ~= nil then
+    own(h)
+    resp.stream = S.stream.new(BODY, h)
+  end
+  return resp
 end
 
 for _, m in pairs({"get", "post", "put", "delete", "head", "patch"}) do
@@ -40,6 +55,7 @@ function client.request_batch(list)
     if type(r) ~= "table" then return nil, new_error("Invalid", "request " .. tostring(i) .. " must be a table") end
     local o, err = prepare(r.options or r[3])
     if err then return nil, err end
+    if o and o.stream then return nil, new_error("Invalid", "request " .. tostring(i) .. ": stream is not supported in a batch") end
     items[i] = {method = r.method or r[1], url = r.url or r[2], options = o}
   end
   return py.request_batch(items)

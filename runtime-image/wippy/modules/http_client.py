@@ -30,8 +30,6 @@ def _opts(raw: Any) -> dict:
     unknown = sorted(set(raw) - OPTIONS)
     if unknown:
         raise WippyError(INVALID, f"unknown option(s): {', '.join(map(str, unknown))}")
-    if raw.get("stream"):
-        raise WippyError(INVALID, "stream responses are not supported yet")
     if raw.get("overlay_network"):
         raise WippyError(INVALID, "overlay networks are not supported yet")
     return raw
@@ -61,6 +59,36 @@ def _bytes(v: Any, latin1: Any) -> bytes:
     return _text(v).encode("latin-1" if latin1 else "utf-8")
 
 
+_closing: set = set()
+
+
+class BodyStream:
+    """The open response of a `stream = true` request: read chunk by chunk, closed once."""
+
+    def __init__(self, session: aiohttp.ClientSession, resp: aiohttp.ClientResponse, limit: int, what: str):
+        self.session, self.resp, self.limit, self.what, self.seen = session, resp, limit, what, 0
+
+    async def read(self, n: int) -> bytes | None:
+        try:
+            data = await self.resp.content.read(n)
+        except asyncio.TimeoutError:
+            raise WippyError(TIMEOUT, f"{self.what}: no data within the timeout", True) from None
+        except aiohttp.ClientError as e:
+            raise WippyError(UNAVAILABLE, f"{self.what}: {e}", True) from None
+        self.seen += len(data)
+        if self.seen > self.limit:
+            raise WippyError(INVALID, f"response body larger than max_response_body ({self.limit} bytes)")
+        return data or None
+
+    def close(self) -> None:
+        """Synchronous (it also runs when the owning Lua process exits): the session's own
+        close only waits for its connector, so it finishes as a task."""
+        self.resp.release()
+        task = asyncio.get_running_loop().create_task(self.session.close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+
 async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
     if not isinstance(method, str) or not method:
         raise WippyError(INVALID, "method must be a non-empty string")
@@ -82,6 +110,8 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
     ssl = not tls.get("insecure_skip_verify")   # True: aiohttp's default checks
     connector = aiohttp.UnixConnector(path=o["unix_socket"]) if o.get("unix_socket") else None
     cookies = {_text(k): _text(v) for k, v in (o.get("cookies") or {}).items()} or None
+    if o.get("stream"):
+        return await _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl)
     try:
         async with aiohttp.ClientSession(connector=connector, cookies=cookies,
                                          timeout=aiohttp.ClientTimeout(total=timeout or None)) as session:
@@ -112,9 +142,59 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
         raise WippyError(UNAVAILABLE, f"{method.upper()} {url}: {e.strerror or e}", True) from None
 
 
+def _head(resp: aiohttp.ClientResponse) -> dict:
+    return {"status_code": resp.status,
+            "headers": {k: ", ".join(resp.headers.getall(k)) for k in resp.headers.keys()},
+            "cookies": {k: m.value for k, m in resp.cookies.items()}, "url": str(resp.url)}
+
+
+async def _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl) -> dict:
+    """stream = true: the timeout bounds the wait for the headers and then each read."""
+    what = f"{method.upper()} {url}"
+    session = aiohttp.ClientSession(connector=connector, cookies=cookies,
+                                    timeout=aiohttp.ClientTimeout(connect=timeout or None, sock_read=timeout or None))
+    try:
+        async with asyncio.timeout(timeout or None):
+            resp = await session.request(method.upper(), url, params=query, headers=headers, data=_payload(o),
+                                         ssl=ssl, allow_redirects=True)
+    except BaseException as e:
+        await session.close()
+        if isinstance(e, asyncio.TimeoutError):
+            raise WippyError(TIMEOUT, f"{what}: no response within {timeout:g}s", True) from None
+        if isinstance(e, aiohttp.InvalidURL):
+            raise WippyError(INVALID, f"invalid URL {url!r}: {e}") from None
+        if isinstance(e, (aiohttp.ClientError, OSError)):
+            raise WippyError(UNAVAILABLE, f"{what}: {e}", True) from None
+        raise
+    if resp.content_length is not None and resp.content_length > limit:
+        BodyStream(session, resp, limit, what).close()
+        raise WippyError(INVALID, f"response body larger than max_response_body ({limit} bytes)")
+    return {**_head(resp), "body_size": -1, "stream": BodyStream(session, resp, limit, what)}
+
+
 def install(engine):
+    streams: dict[int, BodyStream] = {}
+    seq = iter(range(1, 1 << 62))
+
     async def call(method, url, opts):
-        return await request(method, url, engine.py(opts) if opts is not None else None)
+        r = await request(method, url, engine.py(opts) if opts is not None else None)
+        if "stream" in r:
+            h = next(seq)
+            streams[h] = r["stream"]
+            r["stream"] = h
+        return r
+
+    async def sread(h, n):
+        s = streams.get(h)
+        if s is None:
+            raise WippyError(INVALID, "the response stream is closed")
+        return await s.read(n)
+
+    def sclose(h):
+        s = streams.pop(h, None)
+        if s is not None:
+            s.close()
+        return True
 
     async def batch(items):
         reqs = engine.py(items) or []
@@ -126,7 +206,7 @@ def install(engine):
         return responses, errors
 
     return {
-        "request": call,
+        "request": call, "sread": sread, "sclose": sclose,
         "request_batch": batch,
         "encode_uri": lambda s: quote(_text(s), safe="-_.~"),
         "decode_uri": lambda s: unquote_plus(_text(s)),
