@@ -17,6 +17,14 @@ tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
     entries: [...]        # more entries in the examples' namespace (docs)
     namespaces:           # entries of other namespaces the examples name
       app.api: [...]
+    http_server: true     # a local HTTP server runs beside the page (the test's, on loopback):
+                          # $SERVER in the prelude is its base URL; every path answers with
+                          # JSON describing the request (a `stream=true` read gets a body too)
+    http_handler:         # each example is the handler of an http.endpoint (req/res exist):
+      routes: {12: "/users/:id"}    # route per example (default /ex<n>), under /ex<n>
+      requests:                     # the request the test sends (default POST /ex<n>, no body)
+        12: {path: /users/7, method: GET, headers: {...}, body: "...", query: "a=1", expect: 500}
+                          # expect: the status the example answers with (default: any below 500)
 
 An example whose modules are not implemented is skipped with that reason, so pages of
 modules still to come can have their setup files early. An example that only lists values

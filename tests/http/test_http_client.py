@@ -99,7 +99,7 @@ async def test_errors_are_clear(env):
     r = await rt.call("app:client", "GET", base + "/big", {"max_response_body": 100})
     assert r["kind"] == "Invalid" and "max_response_body" in r["message"]
     r = await rt.call("app:client", "GET", "http://127.0.0.1:1/", {"timeout": "2s"})
-    assert r["kind"] == "Unavailable"
+    assert r["kind"] == "Internal"       # lua/http/client.md: network failures are INTERNAL, retryable
     r = await rt.call("app:client", "GET", base + "/echo", {"bogus": 1})
     assert r["kind"] == "Invalid" and "bogus" in r["message"]
     r = await rt.call("app:client", "GET", base + "/echo", {"timeout": "soon"})
@@ -108,4 +108,28 @@ async def test_errors_are_clear(env):
 
 async def test_batch_and_uri_helpers(env):
     rt, base = env
-    assert await rt.call("app:batch", base) == [200, "Unavailable", "a%20b%2Fc", "a b/c"]
+    assert await rt.call("app:batch", base) == [200, "Internal", "a+b%2Fc", "a b/c"]
+
+
+async def test_permissions(env):
+    """http_client.request on the URL, http_client.unix_socket on the path and
+    http_client.insecure_tls on the URL, each PERMISSION_DENIED when the caller lacks it."""
+    rt, base = env
+    await rt.registry.apply([
+        Op.create(Entry("app:web", "security.policy", data={"policy": {
+            "actions": "http_client.request", "resources": "*", "effect": "allow"}})),
+        Op.create(Entry("app:local", "security.policy", data={"policy": {
+            "actions": "*", "resources": "*", "effect": "allow"}}))])
+    actor = {"id": "u1"}
+    r = await rt.call("app:client", "GET", base + "/echo", None, actor=actor, scope=["app:web"])
+    assert r["status_code"] == 200
+    r = await rt.call("app:client", "GET", base + "/echo", {"unix_socket": "/tmp/none.sock"}, actor=actor, scope=["app:web"])
+    assert r["kind"] == "PermissionDenied" and "http_client.unix_socket" in r["message"]
+    r = await rt.call("app:client", "GET", base + "/echo", {"tls": {"insecure_skip_verify": True}}, actor=actor,
+                      scope=["app:web"])
+    assert r["kind"] == "PermissionDenied" and "http_client.insecure_tls" in r["message"]
+    r = await rt.call("app:client", "GET", base + "/echo", None, actor=actor, scope=[])
+    assert r["kind"] == "PermissionDenied" and "http_client.request" in r["message"]
+    r = await rt.call("app:client", "GET", base + "/echo", {"tls": {"insecure_skip_verify": True}}, actor=actor,
+                      scope=["app:local"])
+    assert r["status_code"] == 200

@@ -120,3 +120,39 @@ async def test_a_key_that_does_not_match_refuses_the_service(runtime, pki):
 def test_tls_settings_that_cannot_work_are_refused(tls, message):
     with pytest.raises(EntryInvalid, match=message):
         validate_entry(service(tls))
+
+
+CLIENT = """\
+local http_client = require("http_client")
+return {call = function(url, tls)
+  local resp, err = http_client.get(url, {tls = tls})
+  if err then return {kind = err:kind(), message = err:message()} end
+  return {status = resp.status_code, body = resp.body}
+end}
+"""
+
+
+async def test_http_client_tls_options(runtime, pki):
+    """http_client's per-request tls (lua/http/client.md): ca, cert+key (mTLS), server_name,
+    insecure_skip_verify, each against a local HTTPS service."""
+    port = await serve(runtime, {"mode": "manual", "cert": pki["server.pem"], "key": pki["server.key"],
+                                 "client_ca": pki["ca.pem"], "client_auth": "require_and_verify"})
+    await runtime.registry.apply([Op.create(Entry("app:get", "function.lua", data={
+        "source": CLIENT, "method": "call", "modules": ["http_client"]}))])
+    url = f"https://127.0.0.1:{port}/api/hi"
+    ok = await runtime.call("app:get", url, {"ca": pki["ca.pem"], "cert": pki["client.pem"], "key": pki["client.key"]})
+    assert ok == {"status": 200, "body": "secure hello"}
+    untrusted = await runtime.call("app:get", url, {"cert": pki["client.pem"], "key": pki["client.key"]})
+    assert untrusted["kind"] == "Internal" and "certificate" in untrusted["message"].lower()
+    no_client_cert = await runtime.call("app:get", url, {"ca": pki["ca.pem"]})
+    assert no_client_cert["kind"] == "Internal"
+    skip = await runtime.call("app:get", url, {"insecure_skip_verify": True, "cert": pki["client.pem"],
+                                               "key": pki["client.key"]})
+    assert skip["status"] == 200
+    wrong_name = await runtime.call("app:get", url, {"ca": pki["ca.pem"], "cert": pki["client.pem"],
+                                                     "key": pki["client.key"], "server_name": "other.example"})
+    assert wrong_name["kind"] == "Internal" and "other.example" in wrong_name["message"]
+    half = await runtime.call("app:get", url, {"cert": pki["client.pem"]})
+    assert half["kind"] == "Invalid" and "together" in half["message"]
+    bogus = await runtime.call("app:get", url, {"pin": "x"})
+    assert bogus["kind"] == "Invalid" and "pin" in bogus["message"]

@@ -11,15 +11,19 @@ local CTX_KEY = "http.request_id"
 
 local http = {}
 http.STATUS = {
-  CONTINUE = 100, OK = 200, CREATED = 201, ACCEPTED = 202, NO_CONTENT = 204,
+  CONTINUE = 100, OK = 200, CREATED = 201, ACCEPTED = 202, NO_CONTENT = 204, PARTIAL_CONTENT = 206,
   MOVED_PERMANENTLY = 301, FOUND = 302, SEE_OTHER = 303, NOT_MODIFIED = 304,
   TEMPORARY_REDIRECT = 307, PERMANENT_REDIRECT = 308,
   BAD_REQUEST = 400, UNAUTHORIZED = 401, PAYMENT_REQUIRED = 402, FORBIDDEN = 403, NOT_FOUND = 404,
   METHOD_NOT_ALLOWED = 405, NOT_ACCEPTABLE = 406, REQUEST_TIMEOUT = 408, CONFLICT = 409, GONE = 410,
-  PAYLOAD_TOO_LARGE = 413, UNSUPPORTED_MEDIA_TYPE = 415, UNPROCESSABLE_ENTITY = 422, TOO_MANY_REQUESTS = 429,
+  PAYLOAD_TOO_LARGE = 413, UNSUPPORTED_MEDIA_TYPE = 415, UNPROCESSABLE = 422, UNPROCESSABLE_ENTITY = 422,
+  TOO_MANY_REQUESTS = 429,
   INTERNAL_ERROR = 500, INTERNAL_SERVER_ERROR = 500, NOT_IMPLEMENTED = 501, BAD_GATEWAY = 502,
-  SERVICE_UNAVAILABLE = 503, GATEWAY_TIMEOUT = 504,
+  SERVICE_UNAVAILABLE = 503, GATEWAY_TIMEOUT = 504, VERSION_NOT_SUPPORTED = 505,
 }
+-- the error type names of lua/http/http.md
+http.ERROR = {PARSE_FAILED = "PARSE_FAILED", INVALID_STATE = "INVALID_STATE", WRITE_FAILED = "WRITE_FAILED",
+              STREAM_ERROR = "STREAM_ERROR"}
 http.CONTENT = {
   JSON = "application/json", FORM = "application/x-www-form-urlencoded", MULTIPART = "multipart/form-data",
   TEXT = "text/plain", HTML = "text/html", STREAM = "application/octet-stream", SSE = "text/event-stream",
@@ -78,9 +82,10 @@ function REQ:query(name)
   local values = query_table(self)[name]
   return values and values[1]
 end
+-- a key given more than once: its values joined with commas
 function REQ:query_params()
   local r = {}
-  for k, v in pairs(query_table(self)) do r[k] = v[1] end
+  for k, v in pairs(query_table(self)) do r[k] = concat(v, ",") end
   return r
 end
 function REQ:body()

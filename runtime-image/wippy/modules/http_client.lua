@@ -20,6 +20,18 @@ local function prepare(opts)
   return o
 end
 
+-- the http_client.* permissions of the docs (the private-IP check is not made yet)
+local function allowed(url, o)
+  if type(url) ~= "string" then return new_error("Invalid", "url must be a string") end
+  if not S.check("http_client.request", url) then return S.denied("http_client.request", url) end
+  if o and o.unix_socket ~= nil and not S.check("http_client.unix_socket", tostring(o.unix_socket)) then
+    return S.denied("http_client.unix_socket", o.unix_socket)
+  end
+  if o and type(o.tls) == "table" and o.tls.insecure_skip_verify and not S.check("http_client.insecure_tls", url) then
+    return S.denied("http_client.insecure_tls", url)
+  end
+end
+
 local client = {}
 
 -- stream = true: resp.stream is the shared stream (modules/stream.lua) over the open response;
@@ -33,6 +45,8 @@ local BODY = S.stream.class("http_client.Stream", {
 function client.request(method, url, opts)
   local o, err = prepare(opts)
   if err then return nil, err end
+  local denied = allowed(url, o)
+  if denied then return nil, denied end
   local resp, rerr = py.request(method, url, o)
   if resp == nil then return nil, rerr end
   local h = resp.stream
@@ -56,6 +70,8 @@ function client.request_batch(list)
     local o, err = prepare(r.options or r[3])
     if err then return nil, err end
     if o and o.stream then return nil, new_error("Invalid", "request " .. tostring(i) .. ": stream is not supported in a batch") end
+    local denied = allowed(r.url or r[2], o)
+    if denied then return nil, denied end
     items[i] = {method = r.method or r[1], url = r.url or r[2], options = o}
   end
   return py.request_batch(items)

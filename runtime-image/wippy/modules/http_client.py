@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import ssl as ssllib
+import tempfile
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 import aiohttp
 
 from ..durations import parse_duration
-from ..engine.errors import WippyError, INVALID, TIMEOUT, UNAVAILABLE
+from ..engine.errors import WippyError, INTERNAL, INVALID
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BODY = 120 * 1024 * 1024
@@ -53,6 +56,43 @@ def _payload(o: dict) -> Any:
     return None if body is None else _bytes(body, o.get("body_latin1"))
 
 
+TLS_OPTIONS = {"cert", "key", "ca", "server_name", "insecure_skip_verify"}
+
+
+def _ssl(tls: Any) -> Any:
+    """The request's TLS: True (default checks), False (no checks) or a context for a CA and/or a
+    client certificate, all given as PEM."""
+    if not tls:
+        return True
+    if not isinstance(tls, dict):
+        raise WippyError(INVALID, "tls must be a table")
+    unknown = sorted(set(map(str, tls)) - TLS_OPTIONS)
+    if unknown:
+        raise WippyError(INVALID, f"unknown tls option(s): {', '.join(unknown)}")
+    cert, key, ca = tls.get("cert"), tls.get("key"), tls.get("ca")
+    if bool(cert) != bool(key):
+        raise WippyError(INVALID, "tls: cert and key must be given together")
+    insecure = bool(tls.get("insecure_skip_verify"))
+    if not (cert or ca):
+        return not insecure
+    try:
+        ctx = ssllib.create_default_context(cadata=_text(ca) if ca else None)
+        if insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssllib.CERT_NONE
+        if cert:
+            # the ssl module loads a certificate chain from files only: a private folder, removed at once
+            with tempfile.TemporaryDirectory() as d:
+                cf, kf = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+                for path, pem in ((cf, cert), (kf, key)):
+                    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                        f.write(_text(pem))
+                ctx.load_cert_chain(cf, kf)
+    except (ssllib.SSLError, ValueError) as e:
+        raise WippyError(INVALID, f"tls: {e}") from None
+    return ctx
+
+
 def _bytes(v: Any, latin1: Any) -> bytes:
     if isinstance(v, bytes):
         return v
@@ -72,9 +112,9 @@ class BodyStream:
         try:
             data = await self.resp.content.read(n)
         except asyncio.TimeoutError:
-            raise WippyError(TIMEOUT, f"{self.what}: no data within the timeout", True) from None
+            raise WippyError(INTERNAL, f"{self.what}: no data within the timeout", True) from None
         except aiohttp.ClientError as e:
-            raise WippyError(UNAVAILABLE, f"{self.what}: {e}", True) from None
+            raise WippyError(INTERNAL, f"{self.what}: {e}", True) from None
         self.seen += len(data)
         if self.seen > self.limit:
             raise WippyError(INVALID, f"response body larger than max_response_body ({self.limit} bytes)")
@@ -106,17 +146,17 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
     if auth:
         creds = f"{_text(auth.get('user', ''))}:{_text(auth.get('pass', ''))}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
-    tls = o.get("tls") or {}
-    ssl = not tls.get("insecure_skip_verify")   # True: aiohttp's default checks
+    ssl = _ssl(o.get("tls"))
+    server_name = (o.get("tls") or {}).get("server_name") or None
     connector = aiohttp.UnixConnector(path=o["unix_socket"]) if o.get("unix_socket") else None
     cookies = {_text(k): _text(v) for k, v in (o.get("cookies") or {}).items()} or None
     if o.get("stream"):
-        return await _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl)
+        return await _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl, server_name)
     try:
         async with aiohttp.ClientSession(connector=connector, cookies=cookies,
                                          timeout=aiohttp.ClientTimeout(total=timeout or None)) as session:
             async with session.request(method.upper(), url, params=query, headers=headers, data=_payload(o),
-                                       ssl=ssl, allow_redirects=True) as resp:
+                                       ssl=ssl, server_hostname=server_name, allow_redirects=True) as resp:
                 if resp.content_length is not None and resp.content_length > limit:
                     raise WippyError(INVALID, f"response body larger than max_response_body ({limit} bytes)")
                 buf = bytearray()
@@ -133,13 +173,13 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
                     "url": str(resp.url),
                 }
     except asyncio.TimeoutError:
-        raise WippyError(TIMEOUT, f"{method.upper()} {url}: no response within {timeout:g}s", True) from None
+        raise WippyError(INTERNAL, f"{method.upper()} {url}: no response within {timeout:g}s", True) from None
     except aiohttp.InvalidURL as e:
         raise WippyError(INVALID, f"invalid URL {url!r}: {e}") from None
     except aiohttp.ClientError as e:
-        raise WippyError(UNAVAILABLE, f"{method.upper()} {url}: {e}", True) from None
+        raise WippyError(INTERNAL, f"{method.upper()} {url}: {e}", True) from None
     except OSError as e:
-        raise WippyError(UNAVAILABLE, f"{method.upper()} {url}: {e.strerror or e}", True) from None
+        raise WippyError(INTERNAL, f"{method.upper()} {url}: {e.strerror or e}", True) from None
 
 
 def _head(resp: aiohttp.ClientResponse) -> dict:
@@ -148,7 +188,7 @@ def _head(resp: aiohttp.ClientResponse) -> dict:
             "cookies": {k: m.value for k, m in resp.cookies.items()}, "url": str(resp.url)}
 
 
-async def _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl) -> dict:
+async def _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl, server_name) -> dict:
     """stream = true: the timeout bounds the wait for the headers and then each read."""
     what = f"{method.upper()} {url}"
     session = aiohttp.ClientSession(connector=connector, cookies=cookies,
@@ -156,15 +196,15 @@ async def _open_stream(method, url, o, timeout, limit, connector, cookies, query
     try:
         async with asyncio.timeout(timeout or None):
             resp = await session.request(method.upper(), url, params=query, headers=headers, data=_payload(o),
-                                         ssl=ssl, allow_redirects=True)
+                                         ssl=ssl, server_hostname=server_name, allow_redirects=True)
     except BaseException as e:
         await session.close()
         if isinstance(e, asyncio.TimeoutError):
-            raise WippyError(TIMEOUT, f"{what}: no response within {timeout:g}s", True) from None
+            raise WippyError(INTERNAL, f"{what}: no response within {timeout:g}s", True) from None
         if isinstance(e, aiohttp.InvalidURL):
             raise WippyError(INVALID, f"invalid URL {url!r}: {e}") from None
         if isinstance(e, (aiohttp.ClientError, OSError)):
-            raise WippyError(UNAVAILABLE, f"{what}: {e}", True) from None
+            raise WippyError(INTERNAL, f"{what}: {e}", True) from None
         raise
     if resp.content_length is not None and resp.content_length > limit:
         BodyStream(session, resp, limit, what).close()
@@ -201,13 +241,13 @@ def install(engine):
         results = await asyncio.gather(*(request(r.get("method", "GET"), r.get("url"), r.get("options"))
                                          for r in reqs), return_exceptions=True)
         responses = [None if isinstance(r, BaseException) else r for r in results]
-        errors = [(r if isinstance(r, WippyError) else WippyError(UNAVAILABLE, str(r)))
+        errors = [(r if isinstance(r, WippyError) else WippyError(INTERNAL, str(r)))
                   if isinstance(r, BaseException) else None for r in results]
-        return responses, errors
+        return responses, (errors if any(e is not None for e in errors) else None)   # nil: all succeeded
 
     return {
         "request": call, "sread": sread, "sclose": sclose,
         "request_batch": batch,
-        "encode_uri": lambda s: quote(_text(s), safe="-_.~"),
+        "encode_uri": lambda s: quote_plus(_text(s)),   # as Go's url.QueryEscape: space is +
         "decode_uri": lambda s: unquote_plus(_text(s)),
     }
