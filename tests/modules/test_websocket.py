@@ -96,13 +96,70 @@ async def test_backpressure_keeps_order(app, server):
 @pytest.mark.parametrize("url, opts, kind, retryable", [
     ("http://example.com", "nil", "Invalid", False),
     ("ws://127.0.0.1:1/ws", "nil", "Internal", True),
-    ("ws://127.0.0.1:1/ws", "{compression = websocket.COMPRESSION.NO_CONTEXT}", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", "{compression = 3}", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", "{compression = 1, compression_threshold = 512}", "Invalid", False),
     ("ws://127.0.0.1:1/ws", "{channel_capacity = 0}", "Invalid", False),
     ("ws://127.0.0.1:1/ws", '{dial_timeout = "soon"}', "Invalid", False),
 ])
 async def test_connect_errors(app, url, opts, kind, retryable):
     res = await run(app, f"local c, err = websocket.connect({url!r}, {opts}); return {{c == nil, err:kind(), err:retryable() or false}}")
     assert res == [True, kind, retryable]
+
+
+@pytest.fixture
+async def raw_server():
+    """A WebSocket server written on raw sockets that agrees to permessage-deflate and records
+    each data frame as it came on the wire: (compressed?, payload length)."""
+    import asyncio
+    import base64
+    import hashlib
+    frames: list = []
+    done = asyncio.Event()
+
+    async def serve(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key"))
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        await writer.drain()
+        while len(frames) < 2:
+            b0, b1 = await reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            await reader.readexactly(4 + n)          # mask and payload
+            if b0 & 0x0F in (1, 2):
+                frames.append((bool(b0 & 0x40), n))
+        done.set()
+        writer.close()
+
+    srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    yield f"ws://127.0.0.1:{port}/ws", frames, done
+    srv.close()
+
+
+@pytest.mark.parametrize("mode, second_is_smaller", [("CONTEXT_TAKEOVER", True), ("NO_CONTEXT", False)])
+async def test_compression_modes_on_the_wire(app, raw_server, mode, second_is_smaller):
+    """CONTEXT_TAKEOVER: the second of two equal messages refers back to the first (a few bytes);
+    NO_CONTEXT: each message is deflated on its own (both frames the same size)."""
+    url, frames, done = raw_server
+    import asyncio
+    await run(app, f"""
+    local client = assert(websocket.connect(url, {{compression = websocket.COMPRESSION.{mode}}}))
+    local text = string.rep("wippy websocket compression ", 40)
+    assert(client:send(text) and client:send(text))
+    time.sleep("100ms")
+    client:close()
+    """, url)
+    await asyncio.wait_for(done.wait(), 5)
+    (c1, n1), (c2, n2) = frames
+    assert c1 and c2 and n1 < 200
+    assert (n2 < n1) is second_is_smaller and (n2 == n1) is not second_is_smaller
 
 
 async def test_permission_denied(make_app, server):

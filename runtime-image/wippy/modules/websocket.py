@@ -35,6 +35,7 @@ class Connection:
         self.capacity = capacity
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
+        self.frame_compress: int | None = None
         self.reader = asyncio.ensure_future(self._read())
 
     def _queued(self) -> int:
@@ -98,12 +99,14 @@ def install(engine):
         if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
             raise WippyError(INVALID, "url must start with ws:// or wss://")
         compression = opts.get("compression", 0)
-        if compression not in (0, 1):
-            raise WippyError(INVALID, "compression: only DISABLED (0) and CONTEXT_TAKEOVER (1) are supported "
-                                      "(the client cannot negotiate no-context-takeover)")
+        if compression not in (0, 1, 2):
+            raise WippyError(INVALID, "compression must be websocket.COMPRESSION.DISABLED (0), "
+                                      "CONTEXT_TAKEOVER (1) or NO_CONTEXT (2)")
         if opts.get("compression_threshold", 0) not in (0, None):
-            raise WippyError(INVALID, "compression_threshold is not supported: every message is compressed "
-                                      "when compression is on")
+            # aiohttp's writer compresses every data frame of a connection that negotiated
+            # permessage-deflate: it has no way to send one message uncompressed
+            raise WippyError(INVALID, "compression_threshold is not supported: aiohttp compresses every message "
+                                      "of a compressed connection (use compression = DISABLED for small messages)")
         read_limit = opts.get("read_limit", 0) or 4 * 1024 * 1024
         if not isinstance(read_limit, int) or not 0 < read_limit <= MAX_READ_LIMIT:
             raise WippyError(INVALID, "read_limit must be between 0 and 128MB")
@@ -119,13 +122,16 @@ def install(engine):
         try:
             ws = await asyncio.wait_for(session.ws_connect(
                 url, headers={str(k): str(v) for k, v in headers.items()}, protocols=[str(p) for p in protocols],
-                compress=15 if compression == 1 else 0, max_msg_size=read_limit, autoping=True), dial)
+                compress=15 if compression else 0, max_msg_size=read_limit, autoping=True), dial)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as e:
             await session.close()
             raise WippyError(INTERNAL, f"websocket connection to {url} failed: {type(e).__name__}: {e}", True) from None
         h = next(ids)
-        conns[h] = Connection(engine, ws, session, channel, capacity, _timeout(opts, "read_timeout"),
-                              _timeout(opts, "write_timeout"))
+        conns[h] = c = Connection(engine, ws, session, channel, capacity, _timeout(opts, "read_timeout"),
+                                  _timeout(opts, "write_timeout"))
+        # NO_CONTEXT: a per-frame compress level makes aiohttp deflate that message with a fresh
+        # compressor, so no message refers back to an earlier one (only once the server agreed)
+        c.frame_compress = 15 if compression == 2 and ws.compress else None
         return h
 
     def conn(h) -> Connection:
@@ -137,10 +143,10 @@ def install(engine):
     async def send(h, data, latin1, binary):
         c = conn(h)
         if binary:
-            return await c._guard(c.ws.send_bytes(data.encode("latin-1" if latin1 else "utf-8")))
+            return await c._guard(c.ws.send_bytes(data.encode("latin-1" if latin1 else "utf-8"), c.frame_compress))
         if latin1:
             raise WippyError(INVALID, "text messages must be valid UTF-8 (send binary data as websocket.BINARY)")
-        return await c._guard(c.ws.send_str(data))
+        return await c._guard(c.ws.send_str(data, c.frame_compress))
 
     async def ping(h):
         c = conn(h)
