@@ -112,24 +112,50 @@ async def test_batch_and_uri_helpers(env):
 
 
 async def test_permissions(env):
-    """http_client.request on the URL, http_client.unix_socket on the path and
-    http_client.insecure_tls on the URL, each PERMISSION_DENIED when the caller lacks it."""
+    """http_client.request on the URL, http_client.private_ip on each private address the host is
+    (loopback here), http_client.unix_socket on the path and http_client.insecure_tls on the URL:
+    each PERMISSION_DENIED when the caller lacks it."""
     rt, base = env
     await rt.registry.apply([
-        Op.create(Entry("app:web", "security.policy", data={"policy": {
+        Op.create(Entry("app:req", "security.policy", data={"policy": {
             "actions": "http_client.request", "resources": "*", "effect": "allow"}})),
+        Op.create(Entry("app:priv", "security.policy", data={"policy": {
+            "actions": "http_client.private_ip", "resources": "127.0.0.1", "effect": "allow"}})),
         Op.create(Entry("app:local", "security.policy", data={"policy": {
             "actions": "*", "resources": "*", "effect": "allow"}}))])
     actor = {"id": "u1"}
-    r = await rt.call("app:client", "GET", base + "/echo", None, actor=actor, scope=["app:web"])
-    assert r["status_code"] == 200
-    r = await rt.call("app:client", "GET", base + "/echo", {"unix_socket": "/tmp/none.sock"}, actor=actor, scope=["app:web"])
+
+    async def call(opts, *scope):
+        return await rt.call("app:client", "GET", base + "/echo", opts, actor=actor, scope=list(scope))
+    r = await call(None, "app:req")
+    assert r["kind"] == "PermissionDenied" and r["message"] == "not allowed: private IP 127.0.0.1"
+    assert (await call(None, "app:req", "app:priv"))["status_code"] == 200
+    r = await call({"unix_socket": "/tmp/none.sock"}, "app:req", "app:priv")
     assert r["kind"] == "PermissionDenied" and "http_client.unix_socket" in r["message"]
-    r = await rt.call("app:client", "GET", base + "/echo", {"tls": {"insecure_skip_verify": True}}, actor=actor,
-                      scope=["app:web"])
+    r = await call({"tls": {"insecure_skip_verify": True}}, "app:req", "app:priv")
     assert r["kind"] == "PermissionDenied" and "http_client.insecure_tls" in r["message"]
-    r = await rt.call("app:client", "GET", base + "/echo", None, actor=actor, scope=[])
+    r = await call(None)
     assert r["kind"] == "PermissionDenied" and "http_client.request" in r["message"]
-    r = await rt.call("app:client", "GET", base + "/echo", {"tls": {"insecure_skip_verify": True}}, actor=actor,
-                      scope=["app:local"])
-    assert r["status_code"] == 200
+    assert (await call({"tls": {"insecure_skip_verify": True}}, "app:local"))["status_code"] == 200
+    # a name that resolves to a private address is checked on the address
+    r = await rt.call("app:client", "GET", base.replace("127.0.0.1", "localhost") + "/echo", None,
+                      actor=actor, scope=["app:req"])
+    assert r["kind"] == "PermissionDenied" and "private IP" in r["message"]
+    r = await call({"private_ok": ["127.0.0.1"]}, "app:req")     # the runtime's own option, not the caller's
+    assert r["kind"] == "Invalid" and "private_ok" in r["message"]
+
+
+async def test_files_reader_is_read_into_the_upload(env):
+    rt, base = env
+    await rt.registry.apply([Op.create(Entry("app:upload", "function.lua", data={"modules": ["http_client"], "method": "f",
+        "source": """local c = require("http_client")
+return {f = function(url)
+  local parts = {"abc", "def"}
+  local reader = {read = function(self) return table.remove(parts, 1) end}
+  local resp, err = c.post(url, {files = {{name = "doc", filename = "d.txt", reader = reader}}})
+  if err then return err:message() end
+  return resp.body
+end}"""}))])
+    import json
+    body = json.loads(await rt.call("app:upload", base + "/echo"))
+    assert bytes(body["body"]).count(b"abcdef") == 1 and b'filename="d.txt"' in bytes(body["body"])

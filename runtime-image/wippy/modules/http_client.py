@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import os
+import socket
 import ssl as ssllib
 import tempfile
 from typing import Any
@@ -13,12 +15,14 @@ from urllib.parse import quote_plus, unquote_plus
 import aiohttp
 
 from ..durations import parse_duration
-from ..engine.errors import WippyError, INTERNAL, INVALID
+from yarl import URL
+
+from ..engine.errors import WippyError, INTERNAL, INVALID, PERMISSION_DENIED
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_BODY = 120 * 1024 * 1024
 OPTIONS = {"headers", "body", "query", "form", "files", "cookies", "auth", "timeout", "max_response_body",
-           "unix_socket", "tls", "body_latin1", "stream", "overlay_network"}
+           "unix_socket", "tls", "body_latin1", "stream", "overlay_network", "private_ok"}
 
 
 def _text(v: Any) -> str:
@@ -54,6 +58,66 @@ def _payload(o: dict) -> Any:
         return {_text(k): _text(v) for k, v in (o["form"] or {}).items()}
     body = o.get("body")
     return None if body is None else _bytes(body, o.get("body_latin1"))
+
+
+def _is_private(ip: str) -> bool:
+    """Loopback, RFC 1918/4193, link-local and unspecified addresses (the docs' private ranges)."""
+    a = ipaddress.ip_address(ip.split("%", 1)[0])
+    return a.is_private or a.is_loopback or a.is_link_local or a.is_unspecified
+
+
+async def private_addresses(url: Any) -> list[str]:
+    """The private addresses a URL's host is (a literal) or resolves to, for the caller's
+    http_client.private_ip check; [] when it cannot be resolved (the request then fails)."""
+    try:
+        u = URL(url if isinstance(url, str) else "")
+    except ValueError:
+        return []
+    host = u.raw_host
+    if not host:
+        return []
+    try:
+        return [host] if _is_private(host) else []
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, u.port or 0, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return sorted({str(i[4][0]) for i in infos if _is_private(str(i[4][0]))})
+
+
+class PrivateAddress(OSError):
+    pass
+
+
+class CheckedResolver(aiohttp.ThreadedResolver):
+    """Resolves as usual, then drops private addresses the caller was not allowed: the check
+    holds for what is actually connected to (a redirect, a DNS answer that changed)."""
+
+    def __init__(self, allowed: set[str]):
+        super().__init__()
+        self.allowed = allowed
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        out = [r for r in await super().resolve(host, port, family)
+               if not _is_private(r["host"]) or r["host"] in self.allowed]
+        if not out:
+            raise PrivateAddress(f"not allowed: private IP of {host}")
+        return out
+
+
+def _connector(o: dict) -> aiohttp.BaseConnector:
+    if o.get("unix_socket"):
+        return aiohttp.UnixConnector(path=o["unix_socket"])
+    allowed = o.get("private_ok") or []
+    return aiohttp.TCPConnector(resolver=CheckedResolver({str(a) for a in allowed} if isinstance(allowed, list) else set()))
+
+
+def _failure(what: str, e: BaseException) -> WippyError:
+    if isinstance(e, aiohttp.ClientConnectorError) and isinstance(e.os_error, PrivateAddress):
+        return WippyError(PERMISSION_DENIED, f"{what}: {e.os_error}")
+    return WippyError(INTERNAL, f"{what}: {e}", True)
 
 
 TLS_OPTIONS = {"cert", "key", "ca", "server_name", "insecure_skip_verify"}
@@ -148,7 +212,7 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
         headers["Authorization"] = "Basic " + base64.b64encode(creds).decode("ascii")
     ssl = _ssl(o.get("tls"))
     server_name = (o.get("tls") or {}).get("server_name") or None
-    connector = aiohttp.UnixConnector(path=o["unix_socket"]) if o.get("unix_socket") else None
+    connector = _connector(o)
     cookies = {_text(k): _text(v) for k, v in (o.get("cookies") or {}).items()} or None
     if o.get("stream"):
         return await _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl, server_name)
@@ -177,7 +241,7 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
     except aiohttp.InvalidURL as e:
         raise WippyError(INVALID, f"invalid URL {url!r}: {e}") from None
     except aiohttp.ClientError as e:
-        raise WippyError(INTERNAL, f"{method.upper()} {url}: {e}", True) from None
+        raise _failure(f"{method.upper()} {url}", e) from None
     except OSError as e:
         raise WippyError(INTERNAL, f"{method.upper()} {url}: {e.strerror or e}", True) from None
 
@@ -204,7 +268,7 @@ async def _open_stream(method, url, o, timeout, limit, connector, cookies, query
         if isinstance(e, aiohttp.InvalidURL):
             raise WippyError(INVALID, f"invalid URL {url!r}: {e}") from None
         if isinstance(e, (aiohttp.ClientError, OSError)):
-            raise WippyError(INTERNAL, f"{what}: {e}", True) from None
+            raise _failure(what, e) from None
         raise
     if resp.content_length is not None and resp.content_length > limit:
         BodyStream(session, resp, limit, what).close()
@@ -246,7 +310,7 @@ def install(engine):
         return responses, (errors if any(e is not None for e in errors) else None)   # nil: all succeeded
 
     return {
-        "request": call, "sread": sread, "sclose": sclose,
+        "request": call, "sread": sread, "sclose": sclose, "private_addresses": private_addresses,
         "request_batch": batch,
         "encode_uri": lambda s: quote_plus(_text(s)),   # as Go's url.QueryEscape: space is +
         "decode_uri": lambda s: unquote_plus(_text(s)),
