@@ -15,10 +15,10 @@ INDEX = """\
 version: "1.0"
 namespace: app
 entries:
-  - {name: host, kind: process.host}
+  - {name: host, kind: process.host, lifecycle: {auto_start: true}}
   - {name: vol, kind: fs.directory, directory: vol, auto_init: true}
   - {name: shell, kind: exec.native, default_env: {PATH: /usr/bin:/bin}}
-  - {name: web, kind: http.service, addr: "127.0.0.1:0"}
+  - {name: web, kind: http.service, addr: "127.0.0.1:0", lifecycle: {auto_start: true}}
   - {name: api, kind: http.router, meta: {server: web}}
   - {name: serve, kind: function.lua, source: file://serve.lua, method: handler, modules: [http, json]}
   - {name: content, kind: http.endpoint, meta: {router: api}, method: GET, path: /content, func: serve}

@@ -198,8 +198,8 @@ MODULES: dict = {
         "request_batch": "(requests: table) -> (any, error?)",
         "encode_uri": "(s: string) -> string", "decode_uri": "(s: string) -> (string?, error?)",
     },
-    "http": {"CONTENT": "any", "METHOD": "any", "STATUS": "any", "TRANSFER": "any",
-             "request": "() -> (any, error?)", "response": "() -> (any, error?)"},
+    "http": {"CONTENT": "any", "METHOD": "any", "STATUS": "any", "TRANSFER": "any", "ERROR": "any",
+             "request": "(options: table?) -> (any, error?)", "response": "() -> (any, error?)"},
     "registry": {
         "get": "(id: string, version: any?) -> (any, error?)", "find": "(query: table?) -> (any, error?)",
         "snapshot": "() -> (any, error?)", "snapshot_at": "(version: any) -> (any, error?)",
