@@ -5,7 +5,10 @@ operator's peak memory and the API requests per entry. Beside it, in the same ru
 `kubectl apply` alone takes to store the objects. Each size runs in fresh namespaces, and the
 baseline's objects are deleted before the operator starts, so it carries only what it measures.
 
-    .venv/bin/python bench/operator_scale.py [--entries 2000,10000]
+    .venv/bin/python bench/operator_scale.py [--entries 2000,10000] [--compare /work/main] [--profile DIR]
+
+--compare runs the same sizes with the operator and pod of another checkout (its .venv) in the
+same run, beside this one; --profile records py-spy flame graphs of the operator and the pod.
 
 Targets at 2,000: every entry Ready within 2x the baseline apply, operator memory <= 200 MB.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +35,6 @@ from wippy.kube.manifests import to_object  # noqa: E402
 from wippy.registry.entry import Entry  # noqa: E402
 
 APP = "scale"
-WIPPY = str(Path(sys.executable).with_name("wippy"))
 
 
 def entries(n: int, tag: str, ns: str) -> str:
@@ -45,10 +48,18 @@ def entries(n: int, tag: str, ns: str) -> str:
     return yaml.safe_dump_all(docs)
 
 
-def api_requests(kube: KubeCluster) -> float:
-    """Requests the API server has answered so far (its apiserver_request_total)."""
+def api_requests(kube: KubeCluster) -> dict[str, float]:
+    """Requests the API server has answered so far (its apiserver_request_total), by verb and resource."""
     text = kube.kubectl("get", "--raw", "/metrics").stdout
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("apiserver_request_total{"))
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            what = f"{labels.get('verb')} {labels.get('resource')}" + \
+                (f"/{labels['subresource']}" if labels.get("subresource") else "") + \
+                ("" if labels.get("code", "200").startswith("2") else f" ({labels.get('code')})")
+            out[what] = out.get(what, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -65,10 +76,20 @@ def ready_count(kube: KubeCluster, ns: str) -> int:
                if c["type"] == "Ready" and c["status"] == "True")
 
 
-def measure(kube: KubeCluster, n: int, tmp: Path) -> dict:
+def delete_all(kube: KubeCluster, ns: str, wait: bool) -> None:
+    """One deletecollection per kind (kubectl delete --all deletes and waits for each object)."""
+    for plural in ("functionluas", "wippyapps"):
+        kube.kubectl("delete", "--raw", f"/apis/wippy.ai/v1alpha1/namespaces/{ns}/{plural}", timeout=3600)
+    while wait and kube.kubectl("get", "functionluas", "-n", ns, "-o", "name").stdout.strip():
+        time.sleep(1)
+
+
+def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile: Path | None) -> dict:
     """One size in fresh namespaces: the baseline apply (then its objects deleted, so that the
-    operator does not carry them), then operator + pod + the same apply until all Ready."""
-    ns, base_ns = f"scale-{n}", f"scale-{n}-base"
+    operator does not carry them), then operator + pod (of the checkout `code`) + the same apply
+    until all Ready."""
+    python = str(code / ".venv" / "bin" / "python")
+    ns, base_ns = f"scale-{tag}-{n}", f"scale-{tag}-{n}-base"
     kube.kubectl("create", "namespace", ns)
     kube.kubectl("create", "namespace", base_ns)
     env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
@@ -77,14 +98,18 @@ def measure(kube: KubeCluster, n: int, tmp: Path) -> dict:
     t = time.perf_counter()
     kube.kubectl("apply", "-f", "-", input=entries(n, "b", base_ns), timeout=3600)
     apply_only = time.perf_counter() - t
-    kube.kubectl("delete", "functionluas,wippyapps", "--all", "-n", base_ns, "--wait=true", timeout=3600)
+    delete_all(kube, base_ns, wait=True)
 
-    log = open(tmp / f"operator-{n}.log", "w")
-    operator = subprocess.Popen([sys.executable, "-m", "wippy_operator", "--metrics-port", "0", "--namespace", ns],
+    log = open(tmp / f"operator-{tag}-{n}.log", "w")
+    operator = subprocess.Popen([python, "-m", "wippy_operator", "--metrics-port", "0", "--namespace", ns],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
-    pod = subprocess.Popen([WIPPY, "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
+    pod = subprocess.Popen([str(code / ".venv" / "bin" / "wippy"), "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
                            env={**env, "POD_NAME": "scale-runtime-0", "POD_NAMESPACE": ns},
                            stdout=subprocess.DEVNULL, stderr=log)
+    spies = [] if profile is None else [
+        subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "-p", str(p.pid), "-o",
+                          str(profile / f"{what}-{tag}-{n}.svg")], stdout=subprocess.DEVNULL, stderr=log)
+        for what, p in (("operator", operator), ("pod", pod))]
     try:
         time.sleep(3)   # both watching before the burst
         requests_before = api_requests(kube)
@@ -98,34 +123,42 @@ def measure(kube: KubeCluster, n: int, tmp: Path) -> dict:
             print(f"  {n}: {time.perf_counter() - t:6.1f}s  {done}/{n} Ready", file=sys.stderr)
         all_ready = time.perf_counter() - t
         rss = peak_rss_mb(operator.pid)
-        requests = api_requests(kube) - requests_before
+        after = api_requests(kube)
+        by_kind = {k: (v - requests_before.get(k, 0.0)) / n for k, v in after.items()}
+        requests = sum(by_kind.values()) * n
+        if profile is not None:
+            print(f"  {tag} {n}: API requests per entry by verb and resource: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]) if v >= 0.01), file=sys.stderr)
     finally:
-        for p in (pod, operator):
+        for p in (*spies, pod, operator):
             p.send_signal(signal.SIGINT)
-            p.wait(timeout=60)
-    kube.kubectl("delete", "functionluas,wippyapps", "--all", "-n", ns, "--wait=false", timeout=3600)
-    return {"entries": n, "apply alone": apply_only, "apply with operator": applied, "all ready": all_ready,
+            p.wait(timeout=120)
+    delete_all(kube, ns, wait=False)
+    return {"code": tag, "entries": n, "apply alone": apply_only, "apply with operator": applied, "all ready": all_ready,
             "rss": rss, "requests per entry": requests / n}
 
 
-def main(sizes: list[int]) -> int:
+def main(sizes: list[int], compare: Path | None, profile: Path | None) -> int:
     ensure_tools(quiet=True)
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+    codes = ([("compared", compare)] if compare else []) + [("this", REPO)]
     with KubeCluster() as kube, tempfile.TemporaryDirectory() as tmp:
         kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l",
                      "app.kubernetes.io/part-of=wippy")
-        results = [measure(kube, n, Path(tmp)) for n in sizes]
+        results = [measure(kube, n, Path(tmp), code, tag, profile) for n in sizes for tag, code in codes]
     ok = True
-    print(f"{'figure':<48}" + "".join(f"{r['entries']:>12,}" for r in results))
-    print("-" * (48 + 12 * len(results)))
+    print(f"{'figure':<48}" + "".join(f"{r['code'] + ' ' + format(r['entries'], ','):>16}" for r in results))
+    print("-" * (48 + 16 * len(results)))
     for label, key, fmt in [("kubectl apply alone (baseline), s", "apply alone", ".1f"),
                             ("kubectl apply with operator + pod, s", "apply with operator", ".1f"),
                             ("apply -> every entry Ready, s", "all ready", ".1f"),
                             ("operator peak memory (VmHWM), MB", "rss", ".1f"),
                             ("API requests per entry (all clients)", "requests per entry", ".1f")]:
-        print(f"{label:<48}" + "".join(f"{r[key]:>12{fmt}}" for r in results))
+        print(f"{label:<48}" + "".join(f"{r[key]:>16{fmt}}" for r in results))
     for r in results:
-        if r["entries"] == 2000:
+        if r["entries"] == 2000 and r["code"] == "this":
             ok = r["all ready"] <= 2 * r["apply alone"] and r["rss"] <= 200
             print(f"targets at 2,000 (all Ready within 2x apply alone, operator <= 200 MB): "
                   f"{'met' if ok else 'MISSED'}")
@@ -135,4 +168,7 @@ def main(sizes: list[int]) -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", default="2000,10000", help="comma-separated sizes (default 2000,10000)")
-    sys.exit(main([int(x) for x in ap.parse_args().entries.split(",")]))
+    ap.add_argument("--compare", type=Path, help="another checkout (with its .venv) measured in the same run")
+    ap.add_argument("--profile", type=Path, help="directory for py-spy flame graphs of the operator and the pod")
+    args = ap.parse_args()
+    sys.exit(main([int(x) for x in args.entries.split(",")], args.compare, args.profile))

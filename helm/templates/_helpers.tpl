@@ -34,6 +34,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-webhook" (include "wippy.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- /* the operator's ValidatingWebhookConfiguration: one per release (releases watching
+different namespaces each keep their own) */ -}}
+{{- define "wippy.webhookConfig" -}}
+{{- printf "%s.%s.wippy.ai" (include "wippy.fullname" .) .Release.Namespace -}}
+{{- end -}}
+
 {{- define "wippy.webhookSecret" -}}
 {{- default (printf "%s-webhook-tls" (include "wippy.fullname" .)) .Values.webhook.certSecret -}}
 {{- end -}}

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAMESPACE/NAME:PORT",
                    help="the API server reaches the webhook through this Service (in a cluster) "
                         "instead of https://HOST:PORT")
+    p.add_argument("--webhook-config", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_CONFIG", "wippy.ai"),
+                   help="name of the ValidatingWebhookConfiguration the operator keeps (one per operator: "
+                        "operators of different namespaces each keep their own)")
     p.add_argument("--webhook-cert-dir", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_CERT_DIR",
                                                                 "/tmp/wippy-webhook"),
                    help="tls.crt/tls.key/ca.crt of the webhook (made self-signed there when absent)")
@@ -64,7 +67,7 @@ async def run(args: argparse.Namespace, identity: str, priority: int) -> None:
                                   Path(args.webhook_cert_dir))
         settings.admission.server = admission.ViaService(server, args.webhook_service) \
             if args.webhook_service else server
-        settings.admission.managed = admission.WEBHOOK_CONFIG
+        settings.admission.managed = args.webhook_config
     registry, insights, vault = kopf.get_default_registry(), Insights(), Vault()
     helpers = [asyncio.create_task(discovery.rediscover(settings, registry, insights, vault))]
     probes = None
@@ -100,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.webhook_port:
         from . import admission
         admission.register(sorted(handlers.PLURALS), handlers.STATE, checks.LuaChecker())
+        admission.limit_to_namespaces(args.namespace)
     if args.metrics_port:
         start_http_server(args.metrics_port)
     identity = ha.own_identity()

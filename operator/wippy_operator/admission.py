@@ -6,26 +6,33 @@ checks.py adds later), and a second object claiming an entry id that an object o
 already has. Warned, not refused: references that do not resolve in the app yet (one
 `kubectl apply` of a whole app creates its objects one by one, in any order).
 
-kopf serves it (its own HTTPS server) and keeps the ValidatingWebhookConfiguration `wippy.ai`
-up to date. failurePolicy is Ignore: while no operator answers, entries are admitted and the
+kopf serves it (its own HTTPS server) and keeps the ValidatingWebhookConfiguration (`wippy.ai`,
+or --webhook-config) up to date. failurePolicy is Ignore: while no operator answers, entries are admitted and the
 operator, once back, still marks a wrong one Stalled with the same message; Fail would make
 every `kubectl apply` of an entry fail whenever the operator is down.
+
+An operator that watches some namespaces (--namespace) limits its webhooks to them with a
+namespaceSelector: an entry elsewhere is another operator's (or no one's) to judge.
 """
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import kopf
+from kopf._core.engines import admission as kopf_admission
 
 from wippy.kube.naming import GROUP, VERSION
 
 from . import checks
 from .state import Group, State
 
-WEBHOOK_CONFIG = GROUP
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"   # set by the API server on every namespace
+log = logging.getLogger("wippy.operator")
 
 
 def register(plurals: list[str], state: State, lua: checks.LuaChecker) -> None:
@@ -56,6 +63,25 @@ def _validator(plural: str, state: State, lua: checks.LuaChecker):
                                 + " (yet: fine while the rest of the app is being applied)")
     validate.__name__ = f"validate_{plural}"
     return validate
+
+
+def limit_to_namespaces(namespaces: list[str]) -> None:
+    """Give every webhook kopf registers a namespaceSelector matching these namespaces. kopf builds
+    the configuration's webhooks itself (and replaces the list on every change), without one."""
+    if not namespaces:
+        return
+    if any(not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) for ns in namespaces):
+        # kopf takes glob patterns, a namespaceSelector only names
+        log.warning("the webhook checks entries of every namespace: --namespace %s is a pattern, not a name",
+                    " ".join(namespaces))
+        return
+    selector = {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(namespaces)}]}
+    build = kopf_admission.build_webhooks
+
+    def build_webhooks(*args, **kwargs) -> list[dict[str, Any]]:
+        return [{**hook, "namespaceSelector": selector} for hook in build(*args, **kwargs)]
+
+    kopf_admission.build_webhooks = build_webhooks
 
 
 def _where(groups: frozenset[Group] | set[Group]) -> str:

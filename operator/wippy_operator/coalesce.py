@@ -4,6 +4,8 @@ per interval, however often it was marked meanwhile."""
 from __future__ import annotations
 
 import contextvars
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -66,3 +68,56 @@ class Coalescer(Generic[K]):
                 except Exception:
                     log.exception("%s: %r", self._name, key)
             time.sleep(max(self._interval, (time.thread_time() - cpu) * self._idle_per_busy))
+
+
+class Later(Generic[K]):
+    """Keys handled once, some seconds after they were first marked (marks meanwhile are one):
+    what is worth waiting a moment for, since it may not be needed by then. ``work`` takes the
+    batch of keys that are due, each with the context it was marked in."""
+
+    def __init__(self, work: Callable[[list[tuple[K, contextvars.Context]]], None], name: str = "later"):
+        self._work = work
+        self._name = name
+        self._due: dict[K, contextvars.Context] = {}
+        self._heap: list[tuple[float, int, K]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def mark(self, key: K, delay: float) -> None:
+        with self._cond:
+            if key not in self._due:
+                self._due[key] = contextvars.copy_context()
+                heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), key))
+                self._cond.notify()
+
+    def start(self) -> None:
+        with self._cond:
+            self._stopping = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    self._cond.wait(max(0.0, self._heap[0][0] - time.monotonic()) if self._heap else None)
+                if self._stopping:
+                    return
+                batch = []
+                while self._heap and self._heap[0][0] <= time.monotonic():
+                    key = heapq.heappop(self._heap)[2]
+                    batch.append((key, self._due.pop(key)))
+            try:
+                self._work(batch)
+            except Exception:
+                log.exception("%s: %d keys", self._name, len(batch))

@@ -8,6 +8,13 @@ reports (`status.applied`) reach the Ready condition. The operator never writes 
 Objects are reconciled in parallel (kopf's thread pool), each under its own lock (state.py). A
 status is written with the resourceVersion it was computed from, so a decision made from an older
 view than the API server's is refused (409) and redone on the newer event instead of flapping.
+
+A status that would only say "in progress" waits a moment: a new generation's first for HOLD
+seconds, one in progress already whose message moves on (no app yet -> waiting for the pods ->
+rolling out) for HOLD_MOVING. The pods' report usually comes first, and then one write says
+Ready instead of two or three (in a burst of thousands of entries, most of the status writes and
+of their watch events). What kstatus, Argo CD and Flux conclude never waits: a generation without
+its status is in progress to them, and Ready or Stalled is written at once.
 """
 from __future__ import annotations
 
@@ -35,7 +42,7 @@ from wippy.registry.errors import format_validation_errors
 from wippy.kube import projection as maps
 
 from . import checks, children, conditions, metrics, rollout
-from .coalesce import Coalescer
+from .coalesce import Coalescer, Later
 from .projection import Projector, Reports
 from .kubeapi import Api
 from .revcache import RevisionCache, index_key, slim
@@ -45,7 +52,9 @@ log = logging.getLogger("wippy.operator")
 PLURALS = kinds_by_crd_plural()
 HTTP_SERVICE = "http.service"
 HANDLER_WORKERS = 8
-FANOUT_WORKERS = 4
+FANOUT_WORKERS = 16  # re-evaluations of many entries wait mostly on the API server
+HOLD = 2.0  # seconds a new generation's "in progress" status waits for the pods' report
+HOLD_MOVING = 15.0  # seconds an "in progress" status that only changes its message waits
 
 
 class Operator:
@@ -65,6 +74,11 @@ class Operator:
         self.no_app_since: dict[EntryKey, float] = {}  # when an entry was first seen in no app
         # the spec of the pinned revision an entry serves: ((revision name, uid), spec)
         self.revision_specs: dict[EntryKey, tuple[tuple, dict]] = {}
+        # entries whose "in progress" status is held back (_held): ((uid, generation), since)
+        self.held: dict[EntryKey, tuple[tuple, float]] = {}   # ((uid, generation), until)
+        # resourceVersions of an entry that its status writes replaced, whose events are still to come
+        self.superseded: dict[EntryKey, set[str | None]] = {}
+        self.release: Later[EntryKey] = Later(lambda batch: _release(batch), name="wippy-status-hold")
         self.app_status: Coalescer[AppKey] = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5,
                                                        name="wippy-app-status")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
@@ -116,6 +130,7 @@ def startup(settings: kopf.OperatorSettings, **kwargs) -> None:   # kopf passes 
     OP.api = Api(kubernetes.client.ApiClient(config))
     OP.revisions.index = kwargs["entry_revisions"]
     OP.app_status.start()
+    OP.release.start()
     PROJECTOR.writer.start()
 
 
@@ -136,6 +151,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
 @kopf.on.cleanup()
 def cleanup(**_) -> None:
     OP.app_status.stop()
+    OP.release.stop()
     PROJECTOR.writer.stop()
 
 
@@ -158,12 +174,16 @@ def _entry_event(plural: str):
                 OP.active_hashes.pop(key, None)
                 OP.revision_specs.pop(key, None)
                 OP.no_app_since.pop(key, None)
+                OP.held.pop(key, None)
+                OP.superseded.pop(key, None)
             PROJECTOR.project(key, {})
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
             _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}))
             return
         started = time.monotonic()
         with STATE.object_lock(key):
+            if _superseded(key, meta.get("resourceVersion")):
+                return
             old, before, after = STATE.put_entry(key, obj)
             app_affected = _reconcile_entry(key)
         metrics.DURATION.labels("entry").observe(time.monotonic() - started)
@@ -175,6 +195,18 @@ def _entry_event(plural: str):
             _mark_apps(after)
     handler.__name__ = f"entry_{plural}"
     return handler
+
+
+def _superseded(key: EntryKey, resource_version: str | None) -> bool:
+    """Whether an event brings a version of the entry that a status write of this operator has
+    already replaced (the write's answer is stored: this event is late). Taking it would put the
+    older status back and make the next write fail its resourceVersion check (409)."""
+    replaced = OP.superseded.get(key)
+    if replaced and resource_version in replaced:
+        replaced.discard(resource_version)
+        return True
+    OP.superseded.pop(key, None)   # a version no write replaced: the newest there is
+    return False
 
 
 for _plural in PLURALS:
@@ -255,11 +287,12 @@ def _mark_apps(groups: frozenset[Group] | set[Group]) -> None:
             OP.app_status.mark(group.app_key())
 
 
-def _reevaluate(keys: list[EntryKey]) -> None:
-    # each task runs in a copy of this handler's context, where kopf can post Events; the apps are
-    # looked at once all are done (a version recorded from a half-updated app would be no version)
+def _reevaluate(keys: list[EntryKey], contexts: list[contextvars.Context] | None = None) -> None:
+    # each task runs in a copy of this handler's context (or the one it was asked from), where kopf
+    # can post Events; the apps are looked at once all are done (a version recorded from a
+    # half-updated app would be no version)
     changed = list(OP.fanout.map(lambda k, ctx: ctx.run(_reconcile_entry_locked, k),
-                                 keys, [contextvars.copy_context() for _ in keys]))
+                                 keys, contexts or [contextvars.copy_context() for _ in keys]))
     _mark_apps({g for k, c in zip(keys, changed) if c for g in STATE.groups_of(k)})
 
 
@@ -330,6 +363,9 @@ def _reconcile_entry(key: EntryKey) -> bool:
         wanted["applied"] = _replacing(status.get("applied") or {}, applied)
     if "applied" not in wanted and all(status.get(k) == v for k, v in wanted.items() if k != "conditions") and \
             conditions.same(status.get("conditions"), wanted["conditions"]):
+        OP.held.pop(key, None)  # nothing left to write
+        return False
+    if _held(key, meta, status, state):
         return False
     try:
         patched = OP.api.patch_status(API_VERSION, plural, ns, name, wanted, meta.get("resourceVersion"))
@@ -343,9 +379,37 @@ def _reconcile_entry(key: EntryKey) -> bool:
         raise
     if state == "stalled" and _ready_reason(status) != reason:
         kopf.warn(body, reason=reason, message=message)
+    OP.held.pop(key, None)
+    OP.superseded.setdefault(key, set()).add(meta.get("resourceVersion"))
     STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
     return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active
+
+
+def _held(key: EntryKey, meta: dict, status: dict, state: str) -> bool:
+    """Whether to hold back this status write, which would say "in progress" (then the
+    re-evaluation OP.release makes when the hold ends writes it). A change from Ready or Stalled
+    of the generation seen is said at once."""
+    if state != "progressing":
+        return False
+    seen = status.get("observedGeneration") == meta.get("generation")
+    if seen and not _condition(status, "Reconciling"):
+        return False
+    version = (meta.get("uid"), meta.get("generation"))
+    held = OP.held.get(key)
+    if held is None or held[0] != version:
+        hold = HOLD_MOVING if seen else HOLD
+        OP.held[key] = (version, time.monotonic() + hold)
+        OP.release.mark(key, hold)
+        return True
+    return time.monotonic() < held[1] - 0.05
+
+
+def _release(batch: list[tuple[EntryKey, contextvars.Context]]) -> None:
+    """Held statuses are due: those not written meanwhile are evaluated (and written) again."""
+    due = [(k, ctx) for k, ctx in batch if k in OP.held]
+    if due:
+        _reevaluate([k for k, _ in due], [ctx for _, ctx in due])
 
 
 def _project(key: EntryKey, body: dict, groups: frozenset[Group], served: int | None, latest: int | None,
@@ -661,6 +725,10 @@ def _membership(body) -> tuple:
 def _wippy_kind(body: dict) -> str | None:
     kinds = PLURALS.get(plural_of(body["kind"])) or []
     return (body.get("spec") or {}).get("kind") or (kinds[0] if kinds else None)
+
+
+def _condition(status: dict, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def _ready_reason(status: dict, value: str | None = None) -> str | bool | None:

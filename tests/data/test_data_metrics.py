@@ -42,3 +42,32 @@ async def test_metrics_module_and_prometheus_endpoint(runtime, unused_tcp_port):
     assert 'wippy_queue_depth{queue="app:jobs"} 0.0' in text
     assert 'wippy_function_calls_total{function="app:handle",status="ok"}' in text
     assert 'wippy_function_call_seconds_count{function="app:handle"}' in text
+
+
+async def test_queue_backlog_lag_and_consumers_are_served(runtime, unused_tcp_port):
+    """A queue whose consumer keeps up has no lag; one no consumer reads falls behind by the age of
+    its oldest message, and its consumers count says why."""
+    import asyncio
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await runtime.put(*base_entries())
+    await runtime.call("app:publish", "app:jobs", {"n": 1})
+    await eventually(lambda: seen(runtime, "1"))
+    await runtime.call("app:publish", "app:dead", {"n": 2})   # no consumer reads app:dead
+    await runtime.call("app:publish", "app:dead", {"n": 3})
+    await asyncio.sleep(0.5)
+    runner = await metrics.serve(runtime, "127.0.0.1", unused_tcp_port)
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{unused_tcp_port}/metrics") as r:
+                text = await r.text()
+    finally:
+        await runner.cleanup()
+        metrics.detach(runtime)
+    value = {(s.name, s.labels.get("queue")): s.value
+             for f in text_string_to_metric_families(text) for s in f.samples}
+    assert value[("wippy_queue_consumers", "app:jobs")] == 1 and value[("wippy_queue_consumers", "app:dead")] == 0
+    assert value[("wippy_queue_depth", "app:dead")] == 2 and value[("wippy_queue_depth", "app:jobs")] == 0
+    assert value[("wippy_queue_consumer_lag_seconds", "app:jobs")] == 0
+    assert 0.5 <= value[("wippy_queue_consumer_lag_seconds", "app:dead")] < 60

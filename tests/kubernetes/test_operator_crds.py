@@ -46,3 +46,53 @@ def test_kustomize_example_applies(kube):
     out = kube.kubectl("apply", "-k", str(ROOT / "examples/kubernetes")).stdout
     assert "functionlua.wippy.ai/hello.greet created" in out
     assert "hello:greet" in kube.kubectl("get", "wippy", "-n", "hello-world").stdout
+
+
+def test_cross_field_rules_are_checked_by_the_api_server_with_the_models_message(kube):
+    """The models' cross-field rules are CEL rules in the CRDs: `kubectl apply` refuses what the
+    model refuses, with the model's message, and takes what it takes."""
+    from pydantic import ValidationError
+
+    from wippy.kinds.models.catalog import MODELS
+
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=wippy")
+    kube.kubectl("create", "namespace", "cel-demo", check=False)
+    manual = {"mode": "manual", "cert": "C", "key": "K"}
+    cases = [  # (CRD kind, Wippy kind, spec, the message when refused)
+        ("HttpStatic", "http.static", {"fs": "app:files", "directory": "public"}, "give exactly one of 'fs'"),
+        ("HttpStatic", "http.static", {"path": "/"}, "give exactly one of 'fs'"),
+        ("HttpStatic", "http.static", {"directory": "public"}, None),
+        ("HttpStatic", "http.static", {"fs": "app:files", "directory": None}, None),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": {"mode": "manual", "cert": "C"}},
+         "tls.mode 'manual' needs both cert and key"),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": {"cert": "C", "key": "K"}},
+         "tls settings are given but tls.mode is empty"),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": {"mode": "auto"}}, "tls.mode 'auto' needs"),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": {**manual, "client_auth": "require_and_verify"}},
+         "needs client_ca (client certificates are verified against it)"),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": {**manual, "client_ca": "CA"}},
+         "tls.client_ca is given without client_auth"),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": {**manual, "client_auth": "require_and_verify",
+                                                                   "client_ca": "CA"}}, None),
+        ("HttpService", "http.service", {"addr": ":8443", "tls": manual}, None),
+        ("HttpService", "http.service", {"addr": ":8080"}, None),
+        ("TemporalClient", "temporal.client", {"auth": {"type": "api_key"}}, "auth type api_key needs"),
+        ("TemporalClient", "temporal.client", {"auth": {"type": "mtls", "cert_pem": "C"}}, "auth type mtls needs"),
+        ("TemporalClient", "temporal.client", {"auth": {"type": "api_key", "api_key_file": "/k"}}, None),
+        ("TemporalClient", "temporal.client", {"auth": {"type": "mtls", "cert_file": "/c", "key_pem": "K"}}, None),
+    ]
+    for i, (crd_kind, kind, spec, message) in enumerate(cases):
+        obj = {"apiVersion": "wippy.ai/v1alpha1", "kind": crd_kind, "metadata": {"name": f"cel-{i}"},
+               "spec": {"id": f"app:cel{i}", **spec}}
+        proc = kube.kubectl("apply", "--dry-run=server", "-n", "cel-demo", "-f", "-", input=obj, check=False)
+        try:
+            MODELS[kind].model_validate({k: v for k, v in spec.items() if v is not None})
+            model_error = None
+        except ValidationError as e:
+            model_error = str(e)
+        if message is None:
+            assert proc.returncode == 0 and model_error is None, (spec, proc.stderr, model_error)
+        else:
+            assert proc.returncode != 0 and message in proc.stderr, (spec, proc.stderr)
+            assert model_error is not None and message in model_error, (spec, model_error)

@@ -114,6 +114,8 @@ def test_webhook_certificate_is_valid_for_its_service_and_kept(helm, kube):
     cert.verify_directly_issued_by(ca)
     container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert "--webhook-service=wippy-system/x-operator-webhook:443" in container["args"]
+    # its own ValidatingWebhookConfiguration: a release per team keeps one each
+    assert "--webhook-config=x-operator.wippy-system.wippy.ai" in container["args"]
     assert {"name": "webhook-tls", "mountPath": "/etc/wippy/webhook", "readOnly": True} in container["volumeMounts"]
     # an existing Secret (cert-manager's, say) instead
     docs = render(helm, "--set", "webhook.enabled=true", "--set", "webhook.certSecret=from-cert-manager")
@@ -204,7 +206,10 @@ def test_helm_install_upgrade_and_namespaced_rbac(helm, kube, tmp_path):
 
 def test_webhook_enabled_in_the_chart_registers_through_its_service(helm, kube, tmp_path):
     ns, release = "wippy-hooks", "hooked"
-    values = ["--set", "webhook.enabled=true", "--set", "crds.install=false", "--set", "metrics.enabled=false"]
+    webhook_config = "hooked-operator.wippy-hooks.wippy.ai"
+    kube.kubectl("create", "namespace", "hooked-team")
+    values = ["--set", "webhook.enabled=true", "--set", "crds.install=false", "--set", "metrics.enabled=false",
+              "--set", "watchNamespaces={hooked-team}"]
     helm_run(helm, kube, "install", release, str(CHART), "-n", ns, "--create-namespace", *values)
     secret = json.loads(kube.kubectl("get", "secret", "hooked-operator-webhook-tls", "-n", ns, "-o", "json").stdout)
     # the certificate is made once: an upgrade keeps it (the CA the API server trusts stays valid)
@@ -226,17 +231,22 @@ def test_webhook_enabled_in_the_chart_registers_through_its_service(helm, kube, 
     operator = Operator(kube, tmp_path / "operator.log", *args)
     operator.start()
     try:
-        hooks = wait_for(lambda: json.loads(kube.kubectl("get", "validatingwebhookconfiguration", "wippy.ai", "-o",
-                                                         "json", check=False).stdout or "{}").get("webhooks"),
+        # one configuration per release: releases watching other namespaces keep theirs
+        hooks = wait_for(lambda: json.loads(kube.kubectl("get", "validatingwebhookconfiguration", webhook_config,
+                                                         "-o", "json", check=False).stdout or "{}").get("webhooks"),
                          60, "the webhook registered")
         config = next(h for h in hooks if h["name"].startswith("validate-functionluas"))["clientConfig"]
         assert config["service"] == {"namespace": ns, "name": "hooked-operator-webhook", "port": 443,
                                      "path": "/validate-functionluas"}
         assert config["caBundle"] == secret["data"]["ca.crt"]
+        # with watchNamespaces the API server asks it only about entries of those namespaces
+        assert {json.dumps(h.get("namespaceSelector"), sort_keys=True) for h in hooks} == {json.dumps(
+            {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
+                                   "values": ["hooked-team"]}]}, sort_keys=True)}
     finally:
         operator.stop()
         # the webhook is cluster-wide: the other tests of the session must not meet it
-        kube.kubectl("delete", "validatingwebhookconfiguration", "wippy.ai", "--ignore-not-found", check=False)
+        kube.kubectl("delete", "validatingwebhookconfiguration", webhook_config, "--ignore-not-found", check=False)
         helm_run(helm, kube, "uninstall", release, "-n", ns, check=False)
 
 

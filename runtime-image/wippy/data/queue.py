@@ -38,6 +38,7 @@ class Message:
     headers: dict = field(default_factory=dict)
     attempts: int = 0          # deliveries so far, this one included
     raw_id: Any = None         # driver bookkeeping
+    published: float = field(default_factory=time.monotonic)   # for the consumers' lag
 
 
 # --------------------------------------------------------------------------- memory driver
@@ -117,6 +118,13 @@ class MemoryDriver:
     async def depth(self, name: str) -> dict:
         q = self._q(name)
         return {"depth": len(q.ready), "inflight": len(q.inflight)}
+
+    def lag(self, name: str) -> float:
+        """Seconds the oldest message waiting for a consumer has waited since it was published
+        (0 when none waits): how far behind the queue's consumers are."""
+        q = self.queues.get(name)
+        oldest = min((m.published for m in q.ready), default=None) if q is not None else None
+        return 0.0 if oldest is None else max(0.0, time.monotonic() - oldest)
 
     def close(self):
         self.closed = True

@@ -4,7 +4,8 @@ One CRD per entry kind (families share one, with `spec.kind` naming the exact Wi
 plus `WippyApp`. An entry's spec is `id` (the Wippy id), `meta` (free-form) and the kind's
 fields as written in `_index.yaml`. Pydantic's JSON schema is turned into a structural
 OpenAPI v3 schema: $refs inlined, `X | None` made nullable, `Any` preserved as-is, and
-defaults moved into descriptions so the API server never writes fields the user did not.
+defaults moved into descriptions so the API server never writes fields the user did not. A
+model's cross-field rules (kinds/models/base.py `cel`) become CEL `x-kubernetes-validations`.
 
 `wippy crds --out crds --out helm/files/crds` regenerates the checked-in copies (the chart renders
 the latter as templates, see helm/templates/crds.yaml).
@@ -32,7 +33,7 @@ APP_LABEL = f"{GROUP}/app"
 # JSON-schema keywords a structural schema may keep as they are
 _KEEP = ("type", "format", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
          "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "nullable",
-         "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields")
+         "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations")
 
 _READY = '.status.conditions[?(@.type=="Ready")].status'
 COMMON_COLUMNS_HEAD = [{"name": "ID", "type": "string", "jsonPath": ".spec.id", "description": "The Wippy entry id."}]
@@ -120,6 +121,7 @@ def entry_spec_schema(wippy_kinds: list[str]) -> dict:
     open_ended = False
     fields: dict[str, dict] = {}
     field_required: list[set[str]] = []
+    rules: list[tuple[str, dict]] = []
     for k in wippy_kinds:
         model = MODELS[k]
         js = model.model_json_schema(mode="validation")
@@ -128,14 +130,19 @@ def entry_spec_schema(wippy_kinds: list[str]) -> dict:
             fields.setdefault(name, structural(p, defs))
         field_required.append(set(js.get("required") or []))
         open_ended |= js.get("additionalProperties") is True
+        rules += [(k, rule) for rule in js.get("x-kubernetes-validations") or []]
     props.update(fields)
-    if len(wippy_kinds) > 1 or family_of(wippy_kinds[0]) != wippy_kinds[0]:
+    family = len(wippy_kinds) > 1 or family_of(wippy_kinds[0]) != wippy_kinds[0]
+    if family:
         props["kind"] = {"type": "string", "enum": sorted(wippy_kinds), "description": "The exact Wippy kind."}
         required.append("kind")
     required += sorted(set.intersection(*field_required)) if field_required else []
     spec: dict[str, Any] = {"type": "object", "required": required, "properties": props}
     if open_ended:
         spec["x-kubernetes-preserve-unknown-fields"] = True
+    if rules:  # a kind's own rules, in a CRD its family shares, hold for that kind only
+        spec["x-kubernetes-validations"] = [
+            {**rule, "rule": f"self.kind != '{k}' || ({rule['rule']})"} if family else rule for k, rule in rules]
     doc = MODELS[wippy_kinds[0]].__doc__ or ""
     spec["description"] = f"A Wippy {', '.join(wippy_kinds)} entry. {' '.join(doc.split())}".strip()
     return spec

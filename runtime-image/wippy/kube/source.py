@@ -43,6 +43,8 @@ log = logging.getLogger("wippy.kube")
 DEFAULT_RESYNC = 60.0
 _MAX_BACKOFF = 2.0
 _PATCHES_IN_FLIGHT = 4
+_PAUSE_PER_SYNC = 1.0  # the pause after a sync, per second it took
+_MAX_PAUSE = 1.0
 
 Key = str  # an entry's key in the app's maps: "<plural>.<object name>"
 
@@ -65,6 +67,7 @@ class KubeSource:
         self._on_error = on_error
         self._maps = f"/api/v1/namespaces/{namespace}/configmaps"
         self._items: dict[object, dict[Key, dict]] = {}  # part of the feed (a map's shard) -> entry key -> item
+        self._texts: dict[object, dict[Key, str]] = {}  # a map's data as last read (its items decoded from it)
         self._last_ids: dict[Key, str] = {}  # entry key -> entry id it last produced
         self._good: dict[Key, tuple[int | None, int | None]] = {}  # entry key -> (revision, generation) applied
         self._decoded: dict[Key, tuple[tuple, Entry]] = {}  # entry key -> ((uid, generation, revision), entry)
@@ -154,11 +157,19 @@ class KubeSource:
                 delay = min(delay * 2, _MAX_BACKOFF)
 
     def _take(self, shard: int, obj: dict | None) -> None:
+        """A map's newest data: only the values that changed are decoded again."""
+        data: dict[Key, str] = (obj or {}).get("data") or {}
+        old_texts, old_items = self._texts.get(shard, {}), self._items.get(shard, {})
+        if shard in self._items and data == old_texts:
+            return
         items = {}
-        for key, text in ((obj or {}).get("data") or {}).items():
-            item = projection.decode(text)
+        for key, text in data.items():
+            item = old_items.get(key) if old_texts.get(key) == text else None
+            if item is None:
+                item = projection.decode(text)
             if item is not None and isinstance(item.get("spec"), dict):
                 items[key] = item
+        self._texts[shard] = data
         self._put(shard, items)
 
     def _put(self, part: object, items: dict[Key, dict]) -> None:
@@ -180,8 +191,12 @@ class KubeSource:
             except Exception:
                 metrics.SYNCS.labels("error").inc()
                 log.exception("syncing app %s from %s failed", self.app, self._maps)
-            metrics.SYNC_SECONDS.observe(time.perf_counter() - started)
+            took = time.perf_counter() - started
+            metrics.SYNC_SECONDS.observe(took)
             self._synced.set()
+            # a sync looks at every entry: while a burst of changes streams in, the changes that
+            # arrive during this pause are taken in one sync (a small app's pause is a moment)
+            await asyncio.sleep(min(took * _PAUSE_PER_SYNC, _MAX_PAUSE))
 
     async def sync_now(self) -> SyncReport:
         assert self._sync is not None

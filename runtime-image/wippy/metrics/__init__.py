@@ -138,20 +138,37 @@ class RuntimeCollector:
         for sid, svc in list(getattr(rt.supervisor, "services", {}).items()):
             restarts.add_metric([sid], float(getattr(svc, "restarts", 0)))
         yield restarts
-        depth = GaugeMetricFamily("wippy_queue_depth", "Messages waiting per queue (memory drivers)", labels=["queue"])
-        inflight = GaugeMetricFamily("wippy_queue_inflight", "Messages delivered, not yet acked", labels=["queue"])
-        from ..data import Resources
-        from ..data.queue import MemoryDriver, Queue
-        res = Resources.of(rt.node)
-        for qid, q in list(res.objects.items()):
-            if isinstance(q, Queue):
-                drv = res.objects.get(q.driver_id)
-                if isinstance(drv, MemoryDriver) and q.name in drv.queues:
-                    mq = drv.queues[q.name]
-                    depth.add_metric([qid], len(mq.ready))
-                    inflight.add_metric([qid], len(mq.inflight))
-        yield depth
-        yield inflight
+        yield from _queues(rt)
+
+
+def _queues(rt):
+    """Backlog, lag and consumers of each queue (depth and lag of memory drivers: the others'
+    figures are a round trip to the broker away, which a scrape does not wait for)."""
+    depth = GaugeMetricFamily("wippy_queue_depth", "Messages waiting per queue (memory drivers)", labels=["queue"])
+    inflight = GaugeMetricFamily("wippy_queue_inflight", "Messages delivered, not yet acked", labels=["queue"])
+    lag = GaugeMetricFamily("wippy_queue_consumer_lag_seconds", "How long the oldest message waiting for the queue's "
+                            "consumers has waited since it was published, 0 when none waits (memory drivers)",
+                            labels=["queue"])
+    consumers = GaugeMetricFamily("wippy_queue_consumers", "Consumers of the queue receiving now", labels=["queue"])
+    from ..data import Resources
+    from ..data.queue import Consumer, MemoryDriver, Queue
+    from ..supervisor.supervisor import State
+    res = Resources.of(rt.node)
+    objects = list(res.objects.items())
+    receiving: dict[str, int] = {}
+    for _, c in objects:
+        if isinstance(c, Consumer) and c.service is not None and c.service.state == State.RUNNING:
+            receiving[c.queue_id] = receiving.get(c.queue_id, 0) + 1
+    for qid, q in objects:
+        if isinstance(q, Queue):
+            consumers.add_metric([qid], receiving.get(qid, 0))
+            drv = res.objects.get(q.driver_id)
+            if isinstance(drv, MemoryDriver) and q.name in drv.queues:
+                mq = drv.queues[q.name]
+                depth.add_metric([qid], len(mq.ready))
+                inflight.add_metric([qid], len(mq.inflight))
+                lag.add_metric([qid], drv.lag(q.name))
+    yield from (depth, inflight, lag, consumers)
 
 
 _collectors: dict[int, RuntimeCollector] = {}

@@ -8,6 +8,18 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 
+def cel(*rules: tuple[str, str]) -> dict:
+    """Cross-field rules that the API server checks too: CEL (`x-kubernetes-validations` in the
+    generated CRDs), each (rule, message) saying what the model's own validator says, so that
+    `kubectl apply` refuses a wrong object with that message. `self` is the model's object."""
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
+
+
+def given(field: str) -> str:
+    """CEL: the field is there and not empty."""
+    return f"(has(self.{field}) && self.{field} != '')"
+
+
 class ConfigModel(BaseModel):
     """Strict: a misspelled field is an error naming the field, not silently ignored."""
 

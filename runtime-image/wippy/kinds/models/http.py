@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ByteSize, Field, field_validator, model_validator
+from pydantic import ByteSize, ConfigDict, Field, field_validator, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel, given
 from wippy.kinds.models.lifecycle import HttpServiceLifecycle
 from wippy.kinds.models.types import Duration, EntryRef, Size
 from wippy.registry.entry import resolve_ref
@@ -52,6 +52,16 @@ class ServiceHost(ConfigModel):
 
 
 class Tls(ConfigModel):
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!has(self.mode) || self.mode != 'auto'",
+         "tls.mode 'auto' needs a network overlay driver; use mode: manual"),
+        (f"!has(self.mode) || self.mode != 'manual' || ({given('cert')} && {given('key')})",
+         "tls.mode 'manual' needs both cert and key (PEM)"),
+        (f"{given('mode')} || !({given('cert')} || {given('key')} || {given('client_auth')} || {given('client_ca')})",
+         "tls settings are given but tls.mode is empty (set mode: manual)"),
+        (f"!{given('client_auth')} || {given('client_ca')}",
+         "tls.client_auth needs client_ca (client certificates are verified against it)"),
+        (f"!{given('client_ca')} || {given('client_auth')}", "tls.client_ca is given without client_auth")))
     mode: Literal["", "auto", "manual"] = Field("", description="'' serves plain HTTP; 'manual' serves HTTPS with cert and key.")
     cert: str | None = Field(None, description="PEM certificate chain (inline, file://, or ${env:NAME}).")
     key: str | None = Field(None, description="PEM private key (inline, file://, or ${env:NAME}).")
@@ -72,7 +82,8 @@ class Tls(ConfigModel):
             raise ValueError(f"tls.client_auth '{self.client_auth}' (a client certificate taken without "
                              "verification) is not supported; use verify_if_given or require_and_verify with client_ca")
         if self.client_auth and not self.client_ca:
-            raise ValueError(f"tls.client_auth '{self.client_auth}' needs client_ca")
+            raise ValueError(f"tls.client_auth '{self.client_auth}' needs client_ca (client certificates are "
+                             "verified against it)")
         if self.client_ca and not self.client_auth:
             raise ValueError("tls.client_ca is given without client_auth")
         return self
@@ -154,6 +165,8 @@ class StaticOptions(ConfigModel):
 
 class HttpStatic(KindModel):
     kind = "http.static"
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("has(self.fs) != has(self.directory)", "give exactly one of 'fs' (an fs.directory entry) or 'directory'")))
     meta_references: ClassVar[tuple[str, ...]] = ("server",)
 
     path: str = Field("/", description="URL path the files are mounted at.")

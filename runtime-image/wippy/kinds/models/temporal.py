@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel, given
 from wippy.kinds.models.lifecycle import Lifecycle, ResourceLifecycle
 from wippy.kinds.models.lua import LuaCode
 from wippy.kinds.models.types import Duration, EntryRef
@@ -14,6 +14,12 @@ from wippy.registry.entry import resolve_ref
 
 
 class TemporalAuth(ConfigModel):
+    model_config = ConfigDict(json_schema_extra=cel(
+        (f"!has(self.type) || self.type != 'api_key' || {given('api_key')} || {given('api_key_file')}",
+         "auth type api_key needs api_key or api_key_file"),
+        (f"!has(self.type) || self.type != 'mtls' || (({given('cert_file')} || {given('cert_pem')}) && "
+         f"({given('key_file')} || {given('key_pem')}))",
+         "auth type mtls needs a certificate and a key (cert_file/cert_pem, key_file/key_pem)")))
     type: Literal["none", "api_key", "mtls"] = Field("none", description="none, api_key or mtls.")
     api_key: str = Field("", description="API key (api_key; use ${env:NAME}).")
     api_key_file: str = Field("", description="File holding the API key (api_key).")
