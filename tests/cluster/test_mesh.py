@@ -38,6 +38,47 @@ entries:
     kind: process.lua
     method: main
     source: "return {main = function(x) return x * x end}"
+  - name: collector
+    kind: process.lua
+    method: main
+    source: |
+      local function main(n)
+        local inbox, events = process.inbox(), process.events()
+        local out = {count = 0, in_order = true}
+        for i = 1, n do
+          local m = inbox:receive()
+          local v = m:payload():data()
+          if m:topic() == "table" then out.table = v
+          elseif m:topic() == "error" then
+            out.error = {is_error = errors.is(v.err, errors.NOT_FOUND), text = tostring(v.err), n = v.n}
+          else
+            if v ~= out.count + 1 then out.in_order = false end
+            out.count = v
+          end
+        end
+        local ev = events:receive()   -- sent after every message: arrives after all of them
+        out.event = ev.kind
+        out.pending = #inbox
+        return out
+      end
+      return {main = main}
+  - name: streamer
+    kind: process.lua
+    method: main
+    source: |
+      local function main(host, n)
+        local pid = process.spawn("app:collector", host, n + 2)
+        for i = 1, n do
+          process.send(pid, "seq", i)
+          if i == n // 2 then
+            process.send(pid, "table", {a = {1, 2, {b = "c"}}, s = "x", f = 1.5, t = true})
+            process.send(pid, "error", {err = errors.new({kind = errors.NOT_FOUND, message = "gone"}), n = i})
+          end
+        end
+        process.cancel(pid)
+        return pid
+      end
+      return {main = main}
   - {name: pg, kind: pg.scope}
   - name: member
     kind: process.lua
@@ -201,6 +242,40 @@ async def test_send_spawn_monitor_link_exec_and_terminate_across_nodes(tmp_path:
         await b.stop()
 
 
+async def test_a_stream_across_nodes_arrives_in_order_with_tables_errors_and_a_signal_last(tmp_path: Path) -> None:
+    """Messages arrive in batches on the receiving node; the order of one sender's messages and
+    of its signal after them holds, and tables and errors arrive as they were sent."""
+    a, b = await _runtime(tmp_path, "pod-a"), await _runtime(tmp_path, "pod-b")
+    try:
+        _join(a, b)
+        await _connected(a, "pod-b")
+        await _connected(b, "pod-a")
+        got: list[dict] = []
+        watcher = b.node.control_pid(got.append)
+        n = 30000
+        orig = b.node.spawn
+        pids: list[str] = []
+
+        def spawn(*args, **kw):   # watch the collector as it starts on pod-b
+            pid = orig(*args, **kw)
+            if args and args[0] == "app:collector":
+                b.node.monitor(pid, watcher, True)
+                pids.append(pid)
+            return pid
+        b.node.spawn = spawn      # type: ignore[method-assign]
+        pid = await a.node.exec("app:streamer", "app:procs", ["pod-b@app:procs", n])
+        await _until(lambda: bool(got), "the collector did not finish", tries=1500)
+        assert pids == [pid]
+        out = got[0]["result"]["value"]
+        assert out["count"] == n and out["in_order"] is True
+        assert out["table"] == {"a": [1, 2, {"b": "c"}], "s": "x", "f": 1.5, "t": True}
+        assert out["error"] == {"is_error": True, "text": "gone", "n": n // 2}
+        assert out["event"] == "pid.cancel" and out["pending"] == 0
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_lost_node_fires_monitors_and_links_with_node_down(tmp_path: Path) -> None:
     a, b = await _runtime(tmp_path, "pod-a"), await _runtime(tmp_path, "pod-b")
     stopped_b = False
@@ -230,7 +305,7 @@ async def test_a_node_without_the_key_cannot_connect(tmp_path: Path) -> None:
     a = await _runtime(tmp_path, "pod-a")
     try:
         seen: list = []
-        intruder = Mesh("pod-x", "inc", b"not-the-key", "t", lambda n, f: None,
+        intruder = Mesh("pod-x", "inc", b"not-the-key", "t", lambda n, f, x: None,
                         lambda n, inc, state: seen.append(state))
         intruder.peer("pod-a", a.cluster.cluster.mesh.addr)
         intruder.send("pod-a", ["m", "{pod-a@app:procs|0x00001}", "t", None, "hi"])
@@ -239,7 +314,7 @@ async def test_a_node_without_the_key_cannot_connect(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.02)
         assert a.cluster.cluster.mesh.refused >= 1 and "up" not in seen
-        other_app = Mesh("pod-y", "inc", b"k" * 32, "another-app", lambda n, f: None, lambda *x: seen.append(x[2]))
+        other_app = Mesh("pod-y", "inc", b"k" * 32, "another-app", lambda n, f, x: None, lambda *x: seen.append(x[2]))
         other_app.peer("pod-a", a.cluster.cluster.mesh.addr)
         await asyncio.sleep(0.3)
         assert "up" not in seen and a.cluster.cluster.mesh.refused >= 2

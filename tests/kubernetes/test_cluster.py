@@ -229,11 +229,11 @@ class Cluster:
                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}
         apply(self.kube, self.ns, [role, binding])
 
-    def start(self, name: str, key: str | None = None) -> Pod:
+    def start(self, name: str, key: str | None = None, env: dict | None = None) -> Pod:
         port, uid = free_port(), str(uuid.uuid4())
         pod = Pod(self.kube, self.ns, name, kubeconfig=self.kube.kubeconfig_for("alice"),
                   env={"POD_UID": uid, "POD_IP": self.ip, "WIPPY_MESH_PORT": str(port),
-                       "WIPPY_CLUSTER_KEY": key or self.key}).start()
+                       "WIPPY_CLUSTER_KEY": key or self.key, **(env or {})}).start()
         pod.port, pod.uid = port, uid
         self.pods.append(pod)
         self.by_name[name] = pod

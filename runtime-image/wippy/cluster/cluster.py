@@ -33,7 +33,7 @@ class Cluster:
         self.node, self.app, self.namespace, self.uid = node, app, namespace, uid
         self.id = node.name
         self.incarnation = incarnation or os.urandom(8).hex()
-        self.mesh = Mesh(self.id, self.incarnation, key, app, self._on_frame, self._on_link, self._on_hello)
+        self.mesh = Mesh(self.id, self.incarnation, key, app, self._on_frames, self._on_link, self._on_hello)
         self.members: dict[str, Member] = {}
         self.peers: dict[str, str] = {}          # connected node -> its incarnation
         self._seen: dict[str, str] = {}          # node -> last incarnation met
@@ -118,8 +118,8 @@ class Cluster:
     def _frame(self, node: str, frame: list) -> bool:
         return self.mesh.send(node, frame)
 
-    def send(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
-        self.mesh.send(node_of(pid) or "", ["m", pid, topic, frm, value])
+    def send(self, pid: str, topic: str, frm: str | None, value: Any, node: str | None = None) -> bool:
+        self.mesh.send(node or node_of(pid) or "", ["m", pid, topic, frm, value])
         return True   # fire-and-forget, as locally
 
     def route_event(self, pid: str, event: dict) -> None:
@@ -209,6 +209,50 @@ class Cluster:
         return self.names.lookup(name) if self.names is not None else None
 
     # ------------------------------------------------------------------ incoming
+    def _on_frames(self, node: str, frames: list, with_ext: set[int] | None) -> None:
+        """The frames of one read from `node`. Messages go to each host in one batch; any other
+        frame (an exit event, a cancel, ...) first hands on the messages before it, so a
+        receiver sees what one sender sent in the order it was sent."""
+        batches: dict[Any, list] = {}
+        host_for = self.node.host_for
+        last_pid, h = None, None
+        for i, frame in enumerate(frames):
+            if type(frame) is list and len(frame) == 5 and frame[0] == "m":
+                if frame[1] != last_pid:     # a stream to one process parses its pid once
+                    last_pid, h = frame[1], host_for(frame[1])
+                if h is None:
+                    continue
+                batch = batches.get(h)
+                if batch is None:
+                    batch = batches[h] = []
+                value = frame[4]
+                if with_ext is not None and i in with_ext and hasattr(h, "deliver_batch"):
+                    value = h.to_lua(value)   # holds errors: converted one by one
+                batch += (frame[1], frame[2], frame[3], value)
+                continue
+            if batches:
+                self._deliver(node, batches)
+                batches = {}
+            try:
+                self._on_frame(node, frame)
+            except Exception:
+                log.exception("cluster: a frame from %s failed", node)
+        if batches:
+            self._deliver(node, batches)
+
+    @staticmethod
+    def _deliver(node: str, batches: dict[Any, list]) -> None:
+        for h, flat in batches.items():
+            try:
+                bulk = getattr(h, "deliver_batch", None)
+                if bulk is not None:
+                    bulk(flat)
+                else:
+                    for i in range(0, len(flat), 4):
+                        h.deliver(flat[i], flat[i + 1], flat[i + 2], flat[i + 3])
+            except Exception:
+                log.exception("cluster: messages from %s failed", node)
+
     def _on_frame(self, node: str, frame: Any) -> None:
         if not isinstance(frame, list) or not frame:
             raise WippyError(INVALID, "malformed frame")

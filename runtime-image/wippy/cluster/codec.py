@@ -33,8 +33,22 @@ def packer() -> msgpack.Packer:
     return msgpack.Packer(default=_default, use_bin_type=True)
 
 
-def unpacker() -> msgpack.Unpacker:
-    return msgpack.Unpacker(ext_hook=_ext, raw=False, strict_map_key=False, max_buffer_size=MAX_FRAME)
+class ExtCount:
+    """Counts the extension values (errors) an unpacker decoded: a frame without one is plain
+    data, which an engine may take in bulk."""
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def hook(self, code: int, data: bytes) -> Any:
+        self.n += 1
+        return _ext(code, data)
+
+
+def unpacker(ext: ExtCount | None = None) -> msgpack.Unpacker:
+    return msgpack.Unpacker(ext_hook=ext.hook if ext is not None else _ext, raw=False, strict_map_key=False,
+                            max_buffer_size=MAX_FRAME)
 
 
 def pack(obj: Any) -> bytes:

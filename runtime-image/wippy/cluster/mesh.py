@@ -3,7 +3,9 @@
 Each node dials every peer once and sends to it only on that connection, so the frames one node
 sends another arrive in the order they were sent. Frames are MessagePack values (codec.py)
 written back to back; everything a node sends in one pass of the event loop goes out in one
-write. The handshake is an HMAC-SHA256 challenge-response in both directions over fresh nonces:
+write, and the frames of one read are handed on together (`on_frames`), so the engines take
+messages in bulk. A peer that reads slower than this node writes holds frames here (at most
+MAX_PENDING, later ones are dropped and counted) until its socket drains. The handshake is an HMAC-SHA256 challenge-response in both directions over fresh nonces:
 a peer without the key (another app's pods, anyone else) is refused before any frame is read.
 A lost connection is reported (`on_link(node, incarnation, "down")`) and dialled again while the
 node is a member; an incarnation (one per runtime start) tells a restarted peer from the old one.
@@ -23,7 +25,8 @@ log = logging.getLogger("wippy.cluster.mesh")
 
 HANDSHAKE_TIMEOUT = 5.0
 HELLO_LIMIT = 4096
-MAX_PENDING = 1_000_000        # frames held for a peer that is not connected yet
+MAX_PENDING = 1_000_000        # frames held for a peer not connected yet, or not reading
+WRITE_HIGH = 4 * 1024 * 1024   # bytes in the socket's buffer past which frames wait for it to drain
 BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
@@ -65,28 +68,46 @@ class Link:
         self.writer: asyncio.StreamWriter | None = None
         self.incarnation: str | None = None
         self.flush_scheduled = False
+        self.draining = False
         self.dropped = 0
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     def send(self, data: bytes) -> None:
-        if self.writer is None and len(self.out) >= MAX_PENDING:
+        if len(self.out) >= MAX_PENDING:
+            if not self.dropped % 10_000:
+                log.warning("mesh: %s is not taking frames (%d held): frame dropped (%d so far)",
+                            self.node, len(self.out), self.dropped + 1)
             self.dropped += 1
             return
         self.out.append(data)
-        if self.writer is not None and not self.flush_scheduled:
+        if self.writer is not None and not self.flush_scheduled and not self.draining:
             self.flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self.flush_scheduled = False
-        if self.writer is None or not self.out:
+        writer = self.writer
+        if writer is None or not self.out or self.draining:
+            return
+        if writer.transport.get_write_buffer_size() > WRITE_HIGH:
+            self.draining = True
+            asyncio.get_running_loop().create_task(self._drain(writer))
             return
         data = b"".join(self.out)
         self.out.clear()
         try:
-            self.writer.write(data)
+            writer.write(data)
         except Exception:   # the connection broke: _run notices and reconnects
             pass
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        try:
+            await writer.drain()
+        except Exception:   # the connection broke: _run notices and reconnects
+            pass
+        finally:
+            self.draining = False
+        self._flush()
 
     async def _run(self) -> None:
         attempt, last = 0, ""
@@ -159,12 +180,12 @@ class Link:
 
 class Mesh:
     def __init__(self, node_id: str, incarnation: str, key: bytes, app: str,
-                 on_frame: Callable[[str, Any], None], on_link: Callable[[str, str | None, str], None],
+                 on_frames: Callable[[str, list, set[int] | None], None], on_link: Callable[[str, str | None, str], None],
                  on_hello: Callable[[str, str, str], None] | None = None):
         if not key:
             raise ValueError("the mesh needs the app's key")
         self.node_id, self.incarnation, self.key, self.app = node_id, incarnation, key, app
-        self.on_frame, self.on_link, self.on_hello = on_frame, on_link, on_hello
+        self.on_frames, self.on_link, self.on_hello = on_frames, on_link, on_hello
         self.links: dict[str, Link] = {}
         self.addr = ""
         self._packer = codec.packer()
@@ -220,18 +241,24 @@ class Mesh:
             writer.close()
             return
         self._inbound.add(writer)
-        unp = codec.unpacker()
+        ext = codec.ExtCount()
+        unp = codec.unpacker(ext)
         try:
             while True:
                 data = await reader.read(1 << 18)
                 if not data:
                     break
                 unp.feed(data)
+                frames: list = []
+                with_ext: set[int] | None = None     # frames holding errors: not plain data
                 for frame in unp:
-                    try:
-                        self.on_frame(node, frame)
-                    except Exception:
-                        log.exception("mesh: a frame from %s failed", node)
+                    if ext.n:
+                        ext.n = 0
+                        with_ext = with_ext or set()
+                        with_ext.add(len(frames))
+                    frames.append(frame)
+                if frames:
+                    self.on_frames(node, frames, with_ext)
         except (OSError, ValueError) as e:   # ValueError: a frame over MAX_FRAME
             log.warning("mesh: inbound connection from %s ended: %s", node, e)
         finally:

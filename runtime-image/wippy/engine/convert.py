@@ -24,7 +24,13 @@ class NotConvertible(ValueError):
 MAX_TABLES = 250_000
 
 
+# leaves that need no conversion: tested inline so most values of a table cost no call
+_PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
+
+
 def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -> Any:
+    if type(value) in _PLAIN:
+        return value
     kind = lua_type(value)
     if kind is None:
         return value
@@ -44,12 +50,14 @@ def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -
         return to_python(engine, value.v, _depth + 1, _count)
     items = list(value.items())
     n = len(items)
-    if n and all(type(k) is int for k, _ in items) and sorted(k for k, _ in items) == list(range(1, n + 1)):
-        items.sort(key=lambda kv: kv[0])
-        return [to_python(engine, v, _depth + 1, _count) for _, v in items]
     if not n:
         return []
-    return {_key(k): to_python(engine, v, _depth + 1, _count) for k, v in items}
+    d, plain = _depth + 1, _PLAIN
+    if all(type(k) is int for k, _ in items) and sorted(k for k, _ in items) == list(range(1, n + 1)):
+        items.sort(key=lambda kv: kv[0])
+        return [v if type(v) in plain else to_python(engine, v, d, _count) for _, v in items]
+    return {(k if type(k) is str else _key(k)): (v if type(v) in plain else to_python(engine, v, d, _count))
+            for k, v in items}
 
 
 def _key(k: Any) -> Any:

@@ -446,6 +446,21 @@ class Engine:
         self.kick()
         return True
 
+    def deliver_batch(self, flat: list) -> None:
+        """Messages from another node, flat [pid, topic, from, value, ...] in arrival order (each
+        value plain data, or a Lua value already): one conversion and one call into Lua for all of
+        them, one wake-up of the scheduler."""
+        try:
+            full, err = self.S.deliver_batch(self.lua.table_from(flat, recursive=True), len(flat))
+        except lua54.LuaMemoryError:
+            log.warning("engine %s: memory limit reached: %d messages from another node dropped",
+                        self.host, len(flat) // 4)
+            return
+        if full:
+            log.warning("engine %s: %d messages dropped, the first: %s", self.host, full,
+                        self.error_to_python(err))
+        self.kick()
+
     def deliver_event(self, pid: str, event: dict) -> bool:
         proc = self.S.procs[pid]
         if proc is None:

@@ -140,9 +140,11 @@ class Node:
             h.deliver_event(pid, event)
 
     def send(self, pid: str, topic: str, frm: str | None, value: Any) -> bool:
-        c = self.remote(pid)
-        if c is not None:
-            return c.send(pid, topic, frm, value)
+        c = self.cluster
+        if c is not None and not pid.startswith(self._local):
+            n = node_of(pid)
+            if n is not None and n != self.name:
+                return c.send(pid, topic, frm, value, n)
         h = self.host_for(pid)
         if h is not None:
             h.deliver(pid, topic, frm, value)

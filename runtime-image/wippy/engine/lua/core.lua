@@ -649,6 +649,21 @@ local function deliver(proc, topic, from, value)
 end
 S.deliver = deliver
 
+-- Messages from another node in one call: t is flat {pid, topic, from, value, ...} with n slots
+-- (in their order of arrival). A message to a process that is gone, or to a full mailbox, is
+-- dropped (fire-and-forget); returns how many were dropped for a full mailbox and the first error.
+function S.deliver_batch(t, n)
+  local procs, full, first = S.procs, 0, nil
+  for i = 1, n, 4 do
+    local proc = procs[t[i]]
+    if proc then
+      local ok, err = deliver(proc, t[i + 1], t[i + 2], t[i + 3])
+      if not ok then full = full + 1; first = first or err end
+    end
+  end
+  return full, first
+end
+
 local function deliver_event(pid, ev)
   local proc = S.procs[pid]
   if proc then S.channel_push(events_channel(proc), ev)
