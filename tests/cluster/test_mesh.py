@@ -301,6 +301,38 @@ async def test_a_lost_node_fires_monitors_and_links_with_node_down(tmp_path: Pat
             await b.stop()
 
 
+async def test_a_silent_peer_is_taken_as_down_and_dialled_again(tmp_path: Path, monkeypatch) -> None:
+    """A peer whose connection stays open but carries nothing (its process stopped) is lost after
+    the mesh's silence: monitors fire with node down, and the link comes back when it speaks again."""
+    from wippy.cluster import mesh as mesh_mod
+    monkeypatch.setattr(mesh_mod, "TICK", 0.05)
+    monkeypatch.setattr(mesh_mod, "SILENCE", 0.5)
+    a, b = await _runtime(tmp_path, "pod-a"), await _runtime(tmp_path, "pod-b")
+    try:
+        _join(a, b)
+        await _connected(a, "pod-b")
+        await _connected(b, "pod-a")
+        got: list[dict] = []
+        watcher = a.node.control_pid(got.append)
+        pid = await a.node.spawn("app:echo", "pod-b@app:procs", [], caller=watcher, monitored=True)
+        mb = b.cluster.cluster.mesh
+        mb._ticker.cancel()                                  # pod-b stops speaking ...
+        mb.links["pod-a"].writer.transport.pause_reading()   # ... and its link to pod-a carries nothing
+        held = mb.links["pod-a"].send
+        mb.links["pod-a"].send = lambda data: None           # type: ignore[method-assign]
+        await _until(lambda: bool(got), "the silent peer's monitor did not fire")
+        err = got[0]["result"]["error"]
+        assert got[0]["from"] == pid and err.kind == "Unavailable"
+        assert err.message == "node down: pod-b (connection lost)"
+        assert a.cluster.cluster.mesh.stalls >= 1 and "pod-b" not in a.cluster.cluster.peers
+        mb.links["pod-a"].send = held                        # type: ignore[method-assign]
+        mb._ticker = asyncio.get_running_loop().create_task(mb._tick())
+        await _connected(a, "pod-b")
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_node_without_the_key_cannot_connect(tmp_path: Path) -> None:
     a = await _runtime(tmp_path, "pod-a")
     try:

@@ -18,11 +18,13 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.harness.kube_cluster import KubeCluster, free_port
 from test_runtime_live import APP, Pod, apply, entry_cr, ns, operator, pods, projected  # noqa: F401 (fixtures)
+from wippy.kube.manifests import app_object
 
 HOST = {"app:procs": ("process.host", {"lifecycle": {"auto_start": True}})}
 
@@ -402,6 +404,83 @@ def test_a_singleton_service_runs_on_one_pod_and_moves_when_it_is_killed(kube, n
     assert len(logged_all(rest, "singleton_running")) == 1
 
 
+STALL = COMMON + """
+local function holder()
+  local ok
+  repeat ok = process.registry.register("held", nil, process.registry.CONSISTENT)
+    if not ok then time.sleep("100ms") end
+  until ok
+  repeat ok = system.lock.acquire("held-lock"); if not ok then time.sleep("100ms") end until ok
+  logger.info("holder_running", {node = system.node.id(), pid = process.pid()})
+  local ev = process.events():receive()
+  logger.info("holder_event", {node = system.node.id(), kind = ev.kind, reason = tostring(ev.reason)})
+end
+
+local function watcher()
+  local me = system.node.id()
+  local owner
+  repeat owner = process.registry.lookup("held"); if not owner then time.sleep("20ms") end until owner
+  local events = process.events()
+  if not owner:find("{" .. me .. "@", 1, true) then process.monitor(owner) end
+  logger.info("watch_owner", {node = me, owner = owner})
+  while true do
+    local r = channel.select({events:case_receive(), time.after("20ms"):case_receive()})
+    if r.channel == events and r.value.kind == "pid.exit" then
+      logger.info("watch_down", {node = me, err = tostring(r.value.result.error)})
+    end
+    local now = process.registry.lookup("held")
+    if now ~= owner then
+      owner = now
+      logger.info("watch_moved", {node = me, owner = tostring(now)})
+    end
+  end
+end
+return {holder = holder, watcher = watcher}
+"""
+
+
+def test_a_stalled_pod_loses_its_connections_names_locks_and_singleton(kube, ns, cluster: Cluster) -> None:
+    """SIGSTOP a pod (its process stalls, its TCP connections stay open, its endpoint stays): the
+    others take its connections as lost after the mesh's silence, then, once its node Lease has not
+    been renewed for the Lease duration, release its name and lock and run its singleton. Resumed,
+    it learns that what it held is elsewhere, and stops its copy of the singleton."""
+    app_entries(kube, ns, {
+        "app:holder": lua_process(STALL, "holder"),
+        "app:watcher": lua_process(STALL, "watcher"),
+        "app:holder.service": service("app:holder", placement="singleton"),
+        "app:watcher.service": service("app:watcher"),
+    })
+    pods = [cluster.start(n) for n in ("shop-a", "shop-b", "shop-c")]
+    first = wait_logged(pods, "holder_running", timeout=60)[0]
+    stalled = cluster.by_name[first["_pod"]]
+    rest = [p for p in pods if p is not stalled]
+    wait_logged(pods, "watch_owner", count=3, pred=lambda f: f["owner"] == first["pid"])
+    time.sleep(1)
+    t0 = time.monotonic()
+    stalled.proc.send_signal(signal.SIGSTOP)
+    try:
+        down = wait_logged(rest, "watch_down", count=2, timeout=30)
+        t_down = time.monotonic() - t0
+        assert all(f"node down: {stalled.name}" in f["err"] for f in down), down
+        second = wait_logged(rest, "holder_running", timeout=60)[0]
+        t_moved = time.monotonic() - t0
+        assert second["pid"] != first["pid"] and second["node"] != stalled.name
+        wait_logged(rest, "watch_moved", count=2, timeout=30, pred=lambda f: f["owner"] == second["pid"])
+        print(f"stalled pod: its connections lost after {t_down:.1f}s, its name, lock and singleton "
+              f"on {second['node']} after {t_moved:.1f}s")
+    finally:
+        stalled.proc.send_signal(signal.SIGCONT)
+    # resumed: it sees the name elsewhere, and its singleton copy stops (the Lease is the authority)
+    wait_logged([stalled], "watch_moved", timeout=30, pred=lambda f: f["owner"] == second["pid"])
+    deadline = time.monotonic() + 30
+    while not any("stops on this node" in ln for ln in stalled.raw):
+        assert time.monotonic() < deadline, "".join(stalled.raw[-30:])
+        time.sleep(0.1)
+    time.sleep(2)
+    assert len(logged_all(rest, "holder_running")) == 1
+    assert stalled.proc.poll() is None
+
+
 def test_pods_without_the_apps_key_cannot_join(kube, ns, cluster: Cluster) -> None:
     app_entries(kube, ns, {
         "app:scenario": lua_process(SCENARIO),
@@ -575,3 +654,70 @@ def test_a_strong_name_is_known_to_every_pod_once_registered(kube, ns, cluster: 
     got = wait_logged(pods[:1], "strong")[0]
     assert got["ok"] is True, got
     assert got["seen"] == f"shop-b={got['me']},shop-c={got['me']}"
+
+
+CHART = Path(__file__).resolve().parents[2] / "helm"
+
+
+def _lease(name: str, app: str) -> dict:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": name, "labels": {"wippy.ai/app": app}}, "spec": {"holderIdentity": "x"}}
+
+
+def test_one_apps_runtime_cannot_write_another_apps_leases(kube, ns, helm) -> None:
+    """The runtime's Role grants Leases by verb only (RBAC cannot limit create, list or watch by
+    name); the chart's ValidatingAdmissionPolicy confines each app's ServiceAccount to its own
+    Leases. Checked with the real ServiceAccount tokens of two apps in one namespace."""
+    import subprocess
+    policy = subprocess.run([str(helm), "template", "wippy", str(CHART), "--show-only", "templates/leasepolicy.yaml"],
+                            capture_output=True, text=True, check=True).stdout
+    kube.kubectl("apply", "-f", "-", input=policy)
+    try:
+        apply(kube, ns, [app_object("blog")])
+        deadline = time.monotonic() + 30
+        while any(kube.kubectl("get", "rolebinding", f"{a}-runtime", "-n", ns, check=False).returncode
+                  for a in ("shop", "blog")):
+            assert time.monotonic() < deadline, "the operator made no ServiceAccounts and Roles"
+            time.sleep(0.2)
+        token = {a: kube.kubectl("create", "token", f"{a}-runtime", "-n", ns).stdout.strip() for a in ("shop", "blog")}
+
+        def as_app(app: str, *args: str, input=None):
+            return kube.kubectl(*args, "-n", ns, f"--token={token[app]}", input=input, check=False)
+
+        assert as_app("blog", "create", "-f", "-", input=_lease("blog-leader", "blog")).returncode == 0
+        deadline = time.monotonic() + 30
+        while True:   # the policy takes effect once the API server has loaded it
+            denied = as_app("shop", "create", "-f", "-", input=_lease("blog-squat", "blog"))
+            if denied.returncode:
+                break
+            as_app("shop", "delete", "lease", "blog-squat")   # not denied yet: undo, try again
+            assert time.monotonic() < deadline, "the lease policy never took effect"
+            time.sleep(0.5)
+        assert "the runtime of app shop may only write Leases named shop-" in denied.stderr, denied.stderr
+        assert as_app("shop", "create", "-f", "-", input=_lease("shop-own", "shop")).returncode == 0
+        wrong_label = as_app("shop", "create", "-f", "-", input=_lease("shop-mislabelled", "blog"))
+        assert wrong_label.returncode and "may only write Leases" in wrong_label.stderr
+        def changed(name: str, **labels: str) -> dict:   # an update (the Role grants update, not patch)
+            obj = json.loads(as_app("shop", "get", "lease", name, "-o", "json").stdout)
+            obj["metadata"]["labels"].update(labels)
+            obj["spec"]["holderIdentity"] = "{shop-pod@app:procs|0x00001}"
+            return obj
+        for attempt, body in ((("delete", "lease", "blog-leader"), None),
+                              (("replace", "-f", "-"), changed("blog-leader")),
+                              (("replace", "-f", "-"), changed("blog-leader", **{"wippy.ai/app": "shop"}))):
+            out = as_app("shop", *attempt, input=body)
+            assert out.returncode and "ValidatingAdmissionPolicy" in out.stderr, (attempt, out.stderr)
+        relabel = as_app("shop", "replace", "-f", "-", input=changed("shop-own", **{"wippy.ai/app": "blog"}))
+        assert relabel.returncode and "may only write Leases" in relabel.stderr, relabel.stderr
+        assert as_app("shop", "replace", "-f", "-", input=changed("shop-own")).returncode == 0
+        # reads are not limited (list and watch cannot be), nor is the app's own work
+        assert as_app("shop", "get", "lease", "blog-leader").returncode == 0
+        assert as_app("shop", "delete", "lease", "shop-own").returncode == 0
+        assert as_app("blog", "delete", "lease", "blog-leader").returncode == 0
+        # and RBAC keeps the rest: no other app's Secret, ConfigMaps or Leases of other namespaces
+        secret = as_app("shop", "get", "secret", "blog-mesh")
+        assert secret.returncode and "forbidden" in secret.stderr.lower()
+        other_ns = kube.kubectl("get", "leases", "-n", "default", f"--token={token['shop']}", check=False)
+        assert other_ns.returncode and "forbidden" in other_ns.stderr.lower()
+    finally:
+        kube.kubectl("delete", "-f", "-", "--ignore-not-found", input=policy, check=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -63,12 +64,32 @@ def parse_overrides(values: list[str]):
 
 
 def cmd_run(args) -> int:
+    if not args.cluster and (args.join or args.listen != "127.0.0.1:7950"):
+        raise UsageError("--listen and --join go with --cluster")
     if args.kubernetes:
+        if args.cluster:
+            raise UsageError("--cluster is for a local cluster: on Kubernetes the app's pods form one by themselves")
         return asyncio.run(_run(Path("."), args.exec_id, args.target, args.host, [], args.node_name, args,
                                 args.metrics))
     app_dir, rest = split_target(args.target)
     if not app_dir.is_dir():
         raise UsageError(f"{app_dir} is not a folder")
+    if args.cluster:
+        from ..cluster.local import parse_addr
+        try:
+            for addr in args.join:
+                parse_addr(addr, "--join")
+            port = parse_addr(args.listen, "--listen")[1]
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        from ..cluster.local import shared_key
+        from ..runtime import DATA_DIR
+        args.cluster_app = app_dir.resolve().name     # the mesh admits nodes of the same app only
+        args.cluster_key = (os.environ.get("WIPPY_CLUSTER_KEY", "").encode()
+                            or shared_key(app_dir / DATA_DIR / "cluster.key"))
+        if not args.node_name and not os.environ.get("WIPPY_NODE_ID"):
+            from ..runtime import default_node_name
+            args.node_name = f"{default_node_name()}-{port}"   # distinct per node on one machine
     overrides = parse_overrides(args.override + args.set)
     if overrides:
         entries = load_entries(app_dir)
@@ -90,12 +111,14 @@ def cmd_run(args) -> int:
         exec_id, cmd_args = cmds[rest[0]].id, rest[1:]
     elif rest:
         cmd_args = rest
-    return asyncio.run(_run(app_dir, exec_id, cmd_args, args.host, overrides, args.node_name, None, args.metrics))
+    return asyncio.run(_run(app_dir, exec_id, cmd_args, args.host, overrides, args.node_name, None, args.metrics,
+                            args if args.cluster else None))
 
 
 async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: str | None, overrides,
-               node_name: str | None, kubernetes, metrics_addr: str | None = None) -> int:
-    """``kubernetes``: the parsed `run --kubernetes` arguments, or None to run ``app_dir``."""
+               node_name: str | None, kubernetes, metrics_addr: str | None = None, cluster=None) -> int:
+    """``kubernetes``: the parsed `run --kubernetes` arguments, or None to run ``app_dir``;
+    ``cluster``: the parsed `run --cluster` arguments (a node of a local cluster)."""
     from ..control import SOCKET, ControlServer
     from ..runtime import DATA_DIR, Runtime
 
@@ -110,6 +133,12 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
                                          resync=kubernetes.resync)
         except ValueError as e:
             raise UsageError(str(e)) from None
+    elif cluster is not None:
+        # several nodes of one folder: each keeps its history in memory (no shared registry.db)
+        from ..cluster.local import LocalCluster
+        runtime = Runtime(app_dir, node_name=node_name, overrides=overrides, persist_history=False)
+        runtime.cluster = LocalCluster(runtime, app=cluster.cluster_app, key=cluster.cluster_key,
+                                       listen=cluster.listen, seeds=list(cluster.join))
     else:
         runtime = Runtime(app_dir, node_name=node_name, overrides=overrides)
     exit_request: list[int] = []
@@ -135,7 +164,7 @@ async def _run(app_dir: Path, exec_id: str | None, cmd_args: list[str], host: st
             return exit_request[0] if exit_request else 0
         starting.result()
         started.set()
-        if runtime.app_dir is not None:
+        if runtime.app_dir is not None and cluster is None:
             control = ControlServer(runtime, runtime.app_dir / DATA_DIR / SOCKET)
             await control.start()
         if exec_id:

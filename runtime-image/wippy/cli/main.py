@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(default: POD_NAMESPACE, else the kubeconfig's)")
     run.add_argument("--resync", type=float, default=60.0, metavar="SECONDS",
                      help="with --kubernetes: relist the app's entries at least this often (default 60)")
+    run.add_argument("--cluster", action="store_true",
+                     help="run as one node of a local cluster (development): the mesh on --listen, "
+                          "joined through --join; key from WIPPY_CLUSTER_KEY, else DIR/.wippy/cluster.key")
+    run.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:7950",
+                     help="with --cluster: the mesh's address (default 127.0.0.1:7950)")
+    run.add_argument("--join", action="append", default=[], metavar="HOST:PORT",
+                     help="with --cluster: the mesh address of a node already running (repeatable)")
 
     init = sub.add_parser("init", help="create a new app that runs")
     init.add_argument("dir", nargs="?", default=".")

@@ -45,7 +45,10 @@ class Cluster:
         self.names: Any = None       # names.py, when the API server backs the cluster scopes
         self.leader: Any = None      # leases.py: the app's leader Lease
         self.started_at = time.time()
+        self._started_mono = time.monotonic()
+        self._down_since: dict[str, float] = {}   # node -> when its connection went (monotonic)
         self.on_node_down: list = []
+        self.discover = False        # local.py: members learn of each other over the mesh
         node.cluster = self
 
     # ------------------------------------------------------------------ lifecycle
@@ -75,9 +78,25 @@ class Cluster:
 
     # ------------------------------------------------------------------ mesh events
     def _on_hello(self, node: str, incarnation: str, addr: str) -> None:
+        if self.discover:
+            self._learn({node: addr})
         # a peer dialled us before our membership listed it: answer on a link of our own
         if node not in self.mesh.links:
             self.mesh.peer(node, addr)
+
+    def _learn(self, addrs: dict) -> None:
+        """Members told of over the mesh (local.py): the new are added and dialled, and every
+        peer hears of them."""
+        new = {n: a for n, a in addrs.items() if isinstance(n, str) and isinstance(a, str)
+               and n != self.id and (n not in self.members or self.members[n].addr != a)}
+        if not new:
+            return
+        self.set_members({**self.members, **{n: Member(n, "", a, True) for n, a in new.items()}})
+        for peer in self.peers:
+            self._frame(peer, ["mb", self._addrs()])
+
+    def _addrs(self) -> dict:
+        return {self.id: self.mesh.addr, **{m.id: m.addr for m in self.members.values()}}
 
     def _on_link(self, node: str, incarnation: str | None, state: str) -> None:
         if state == "up":
@@ -88,13 +107,23 @@ class Cluster:
                     self.names.node_left(node, keep_incarnation=incarnation)
             self._seen[node] = incarnation or ""
             self.peers[node] = incarnation or ""
+            self._down_since.pop(node, None)
             if self.names is not None:
                 self.names.sync_to(node)
             if self.node.pg is not None:
                 self.node.pg.sync_to(node)
+            if self.discover:
+                self._frame(node, ["mb", self._addrs()])
         else:
             self.peers.pop(node, None)
+            self._down_since.setdefault(node, time.monotonic())
             self._node_down(node, "connection lost")
+
+    def disconnected_for(self, node: str) -> float:
+        """Seconds since this node last had a connection to `node` (0 while it has one)."""
+        if node in self.peers:
+            return 0.0
+        return time.monotonic() - self._down_since.get(node, self._started_mono)
 
     def _node_down(self, node: str, why: str) -> None:
         err = WippyError(UNAVAILABLE, f"node down: {node} ({why})")
@@ -312,6 +341,11 @@ class Cluster:
                     item[1].set_result(value)
                 else:
                     item[1].set_exception(value if isinstance(value, WippyError) else WippyError("", str(value)))
+        elif op == "k":   # a tick: the peer is alive (mesh.py)
+            pass
+        elif op == "mb":
+            if self.discover and isinstance(frame[1], dict):
+                self._learn(frame[1])
         elif op in PG_OPS:
             ProcessGroups.of(n).on_frame(node, frame)
         elif self.names is not None and self.names.handles(op):

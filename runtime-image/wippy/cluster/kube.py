@@ -35,7 +35,7 @@ class KubeCluster:
 
     def __init__(self, runtime, api: KubeApi, namespace: str, app: str, key: bytes):
         from .leases import LeaseElector
-        from .names import Names
+        from .names import NAME_ANNOTATION, OBJECT_LABEL, Names, node_lease_name
         self.runtime, self.api = runtime, api
         self.port = int(os.environ.get("WIPPY_MESH_PORT") or DEFAULT_MESH_PORT)
         self.cluster = Cluster(runtime.node, app=app, namespace=namespace, key=key,
@@ -44,6 +44,10 @@ class KubeCluster:
         self.cluster.membership = self.membership
         self.cluster.names = Names(self.cluster, api)
         self.cluster.leader = LeaseElector(self.cluster, api, f"{app}-leader")
+        # this node's liveness, read by the others when its connection is lost (names.py)
+        self.node_lease = LeaseElector(self.cluster, api, node_lease_name(app, self.cluster.id),
+                                       labels={OBJECT_LABEL: "node"}, annotations={NAME_ANNOTATION: self.cluster.id},
+                                       on_lose=self._node_lease_lost)
         from .singletons import Singletons
         runtime.supervisor.placement = Singletons(self.cluster, api, runtime.supervisor)
 
@@ -51,8 +55,13 @@ class KubeCluster:
         c = self.cluster
         await c.start("0.0.0.0", self.port, advertise_address())
         self.membership.start()
+        self.node_lease.start()
         await c.names.start()
         c.leader.start()
+
+    def _node_lease_lost(self) -> None:
+        log.warning("cluster: node %s could not renew its node Lease for %ds: a peer that cannot reach it "
+                    "may release its names and locks", self.cluster.id, self.node_lease.duration)
 
     async def stop(self) -> None:
         c = self.cluster
@@ -61,6 +70,7 @@ class KubeCluster:
             await placement.close()
         await c.leader.close()
         await c.names.close()
+        await self.node_lease.close()
         await self.membership.stop()
         await c.stop()
 

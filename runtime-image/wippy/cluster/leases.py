@@ -43,17 +43,19 @@ def holder_node(identity: str | None) -> str | None:
 
 class LeaseElector:
     def __init__(self, cluster, api: KubeApi, name: str, *, labels: dict | None = None,
-                 on_lead: Callable[[], None] | None = None, on_lose: Callable[[], None] | None = None,
+                 annotations: dict | None = None, on_lead: Callable[[], None] | None = None, on_lose: Callable[[], None] | None = None,
                  duration: int = DURATION, renew: float = RENEW):
         self.cluster, self.api, self.name = cluster, api, name
         self.identity = f"{cluster.id}_{cluster.incarnation}"
         self.labels = {"wippy.ai/app": cluster.app, **(labels or {})}
+        self.annotations = dict(annotations or {})
         self.on_lead, self.on_lose = on_lead, on_lose
         self.duration, self.renew = duration, renew
         self.lease: dict | None = None
         self.leading = False
         self.since: float | None = None
         self._wake = asyncio.Event()
+        self._foreign = False
         self._task: asyncio.Task | None = None
         self._hook = lambda node: self._wake.set()
 
@@ -119,9 +121,18 @@ class LeaseElector:
                 raise
             lease = None
         t = now_micro()
+        owner = ((lease or {}).get("metadata", {}).get("labels") or {}).get("wippy.ai/app")
+        if lease is not None and owner != self.cluster.app:
+            # another app's (or no app's) object under this name: never taken over
+            if not self._foreign:
+                self._foreign = True
+                log.error("lease %s belongs to app %r, not %s: left alone", self.name, owner, self.cluster.app)
+            self.lease = lease
+            self._set(False)
+            return
         if lease is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.name, "labels": self.labels},
+                    "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations},
                     "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration,
                              "acquireTime": t, "renewTime": t, "leaseTransitions": 0}}
             self.lease = await self.api.create(leases_path(self.cluster.namespace), body)

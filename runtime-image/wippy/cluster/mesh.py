@@ -9,6 +9,9 @@ MAX_PENDING, later ones are dropped and counted) until its socket drains. The ha
 a peer without the key (another app's pods, anyone else) is refused before any frame is read.
 A lost connection is reported (`on_link(node, incarnation, "down")`) and dialled again while the
 node is a member; an incarnation (one per runtime start) tells a restarted peer from the old one.
+A connection can also stall without closing (the peer's process stopped, its network cut): every
+node sends a tick on each of its connections every TICK seconds, and a peer heard nothing from for
+SILENCE seconds is taken as lost, both ways (as Erlang's net_ticktime does).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ HELLO_LIMIT = 4096
 MAX_PENDING = 1_000_000        # frames held for a peer not connected yet, or not reading
 WRITE_HIGH = 4 * 1024 * 1024   # bytes in the socket's buffer past which frames wait for it to drain
 BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+TICK = 1.0                     # seconds between ticks on an outgoing connection
+SILENCE = 5.0                  # seconds without a frame after which a peer's connection is lost
+TICK_FRAME = ["k"]
 
 
 class HandshakeError(Exception):
@@ -140,42 +146,54 @@ class Link:
             self.mesh.on_link(self.node, self.incarnation, "down")
 
     async def _connect(self):
-        host, _, port = self.addr.rpartition(":")
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
-                                                HANDSHAKE_TIMEOUT)
-        try:
-            mesh = self.mesh
-            cnonce = os.urandom(16)
-            writer.write(codec.pack({"app": mesh.app, "node": mesh.node_id, "inc": mesh.incarnation,
-                                     "addr": mesh.addr, "nonce": cnonce}))
-            unp = _small_unpacker()
-            challenge = await _read_one(reader, unp)
-            if not isinstance(challenge, dict) or "error" in challenge:
-                raise HandshakeError(f"refused by {self.node}: {challenge.get('error') if isinstance(challenge, dict) else '?'}")
-            snode, sinc, snonce = challenge.get("node"), challenge.get("inc"), challenge.get("nonce")
-            if not (isinstance(snode, str) and isinstance(sinc, str) and isinstance(snonce, bytes)):
-                raise HandshakeError("malformed challenge")
-            want = _mac(mesh.key, "server", mesh.app, cnonce, snonce, snode, sinc, mesh.node_id)
-            if not hmac.compare_digest(want, challenge.get("mac") or b""):
-                raise HandshakeError(f"{self.addr} does not hold this app's mesh key")
-            if snode != self.node:
-                raise HandshakeError(f"{self.addr} is {snode}, not {self.node}")
-            writer.write(codec.pack({"mac": _mac(mesh.key, "client", mesh.app, snonce, cnonce, mesh.node_id,
-                                                 mesh.incarnation)}))
-            verdict = await _read_one(reader, unp)
-            if verdict != {"ok": True}:
-                raise HandshakeError(f"refused by {self.node}: {verdict}")
-            self.incarnation = sinc
-            return reader, writer
-        except BaseException:
-            writer.close()
-            raise
+        reader, writer, _node, inc = await dial(self.mesh, self.addr, self.node)
+        self.incarnation = inc
+        return reader, writer
+
+    def stall(self) -> None:
+        """The peer went silent: end this connection (_run reports it lost and dials again)."""
+        if self.writer is not None:
+            self.writer.transport.abort()
 
     def close(self) -> None:
         self.task.cancel()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+async def dial(mesh: "Mesh", addr: str, expect: str | None):
+    """Connect to the node at addr and pass the handshake both ways: (reader, writer, its node, its
+    incarnation). `expect`: the node that must answer there (None: whichever node it is, for a seed)."""
+    host, _, port = addr.rpartition(":")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
+                                            HANDSHAKE_TIMEOUT)
+    try:
+        cnonce = os.urandom(16)
+        writer.write(codec.pack({"app": mesh.app, "node": mesh.node_id, "inc": mesh.incarnation,
+                                 "addr": mesh.addr, "nonce": cnonce}))
+        unp = _small_unpacker()
+        challenge = await _read_one(reader, unp)
+        if not isinstance(challenge, dict) or "error" in challenge:
+            why = challenge.get("error") if isinstance(challenge, dict) else "?"
+            raise HandshakeError(f"refused by {expect or addr}: {why}")
+        snode, sinc, snonce = challenge.get("node"), challenge.get("inc"), challenge.get("nonce")
+        if not (isinstance(snode, str) and isinstance(sinc, str) and isinstance(snonce, bytes)):
+            raise HandshakeError("malformed challenge")
+        want = _mac(mesh.key, "server", mesh.app, cnonce, snonce, snode, sinc, mesh.node_id)
+        if not hmac.compare_digest(want, challenge.get("mac") or b""):
+            raise HandshakeError(f"{addr} does not hold this app's mesh key")
+        if expect is not None and snode != expect:
+            raise HandshakeError(f"{addr} is {snode}, not {expect}")
+        writer.write(codec.pack({"mac": _mac(mesh.key, "client", mesh.app, snonce, cnonce, mesh.node_id,
+                                             mesh.incarnation)}))
+        verdict = await _read_one(reader, unp)
+        if verdict != {"ok": True}:
+            raise HandshakeError(f"refused by {snode}: {verdict}")
+        return reader, writer, snode, sinc
+    except BaseException:
+        writer.close()
+        raise
 
 
 class Mesh:
@@ -190,14 +208,41 @@ class Mesh:
         self.addr = ""
         self._packer = codec.packer()
         self._server: asyncio.base_events.Server | None = None
-        self._inbound: set[asyncio.StreamWriter] = set()
+        self._inbound: dict[asyncio.StreamWriter, list] = {}   # -> [node, loop time of its last read]
+        self._ticker: asyncio.Task | None = None
         self.refused = 0
+        self.stalls = 0
 
     async def start(self, host: str, port: int, advertise: str | None = None) -> int:
         self._server = await asyncio.start_server(self._accept, host, port)
         bound = self._server.sockets[0].getsockname()[1]
         self.addr = f"{advertise or host}:{bound}"
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
         return bound
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        prev = loop.time()
+        while True:
+            await asyncio.sleep(TICK)
+            for link in self.links.values():
+                if link.writer is not None:
+                    link.send(self._packer.pack(TICK_FRAME))
+            now = loop.time()
+            if now - prev > TICK + SILENCE / 2:   # this node's loop was held: it could not read either
+                for seen in self._inbound.values():
+                    seen[1] = now
+            prev = now
+            for writer, (node, last) in list(self._inbound.items()):
+                if now - last > SILENCE:
+                    self.stalls += 1
+                    log.warning("mesh: nothing heard from %s for %.1fs: its connections are taken as lost",
+                                node, now - last)
+                    writer.transport.abort()
+                    self._inbound.pop(writer, None)
+                    silent = self.links.get(node)
+                    if silent is not None:
+                        silent.stall()
 
     # ------------------------------------------------------------------ outbound
     def peer(self, node: str, addr: str) -> None:
@@ -210,6 +255,13 @@ class Mesh:
         if link is not None:
             link.close()
         self.links[node] = Link(self, node, addr)
+
+    async def announce(self, addr: str) -> str:
+        """Introduce this node to the node at addr (a seed, whose name is not known yet): after the
+        handshake it knows this node and dials it back. Its node name."""
+        _reader, writer, node, _inc = await dial(self, addr, None)
+        writer.close()
+        return node
 
     def drop(self, node: str) -> None:
         link = self.links.pop(node, None)
@@ -240,7 +292,8 @@ class Mesh:
             log.warning("mesh: refused a connection from %s: %s", peer, e)
             writer.close()
             return
-        self._inbound.add(writer)
+        loop = asyncio.get_running_loop()
+        seen = self._inbound[writer] = [node, loop.time()]
         ext = codec.ExtCount()
         unp = codec.unpacker(ext)
         try:
@@ -248,6 +301,7 @@ class Mesh:
                 data = await reader.read(1 << 18)
                 if not data:
                     break
+                seen[1] = loop.time()
                 unp.feed(data)
                 frames: list = []
                 with_ext: set[int] | None = None     # frames holding errors: not plain data
@@ -262,7 +316,7 @@ class Mesh:
         except (OSError, ValueError) as e:   # ValueError: a frame over MAX_FRAME
             log.warning("mesh: inbound connection from %s ended: %s", node, e)
         finally:
-            self._inbound.discard(writer)
+            self._inbound.pop(writer, None)
             writer.close()
 
     async def _handshake(self, reader, writer) -> str:
@@ -291,6 +345,8 @@ class Mesh:
         return node
 
     async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
         for link in self.links.values():
             link.close()
         self.links.clear()

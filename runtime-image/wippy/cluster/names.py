@@ -9,6 +9,15 @@ condition that it is still the same object) by the owner's node when the owner e
 any node when the owner's node leaves the app's peers or comes back as a new incarnation.
 A STRONG registration is active once every connected node has put it in its cache and said so.
 
+A node that is still a member but cannot be reached is judged by its node Lease
+(`<app>-node-<pod>`, renewed every 5 s by the node itself, as a kubelet renews its node Lease):
+its names and locks are released once its connection has been lost for GRACE seconds and its
+node Lease has not changed for DURATION seconds (as this node observed it, then confirmed by a
+read). A node cut off from its peers but still renewing keeps its names: the Lease is the
+authority, so a name is never owned twice. A process whose name or lock was released by another
+node this way (its node was stalled or cut off) gets a cancel event `name revoked: <name>` (or
+`lock revoked: <name>`) once its node sees the release.
+
 EVENTUAL names live on the mesh: the registering node tells every peer (and a peer that connects
 later gets all of them). Two registrations of one name resolve alike on every node: the earlier
 one (then the smaller pid) wins, and the loser's node sends its process a cancel event with the
@@ -24,7 +33,7 @@ import time
 from ..engine.errors import ALREADY_EXISTS, INVALID, TIMEOUT, UNAVAILABLE, WippyError
 from ..engine.node import node_of
 from ..kube.api import ApiError, KubeApi, list_then_watch
-from .leases import leases_path
+from .leases import DURATION, holder_node, leases_path
 
 log = logging.getLogger("wippy.cluster.names")
 
@@ -33,14 +42,20 @@ OBJECT_LABEL = "wippy.ai/cluster-object"
 NAME_ANNOTATION = "wippy.ai/name"
 INCARNATION_ANNOTATION = "wippy.ai/incarnation"
 STRONG_DEADLINE = 10.0
+GRACE = 5.0          # seconds a lost connection may take to come back before the node Lease is asked
+REAP_EVERY = 1.0
 
 
 def object_name(app: str, kind: str, name: str) -> str:
     return f"{app}-{kind}-{hashlib.sha256(name.encode()).hexdigest()[:24]}"
 
 
+def node_lease_name(app: str, node: str) -> str:
+    return f"{app}-node-{node}"
+
+
 class Names:
-    def __init__(self, cluster, api: KubeApi):
+    def __init__(self, cluster, api: KubeApi | None):
         self.cluster, self.api = cluster, api
         self.app, self.namespace = cluster.app, cluster.namespace
         self.leases: dict[tuple[str, str], dict] = {}    # (kind, name) -> Lease
@@ -50,22 +65,27 @@ class Names:
         self._task: asyncio.Task | None = None
         self._acks: dict[int, tuple[asyncio.Future, set[str]]] = {}
         self._ack_ids = 0
-        cluster.on_node_down.append(self._on_node_down)
+        self.node_leases: dict[str, tuple[tuple, float]] = {}   # node -> ((holder, renewTime), seen changing at)
+        self._deleting: set[str] = set()                         # uids this node is deleting
+        self._reaper: asyncio.Task | None = None
 
     @property
     def path(self) -> str:
         return leases_path(self.namespace)
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._watch())
+        self._reaper = loop.create_task(self._reap())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        for task in (self._task, self._reaper):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
 
     # ------------------------------------------------------------------ the cache
     def _key(self, lease: dict) -> tuple[str, str] | None:
@@ -77,6 +97,7 @@ class Names:
     def _put(self, lease: dict) -> None:
         key = self._key(lease)
         if key is None:
+            self._saw_node_lease(lease)
             return
         old = self.leases.get(key)
         if old is not None:
@@ -103,17 +124,47 @@ class Names:
         if key and cur is not None and cur["metadata"].get("uid") == lease["metadata"].get("uid"):
             del self.leases[key]
             self._unindex(key, cur)
+            self._revoked(key, cur)
+
+    def _revoked(self, key: tuple[str, str], lease: dict) -> None:
+        """A name or lock of a live local process was released by another node (its node was
+        taken as gone): the process is told, as the loser of an EVENTUAL conflict is."""
+        if lease["metadata"].get("uid") in self._deleting:
+            return
+        pid = (lease.get("spec") or {}).get("holderIdentity") or ""
+        if node_of(pid) != self.cluster.id:
+            return
+        host = self.cluster.node.host_for(pid)
+        if host is None or not getattr(host, "has_process", lambda _p: False)(pid):
+            return
+        log.warning("names: %s '%s' of %s was released by another node", key[0], key[1], pid)
+        self.cluster.node.cancel(pid, None, f"{key[0]} revoked: {key[1]}")
+
+    def _saw_node_lease(self, lease: dict) -> None:
+        meta = lease.get("metadata") or {}
+        if (meta.get("labels") or {}).get(OBJECT_LABEL) != "node":
+            return
+        node = (meta.get("annotations") or {}).get(NAME_ANNOTATION)
+        if not node:
+            return
+        spec = lease.get("spec") or {}
+        sig = (spec.get("holderIdentity") or "", spec.get("renewTime") or "")
+        seen = self.node_leases.get(node)
+        if seen is None or seen[0] != sig:
+            self.node_leases[node] = (sig, time.monotonic())
 
     async def _watch(self) -> None:
-        await list_then_watch(self.api, self.path, f"wippy.ai/app={self.app},{OBJECT_LABEL} in (name,lock)",
+        await list_then_watch(self._need_api("the names watch"), self.path, f"wippy.ai/app={self.app},{OBJECT_LABEL} in (name,lock,node)",
                               on_list=self._listed, on_event=self._event, log=log,
                               what="names: watch of the app's Leases")
 
     async def _listed(self, leases: list[dict]) -> None:
         fresh = {key: x for x in leases if (key := self._key(x))}
         for key in [k for k in self.leases if k not in fresh]:
-            self._unindex(key, self.leases.pop(key))
-        for lease in fresh.values():
+            gone = self.leases.pop(key)
+            self._unindex(key, gone)
+            self._revoked(key, gone)
+        for lease in leases:
             self._put(lease)
         if not self.synced.is_set():
             self.synced.set()
@@ -151,15 +202,19 @@ class Names:
     async def _create(self, kind: str, name: str, pid: str) -> tuple[bool, str]:
         """(created, owner)"""
         try:
-            lease = await self.api.create(self.path, self._body(kind, name, pid))
+            lease = await self._need_api("CONSISTENT names and locks").create(self.path, self._body(kind, name, pid))
         except ApiError as e:
             if e.status == 409:
                 try:
-                    cur = await self.api.get(f"{self.path}/{object_name(self.app, kind, name)}")
+                    cur = await self._need_api("CONSISTENT names and locks").get(
+                        f"{self.path}/{object_name(self.app, kind, name)}")
                 except ApiError as e2:
                     if e2.status == 404:   # released meanwhile: try again
                         return await self._create(kind, name, pid)
                     raise _unavailable(e2) from None
+                if ((cur.get("metadata") or {}).get("labels") or {}).get("wippy.ai/app") != self.app:
+                    raise WippyError(UNAVAILABLE, f"the Lease {object_name(self.app, kind, name)} belongs to "
+                                                  f"another app: {kind} '{name}' cannot be taken") from None
                 self._put(cur)
                 return False, (cur.get("spec") or {}).get("holderIdentity") or ""
             raise _unavailable(e) from None
@@ -170,23 +225,33 @@ class Names:
 
     async def _delete(self, lease: dict) -> bool:
         meta = lease["metadata"]
+        self._deleting.add(meta["uid"])
         try:
-            await self.api.delete(f"{self.path}/{meta['name']}",
+            await self._need_api("CONSISTENT names and locks").delete(f"{self.path}/{meta['name']}",
                                   {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]})
+            self._drop(lease)
         except ApiError as e:
             if e.status in (404, 409):
                 return False
             raise _unavailable(e) from None
         except OSError as e:
             raise _unavailable(e) from None
-        self._drop(lease)
+        finally:
+            self._deleting.discard(meta["uid"])
         return True
+
+    def _need_api(self, what: str) -> KubeApi:
+        if self.api is None:
+            raise WippyError(UNAVAILABLE, f"{what} need the API server (the app's pods on Kubernetes); "
+                                          "a local cluster (`wippy run --cluster`) has EVENTUAL and LOCAL names")
+        return self.api
 
     async def register(self, name: str, pid: str, scope: int) -> bool:
         if scope == EVENTUAL:
             return self._register_eventual(name, pid)
         if scope not in (CONSISTENT, STRONG):
             raise WippyError(INVALID, f"unknown name scope {scope}")
+        self._need_api("CONSISTENT and STRONG names")
         created, owner = await self._create("name", name, pid)
         if not created and owner != pid:
             raise WippyError(ALREADY_EXISTS, f"name '{name}' is already registered to {owner}", False,
@@ -209,23 +274,26 @@ class Names:
             self._drop_eventual(name, cur[1], announce=True)
             return True
         lease = self.leases.get(("name", name))
-        if lease is None:
+        if lease is None or self.api is None:
             return False
         if caller is not None and (lease.get("spec") or {}).get("holderIdentity") != caller:
             return False
         return await self._delete(lease)
 
     async def lock_acquire(self, name: str, pid: str) -> None:
+        self._need_api("cluster-wide locks (system.lock)")
         created, owner = await self._create("lock", name, pid)
         if not created:
             who = "this process" if owner == pid else owner
             raise WippyError(ALREADY_EXISTS, f"lock {name} is already held by {who}", False, {"owner": owner})
 
     async def lock_release(self, name: str, pid: str) -> bool:
+        self._need_api("cluster-wide locks (system.lock)")
         lease = self.leases.get(("lock", name))
         if lease is None:
             try:
-                lease = await self.api.get(f"{self.path}/{object_name(self.app, 'lock', name)}")
+                lease = await self._need_api("cluster-wide locks (system.lock)").get(
+                    f"{self.path}/{object_name(self.app, 'lock', name)}")
             except ApiError as e:
                 if e.status == 404:
                     return False
@@ -269,8 +337,43 @@ class Names:
     async def _release_stale_of_self(self) -> None:
         self.node_left(self.cluster.id, keep_incarnation=self.cluster.incarnation)
 
-    def _on_node_down(self, node: str) -> None:
-        pass   # a lost connection is no proof of death: names go when the node leaves (node_left)
+    # ------------------------------------------------------------------ unreachable nodes
+    async def _reap(self) -> None:
+        """Release what a member holds once it is unreachable and its node Lease has stopped."""
+        while self.api is not None:
+            await asyncio.sleep(REAP_EVERY)
+            holders = {node_of((x.get("spec") or {}).get("holderIdentity") or "") for x in self.leases.values()}
+            holders |= {node_of(pid) for _, pid in self.eventual.values()}
+            for node in holders:
+                if not node or node == self.cluster.id or self.cluster.disconnected_for(node) < GRACE:
+                    continue
+                try:
+                    stale = await self._node_stale(node)
+                except Exception as e:   # the API server is away: nothing is released on a guess
+                    log.debug("names: node Lease of %s unreadable: %s", node, e)
+                    continue
+                if stale and self.cluster.disconnected_for(node) >= GRACE:
+                    log.warning("names: %s unreachable for %.0fs and its node Lease not renewed for %ds: "
+                                "releasing its names and locks", node, self.cluster.disconnected_for(node), DURATION)
+                    self.node_left(node)
+
+    async def _node_stale(self, node: str) -> bool:
+        now = time.monotonic()
+        seen = self.node_leases.get(node)
+        if seen is not None and now - seen[1] < DURATION:
+            return False
+        try:
+            lease = await self._need_api("node Leases").get(f"{self.path}/{node_lease_name(self.app, node)}")
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            # no node Lease (a runtime without one): only the connection's loss tells
+            return self.cluster.disconnected_for(node) >= DURATION
+        self._saw_node_lease(lease)
+        sig, since = self.node_leases[node]
+        if holder_node(sig[0]) != node:
+            return True          # released at its stop, or never held
+        return now - since >= DURATION
 
     # ------------------------------------------------------------------ STRONG acknowledgements
     async def _acknowledged(self, name: str) -> set[str]:
