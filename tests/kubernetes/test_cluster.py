@@ -479,6 +479,14 @@ def test_a_stalled_pod_loses_its_connections_names_locks_and_singleton(kube, ns,
     time.sleep(2)
     assert len(logged_all(rest, "holder_running")) == 1
     assert stalled.proc.poll() is None
+    # every Lease of the app (leader, node, singleton, name, lock) is owned by the app: it goes with it
+    app_uid = json.loads(kube.kubectl("get", "wippyapp", APP, "-n", ns, "-o", "json").stdout)["metadata"]["uid"]
+    leases = json.loads(kube.kubectl("get", "leases", "-n", ns, "-l", f"wippy.ai/app={APP}", "-o", "json").stdout)
+    kinds = {x["metadata"]["labels"].get("wippy.ai/cluster-object", "leader") for x in leases["items"]}
+    assert kinds == {"leader", "node", "singleton", "name", "lock"}, kinds
+    for x in leases["items"]:
+        assert [(o["kind"], o["uid"]) for o in x["metadata"].get("ownerReferences", [])] == [("WippyApp", app_uid)], \
+            (x["metadata"], [ln for p in pods for ln in p.raw if "entries map" in ln])
 
 
 def test_pods_without_the_apps_key_cannot_join(kube, ns, cluster: Cluster) -> None:

@@ -49,6 +49,7 @@ class Cluster:
         self._down_since: dict[str, float] = {}   # node -> when its connection went (monotonic)
         self.on_node_down: list = []
         self.discover = False        # local.py: members learn of each other over the mesh
+        self.owner_refs: list[dict] = []   # kube.py: the app, owner of the Leases this node creates
         node.cluster = self
 
     # ------------------------------------------------------------------ lifecycle

@@ -53,11 +53,30 @@ class KubeCluster:
 
     async def start(self) -> None:
         c = self.cluster
+        c.owner_refs = await self._app_owner()
         await c.start("0.0.0.0", self.port, advertise_address())
         self.membership.start()
         self.node_lease.start()
         await c.names.start()
         c.leader.start()
+
+    async def _app_owner(self) -> list[dict]:
+        """The app's WippyApp as the owner of the Leases this node writes, so that they go with
+        the app (Kubernetes' garbage collector). The runtime may not read WippyApps: the owner is
+        read off the app's projected entries map, which the operator makes owned by the app."""
+        from ..kube.projection import SHARDS, entries_map, applied_map
+        c = self.cluster
+        why = "none found"
+        for name in [f(c.app, i) for f in (entries_map, applied_map) for i in range(SHARDS)]:
+            try:   # a shard's map exists once an entry falls in it
+                cm = await self.api.get(f"/api/v1/namespaces/{c.namespace}/configmaps/{name}")
+            except Exception as e:
+                why = str(e)
+                continue
+            return [{k: o[k] for k in ("apiVersion", "kind", "name", "uid")}
+                    for o in (cm.get("metadata") or {}).get("ownerReferences") or [] if o.get("kind") == "WippyApp"]
+        log.info("cluster: no map of the app's entries is readable (%s): its Leases have no owner", why)
+        return []
 
     def _node_lease_lost(self) -> None:
         log.warning("cluster: node %s could not renew its node Lease for %ds: a peer that cannot reach it "

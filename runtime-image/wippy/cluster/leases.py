@@ -132,7 +132,8 @@ class LeaseElector:
             return
         if lease is None:
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations},
+                    "metadata": {"name": self.name, "labels": self.labels, "annotations": self.annotations,
+                                 "ownerReferences": list(getattr(self.cluster, "owner_refs", []))},
                     "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration,
                              "acquireTime": t, "renewTime": t, "leaseTransitions": 0}}
             self.lease = await self.api.create(leases_path(self.cluster.namespace), body)

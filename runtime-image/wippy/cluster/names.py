@@ -190,7 +190,8 @@ class Names:
                 "metadata": {"name": object_name(self.app, kind, name),
                              "labels": {"wippy.ai/app": self.app, OBJECT_LABEL: kind},
                              "annotations": {NAME_ANNOTATION: name,
-                                             INCARNATION_ANNOTATION: self._incarnation_of(pid)}},
+                                             INCARNATION_ANNOTATION: self._incarnation_of(pid)},
+                             "ownerReferences": list(self.cluster.owner_refs)},   # they go with the app
                 "spec": {"holderIdentity": pid}}
 
     def _incarnation_of(self, pid: str) -> str:
