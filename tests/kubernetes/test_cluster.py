@@ -459,14 +459,14 @@ def test_a_stalled_pod_loses_its_connections_names_locks_and_singleton(kube, ns,
     t0 = time.monotonic()
     stalled.proc.send_signal(signal.SIGSTOP)
     try:
-        down = wait_logged(rest, "watch_down", count=2, timeout=30)
+        down = wait_logged(rest, "watch_down", count=2, timeout=60)
         t_down = time.monotonic() - t0
         assert all(f"node down: {stalled.name}" in f["err"] for f in down), down
         second = wait_logged(rest, "holder_running", timeout=60)[0]
         t_moved = time.monotonic() - t0
         assert second["pid"] != first["pid"] and second["node"] != stalled.name
         wait_logged(rest, "watch_moved", count=2, timeout=30, pred=lambda f: f["owner"] == second["pid"])
-        print(f"stalled pod: its connections lost after {t_down:.1f}s, its name, lock and singleton "
+        print(f"stalled pod: its connections lost after {t_down:.1f}s, its singleton, name and lock "
               f"on {second['node']} after {t_moved:.1f}s")
     finally:
         stalled.proc.send_signal(signal.SIGCONT)

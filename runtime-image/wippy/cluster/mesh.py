@@ -32,7 +32,9 @@ MAX_PENDING = 1_000_000        # frames held for a peer not connected yet, or no
 WRITE_HIGH = 4 * 1024 * 1024   # bytes in the socket's buffer past which frames wait for it to drain
 BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 TICK = 1.0                     # seconds between ticks on an outgoing connection
-SILENCE = 5.0                  # seconds without a frame after which a peer's connection is lost
+# seconds without a frame after which a peer's connection is lost: above what a busy peer's event
+# loop may be held (half of a host's slice_timeout, say a 10 s slice for long pure-Lua work)
+SILENCE = 15.0
 TICK_FRAME = ["k"]
 
 
