@@ -324,7 +324,7 @@ async def test_a_silent_peer_is_taken_as_down_and_dialled_again(tmp_path: Path, 
         err = got[0]["result"]["error"]
         assert got[0]["from"] == pid and err.kind == "Unavailable"
         assert err.message == "node down: pod-b (connection lost)"
-        assert a.cluster.cluster.mesh.stalls >= 1 and "pod-b" not in a.cluster.cluster.peers
+        assert a.cluster.cluster.mesh.stalls >= 1   # (it dials again at once: pod-b's loop still accepts)
         mb.links["pod-a"].send = held                        # type: ignore[method-assign]
         mb._ticker = asyncio.get_running_loop().create_task(mb._tick())
         await _connected(a, "pod-b")
