@@ -185,3 +185,61 @@ async def test_transaction_options_on_real_servers(data_app, services, kind):
     end""", tbl, modules=["sql"], method=None)
     assert out[0] is True and "read" in out[1].lower()
     assert out[2:] == [2, "Invalid"]
+
+
+@pytest.mark.parametrize("driver_kind", ["queue.driver.amqp", "queue.driver.redis"])
+async def test_msgpack_codec_on_the_wire(runtime, services, driver_kind):
+    """codec: application/msgpack: the scenario's jobs (retries, headers, dead letter) travel as
+    MessagePack, which the broker shows (content type, or the stream's fields)."""
+    name = "mp-" + uuid.uuid4().hex[:8]
+    url = services["WIPPY_AMQP_URL"] if driver_kind.endswith("amqp") else services["WIPPY_REDIS_URL"]
+    await run_queue_scenario(runtime, {driver_kind: {"url": url}}, name, timeout=30,
+                             queue_options={"codec": "application/msgpack"})
+    await runtime.put(("app:raw", "queue.queue", {"driver": "app:driver", "queue_name": name + "-raw",
+                                                  "codec": "application/msgpack"}))
+    from wippy.data import Resources
+    await Resources.of(runtime.node).queue("app:raw").publish({"bin": b"\x00\xff", "n": 1})
+    import msgpack
+    if driver_kind.endswith("amqp"):
+        import aio_pika
+        conn = await aio_pika.connect(url)
+        try:
+            channel = await conn.channel()
+            queue = await channel.declare_queue(name + "-raw", durable=True)
+            msg = await queue.get(timeout=5)
+            assert msg.content_type == "application/msgpack"
+            assert msgpack.unpackb(msg.body) == {"bin": b"\x00\xff", "n": 1}
+        finally:
+            await conn.close()
+    else:
+        import base64
+        import redis.asyncio as aioredis
+        client = aioredis.from_url(url, decode_responses=True)
+        try:
+            [(_, fields)] = await client.xrange(name + "-raw")
+            assert fields["codec"] == "application/msgpack"
+            assert msgpack.unpackb(base64.b64decode(fields["body"])) == {"bin": b"\x00\xff", "n": 1}
+        finally:
+            await client.aclose()
+
+
+async def test_amqp_driver_defaults_become_the_declared_queues_arguments(runtime, services):
+    # default_queue_ttl (RabbitMQ's queue TTL: x-expires) and default_message_ttl reach the broker
+    name = "ttl-" + uuid.uuid4().hex[:8]
+    url = services["WIPPY_AMQP_URL"]
+    await runtime.put(("app:driver", "queue.driver.amqp", {"url": url, "default_queue_ttl": "1h",
+                                                           "default_message_ttl": "10m"}),
+                      ("app:q", "queue.queue", {"driver": "app:driver", "queue_name": name}))
+    from wippy.data import Resources
+    await Resources.of(runtime.node).queue("app:q").publish({"n": 1})
+    import aio_pika
+    conn = await aio_pika.connect(url)
+    try:
+        channel = await conn.channel()
+        same = await channel.declare_queue(name, durable=True, arguments={"x-expires": 3600000, "x-message-ttl": 600000})
+        assert same.declaration_result.message_count == 1
+        with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+            await (await conn.channel()).declare_queue(name, durable=True, arguments={"x-expires": 60000,
+                                                                                        "x-message-ttl": 600000})
+    finally:
+        await conn.close()

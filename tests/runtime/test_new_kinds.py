@@ -170,12 +170,15 @@ async def test_amqp_driver_loads_from_yaml_and_refuses_what_it_cannot_do(app):
                           ({"url": "amqps://h/", "auth_mechanism": "EXTERNAL"},
                            "EXTERNAL logs in with the TLS client certificate"),
                           ({"url": "amqps://h/", "tls": {"cert": "PEM"}}, "tls.cert and tls.key go together"),
-                          ({"url": "amqps://h/", "tls": {"ca": "PEM", "ca_env": "CA"}}, "keep one")]:
+                          ({"url": "amqps://h/", "tls": {"ca": "PEM", "ca_env": "CA"}}, "keep one"),
+                          ({"default_queue_ttl": "1h", "default_queue_expiry": "2h"}, "both set x-expires")]:
         with pytest.raises(EntryInvalid, match=message):
             validate_entry(Entry("app:b", "queue.driver.amqp", {}, data))
     # tls.enabled puts the URL's broker behind TLS; a CA that is no certificate refuses the entry
     m = validate_entry(Entry("app:b", "queue.driver.amqp", {}, {"url": "amqp://u:p@h:5671/", "tls": {"enabled": True}}))
     assert m.url == "amqps://u:p@h:5671/" and m.use_tls()
+    ttl = validate_entry(Entry("app:b", "queue.driver.amqp", {}, {"default_queue_ttl": "1h"}))
+    assert ttl.default_queue_expiry == 3600      # RabbitMQ's queue TTL is x-expires
     from wippy.data.amqp import AmqpDriver
     from wippy.engine.errors import WippyError
     bad = validate_entry(Entry("app:b", "queue.driver.amqp", {}, {"url": "amqps://h/", "tls": {"ca": "not a PEM"}}))

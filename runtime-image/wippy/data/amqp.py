@@ -11,13 +11,13 @@ attempts count across consumers and dead-lettering works as on the other drivers
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from . import codec as codecs
 from .. import redaction
 from ..engine.errors import INVALID, UNAVAILABLE, WippyError
 from ..pem import load_cert_chain
@@ -157,7 +157,7 @@ class AmqpDriver:
         self._declared.add(name)
         return queue
 
-    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
+    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0, codec: str = codecs.JSON) -> str:
         import aio_pika
 
         async def go():
@@ -166,7 +166,7 @@ class AmqpDriver:
                 await self._queue(self._publisher, name)
             mid = uuid.uuid4().hex
             spec = self._queue_args.get(name) or {"durable": True}
-            msg = aio_pika.Message(json.dumps(body).encode(), content_type="application/json", message_id=mid,
+            msg = aio_pika.Message(codecs.encode(codec, body), content_type=codecs.CONTENT_TYPES[codec], message_id=mid,
                                    headers={**(headers or {}), "x-attempts": attempts},
                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT if spec["durable"]
                                    else aio_pika.DeliveryMode.NOT_PERSISTENT)
@@ -217,12 +217,9 @@ class AmqpDriver:
         for raw in [first, *[sub.buffer.get_nowait() for _ in range(min(n - 1, sub.buffer.qsize()))]]:
             headers = dict(raw.headers or {})
             attempts = int(headers.pop("x-attempts", 0) or 0) + 1
-            try:
-                body = json.loads(raw.body)
-            except ValueError:
-                body = raw.body.decode("utf-8", "replace")
-            out.append(Message(raw.message_id or uuid.uuid4().hex, body,
-                               {str(k): str(v) for k, v in headers.items()}, attempts, raw_id=raw))
+            codec = codecs.of_content_type(raw.content_type)
+            out.append(Message(raw.message_id or uuid.uuid4().hex, codecs.decode(codec, raw.body),
+                               {str(k): str(v) for k, v in headers.items()}, attempts, raw_id=raw, codec=codec))
         return out
 
     async def ack(self, name: str, msg: Message) -> None:
@@ -231,7 +228,7 @@ class AmqpDriver:
     async def nack(self, name: str, msg: Message, delay: float = 0.0) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
-        await self.publish(name, msg.body, msg.headers, msg.attempts)
+        await self.publish(name, msg.body, msg.headers, msg.attempts, msg.codec)
         await self.ack(name, msg)
 
     async def depth(self, name: str) -> dict:

@@ -1,8 +1,8 @@
 """Queues behind `queue.*` entries.
 
 Drivers carry messages: `queue.driver.memory` (in-process), `queue.driver.redis`
-(Redis Streams with a consumer group) and `queue.driver.amqp` (RabbitMQ, in amqp.py). A `queue.queue` names a queue on a driver and its
-dead-letter policy. A `queue.consumer` takes messages (up to `prefetch` held at once),
+(Redis Streams with a consumer group) and `queue.driver.amqp` (RabbitMQ, in amqp.py). A `queue.queue` names a queue on a driver, its
+codec (codec.py: how bodies travel) and its dead-letter policy. A `queue.consumer` takes messages (up to `prefetch` held at once),
 hands each body to its function (up to `concurrency` at once) and acks on success; an
 error, a `false` result, or the consumer stopping mid-message puts the message back.
 After `dead_letter.max_attempts` failed deliveries a message moves to the dead-letter
@@ -11,6 +11,7 @@ queue (or is dropped, with a log line, when none is set). Delivery is at least o
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import itertools
 import json
@@ -20,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import codec as codecs
 from ..engine.errors import WippyError, INVALID, UNAVAILABLE
 from ..registry.entry import resolve_ref
 
@@ -39,6 +41,7 @@ class Message:
     attempts: int = 0          # deliveries so far, this one included
     raw_id: Any = None         # driver bookkeeping
     published: float = field(default_factory=time.monotonic)   # for the consumers' lag
+    codec: str = codecs.JSON   # how the body travels (a redelivery keeps it)
 
 
 # --------------------------------------------------------------------------- memory driver
@@ -75,12 +78,12 @@ class MemoryDriver:
         """A queue's driver_options.memory: its own max_length."""
         self.limits[name] = options.max_length if options is not None else 0
 
-    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
+    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0, codec: str = codecs.JSON) -> str:
         q = self._q(name)
         limit = self.limits.get(name) or self.max_length
         if limit and len(q.ready) >= limit:
             raise WippyError(UNAVAILABLE, f"queue {name} is full ({limit} messages)")
-        msg = Message(uuid.uuid4().hex, body, dict(headers or {}), attempts)
+        msg = Message(uuid.uuid4().hex, body, dict(headers or {}), attempts, codec=codec)   # in process: no wire
         async with q.cond:
             q.ready.append(msg)
             q.cond.notify()
@@ -173,15 +176,21 @@ class RedisStreamsDriver:
                 raise
         self._groups.add(stream)
 
-    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0) -> str:
+    async def publish(self, name: str, body: Any, headers: dict, attempts: int = 0, codec: str = codecs.JSON) -> str:
         await self._group(name)
-        fields: dict[FieldT, EncodableT] = {"body": json.dumps(body), "headers": json.dumps(headers or {}), "attempts": str(attempts)}
+        data = codecs.encode(codec, body)
+        # the stream holds text (decode_responses): MessagePack travels base64-encoded
+        fields: dict[FieldT, EncodableT] = {
+            "body": data.decode() if codec == codecs.JSON else base64.b64encode(data).decode(),
+            "codec": codec, "headers": json.dumps(headers or {}), "attempts": str(attempts)}
         return await self._run(self.client.xadd(name, fields))
 
     def _msg(self, sid: str, fields: dict, claimed: bool = False) -> Message:
         attempts = int(fields.get("attempts", "0")) + 1
-        return Message(sid, json.loads(fields.get("body", "null")), json.loads(fields.get("headers", "{}")),
-                       attempts, raw_id=sid)
+        codec = codecs.MSGPACK if fields.get("codec") == codecs.MSGPACK else codecs.JSON
+        raw = fields.get("body", "null")
+        body = codecs.decode(codec, base64.b64decode(raw) if codec == codecs.MSGPACK else raw.encode())
+        return Message(sid, body, json.loads(fields.get("headers", "{}")), attempts, raw_id=sid, codec=codec)
 
     async def receive(self, name: str, n: int, timeout: float, consumer: str) -> list[Message]:
         await self._group(name)
@@ -209,7 +218,7 @@ class RedisStreamsDriver:
         if delay > 0:
             await asyncio.sleep(delay)
         # put it back as a new entry carrying its delivery count, then drop the old one
-        await self.publish(name, msg.body, msg.headers, msg.attempts)
+        await self.publish(name, msg.body, msg.headers, msg.attempts, msg.codec)
         await self.ack(name, msg)
 
     async def depth(self, name: str) -> dict:
@@ -240,6 +249,7 @@ class Queue:
         self.max_attempts = m.dead_letter.max_attempts if m.dead_letter else 0
         self.dead_letter = resolve_ref(m.dead_letter.queue, ns) if m.dead_letter and m.dead_letter.queue else None
         self.options = m.driver_options
+        self.codec = codecs.canonical(m.codec)
         self.published = 0
         self.dead = 0
         self._declared_on = None
@@ -258,11 +268,9 @@ class Queue:
     async def publish(self, body: Any, headers: dict | None = None) -> str:
         if headers is not None and not isinstance(headers, dict):
             raise WippyError(INVALID, "queue: headers must be a table of strings")
-        try:
-            json.dumps(body)
-        except (TypeError, ValueError) as e:
-            raise WippyError(INVALID, f"queue: body cannot be encoded: {e}") from None
-        mid = await self.driver.publish(self.name, body, {str(k): str(v) for k, v in (headers or {}).items()})
+        codecs.encode(self.codec, body)    # a body the codec cannot carry is refused here, on every driver
+        mid = await self.driver.publish(self.name, body, {str(k): str(v) for k, v in (headers or {}).items()},
+                                        codec=self.codec)
         self.published += 1
         return mid
 

@@ -73,6 +73,8 @@ class AmqpDriver(ResourceModel):
     reconnect_delay: Duration = Field("1s", validate_default=True, description="Wait between reconnection attempts.")
     default_message_ttl: Duration | None = Field(None, description="x-message-ttl of declared queues (a queue's own wins).")
     default_queue_expiry: Duration | None = Field(None, description="x-expires of declared queues (a queue's own wins).")
+    default_queue_ttl: Duration | None = Field(None, description="Same as default_queue_expiry: RabbitMQ's queue TTL "
+                                               "is x-expires (an unused queue is deleted after it).")
     prefetch_count: int | None = Field(None, ge=1, description="Ceiling on each consumer's prefetch.")
     frame_size: int | None = Field(None, ge=4096, description="Largest AMQP frame (frame_max).")
     channel_max: int | None = Field(None, ge=1, description="Most channels on the connection.")
@@ -85,15 +87,18 @@ class AmqpDriver(ResourceModel):
             if data.get("auth_mechanism") == "AMQPLAIN":
                 raise ValueError("auth_mechanism AMQPLAIN is not supported here (the AMQP client, aio-pika, speaks "
                                  "PLAIN and EXTERNAL); PLAIN sends the same user and password")
-            for name, why in (("reconnect_max_delay", "reconnects happen every reconnect_delay (no backoff here)"),
-                              ("default_queue_ttl", "use default_queue_expiry (x-expires) or default_message_ttl")):
-                if data.get(name) is not None:
-                    raise ValueError(f"{name} is not supported: {why}")
-            data = {k: v for k, v in data.items() if k not in ("reconnect_max_delay", "default_queue_ttl")}
+            if data.get("reconnect_max_delay") is not None:
+                raise ValueError("reconnect_max_delay is not supported: the AMQP client (aio-pika) reconnects every "
+                                 "reconnect_delay, without backoff")
+            data = {k: v for k, v in data.items() if k != "reconnect_max_delay"}
         return data
 
     @model_validator(mode="after")
-    def _tls_consistent(self) -> AmqpDriver:
+    def _consistent(self) -> AmqpDriver:
+        if self.default_queue_ttl is not None:
+            if self.default_queue_expiry is not None and self.default_queue_expiry != self.default_queue_ttl:
+                raise ValueError("default_queue_ttl and default_queue_expiry both set x-expires: give one")
+            self.default_queue_expiry = self.default_queue_ttl
         if self.tls.enabled and self.url.lower().startswith("amqp://"):
             self.url = "amqps" + self.url[len("amqp"):]   # tls.enabled: the same broker address, over TLS
         on = self.use_tls()
@@ -157,8 +162,8 @@ class Queue(ResourceModel):
 
     driver: EntryRef = Field(description="The queue.driver.* entry carrying the messages.")
     queue_name: str = Field("", description="Name on the driver (defaults to the entry id).")
-    codec: Literal["json/plain", "json"] = Field(
-        "json/plain", description="Body encoding on the wire: JSON (application/msgpack is not supported here).")
+    codec: Literal["json/plain", "json", "application/msgpack"] = Field(
+        "json/plain", description="Body encoding on the wire: json/plain (or json) or application/msgpack.")
     dead_letter: DeadLetter | None = Field(None, description="Where messages go after max_attempts failed deliveries.")
     driver_options: QueueDriverOptions = Field(default_factory=QueueDriverOptions,
                                                description="Options by driver name (memory, amqp).")
