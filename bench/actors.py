@@ -7,12 +7,16 @@
   beside an asyncio.Queue ping-pong between two Python tasks;
 - spawns/s of a short-lived process, beside bare lupa coroutine creation + resume;
 - resident memory per idle process at 10k and 100k processes (each blocked on its inbox);
-- funcs.call round trip from Lua, beside a bare lupa call into a Lua function.
+- funcs.call round trip from Lua, beside a bare lupa call into a Lua function;
+- a pure-Lua loop in a process (a call and a loop iteration per step: what the front end's yield
+  points cost), beside the same loop in bare lupa.
 
 With --against, each figure of this tree's runtime is printed beside the same figure of REV's
 runtime (`git archive` of its runtime-image/), the two measured in turn in fresh interpreters,
 best of --rounds rounds each, timed in CPU time: a before/after comparison on a shared, noisy
-machine.
+machine. With --against REV --instructions, each figure is instead the count of machine
+instructions per operation under valgrind's callgrind (the difference between two run sizes, so
+start-up cancels out): stable whatever the load.
 """
 from __future__ import annotations
 
@@ -131,6 +135,37 @@ function main(n)
   for i = 1, n do s = s + funcs.call("bench:add", i, 1) end
   return s
 end"""
+
+
+LOOPER = """
+local function step(x) return (x * 31 + 7) % 1000003 end
+function main(n)
+  local x = 1
+  for i = 1, n do x = step(x) end
+  return x
+end"""
+
+
+async def lua_loop_ns(n: int) -> float:
+    entries = {"bench:loop": Entry("bench:loop", "process.lua", LOOPER)}
+    node, _ = make_node(entries)
+    await node.exec("bench:loop", HOST, [100])
+    t = clock()
+    await node.exec("bench:loop", HOST, [n])
+    return (clock() - t) / n * 1e9
+
+
+def bare_loop_ns(n: int) -> float:
+    lua = lua54.LuaRuntime()
+    run = lua.eval("""function(n)
+      local function step(x) return (x * 31 + 7) % 1000003 end
+      local x = 1
+      for i = 1, n do x = step(x) end
+      return x
+    end""")
+    t = clock()
+    run(n)
+    return (clock() - t) / n * 1e9
 
 
 async def lua_ping_pong(n: int) -> float:
@@ -266,6 +301,9 @@ async def main(quick: bool) -> None:
     fc = await funcs_call_us(200_000 // scale)
     base_fc = bare_lua_call_us(200_000 // scale)
     row("funcs.call round trip (us)", f"{fc:.2f}", f"{base_fc:.3f} (bare Lua call)", "<= 20")
+    lp = await lua_loop_ns(5_000_000 // scale)
+    base_lp = bare_loop_ns(5_000_000 // scale)
+    row("pure-Lua loop step (ns)", f"{lp:.1f}", f"{base_lp:.1f} (bare lupa)")
 
 
 async def figures(quick: bool) -> dict:
@@ -274,7 +312,41 @@ async def figures(quick: bool) -> dict:
     out = {"messages/s, ping-pong": await lua_ping_pong(200_000 // scale),
            "messages/s, one-way stream": await lua_stream(400_000 // scale),
            "spawns/s": await lua_spawns(100_000 // scale),
-           "funcs.call round trip (us)": await funcs_call_us(200_000 // scale)}
+           "funcs.call round trip (us)": await funcs_call_us(200_000 // scale),
+           "pure-Lua loop step (ns)": await lua_loop_ns(5_000_000 // scale)}
+    return out
+
+
+# figure -> (function of n, what one n is); instructions per operation under callgrind
+COUNTED = {
+    "messages, ping-pong": (lambda n: lua_ping_pong(n // 2), "message"),
+    "messages, one-way stream": (lua_stream, "message"),
+    "spawns": (lua_spawns, "spawn"),
+    "funcs.call round trips": (funcs_call_us, "call"),
+    "pure-Lua loop steps": (lua_loop_ns, "step"),
+}
+SIZES = {"messages, ping-pong": (2_000, 12_000), "messages, one-way stream": (2_000, 22_000),
+         "spawns": (1_000, 6_000), "funcs.call round trips": (2_000, 12_000),
+         "pure-Lua loop steps": (100_000, 1_100_000)}
+
+
+def callgrind_total(runtime: str, fig: str, n: int) -> int:
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+           "--one", fig, str(n)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "WIPPY_RUNTIME": runtime})
+    for line in out.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1])
+    raise RuntimeError(f"no callgrind total for {fig}: {out.stderr[-500:]}")
+
+
+def instructions(trees: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Machine instructions per operation of each figure, per tree."""
+    out: dict[str, dict[str, float]] = {name: {} for name in trees}
+    for fig, (n1, n2) in SIZES.items():
+        for name, path in trees.items():
+            per = (callgrind_total(path, fig, n2) - callgrind_total(path, fig, n1)) / (n2 - n1)
+            out[name][f"instructions per {COUNTED[fig][1]}, {fig}"] = per
     return out
 
 
@@ -285,10 +357,10 @@ def memory_figures() -> dict:
     return {"RSS bytes per idle process @ 10,000": rss, "Lua heap bytes per idle process @ 10,000": heap}
 
 
-LOWER_IS_BETTER = ("(us)", "bytes")
+LOWER_IS_BETTER = ("(us)", "(ns)", "bytes", "instructions")
 
 
-def against(rev: str, rounds: int, quick: bool) -> None:
+def against(rev: str, rounds: int, quick: bool, counted: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "runtime-image"],
                                  capture_output=True, check=True).stdout
@@ -296,6 +368,9 @@ def against(rev: str, rounds: int, quick: bool) -> None:
             tar.extractall(tmp, filter="data")
         trees = {"this tree": str(ROOT / "runtime-image"), rev: str(Path(tmp) / "runtime-image")}
         best: dict[str, dict[str, float]] = {name: {} for name in trees}
+        if counted:
+            best = instructions(trees)
+            rounds = 0
         for _ in range(rounds):
             for name, path in trees.items():   # in turn, so load on the machine hits both alike
                 cmd = [sys.executable, __file__, "--figures"] + (["--quick"] if quick else [])
@@ -305,14 +380,15 @@ def against(rev: str, rounds: int, quick: bool) -> None:
                     lower = any(w in fig for w in LOWER_IS_BETTER)
                     old = best[name].get(fig)
                     best[name][fig] = v if old is None else (min(old, v) if lower else max(old, v))
-    print(f"best of {rounds} rounds each, measured in turn, in CPU time")
+    print("machine instructions per operation (callgrind)" if counted else
+          f"best of {rounds} rounds each, measured in turn, in CPU time")
     row("figure", "this tree", rev, "change")
     row("-" * 38, "-" * 18, "-" * 22)
     for fig, v in best["this tree"].items():
         base = best[rev][fig]
         lower = any(w in fig for w in LOWER_IS_BETTER)
         change = (base / v - 1) if lower else (v / base - 1)   # + is better
-        fmt = "{:.2f}" if "(us)" in fig else "{:,.0f}"
+        fmt = "{:.2f}" if "(us)" in fig or "(ns)" in fig else "{:,.0f}"
         row(fig, fmt.format(v), fmt.format(base), f"{change:+.1%}")
 
 
@@ -323,13 +399,18 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=5, help="rounds per tree with --against")
     ap.add_argument("--memory", type=int, help=argparse.SUPPRESS)   # internal: one memory run
     ap.add_argument("--figures", action="store_true", help=argparse.SUPPRESS)   # internal: one round
+    ap.add_argument("--instructions", action="store_true",
+                    help="with --against: machine instructions per operation under callgrind")
+    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)   # internal: one figure, one size
     args = ap.parse_args()
-    if args.memory:
+    if args.one:
+        asyncio.run(COUNTED[args.one[0]][0](int(args.one[1])))
+    elif args.memory:
         print(*asyncio.run(idle_memory(args.memory)))
     elif args.figures:
         clock = time.process_time
         print(json.dumps({**asyncio.run(figures(args.quick)), **memory_figures()}))
     elif args.against:
-        against(args.against, args.rounds, args.quick)
+        against(args.against, args.rounds, args.quick, args.instructions)
     else:
         asyncio.run(main(args.quick))

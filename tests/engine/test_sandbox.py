@@ -77,21 +77,29 @@ async def test_globals_are_per_process(app):
 
 
 async def test_endless_loop_ends_only_that_process(make_app):
-    app = make_app(slice_timeout=0.2)
+    # preempted at its yield points, rescheduled, and ended once it has run busy_timeout
+    # without waiting; a loop where no yield is possible (a sort comparator) at slice_timeout
+    app = make_app(slice_timeout=0.2, busy_timeout=0.5)
     app.process("app:spin", "function main() while true do end end")
     app.process("app:spin_pcall", "function main() while true do pcall(function() while true do end end) end end")
+    app.process("app:spin_sort", "function main() table.sort({1, 2, 3}, function() while true do end end) end")
     r = await app.run("""
     function main()
-      process.spawn_monitored("app:spin", "app:host")
-      process.spawn_monitored("app:spin_pcall", "app:host")
+      local pids = {}
+      for i, name in ipairs({"app:spin", "app:spin_pcall", "app:spin_sort"}) do
+        pids[process.spawn_monitored(name, "app:host")] = i
+      end
       local out = {}
-      for i = 1, 2 do
+      for i = 1, 3 do
         local ev = process.events():receive()
-        out[i] = ev.result.error:kind() .. ": " .. tostring(ev.result.error)
+        out[pids[ev.from]] = ev.result.error:kind() .. ": " .. tostring(ev.result.error)
       end
       return out
     end""")
-    assert all(x.startswith("LimitExceeded: ") and "without yielding" in x for x in r), r
+    assert all(x.startswith("LimitExceeded: ") for x in r), r
+    assert "busy time limit" in r[0] and "(busy_timeout: 0.5s); ran 0.5" in r[0], r
+    assert "busy time limit" in r[1], r
+    assert "slice time limit" in r[2] and "without yielding" in r[2], r
 
 
 async def test_instruction_budget(make_app):

@@ -45,9 +45,9 @@ async def run_cases(app, body: str, cases: list) -> list:
 # ------------------------------------------------------------------ golden: Go's answers
 @pytest.fixture
 async def golden_app(make_app):
-    """Thousands of cases run in one slice: the default slice limit (100 ms of CPU) is for
-    hostile loops, not for this batch, which takes about that long on a loaded machine."""
-    return make_app(slice_timeout=0)
+    """Thousands of cases in one process, under the default limits: a batch that runs longer
+    than a slice is preempted at its loop and rescheduled, not ended."""
+    return make_app()
 
 
 async def test_format_matches_go(golden_app):

@@ -35,8 +35,11 @@ class Limits:
     other process and the asyncio loop (HTTP included) keep going."""
     slice_timeout = 0.1                  # CPU seconds one slice may run without yielding (the
                                          # node runs one slice at a time: this bounds a stall);
-                                         # past half of it a process is preempted at its next
-                                         # call into the runtime, and ended at all of it
+                                         # past 10ms of wall time (or half of it) a process is
+                                         # preempted at its next yield point, and ended at all of
+                                         # it where it cannot yield
+    busy_timeout = 5.0                   # CPU seconds a process may run without waiting, across
+                                         # preemptions
     max_instructions = 0                 # Lua instructions per slice (checked every 10,000)
     max_memory = 512 * 1024 * 1024       # bytes of the host's Lua state, all processes together
     max_processes = 100_000              # processes alive on the host at once
@@ -71,7 +74,8 @@ class Engine:
     def __init__(self, node: "Node", host: str, *, slice_timeout: float = Limits.slice_timeout,
                  max_instructions: int = Limits.max_instructions, max_memory: int | None = Limits.max_memory,
                  max_processes: int = Limits.max_processes, max_mailbox: int = Limits.max_mailbox,
-                 max_timers: int = Limits.max_timers, terminal: bool = False, modules: set[str] | None = None):
+                 max_timers: int = Limits.max_timers, busy_timeout: float = Limits.busy_timeout,
+                 terminal: bool = False, modules: set[str] | None = None):
         self.node = node
         self.host = host
         self.terminal = terminal
@@ -92,7 +96,7 @@ class Engine:
         cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
                                    "max_instructions": max_instructions, "max_processes": max_processes,
                                    "max_mailbox": max_mailbox, "max_timers": max_timers, "pass_time": PASS_TIME,
-                                   "max_memory": max_memory or 0,
+                                   "max_memory": max_memory or 0, "busy_timeout": busy_timeout,
                                    "strict_security": getattr(node, "strict_security", False)})
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
@@ -240,7 +244,7 @@ class Engine:
         if not isinstance(source, str):
             raise WippyError(INVALID, f"entry {entry_id} ({entry.kind}) has no Lua source")
         try:
-            source = lang.compile(source, entry_id)
+            source = lang.compile(source, entry_id, preempt=True)
         except lang.LuaSyntaxError as e:
             raise WippyError(INVALID, f"{entry_id}: {e.message}") from None
         modules = self.lua.table_from(list(data.get("modules") or []))
@@ -266,7 +270,7 @@ class Engine:
 
     def reconfigure(self, *, slice_timeout: float, max_instructions: int, max_memory: int | None,
                     max_processes: int, max_mailbox: int = Limits.max_mailbox,
-                    max_timers: int = Limits.max_timers) -> None:
+                    max_timers: int = Limits.max_timers, busy_timeout: float = Limits.busy_timeout) -> None:
         """Live change of a host's limits: they apply to the next slice, spawn, send, timer and
         allocation. (A coroutine created while a host had no time limits keeps running without
         the count hook.)"""
@@ -275,6 +279,7 @@ class Engine:
         self.S.max_processes = max_processes
         self.S.max_mailbox = max_mailbox
         self.S.max_timers = max_timers
+        self.S.busy_timeout = busy_timeout
         self.set_memory_limit(max_memory or 0)
 
     def memory_limit(self) -> int:

@@ -81,9 +81,12 @@ def _disk_write(key: bytes, out: str) -> None:
             pass
 
 
-def compile(source: str, chunk: str = "?") -> str:
-    """Plain Lua for a Wippy Lua source, each line on its source line; raises LuaSyntaxError."""
-    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+def compile(source: str, chunk: str = "?", preempt: bool = False) -> str:
+    """Plain Lua for a Wippy Lua source, each line on its source line; raises LuaSyntaxError.
+    With `preempt`, the output has the engine's yield points (see emit.py) and expects the
+    local `__wy` the engine binds above it."""
+    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=20,
+                          person=b"preempt" if preempt else b"").digest()
     out = _CACHE.get(key)
     if out is not None:
         _CACHE.move_to_end(key)
@@ -92,7 +95,7 @@ def compile(source: str, chunk: str = "?") -> str:
     if out is None:
         from .emit import emit
         try:
-            out = emit(sys.modules[__name__].parse(source, chunk))
+            out = emit(sys.modules[__name__].parse(source, chunk), preempt)
         except LuaSyntaxError:
             raise
         except RecursionError:
@@ -107,8 +110,9 @@ def compile(source: str, chunk: str = "?") -> str:
 class SyntaxChecker:
     """Whether a source is Wippy Lua that Lua 5.4 accepts, without running it.
 
-    The front end catches the dialect's errors; loading the emitted Lua catches what only
-    Lua's compiler knows (a `goto` without its label, too many locals, ...).
+    The front end catches the dialect's errors; loading the emitted Lua (as the engine loads
+    it, with its yield points) catches what only Lua's compiler knows (a `goto` without its
+    label, too many locals, ...).
     """
 
     def __init__(self) -> None:
@@ -119,10 +123,10 @@ class SyntaxChecker:
     def error(self, chunk: str, source: str) -> str | None:
         """None when the source compiles, else Lua-style `chunk:line: message`."""
         try:
-            plain = compile(source, chunk)
+            plain = compile(source, chunk, preempt=True)
         except LuaSyntaxError as e:
             return e.message
-        return self._load("return function(_ENV, ...) " + plain + "\nend", "=" + chunk)
+        return self._load("local __wy = ...; return function(_ENV, ...) " + plain + "\nend", "=" + chunk)
 
 
 _SIGNATURES: dict = {}

@@ -4,12 +4,23 @@ Every token goes out on the line it came from (newlines are inserted before it a
 a runtime error, a traceback or a sandbox message names the user's own line. What the types
 become at run time (`type` declarations, `typeof`) is emitted on its declaration's first line,
 as calls into the type runtime `__wt` (lang/types.lua).
+
+With `preempt`, the output has yield points: a flag test (`if __wy.f then __wy.y() end`) at
+the start of every loop body, at every function's entry and before every backward `goto`, on
+the line that is already there. The engine binds `__wy` as a local above the chunk (never a
+global), raises `f` from its count hook once a slice has run long, and `y` yields the process
+when it can; so a busy pure-Lua loop is rescheduled instead of holding the node. No code can
+name `__wy`: the name is refused in every source.
 """
 from __future__ import annotations
 
 from typing import cast
 
 from . import ast as A
+from .errors import LuaSyntaxError
+
+YIELD_NAME = "__wy"
+YIELD_CHECK = f"if {YIELD_NAME}.f then {YIELD_NAME}.y() end"
 
 PRIMITIVES = {
     "number": "Number", "integer": "Integer", "string": "String", "boolean": "Boolean",
@@ -39,7 +50,10 @@ def _lua_val(v) -> str:
 
 
 class Emitter:
-    def __init__(self):
+    def __init__(self, preempt: bool = False, chunk: str = "?"):
+        self.preempt = preempt
+        self.chunk_name = chunk
+        self.labels: list[set] = [set()]     # labels emitted so far, per block of this function
         self.out: list[str] = []
         self.cur = 1
         self.scopes: list[dict] = [{}]       # local name -> declared type (for typeof)
@@ -58,6 +72,16 @@ class Emitter:
         if "\n" in text:
             self.cur += text.count("\n")
 
+    def ident(self, name: str, line: int) -> str:
+        """A name of the source as a Lua variable; the yield points' own name is refused."""
+        if name == YIELD_NAME:
+            raise LuaSyntaxError(f"'{name}' is a reserved name", line, self.chunk_name)
+        return name
+
+    def yield_point(self) -> None:
+        if self.preempt:
+            self.put(YIELD_CHECK, self.cur)
+
     def result(self) -> str:
         return "".join(self.out)
 
@@ -65,10 +89,12 @@ class Emitter:
     def push(self):
         self.scopes.append({})
         self.types.append(set())
+        self.labels.append(set())
 
     def pop(self):
         self.scopes.pop()
         self.types.pop()
+        self.labels.pop()
 
     def declare(self, name: str, typ) -> None:
         self.scopes[-1][name] = typ
@@ -107,7 +133,7 @@ class Emitter:
         for i, n in enumerate(s.names):
             if i:
                 self.put(",", n.line)
-            self.put(n.name, n.line)
+            self.put(self.ident(n.name, n.line), n.line)
             if n.attrib:
                 self.put("<" + n.attrib + ">", n.line)
         if s.exprs:
@@ -119,7 +145,7 @@ class Emitter:
     def s_LocalFunction(self, s: A.LocalFunction):
         self.declare(s.name, None)
         self.put("local function", s.line)
-        self.put(s.name, s.line)
+        self.put(self.ident(s.name, s.line), s.line)
         self.funcbody(s.func)
 
     def s_FunctionDecl(self, s: A.FunctionDecl):
@@ -157,11 +183,13 @@ class Emitter:
         self.put("while", s.line)
         self.expr(s.cond)
         self.put("do", s.cond.line)
+        self.yield_point()
         self.block(s.body)
         self.put("end", s.body.end_line)
 
     def s_Repeat(self, s: A.Repeat):
         self.put("repeat", s.line)
+        self.yield_point()
         self.push()
         self.block_body(s.body)
         self.put("until", s.body.end_line)
@@ -183,7 +211,7 @@ class Emitter:
 
     def s_NumericFor(self, s: A.NumericFor):
         self.put("for", s.line)
-        self.put(s.var.name, s.var.line)
+        self.put(self.ident(s.var.name, s.var.line), s.var.line)
         self.put("=", s.var.line)
         self.expr(s.start)
         self.put(",", s.start.line)
@@ -192,6 +220,7 @@ class Emitter:
             self.put(",", s.stop.line)
             self.expr(s.step)
         self.put("do", s.line)
+        self.yield_point()
         self.push()
         self.declare(s.var.name, s.var.type)
         self.block(s.body)
@@ -203,10 +232,11 @@ class Emitter:
         for i, n in enumerate(s.names):
             if i:
                 self.put(",", n.line)
-            self.put(n.name, n.line)
+            self.put(self.ident(n.name, n.line), n.line)
         self.put("in", s.line)
         self.exprlist(s.exprs, s.line)
         self.put("do", s.line)
+        self.yield_point()
         self.push()
         for n in s.names:
             self.declare(n.name, n.type)
@@ -229,17 +259,21 @@ class Emitter:
         self.put("break", s.line)
 
     def s_Goto(self, s: A.Goto):
+        if any(s.label in b for b in self.labels):   # a visible label already seen: a loop
+            self.yield_point()
         self.put("goto", s.line)
         self.put(s.label, s.line)
 
     def s_Label(self, s: A.Label):
         self.put("::" + s.name + "::", s.line)
+        self.labels[-1].add(s.name)
 
     def s_TypeDecl(self, s: A.TypeDecl):
         # declared before its value is built, so a recursive reference finds it
+        self.ident(s.name, s.line)
         self.put(f"local {s.name}; {s.name} =", s.line)
         if s.generics:
-            params = [g.name for g in s.generics]
+            params = [self.ident(g.name, s.line) for g in s.generics]
             self.generic_params.append(set(params))
             self.types[-1].add(s.name)
             body = self.type_value(s.type, s.name)
@@ -257,11 +291,13 @@ class Emitter:
     # ------------------------------------------------------------ functions
     def funcbody(self, f: A.FuncBody):
         self.put("(", f.line)
-        names = [p.name for p in f.params]
+        names = [self.ident(p.name, p.line) for p in f.params]
         if f.is_vararg:
             names.append("...")
         self.put(", ".join(names), f.line)
         self.put(")", f.line)
+        self.yield_point()
+        outer_labels, self.labels = self.labels, [set()]   # labels are not visible in a nested function
         self.push()
         if f.is_method:
             self.declare("self", None)
@@ -269,6 +305,7 @@ class Emitter:
             self.declare(p.name, p.type)
         self.block_body(f.body)
         self.pop()
+        self.labels = outer_labels
         self.put("end", f.end_line)
 
     # ------------------------------------------------------------ expressions
@@ -281,7 +318,7 @@ class Emitter:
     def expr(self, e, stmt_start: bool = False):
         t = type(e)
         if t is A.Name:
-            self.put(e.name, e.line)
+            self.put(self.ident(e.name, e.line), e.line)
         elif t is A.Number:
             self.put(e.text, e.line)
         elif t is A.String:
@@ -409,5 +446,5 @@ class Emitter:
         raise TypeError(f"cannot emit type {k.__name__}")
 
 
-def emit(chunk: A.Chunk) -> str:
-    return Emitter().chunk(chunk)
+def emit(chunk: A.Chunk, preempt: bool = False) -> str:
+    return Emitter(preempt, chunk.name).chunk(chunk)

@@ -131,10 +131,19 @@ local E_DEPTH = "exceeded maximum nesting depth for JSON encoding"
 
 local TIME, DURATION, ERR, PAYLOAD, CH = S.TIME, S.DURATION, S.ERR, S.PAYLOAD, S.CH
 
--- Encoder state lives in upvalues (encoding never yields); failures are raised with the
--- FAIL marker and turned into `nil, err` by encode_to_string.
+-- Encoder and decoder state lives in upvalues; failures are raised with the FAIL marker and
+-- turned into `nil, err` by encode_to_string and decode_string_value. A long encode or decode
+-- is preempted at its loops like any Lua code (S.YIELD): another process may encode or decode
+-- meanwhile, so the state is saved around the yield.
 local FAIL = {}
 local buf, n
+local str    -- the text being decoded
+local YIELD = S.YIELD
+local function pause()
+  local b, k, s = buf, n, str
+  YIELD.y()
+  buf, n, str = b, k, s
+end
 
 local encode_table
 
@@ -191,6 +200,7 @@ encode_table = function(t, depth)
     end
     n = n + 1; buf[n] = "["
     for i = 1, len do
+      if YIELD.f then pause() end
       if i > 1 then n = n + 1; buf[n] = "," end
       local v = t[i]
       local tv = type(v)
@@ -231,6 +241,7 @@ encode_table = function(t, depth)
     local shape = node[LEAF] or new_shape(t, node)
     local keys, prefixes = shape[1], shape[2]
     for i = 1, #keys do
+      if YIELD.f then pause() end
       local v = t[keys[i]]
       n = n + 1; buf[n] = prefixes[i]
       local tv = type(v)
@@ -278,6 +289,7 @@ encode_table = function(t, depth)
   end
   if nk > 1 then sort(keys) end
   for i = 1, nk do
+    if YIELD.f then pause() end
     local key = keys[i]
     local v
     if map and map[key] ~= nil then v = t[map[key]] else v = t[key] end
@@ -338,7 +350,6 @@ end
 local UNESC = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"}
 local SAFE, scount = {}, 0     -- string bodies already known to need no unescaping
 
-local str    -- the text being decoded
 local decode_value
 
 local function derr(msg, pos)
@@ -357,6 +368,7 @@ local function decode_escaped(pos, e)
   local p = e
   local c
   while true do
+    if YIELD.f then pause() end
     -- p is at a backslash
     local ec = byte(str, p + 1)
     if ec == nil then derr("unexpected end of JSON input in string", p + 1) end
@@ -463,6 +475,7 @@ decode_value = function(pos, depth)
     if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
     if c == 125 then return t, pos + 1 end
     while true do
+      if YIELD.f then pause() end
       -- key (a string; the common case has no escapes and is cached)
       if c ~= 34 then derr("invalid " .. char_desc(pos) .. " looking for beginning of object key string", pos) end
       local e = find(str, '"', pos + 1, true)
@@ -500,6 +513,7 @@ decode_value = function(pos, depth)
     if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
     if c == 93 then return t, pos + 1 end
     while true do
+      if YIELD.f then pause() end
       local v
       if c == 34 then v, pos = decode_string(pos)
       else v, pos = decode_other(c, pos, depth + 1) end

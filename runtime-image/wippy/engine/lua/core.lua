@@ -164,22 +164,38 @@ local function suspend()
 end
 S.suspend = suspend
 
--- A preemption point for operations that may complete without parking (a receive from a full
--- inbox, a send, funcs.call, a call into Python): once the count hook has seen the slice pass half its
--- time (`yield_due`), the task goes to the back of the ready queue instead of running into the
--- slice limit. A flag test, so that the message path reads no clock.
-local yield_due = false
+-- Preemption. The count hook raises YIELD.f once a slice has run PREEMPT_AFTER (wall time); the
+-- yield points test it: those the front end compiles into every entry's code (loop bodies,
+-- function entries, backward gotos: lang/emit.py binds YIELD as the chunk's local `__wy`, a name
+-- no source can use), long loops of the runtime's own Lua, and operations that may complete
+-- without parking (a receive from a full inbox, a send, funcs.call, a call into Python). A flag
+-- test, so no clock is read on those paths.
+-- A preempted task is CPU-bound: it goes to the slow queue. Its CPU since it last waited (for a
+-- message, a timer, I/O) adds up across preemptions and ends it past busy_timeout.
+local YIELD = {f = false}
+S.YIELD = YIELD
 local isyieldable = coroutine.isyieldable
+local thread_time = P.thread_time
+local limit_exceeded   -- forward: ends the current process with a LimitExceeded error
+
 local function checkpoint()
-  if yield_due then
+  if YIELD.f then
     local task = current
     if task and isyieldable() then   -- (not inside a sort comparator or a gsub callback)
-      yield_due = false
+      YIELD.f = false
+      local busy = (task.busy or 0) + (thread_time() - (task.tstart or 0))
+      local max = S.busy_timeout
+      if max > 0 and busy > max then
+        limit_exceeded("busy time limit", sformat("%gs", max), "busy_timeout",
+          sformat("; ran %.2fs of CPU without waiting", busy))
+      end
+      task.busy, task.preempted, task.slow = busy, true, true
       push_ready(task)
       suspend()
     end
   end
 end
+YIELD.y = checkpoint
 S.checkpoint = checkpoint
 
 -- timers: binary heap ordered by deadline (seconds on the loop's monotonic clock)
@@ -213,7 +229,6 @@ end
 local now = P.monotonic
 S.now = now
 
-local limit_exceeded   -- forward: ends the current process with a LimitExceeded error
 local firing = nil     -- the timer being fired: a timer it sets (a ticker's next tick) has its owner
 
 -- A process's timers are counted against the host's max_timers and die with it. Modules cancel a
@@ -290,7 +305,11 @@ S.max_mailbox = CFG.max_mailbox or 0
 S.max_timers = CFG.max_timers or 0
 S.max_memory = CFG.max_memory or 0    -- bytes; the Lua allocator's hard cap sits a reserve above
 S.pass_time = CFG.pass_time or 0.02   -- seconds one scheduler pass may run before asyncio gets a turn
+S.busy_timeout = CFG.busy_timeout or 0
 local HOOK_EVERY = 10000
+-- Wall time a slice runs before it is preempted at its next yield point (or half the slice
+-- limit of CPU, if less): what a neighbour waits, at worst, behind a CPU-bound process
+local PREEMPT_AFTER = 0.01
 
 local function describe_task(task)
   local proc = task.proc
@@ -332,11 +351,15 @@ local function over_after_collecting()
 end
 
 -- The process to end when the heap stays over: the one whose slices grew it most (the heap is
--- measured around every slice), not whichever happens to be running.
+-- measured around every slice; `heap_kib` is the reading before the current slice, whose growth
+-- so far counts for the running process), not whichever happens to be running.
+local heap_kib = false
 local function memory_hog()
-  local worst, most = nil, -1
+  local worst, most = nil, -math.huge
+  local running = current and current.proc
   for _, proc in next, S.procs do
     local g = proc.grown or 0
+    if proc == running and heap_kib then g = g + collectgarbage("count") - heap_kib end
     if g > most then worst, most = proc, g end
   end
   return worst
@@ -350,7 +373,6 @@ end
 -- Runs inside the task every HOOK_EVERY instructions; kills a task over its budget. The engine
 -- also sets it on the state's main thread, so Lua that Python calls on behalf of a task (values
 -- it converts, metamethods) counts against that task too.
-local thread_time = P.thread_time
 
 local function budget_hook()
   local task = current
@@ -358,24 +380,32 @@ local function budget_hook()
   if task.dead then error(KILL, 0) end
   local used = (task.instr or 0) + HOOK_EVERY
   task.instr = used
-  if used == HOOK_EVERY then task.tstart = thread_time() end   -- a slice long enough to matter
+  if used == HOOK_EVERY then
+    -- a slice long enough to matter: when it started, on this thread's CPU clock and the wall
+    -- clock (what it ran before this first hook, in C calls too, estimated from the process's
+    -- CPU clock)
+    local before = clock() - slice_start
+    task.tstart, task.wstart = thread_time() - before, now() - before
+  end
   local max_instructions, slice_timeout = S.max_instructions, S.slice_timeout
   if max_instructions > 0 and used > max_instructions then
     limit_exceeded("instruction budget", max_instructions, "max_instructions", " per slice")
   end
   if slice_timeout > 0 then
     local elapsed = clock() - slice_start
-    if elapsed > slice_timeout * 0.5 then
-      yield_due = true   -- the next preemption point yields
-      -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must
-      -- not shorten slices, so this thread's own CPU time (since the hook first ran in the slice)
-      -- decides
-      if elapsed > slice_timeout then
-        local ran = thread_time() - (task.tstart or 0)
-        if ran > slice_timeout then
-          limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
-            sformat("; ran %.2fs without yielding", ran))
-        end
+    -- preempted by the wall clock: on a loaded machine a slice's CPU time is a fraction of what
+    -- its neighbours wait
+    if not YIELD.f and (elapsed > slice_timeout * 0.5 or now() - task.wstart > PREEMPT_AFTER) then
+      YIELD.f = true   -- the next yield point yields
+    end
+    -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must
+    -- not shorten slices, so this thread's own CPU time (since the hook first ran in the slice)
+    -- decides
+    if elapsed > slice_timeout then
+      local ran = thread_time() - (task.tstart or 0)
+      if ran > slice_timeout then
+        limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+          sformat("; ran %.2fs without yielding", ran))
       end
     end
   end
@@ -477,7 +507,7 @@ end
 
 function CH:send(v)
   if try_send(self, v) then
-    if yield_due then checkpoint() end
+    if YIELD.f then checkpoint() end
     return true
   end
   local task = current
@@ -490,7 +520,7 @@ end
 function CH:receive()
   local got, v, ok = try_recv(self)
   if got then
-    if yield_due then checkpoint() end
+    if YIELD.f then checkpoint() end
     return v, ok
   end
   self.recvq[#self.recvq + 1] = {task = current}
@@ -691,6 +721,9 @@ local function kill_task(task, reason)
   if task.timer then task.timer.cancelled = true end
   -- Its coroutine is dropped, not closed: closing would run the task's pending __close
   -- handlers here, outside any budget. Code gets __close on normal exits and errors only.
+  -- (Dropped now: a preempted task waits in a run queue, and what it holds must go with the
+  -- next collection; the running task's coroutine is still in use.)
+  if task ~= current then task.co = nil end
 end
 
 S.kill_task = kill_task
@@ -759,7 +792,7 @@ function S.run(budget)
   local pass_end = t + S.pass_time
   local tail_end = pass_end + S.pass_time   -- fresh and slow tasks may use one more pass_time
   local max_memory = S.max_memory
-  local heap_kib = max_memory > 0 and collectgarbage("count")   -- the last reading
+  heap_kib = max_memory > 0 and collectgarbage("count")   -- the last reading
   local slow_open = shead <= stail and now() >= slow_after
   while true do
     local task
@@ -779,7 +812,7 @@ function S.run(budget)
       current = task
       task.instr = 0                 -- max_instructions is per slice
       slice_start = t
-      yield_due = false
+      YIELD.f = false
       local ok, a, b, c, d
       if task.args then
         local args = task.args
@@ -791,12 +824,18 @@ function S.run(budget)
         ok, a, b, c, d = co_resume(task.co, x, y, z)
       end
       current = nil
+      -- a run without waiting goes on across preemptions, and ends when the task parks
+      local preempted = task.preempted
+      if preempted then task.preempted = false elseif task.busy then task.busy = nil end
       local t1 = clock()
-      local long = t1 - t > SLOW_SLICE
+      local long = preempted or t1 - t > SLOW_SLICE
       task.slow = long
       if long then
-        -- the pass ends here and the slow queue closes for half the slice
-        slow_after = now() + math.min(t1 - t, SLOW_GAP) * 0.5
+        -- the pass ends here and the slow queue closes for half the slice (its wall time when
+        -- the hook saw it start)
+        local t_now = now()
+        local wall = task.instr > 0 and task.wstart and t_now - task.wstart or t1 - t
+        slow_after = t_now + math.min(wall, SLOW_GAP) * 0.5
         slow_open = false
         pass_end, tail_end = t1, t1
       end

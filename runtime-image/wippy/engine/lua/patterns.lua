@@ -88,9 +88,15 @@ end
 
 local do_match
 
+-- the matcher's loops are yield points (S.YIELD): a long match is preempted, not ended
+local YIELD = S.YIELD
+
 local function max_expand(ms, s, p, ep)
   local i = 0
-  while single(ms, s + i, p, ep) do i = i + 1 end
+  while single(ms, s + i, p, ep) do
+    i = i + 1
+    if YIELD.f then YIELD.y() end
+  end
   while i >= 0 do
     local r = do_match(ms, s + i, ep + 1)
     if r then return r end
@@ -136,6 +142,7 @@ local function match_balance(ms, s, p)
   local str, slen = ms.s, ms.slen
   s = s + 1
   while s <= slen do
+    if YIELD.f then YIELD.y() end
     local c = byte(str, s)
     if c == e then
       cont = cont - 1
@@ -162,6 +169,7 @@ local function match_capture(ms, s, l)
 end
 
 do_match = function(ms, s, p)
+  if YIELD.f then YIELD.y() end
   ms.depth = ms.depth - 1
   if ms.depth == 0 then error("pattern too complex", 0) end
   local pat, plen = ms.p, ms.plen

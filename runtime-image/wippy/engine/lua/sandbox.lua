@@ -135,12 +135,19 @@ local function safe_getmetatable(v)
 end
 
 -- A full collection is one C call as long as the heap is big: code gets a basic step instead.
+-- A step can take milliseconds, so it counts as a full interval of the count hook (which then
+-- runs: a loop of steps is preempted and ended like any other).
+local budget_hook = S.budget_hook
 local function safe_collectgarbage(opt)
   opt = opt or "collect"
   if opt == "count" then return collectgarbage("count") end
-  if opt == "collect" then collectgarbage("step", 0); return 0 end
-  if opt == "step" then return collectgarbage("step", 0) end
-  error("collectgarbage('" .. tostring(opt) .. "') is not allowed", 2)
+  if opt ~= "collect" and opt ~= "step" then
+    error("collectgarbage('" .. tostring(opt) .. "') is not allowed", 2)
+  end
+  local done = collectgarbage("step", 0)
+  if S.current() and (S.slice_timeout > 0 or S.max_instructions > 0) then budget_hook() end
+  if opt == "collect" then return 0 end
+  return done
 end
 
 local bounded = P.patterns   -- budgeted pattern matching and size-capped string operations
@@ -220,16 +227,18 @@ end
 -- compiled entries and their instances
 ---------------------------------------------------------------------------
 local function wrap_source(src)
-  -- keep line numbers: the wrapper header shares line 1 with the source
+  -- keep line numbers: the wrapper header shares line 1 with the source. `__wy` is what the
+  -- front end's yield points test (S.YIELD); a local no source can name (lang/emit.py)
   if src:sub(1, 1) == "#" then src = "--" .. src end
-  return "return function(_ENV, ...) " .. src .. "\nend"
+  return "local __wy = ...; return function(_ENV, ...) " .. src .. "\nend"
 end
 
--- Compile an entry's source into a factory. Returns factory or nil, message.
+-- Compile an entry's source (the front end's output, with yield points) into a factory.
+-- Returns factory or nil, message.
 function S.compile(id, kind, source, method, modules, imports, version)
   local chunk, err = load(wrap_source(source), "=" .. id, "t", {})
   if not chunk then return nil, err end
-  local fac = {id = id, kind = kind, fn = chunk(), method = method, version = version,
+  local fac = {id = id, kind = kind, fn = chunk(S.YIELD), method = method, version = version,
                modules = {}, imports = {}, ns = id:match("^(.*):") or ""}
   if modules then for _, m in pairs(modules) do fac.modules[m] = true end end
   if imports then for alias, target in pairs(imports) do fac.imports[alias] = target end end

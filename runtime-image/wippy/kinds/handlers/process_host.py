@@ -33,6 +33,7 @@ def engine_options(model: ProcessHost | TerminalHost) -> dict:
         "max_processes": _or(host.max_processes if host else None, Limits.max_processes),
         "max_mailbox": _or(getattr(limits, "max_mailbox", None), Limits.max_mailbox),
         "max_timers": _or(getattr(limits, "max_timers", None), Limits.max_timers),
+        "busy_timeout": _or(getattr(limits, "busy_timeout", None), Limits.busy_timeout),
     }
 
 

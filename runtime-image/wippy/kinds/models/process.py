@@ -40,8 +40,15 @@ class SandboxLimits(ConfigModel):
     slice_timeout: Duration | None = Field(
         None,
         description="CPU time one process may run without yielding before it is ended (unset = 100ms; 0 = no limit, "
-        "which also spares tight loops the per-instruction check). The node runs one slice at a time, so "
-        "this is also the longest a hostile loop can hold up the node.",
+        "which also spares tight loops the per-instruction check and turns preemption off). Past 10ms of wall "
+        "time (or half the limit of CPU) a process is preempted at its next yield point (every loop iteration, "
+        "function call and call into the runtime) and rescheduled behind the others; only code where no yield "
+        "is possible (a table.sort comparator, a metamethod called from C) runs into the limit.",
+    )
+    busy_timeout: Duration | None = Field(
+        None,
+        description="CPU time one process may run without waiting (for a message, a timer, I/O), across "
+        "preemptions, before it is ended (unset = 5s; 0 = no limit): what ends an endless loop.",
     )
     max_memory: Size | None = Field(
         None,
