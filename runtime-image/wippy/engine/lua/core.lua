@@ -604,6 +604,7 @@ local MAX_COPY = 250000
 
 local copy
 local function copy_table(t, seen, depth)
+  if YIELD.f then checkpoint() end   -- a long copy (a send's) is preempted like any loop
   if depth > 128 then error("value nested deeper than 128 levels", 0) end
   local count = (seen.n or 0) + 1
   if count > MAX_COPY then error("value too large to copy (more than " .. MAX_COPY .. " tables)", 0) end

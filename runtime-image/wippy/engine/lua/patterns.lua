@@ -454,6 +454,7 @@ function M.concat(t, sep, i, j)
   if type(i) == "number" and type(j) == "number" and j >= i then
     local size, ls = 0, type(sep) == "string" and #sep or 0
     for k = i, j do
+      if YIELD.f then YIELD.y() end
       local v = t[k]
       if type(v) == "string" then size = size + #v + ls
       elseif type(v) == "number" then size = size + 24 + ls end
@@ -479,9 +480,15 @@ function M.move(a1, f, e, t, a2)
     return move(a1, f, e, t, a2)
   end
   if t > e or t <= f or a1 ~= a2 then
-    for i = 0, e - f do a2[t + i] = a1[f + i] end
+    for i = 0, e - f do
+      if YIELD.f then YIELD.y() end
+      a2[t + i] = a1[f + i]
+    end
   else
-    for i = e - f, 0, -1 do a2[t + i] = a1[f + i] end
+    for i = e - f, 0, -1 do
+      if YIELD.f then YIELD.y() end
+      a2[t + i] = a1[f + i]
+    end
   end
   return a2
 end
