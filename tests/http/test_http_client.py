@@ -52,6 +52,10 @@ async def env():
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/big", fixed(b"y" * 5000))
     app.router.add_get("/bin", fixed(bytes([0, 200, 255])))
+
+    async def jump(request: web.Request) -> web.Response:
+        raise web.HTTPFound(request.query["to"])
+    app.router.add_get("/jump", jump)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -141,6 +145,11 @@ async def test_permissions(env):
     r = await rt.call("app:client", "GET", base.replace("127.0.0.1", "localhost") + "/echo", None,
                       actor=actor, scope=["app:req"])
     assert r["kind"] == "PermissionDenied" and "private IP" in r["message"]
+    # a redirect to a private address the caller may not reach (a literal IP: not resolved)
+    port = base.rsplit(":", 1)[1]
+    r = await rt.call("app:client", "GET", f"{base}/jump?to=http://127.0.0.2:{port}/echo", None, actor=actor,
+                      scope=["app:req", "app:priv"])
+    assert r["kind"] == "PermissionDenied" and "127.0.0.2" in r["message"]
     r = await call({"private_ok": ["127.0.0.1"]}, "app:req")     # the runtime's own option, not the caller's
     assert r["kind"] == "Invalid" and "private_ok" in r["message"]
 

@@ -107,11 +107,36 @@ class CheckedResolver(aiohttp.ThreadedResolver):
         return out
 
 
+def _allowed(o: dict) -> set[str]:
+    allowed = o.get("private_ok") or []
+    return {str(a) for a in allowed} if isinstance(allowed, list) else set()
+
+
 def _connector(o: dict) -> aiohttp.BaseConnector:
     if o.get("unix_socket"):
         return aiohttp.UnixConnector(path=o["unix_socket"])
-    allowed = o.get("private_ok") or []
-    return aiohttp.TCPConnector(resolver=CheckedResolver({str(a) for a in allowed} if isinstance(allowed, list) else set()))
+    return aiohttp.TCPConnector(resolver=CheckedResolver(_allowed(o)))
+
+
+def _redirects_checked(o: dict) -> list[aiohttp.TraceConfig]:
+    """The connector does not resolve a literal IP: a redirect to one is checked here."""
+    allowed = _allowed(o)
+
+    async def on_redirect(session, ctx, params) -> None:
+        location = params.response.headers.get("Location")
+        if not location:
+            return
+        host = params.response.url.join(URL(location)).raw_host or ""
+        try:
+            private = _is_private(host)
+        except ValueError:
+            return          # a name: the resolver checks what it resolves to
+        if private and host not in allowed:
+            raise WippyError(PERMISSION_DENIED, f"not allowed: private IP {host} (redirected to)")
+
+    tc = aiohttp.TraceConfig()
+    tc.on_request_redirect.append(on_redirect)
+    return [tc]
 
 
 def _failure(what: str, e: BaseException) -> WippyError:
@@ -217,7 +242,7 @@ async def request(method: Any, url: Any, raw_opts: Any = None) -> dict:
     if o.get("stream"):
         return await _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl, server_name)
     try:
-        async with aiohttp.ClientSession(connector=connector, cookies=cookies,
+        async with aiohttp.ClientSession(connector=connector, cookies=cookies, trace_configs=_redirects_checked(o),
                                          timeout=aiohttp.ClientTimeout(total=timeout or None)) as session:
             async with session.request(method.upper(), url, params=query, headers=headers, data=_payload(o),
                                        ssl=ssl, server_hostname=server_name, allow_redirects=True) as resp:
@@ -255,7 +280,7 @@ def _head(resp: aiohttp.ClientResponse) -> dict:
 async def _open_stream(method, url, o, timeout, limit, connector, cookies, query, headers, ssl, server_name) -> dict:
     """stream = true: the timeout bounds the wait for the headers and then each read."""
     what = f"{method.upper()} {url}"
-    session = aiohttp.ClientSession(connector=connector, cookies=cookies,
+    session = aiohttp.ClientSession(connector=connector, cookies=cookies, trace_configs=_redirects_checked(o),
                                     timeout=aiohttp.ClientTimeout(connect=timeout or None, sock_read=timeout or None))
     try:
         async with asyncio.timeout(timeout or None):
