@@ -261,6 +261,16 @@ ATTACKS = [
           local t0, n = os.clock(), 0
           while os.clock() - t0 < 0.5 do hash.sha256("x" .. n); n = n + 1 end
           return "preempted, not ended" end""", modules=["hash"], value="preempted, not ended"),
+    # long single calls into C (key derivation, compression of a large input) run in a worker
+    # thread while the process is parked: the loop never blocks on them
+    A("pbkdf2_many_iterations", """local crypto = require("crypto")
+        function main() return #crypto.pbkdf2("pw", "salt", 2000000, 32) end""", modules=["crypto"], value=32),
+    A("compress_large_slow_level", """local compress = require("compress")
+        function main()
+          local data = string.rep("abcdefghij", 800000) .. string.rep("xyz", 500000)
+          local z = compress.brotli.encode(data, {level = 11})
+          return #compress.brotli.decode(z, {max_size = 16 * 1024 * 1024}) end""", modules=["compress"],
+      value=9500000),
     A("slice_starvation", """function main()
         for i = 1, 8 do process.spawn_monitored("app:hogger", "app:procs") end
         for i = 1, 8 do process.events():receive() end

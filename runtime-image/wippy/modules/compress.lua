@@ -53,7 +53,9 @@ end
 
 local function codec(algo, lo, hi, default, enc_opts, dec_opts)
   local c = {}
-  local encode, decode = py.encode, py.decode
+  -- large inputs (or outputs) are worked on in a thread, the process parked (offload.py)
+  local encode, decode, encode_off, decode_off = py.encode, py.decode, py.encode_off, py.decode_off
+  local INLINE = py.inline_bytes
   function c.encode(data, opts)
     local ok, err = input(data)
     if not ok then return nil, err end
@@ -64,6 +66,7 @@ local function codec(algo, lo, hi, default, enc_opts, dec_opts)
     local dref, dn = dict_arg(o)
     if dref == false then return nil, invalid("dict must be a non-empty string") end
     local ref, n = arg(data)
+    if n > INLINE then return encode_off(algo, ref, n, level, dref, dn) end
     return encode(algo, ref, n, level, dref, dn)
   end
   function c.decode(data, opts)
@@ -76,6 +79,7 @@ local function codec(algo, lo, hi, default, enc_opts, dec_opts)
     local dref, dn = dict_arg(o)
     if dref == false then return nil, invalid("dict must be a non-empty string") end
     local ref, n = arg(data)
+    if n > INLINE or max > INLINE then return decode_off(algo, ref, n, max, dref, dn) end
     return decode(algo, ref, n, max, dref, dn)
   end
   return c

@@ -9,26 +9,32 @@ import brotli
 import zstandard
 
 from ..engine.errors import WippyError, INVALID, INTERNAL
+from . import offload
 from .binary import take, view
 
 _WBITS = {"gzip": 31, "deflate": -15, "zlib": 15}
 _CHUNK = 1 << 20
 
 
-def _dict(ref, n):
-    if ref is None:
-        return None
-    return zstandard.ZstdCompressionDict(take(ref, n))
+def _dict(d: bytes | None):
+    return None if d is None else zstandard.ZstdCompressionDict(d)
+
+
+def _take_dict(dref, dn: int) -> bytes | None:
+    return None if dref is None else take(dref, dn)
 
 
 def encode(algo: str, ref, n: int, level: int, dref=None, dn: int = 0) -> bytes:
-    data = view(ref, n)
+    return _encode(algo, view(ref, n), level, _take_dict(dref, dn))
+
+
+def _encode(algo: str, data, level: int, d: bytes | None) -> bytes:
     if algo in _WBITS:
         c = zlib.compressobj(level, zlib.DEFLATED, _WBITS[algo])
         return c.compress(data) + c.flush()
     if algo == "brotli":
         return brotli.compress(data, quality=level)
-    return zstandard.ZstdCompressor(level=level, dict_data=_dict(dref, dn)).compress(data)
+    return zstandard.ZstdCompressor(level=level, dict_data=_dict(d)).compress(data)
 
 
 def _too_big(max_size: int) -> WippyError:
@@ -53,19 +59,22 @@ def _zlib_decode(algo: str, data: bytes, max_size: int) -> bytes:
 
 
 def decode(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> bytes:
-    data = view(ref, n)
+    return _decode(algo, view(ref, n), max_size, _take_dict(dref, dn))
+
+
+def _decode(algo: str, data, max_size: int, d: bytes | None) -> bytes:
     try:
         if algo in _WBITS:
             return _zlib_decode(algo, data, max_size)
         if algo == "brotli":
-            d = brotli.Decompressor()
-            out = d.process(data, output_buffer_limit=max_size + 1)
+            br = brotli.Decompressor()
+            out = br.process(data, output_buffer_limit=max_size + 1)
             if len(out) > max_size:
                 raise _too_big(max_size)
-            if not d.is_finished():
+            if not br.is_finished():
                 raise WippyError(INVALID, "invalid brotli data: unexpected end of stream", False)
             return out
-        dctx = zstandard.ZstdDecompressor(dict_data=_dict(dref, dn))
+        dctx = zstandard.ZstdDecompressor(dict_data=_dict(d))
         size = zstandard.frame_content_size(data)
         if size > max_size:
             raise _too_big(max_size)
@@ -103,7 +112,18 @@ def inspect(ref, n: int):
     return {"id": d.dict_id(), "content_size": len(data)}
 
 
+async def encode_off(algo: str, ref, n: int, level: int, dref=None, dn: int = 0) -> bytes:
+    """encode of a large input, in a worker thread (offload.py)."""
+    return await offload.run(_encode, algo, take(ref, n), level, _take_dict(dref, dn))
+
+
+async def decode_off(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> bytes:
+    """decode of a large input or output, in a worker thread (offload.py)."""
+    return await offload.run(_decode, algo, take(ref, n), max_size, _take_dict(dref, dn))
+
+
 def install(engine):
     def inspect_lua(ref, n):
         return engine.to_lua(inspect(ref, n))
-    return {"encode": encode, "decode": decode, "train": train, "inspect": inspect_lua}
+    return {"encode": encode, "decode": decode, "encode_off": encode_off, "decode_off": decode_off,
+            "train": train, "inspect": inspect_lua, "inline_bytes": offload.INLINE_BYTES}

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ..engine.errors import WippyError, INVALID, INTERNAL
+from . import offload
 from .binary import take, view
 
 _ALNUM = string.ascii_letters + string.digits
@@ -146,8 +147,10 @@ def jwt_verify(token: str, key: bytes, alg: str, require_exp: bool):
     return claims
 
 
-def pbkdf2(pref, pn, sref, sn, iterations: int, length: int, algo: str) -> bytes:
-    return hashlib.pbkdf2_hmac(algo, take(pref, pn), take(sref, sn), iterations, length)
+async def pbkdf2(pref, pn, sref, sn, iterations: int, length: int, algo: str) -> bytes:
+    # up to 10 million iterations: seconds of C, in a worker thread (offload.py)
+    password, salt = take(pref, pn), take(sref, sn)
+    return await offload.run(hashlib.pbkdf2_hmac, algo, password, salt, iterations, length)
 
 
 def install(engine):

@@ -1,0 +1,22 @@
+"""Work a module does in one C call over input of any size (compression, key derivation) runs in
+a worker thread, never on the event loop: the calling Lua process parks meanwhile (as on I/O),
+and the loop (HTTP, every other process) keeps going. The C code releases the GIL. Inputs are
+copied first (`binary.take`): a parked process may be ended, and its strings collected, while the
+thread still works.
+
+Two workers: a hostile app that starts many such calls queues them behind each other, not in
+front of the file and socket threads of asyncio's default executor."""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wippy-cpu")
+
+# Below this much work a call stays on the loop: parking costs more than it saves.
+INLINE_BYTES = 256 * 1024
+
+
+async def run(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(_POOL, fn, *args)
