@@ -7,8 +7,8 @@ baseline's objects are deleted before the operator starts, so it carries only wh
 
     .venv/bin/python bench/operator_scale.py [--entries 2000,10000] [--compare /work/main] [--profile DIR]
 
---compare runs the same sizes with the operator and pod of another checkout (its .venv) in the
-same run, beside this one; --profile records py-spy flame graphs of the operator and the pod.
+--compare runs the same sizes with the operator and pod of another checkout (for example an
+earlier commit, `git archive`d) in the same run, beside this one; --profile records py-spy flame graphs of the operator and the pod.
 
 Targets at 2,000: every entry Ready within 2x the baseline apply, operator memory <= 200 MB.
 """
@@ -88,11 +88,13 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
     """One size in fresh namespaces: the baseline apply (then its objects deleted, so that the
     operator does not carry them), then operator + pod (of the checkout `code`) + the same apply
     until all Ready."""
-    python = str(code / ".venv" / "bin" / "python")
+    python = str(code / ".venv" / "bin" / "python") if (code / ".venv").is_dir() else sys.executable
     ns, base_ns = f"scale-{tag}-{n}", f"scale-{tag}-{n}-base"
     kube.kubectl("create", "namespace", ns)
     kube.kubectl("create", "namespace", base_ns)
-    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
+    # the checkout's own code, whichever virtualenv runs it
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig),
+           "PYTHONPATH": os.pathsep.join(str(code / d) for d in ("runtime-image", "operator"))}
 
     # baseline: the API server storing the same objects, no operator, no pod
     t = time.perf_counter()
@@ -103,7 +105,7 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
     log = open(tmp / f"operator-{tag}-{n}.log", "w")
     operator = subprocess.Popen([python, "-m", "wippy_operator", "--metrics-port", "0", "--namespace", ns],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
-    pod = subprocess.Popen([str(code / ".venv" / "bin" / "wippy"), "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
+    pod = subprocess.Popen([python, "-m", "wippy.cli.main", "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
                            env={**env, "POD_NAME": "scale-runtime-0", "POD_NAMESPACE": ns},
                            stdout=subprocess.DEVNULL, stderr=log)
     spies = [] if profile is None else [
@@ -126,9 +128,8 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
         after = api_requests(kube)
         by_kind = {k: (v - requests_before.get(k, 0.0)) / n for k, v in after.items()}
         requests = sum(by_kind.values()) * n
-        if profile is not None:
-            print(f"  {tag} {n}: API requests per entry by verb and resource: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]) if v >= 0.01), file=sys.stderr)
+        print(f"  {tag} {n}: API requests per entry by verb and resource (and status when not 2xx): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]) if v >= 0.01), file=sys.stderr)
     finally:
         for p in (*spies, pod, operator):
             p.send_signal(signal.SIGINT)
@@ -168,7 +169,7 @@ def main(sizes: list[int], compare: Path | None, profile: Path | None) -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", default="2000,10000", help="comma-separated sizes (default 2000,10000)")
-    ap.add_argument("--compare", type=Path, help="another checkout (with its .venv) measured in the same run")
+    ap.add_argument("--compare", type=Path, help="another checkout measured in the same run")
     ap.add_argument("--profile", type=Path, help="directory for py-spy flame graphs of the operator and the pod")
     args = ap.parse_args()
     sys.exit(main([int(x) for x in args.entries.split(",")], args.compare, args.profile))

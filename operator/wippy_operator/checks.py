@@ -1,11 +1,14 @@
 """What the API server's schema cannot check about an entry: the model's own rules, Lua that
-parses, references that resolve within the app."""
+parses, granted modules that exist, the method in the table the code returns (where the code
+returns a table constructor), references that resolve within the app."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
-from wippy.lang import SyntaxChecker
+from wippy.kinds.handlers.lua_code import unknown_module
+from wippy.lang import LuaSyntaxError, SyntaxChecker, parse
+from wippy.lang import ast as A
 from wippy.lang.lint import LUA_KINDS, lint_source
 
 from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
@@ -69,6 +72,13 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
         err = lua.syntax_error(entry.id, source)
         if err:
             return Intrinsic(Problem("LuaSyntaxError", f"Lua syntax error: {err}"))
+        unknown = unknown_module((entry.data or {}).get("modules") or [])
+        if unknown:
+            return Intrinsic(Problem("UnknownModule", unknown))
+        method = (entry.data or {}).get("method")
+        missing = missing_method(source, method) if isinstance(method, str) else None
+        if missing:
+            return Intrinsic(Problem("MissingMethod", missing))
     warnings: tuple[str, ...] = ()
     if entry.kind in LUA_KINDS and isinstance(source, str):
         # type errors stop the entry before any pod tries it; imported libraries are other
@@ -83,6 +93,29 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
         warnings = tuple(f"{entry.id}:{d.line}: {d.code} {d.message}" for d in diags)
     return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")),
                      warnings)
+
+
+def missing_method(source: str, method: str) -> str | None:
+    """Why `method` cannot be called: the chunk ends returning a table constructor without it. A
+    chunk returning anything else (a function, a table built step by step) is the pod's to run."""
+    try:
+        body = parse(source).body.stmts
+    except (LuaSyntaxError, RecursionError):
+        return None
+    last = body[-1] if body else None
+    if not (isinstance(last, A.Return) and len(last.exprs) == 1 and isinstance(last.exprs[0], A.Table)):
+        return None
+    names = set()
+    for item in last.exprs[0].items:
+        if item.kind == "pos":
+            continue
+        if not isinstance(item.key, A.String):
+            return None   # a computed key may be the method
+        names.add(item.key.value)
+    if method in names:
+        return None
+    has = ", ".join(sorted(names)) or "no named fields"
+    return f"method {method!r} is not in the table the code returns (it has {has})"
 
 
 def missing_references(missing: set[str], where: str) -> Problem:

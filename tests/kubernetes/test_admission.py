@@ -67,3 +67,21 @@ def test_kubectl_apply_refuses_what_the_operator_would_stall_and_warns_of_missin
     early = apply(kube, ns, function("caller", "app:caller", ok, imports={"lib": "app:later"}))
     assert early.returncode == 0
     assert "Warning:" in early.stderr and "app:later" in early.stderr
+
+
+def test_kubectl_apply_refuses_an_unknown_module_and_a_method_the_code_does_not_return(kube, operator):
+    ns = f"adm-mod-{os.getpid()}"
+    kube.kubectl("create", "namespace", ns)
+    ok = "return {f = function() return 1 end}"
+    wait_for(lambda: "UnknownModule" in apply(kube, ns, function("typo", "app:typo", ok, modules=["htttp"])).stderr,
+             what="the webhook answering")
+    typo = apply(kube, ns, function("typo", "app:typo", ok, modules=["htttp"]))
+    assert typo.returncode != 0
+    assert "UnknownModule: unknown module 'htttp' in modules (did you mean 'http'?)" in typo.stderr
+    wrong = apply(kube, ns, function("wrong", "app:wrong", ok, method="g"))
+    assert wrong.returncode != 0
+    assert "MissingMethod: method 'g' is not in the table the code returns (it has f)" in wrong.stderr
+    # what the code builds step by step, or a function it returns, is the pod's to run
+    built = "local M = {}\nfunction M.f() return 1 end\nreturn M"
+    assert apply(kube, ns, function("built", "app:built", built, method="g")).returncode == 0
+    assert apply(kube, ns, function("granted", "app:granted", ok, modules=["json"])).returncode == 0
