@@ -6,7 +6,8 @@ become at run time (`type` declarations, `typeof`) is emitted on its declaration
 as calls into the type runtime `__wt` (lang/types.lua).
 
 With `preempt`, the output has yield points: a flag test (`if __wy.f then __wy.y() end`) at
-the start of every loop body, at every function's entry and before every backward `goto`, on
+the start of every loop body, at the entry of every function that makes a call (recursion) and
+before every backward `goto`, on
 the line that is already there. The engine binds `__wy` as a local above the chunk (never a
 global), raises `f` from its count hook once a slice has run long, and `y` yields the process
 when it can; so a busy pure-Lua loop is rescheduled instead of holding the node. No code can
@@ -296,7 +297,8 @@ class Emitter:
             names.append("...")
         self.put(", ".join(names), f.line)
         self.put(")", f.line)
-        self.yield_point()
+        if _calls(f.body):   # a function that calls nothing cannot loop without a loop of its own
+            self.yield_point()
         outer_labels, self.labels = self.labels, [set()]   # labels are not visible in a nested function
         self.push()
         if f.is_method:
@@ -444,6 +446,19 @@ class Emitter:
             inner.expr(t.expr)
             return f"typeof({inner.result().strip()})"
         raise TypeError(f"cannot emit type {k.__name__}")
+
+
+def _calls(node) -> bool:
+    """Whether a function body makes a call, outside the functions nested in it."""
+    t = type(node)
+    if t is A.Call or t is A.MethodCall:
+        return True
+    if t is A.Function or t is A.FuncBody:
+        return False
+    if isinstance(node, list):
+        return any(_calls(x) for x in node)
+    fields = getattr(node, "__dataclass_fields__", None)
+    return fields is not None and any(_calls(getattr(node, name)) for name in fields)
 
 
 def emit(chunk: A.Chunk, preempt: bool = False) -> str:
