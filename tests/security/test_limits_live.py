@@ -30,6 +30,7 @@ entries:
         end
         return {#pids}
       end
+  - {name: spin, kind: process.lua, method: main, source: "function main() while true do end end"}
   - name: timers
     kind: process.lua
     method: main
@@ -68,8 +69,9 @@ async def set_host(rt, **fields):
 
 async def test_a_host_without_limits_gets_the_defaults(rt):
     S = rt.node.hosts["app:procs"].S
-    assert (S.slice_timeout, S.max_processes, S.max_mailbox, S.max_timers, S.max_memory) == (
-        Limits.slice_timeout, Limits.max_processes, Limits.max_mailbox, Limits.max_timers, Limits.max_memory)
+    assert (S.slice_timeout, S.max_processes, S.max_mailbox, S.max_timers, S.max_memory, S.busy_timeout) == (
+        Limits.slice_timeout, Limits.max_processes, Limits.max_mailbox, Limits.max_timers, Limits.max_memory,
+        Limits.busy_timeout)
 
 
 async def test_limits_change_live_and_apply_to_new_work(rt):
@@ -87,6 +89,12 @@ async def test_limits_change_live_and_apply_to_new_work(rt):
     with pytest.raises(WippyError, match=r"timer limit of host app:procs \(max_timers: 5\)"):
         await rt.node.exec("app:timers", "app:procs", [6])
     assert await rt.node.exec("app:timers", "app:procs", [5]) == 5
+
+    # a busy loop: preempted and rescheduled, then ended by the busy limit set live
+    await set_host(rt, limits={"busy_timeout": "300ms"})
+    assert rt.node.hosts["app:procs"] is engine
+    with pytest.raises(WippyError, match=r"busy time limit of host app:procs \(busy_timeout: 0.3s\)"):
+        await rt.node.exec("app:spin", "app:procs", [])
 
 
 async def test_a_memory_limit_can_be_set_and_lowered_live(rt):
