@@ -275,3 +275,26 @@ async def test_tokens_from_a_token_store_entry_of_the_cluster(kube: KubeCluster,
     # another key cannot have signed it
     r = wippy("mcp", str(tmp_path), *target, env={**env, "K8S_TOKEN_KEY": "other", "WIPPY_MCP_TOKEN": tok["token"]})
     assert r.returncode == 1 and "unknown or expired MCP token (token store hello:mcp_tokens)" in r.stderr
+
+    # what a token may do on Kubernetes: its actions, and the app's policies (custom resources too)
+    policy = Entry.from_dict({"id": "hello:agents_not_greet", "kind": "security.policy", "data": {
+        "groups": ["agents"], "policy": {"actions": "mcp.*", "resources": "hello:sh*", "effect": "allow"}}})
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(to_object(policy, "hello-world", ns)))
+    reader = json.loads(wippy("mcp-token", "create", str(tmp_path), "--actor", "reader", "--actions", "read",
+                              *target, env=env).stdout)
+    scoped = json.loads(wippy("mcp-token", "create", str(tmp_path), "--actor", "scoped", "--policy-group",
+                              "hello:agents", *target, env=env).stdout)
+    shout = {"action": "create", "entry": {"id": "hello:shout", "kind": "function.lua", "source": SHOUT,
+                                           "method": "main"}}
+    async with stdio_session(tmp_path, reader["token"], *target, env=env) as s:
+        with pytest.raises(ToolFailed, match=r"token \w+ \(reader\) may not create"):
+            await call(s, "apply", changes=[shout])
+        with pytest.raises(ToolFailed, match=r"token \w+ \(reader\) may not rollback"):
+            await call(s, "rollback", version=1)
+    assert kube.kubectl("get", FUNCS, "hello.shout", "-n", ns, check=False).returncode != 0
+    async with stdio_session(tmp_path, scoped["token"], *target, env=env) as s:
+        assert [e["id"] for e in await call(s, "list_entries")] == []      # nothing it may read yet
+        with pytest.raises(ToolFailed, match="may not read hello:greet .* do not allow mcp.read on it"):
+            await call(s, "read_entry", id="hello:greet")
+        assert (await call(s, "apply", changes=[shout]))["applied"] is True
+        assert [e["id"] for e in await call(s, "list_entries")] == ["hello:shout"]
