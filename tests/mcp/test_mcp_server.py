@@ -336,3 +336,17 @@ async def test_a_token_scoped_by_policies(app):
             await call(s, "apply", changes=[{"action": "delete", "id": "app:keep_me"}])
         assert version_of(app) == before
         assert (await call(s, "read_entry", id="app:keep_me"))["id"] == "app:keep_me"
+
+
+def test_a_token_expires(app):
+    r = wippy("mcp-token", "create", str(app.dir), "--actor", "brief", "--expires", "1s")
+    assert r.returncode == 0, r.stderr
+    tok = json.loads(r.stdout)
+    assert tok["expires_at"] - tok["created_at"] == pytest.approx(1, abs=0.5)
+    import time
+    time.sleep(1.5)
+    r = wippy("mcp", str(app.dir), env={"WIPPY_MCP_TOKEN": tok["token"]}, timeout=30)
+    assert r.returncode == 1 and "unknown or expired MCP token" in r.stderr
+    assert tok["id"] not in wippy("mcp-token", "list", str(app.dir)).stdout   # its grant went with it
+    r = wippy("mcp-token", "create", str(app.dir), "--actor", "never", "--expires", "0s")
+    assert r.returncode == 1 and "expiration must be positive" in r.stderr
