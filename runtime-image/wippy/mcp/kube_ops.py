@@ -217,10 +217,10 @@ class KubeOps:
             ops.append(Op.delete(eid))
         self._gitops_check(grant, ops, objs)
         actor = f"{grant.actor} (rollback to {version})"
-        failed = await self._write_all(ops, objs, actor)
+        wrote, failed = await self._write_all(ops, objs, actor)
         if failed:
             raise WippyError(INVALID, f"rollback to {version} not done (what was written is put back): {failed}")
-        self._events(ops, objs, "McpRollback", f"mcp:{grant.actor} (token {grant.id}) rolled back {{id}} "
+        await self._events(ops, objs | wrote, "McpRollback", f"mcp:{grant.actor} (token {grant.id}) rolled back {{id}} "
                                                f"to app version {version}")
         return {"restored": version, "changed": [op.id for op in ops], "kept": kept}
 
@@ -317,40 +317,45 @@ class KubeOps:
         problems = check_changes(ops, entries, validate_entry)
         if problems:
             return {"applied": False, "problems": problems}
-        failed = await self._write_all(ops, objs, grant.actor)
+        wrote, failed = await self._write_all(ops, objs, grant.actor)
         if failed:
             return {"applied": False, "problems": [failed]}
         who = f"mcp:{grant.actor} (token {grant.id})"
-        self._events(ops, objs, "McpApply", who + " {action}d {id}")
+        await self._events(ops, objs | wrote, "McpApply", who + " {action}d {id}")
         # what each write produced: the object's generation (the operator records it as a revision)
         out: dict[str, Any] = {"applied": True, "written": [op.id for op in ops], "generations": {
-            op.id: None if op.action == "delete" else self._wrote[op.id]["metadata"].get("generation") for op in ops}}
+            op.id: None if op.action == "delete" else wrote[op.id]["metadata"].get("generation") for op in ops}}
         if not run_tests:
             return out
         report = await self._run_tests(tests, {op.id for op in ops})
         out["tests"] = report.to_dict()
         if not report.ok:
-            await asyncio.to_thread(self._undo, self._written, f"{grant.actor} (tests failed)")
-            self._events(ops, objs, "McpApplyRolledBack", who + " {action} of {id} put back: its tests failed",
+            await asyncio.to_thread(self._undo, [(op, objs.get(op.id)) for op in ops], f"{grant.actor} (tests failed)")
+            await self._events(ops, objs | wrote, "McpApplyRolledBack", who + " {action} of {id} put back: its tests failed",
                          "Warning")
             out["rolled_back"] = True
         return out
 
-    async def _write_all(self, ops: list[Op], objs: dict[str, dict], actor: str) -> dict | None:
-        """Write every op, or (on the first refused write) put back those written and say why."""
-        self._written: list[tuple[Op, dict | None]] = []
-        self._wrote: dict[str, dict] = {}
+    async def _write_all(self, ops: list[Op], objs: dict[str, dict], actor: str) -> tuple[dict[str, dict], dict | None]:
+        """Write every op: (the objects written by entry id, None), or, on the first refused write,
+        put back those written and say why."""
+        written: list[tuple[Op, dict | None]] = []
+        wrote: dict[str, dict] = {}
         for op in ops:
             try:
-                self._wrote[op.id] = await asyncio.to_thread(self._write, op, objs.get(op.id), actor)
+                wrote[op.id] = await asyncio.to_thread(self._write, op, objs.get(op.id), actor)
             except Exception as e:
-                await asyncio.to_thread(self._undo, self._written, actor)
+                await asyncio.to_thread(self._undo, written, actor)
                 msg = getattr(e, "reason", None) or str(e)
-                return {"entry": op.id, "message": f"write refused: {msg}"}
-            self._written.append((op, objs.get(op.id)))
-        return None
+                return wrote, {"entry": op.id, "message": f"write refused: {msg}"}
+            written.append((op, objs.get(op.id)))
+        return wrote, None
 
-    def _events(self, ops: list[Op], objs: dict[str, dict], reason: str, message: str, type_: str = "Normal") -> None:
+    async def _events(self, ops: list[Op], objs: dict[str, dict], reason: str, message: str,
+                      type_: str = "Normal") -> None:
+        await asyncio.to_thread(self._record_events, ops, objs, reason, message, type_)
+
+    def _record_events(self, ops: list[Op], objs: dict[str, dict], reason: str, message: str, type_: str) -> None:
         """A Kubernetes Event per changed entry, regarding its custom resource (`kubectl get events`,
         `kubectl describe`); ``message`` may name {id} and {action}. Not being allowed to record
         them is logged and changes nothing else."""
@@ -358,7 +363,7 @@ class KubeOps:
         core = client.CoreV1Api(self.custom.api_client)
         now = datetime.datetime.now(datetime.timezone.utc).isoformat()
         for op in ops:
-            obj = self._wrote.get(op.id) or objs.get(op.id)
+            obj = objs.get(op.id)
             if not obj:
                 continue
             meta = obj["metadata"]
