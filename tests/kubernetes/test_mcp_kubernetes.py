@@ -92,9 +92,9 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
     # the operator keeps the agent's entry in its revision history, like any other
     def history() -> str:
         out = wippy("history", "hello:shout", "-n", ns, env=env).stdout
-        return out if "latest" in out else ""
-    lines = wait_for(history, timeout=60, what="revisions of hello:shout").splitlines()
-    assert lines[0].split()[:2] == ["REVISION", "CHANGED"] and len(lines) >= 2
+        return out if len(out.splitlines()) >= 2 else ""
+    lines = wait_for(history, timeout=120, interval=1, what="revisions of hello:shout").splitlines()
+    assert lines[0].split()[:2] == ["REVISION", "CHANGED"] and lines[-1].split()[-1] == "source"
 
     # the app's runtime, fed from the cluster as a pod is, runs the agent's test with the others
     # blocking is fine: the operator runs in its own process, and the MCP session is closed
@@ -219,7 +219,7 @@ async def test_agent_diff_rollback_logs_metrics_and_events(kube: KubeCluster, tm
                 await call(s, "logs", id="hello:ticker")
 
             # git changes its own entry: no rollback may undo that behind its back
-            vg = await head("")
+            vg = await until("the version without the agent's entries", lambda: head("-hello:ticker"))
             greet = get(kube, ns, "hello:greet")
             greet["spec"]["source"] = greet["spec"]["source"].replace("Hello, ", "Hi, ")
             kube.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(
