@@ -14,7 +14,7 @@ from wippy.lang.lint import LUA_KINDS, lint_source
 from wippy.kinds.models.catalog import EntryInvalid, entry_references, validate_entry
 from wippy.kube.manifests import ManifestError, from_object
 from wippy.loader.interpolate import InterpolationError, resolve_entry_data
-from wippy.registry.entry import Entry, InvalidEntryId
+from wippy.registry.entry import Entry, InvalidEntryId, resolve_ref
 
 # Ids in this namespace are provided by the runtime itself (e.g. wippy:terminal).
 BUILTIN_NS = "wippy"
@@ -82,14 +82,13 @@ def intrinsic(obj: dict, lua: LuaChecker) -> Intrinsic:
     warnings: tuple[str, ...] = ()
     if entry.kind in LUA_KINDS and isinstance(source, str):
         # type errors stop the entry before any pod tries it; imported libraries are other
-        # objects, so their types are not known here (the checker treats them as any)
+        # objects, any here: linked_lint checks against their types where references resolve
         data = entry.data or {}
         diags = lint_source(source, entry.id, kind=entry.kind, modules=data.get("modules") or (),
                             imports=data.get("imports") or {}, rules=True, method=data.get("method"))
-        errors = [f"{entry.id}:{d.line}: {d.code} {d.message}" for d in diags if d.severity == "error"]
-        if errors:
-            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-            return Intrinsic(Problem("LintFailed", "; ".join(errors[:3]) + more))
+        failed = _lint_failed(entry.id, diags)
+        if failed:
+            return Intrinsic(failed)
         warnings = tuple(f"{entry.id}:{d.line}: {d.code} {d.message}" for d in diags)
     return Intrinsic(None, frozenset(r for r in entry_references(entry) if not r.startswith(BUILTIN_NS + ":")),
                      warnings)
@@ -116,6 +115,44 @@ def missing_method(source: str, method: str) -> str | None:
         return None
     has = ", ".join(sorted(names)) or "no named fields"
     return f"method {method!r} is not in the table the code returns (it has {has})"
+
+
+def _lint_failed(entry: str, diags: list) -> Problem | None:
+    errors = [f"{entry}:{d.line}: {d.code} {d.message}" for d in diags if d.severity == "error"]
+    if not errors:
+        return None
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return Problem("LintFailed", "; ".join(errors[:3]) + more)
+
+
+LINKED_FIELDS = ("source", "modules", "imports", "method")
+
+
+def imported_ids(entry_id: str, spec: dict) -> set[str]:
+    """Full ids of the libraries an entry's spec imports (a bare name is in the entry's namespace)."""
+    ns = entry_id.rpartition(":")[0]
+    imports = spec.get("imports")
+    if not isinstance(imports, dict):
+        return set()
+    ids = set()
+    for target in imports.values():
+        try:
+            ids.add(resolve_ref(str(target), ns))
+        except InvalidEntryId:
+            pass   # the model's validation reports it
+    return ids
+
+
+def linked_lint(entry_id: str, kind: str, spec: dict, libraries: dict[str, dict]) -> Problem | None:
+    """Type errors of an entry checked against the libraries it imports (their specs by id), which
+    the intrinsic check cannot see: a call with the wrong argument types, a misused exported type."""
+    source = spec.get("source")
+    if kind not in LUA_KINDS or not isinstance(source, str):
+        return None
+    libs = {i: {k: s.get(k) for k in LINKED_FIELDS if s.get(k) is not None} for i, s in libraries.items()}
+    diags = lint_source(source, entry_id, kind=kind, modules=spec.get("modules") or (),
+                        imports=spec.get("imports") or {}, method=spec.get("method"), libraries=libs)
+    return _lint_failed(entry_id, diags)
 
 
 def missing_references(missing: set[str], where: str) -> Problem:

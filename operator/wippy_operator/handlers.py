@@ -51,6 +51,7 @@ from .state import AppKey, EntryKey, Group, State, entry_id
 log = logging.getLogger("wippy.operator")
 PLURALS = kinds_by_crd_plural()
 HTTP_SERVICE = "http.service"
+LIBRARY = "library.lua"
 HANDLER_WORKERS = 8
 FANOUT_WORKERS = 16  # re-evaluations of many entries wait mostly on the API server
 HOLD = 2.0  # seconds a new generation's "in progress" status waits for the pods' report
@@ -67,6 +68,8 @@ class Operator:
         self.lua = checks.LuaChecker()
         self.revisions = RevisionCache()
         self.checked: dict[EntryKey, tuple[tuple, checks.Intrinsic]] = {}  # by (uid, generation)
+        # the lint of an entry against the libraries it imports, by the (uid, generation) of each
+        self.linked: dict[EntryKey, tuple[tuple, checks.Problem | None]] = {}
         self.app_versions: dict[AppKey, tuple[str, str, int]] = {}  # last recorded: (app uid, hash, number)
         # an entry's active revision -> its spec hash ((uid, number) names one content for good)
         self.active_hashes: dict[EntryKey, tuple[tuple, str]] = {}
@@ -171,6 +174,7 @@ def _entry_event(plural: str):
             with STATE.object_lock(key):
                 groups = STATE.drop_entry(key)
                 OP.checked.pop(key, None)
+                OP.linked.pop(key, None)
                 OP.active_hashes.pop(key, None)
                 OP.revision_specs.pop(key, None)
                 OP.no_app_since.pop(key, None)
@@ -178,7 +182,7 @@ def _entry_event(plural: str):
                 OP.superseded.pop(key, None)
             PROJECTOR.project(key, {})
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
-            _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}))
+            _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}) | _importers(ns, obj))
             return
         started = time.monotonic()
         with STATE.object_lock(key):
@@ -187,12 +191,17 @@ def _entry_event(plural: str):
             old, before, after = STATE.put_entry(key, obj)
             app_affected = _reconcile_entry(key)
         metrics.DURATION.labels("entry").observe(time.monotonic() - started)
+        # a library's importers are linted against it: re-checked when it comes, goes or changes
+        importers = _importers(ns, obj) if old is None or old.get("spec") != obj.get("spec") else set()
         if old is None or before != after or _membership(old) != _membership(obj):
             # what referenced its old id, where it may be gone now, is checked again too
-            _membership_changed(before | after, skip=key,
-                                also=STATE.referrers(ns, {entry_id(old)}) if old is not None else set())
-        elif app_affected:
-            _mark_apps(after)
+            _membership_changed(before | after, skip=key, also=importers | (
+                STATE.referrers(ns, {entry_id(old)}) | _importers(ns, old) if old is not None else set()))
+        else:
+            if importers:
+                _reevaluate(sorted(importers - {key}))
+            if app_affected:
+                _mark_apps(after)
     handler.__name__ = f"entry_{plural}"
     return handler
 
@@ -287,6 +296,23 @@ def _mark_apps(groups: frozenset[Group] | set[Group]) -> None:
             OP.app_status.mark(group.app_key())
 
 
+def _importers(ns: str, body: dict) -> set[EntryKey]:
+    """When `body` is a library: the entries that import it, directly or through other libraries."""
+    found: set[EntryKey] = set()
+    todo = [body]
+    seen: set[str | None] = set()
+    while todo:
+        lib = todo.pop()
+        if _wippy_kind(lib) != LIBRARY or entry_id(lib) in seen:
+            continue
+        seen.add(entry_id(lib))
+        for k in STATE.referrers(ns, {entry_id(lib)}) - found:
+            found.add(k)
+            if (b := STATE.entries.get(k)) is not None:
+                todo.append(b)
+    return found
+
+
 def _reevaluate(keys: list[EntryKey], contexts: list[contextvars.Context] | None = None) -> None:
     # each task runs in a copy of this handler's context (or the one it was asked from), where kopf
     # can post Events; the apps are looked at once all are done (a version recorded from a
@@ -319,7 +345,8 @@ def _reconcile_entry(key: EntryKey) -> bool:
     groups = STATE.groups_of(key)
     found = _intrinsic(key, body)
     STATE.set_references(key, found.references)
-    problem = _collision(key) or found.problem or _missing_references(groups, found.references)
+    problem = _collision(key) or found.problem or _missing_references(groups, found.references) \
+        or _linked_lint(key, body, groups)
     STATE.set_blocked(key, problem is not None and problem.reason in MEMBERSHIP_REASONS)
     latest, active = status.get("latestRevision"), status.get("activeRevision")
     history = History(OP.api.apps, body, OP.revisions)
@@ -557,6 +584,46 @@ def _intrinsic(key: EntryKey, body: dict) -> checks.Intrinsic:
             more = f" (and {len(cached[1].warnings) - 5} more)" if len(cached[1].warnings) > 5 else ""
             kopf.warn(body, reason="LintWarnings", message="; ".join(shown) + more)
     return cached[1]
+
+
+def _linked_lint(key: EntryKey, body: dict, groups: frozenset[Group]) -> checks.Problem | None:
+    """Lint errors against the libraries the entry imports (their types, not `any`), in each app
+    that runs it. Redone only when the entry or one of those libraries has a new generation."""
+    spec = body.get("spec") or {}
+    eid, kind = entry_id(body), _wippy_kind(body)
+    if not spec.get("imports") or not eid or kind is None:
+        return None
+    for group in sorted(groups, key=lambda g: (g.name or "", g.app)):
+        libraries = _libraries(key[0], eid, spec, group)
+        meta = body["metadata"]
+        version = ((meta.get("uid"), meta.get("generation")),
+                   tuple(sorted((i, (b["metadata"].get("uid"), b["metadata"].get("generation")))
+                                for i, b in libraries.items())))
+        cached = OP.linked.get(key)
+        if cached is None or cached[0] != version:
+            libs = {i: b.get("spec") or {} for i, b in libraries.items()}
+            cached = OP.linked[key] = (version, checks.linked_lint(eid, kind, spec, libs))
+        if cached[1] is not None:
+            return cached[1]
+    return None
+
+
+def _libraries(ns: str, eid: str, spec: dict, group: Group) -> dict[str, dict]:
+    """The bodies of the libraries an entry imports in a group, and of those they import."""
+    found: dict[str, dict] = {}
+    todo = sorted(checks.imported_ids(eid, spec))
+    while todo:
+        lib_id = todo.pop()
+        if lib_id in found or lib_id == eid:
+            continue
+        # of two claimants of an id the older serves it (see _collision)
+        claims = sorted(STATE.claiming(ns, lib_id, frozenset({group})),
+                        key=lambda c: (c[1]["metadata"].get("creationTimestamp") or "", c[0][1], c[0][2]))
+        if not claims or _wippy_kind(claims[0][1]) != LIBRARY:
+            continue   # a missing one is a MissingReference; a non-library is not linted as one
+        found[lib_id] = claims[0][1]
+        todo.extend(sorted(checks.imported_ids(lib_id, claims[0][1].get("spec") or {})))
+    return found
 
 
 def _collision(key: EntryKey) -> checks.Problem | None:

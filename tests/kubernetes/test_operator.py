@@ -135,6 +135,54 @@ def test_a_type_error_is_stalled_as_lint_failed_and_warnings_are_events(kube, op
     warned = get(kube, ns, "functionlua/app.warned")
     assert condition(warned, "Stalled").get("status") != "True"  # warnings do not stop an entry
 
+def test_a_call_into_a_library_with_wrong_types_is_lint_failed_until_the_library_fits(kube, operator, ns):
+    library = {"apiVersion": "wippy.ai/v1alpha1", "kind": "LibraryLua",
+               "metadata": {"name": "app.mathlib", "labels": {"wippy.ai/app": "demo"}},
+               "spec": {"id": "app:mathlib", "source": "local M = {}\nfunction M.double(n: integer): integer\n"
+                                                       "  return n * 2\nend\nreturn M"}}
+    caller = function("app:caller", 'local m = require("m")\nlocal function f()\n  return m.double("two")\nend\n'
+                                    "return {f = f}")
+    caller["spec"]["imports"] = {"m": "app:mathlib"}
+    apply(kube, ns, library, caller)
+    ready = wait_for(lambda: (c := condition(get(kube, ns, "functionlua/app.caller"), "Ready"))
+                     and c.get("reason") == "LintFailed" and c, what="LintFailed against the library's types")
+    assert ready["status"] == "False"
+    assert "app:caller:3: E0001 \"two\" not assignable to integer (argument 1 of 'm.double')" in ready["message"]
+    assert revisions(kube, ns, "app.caller") == []
+
+    # the library now takes a string: the caller is checked again, without being touched itself
+    library["spec"]["source"] = "local M = {}\nfunction M.double(n: string): string\n  return n .. n\nend\nreturn M"
+    apply(kube, ns, library)
+    wait_for(lambda: get(kube, ns, "functionlua/app.caller").get("status", {}).get("latestRevision") == 1,
+             what="the caller accepted once the library fits")
+    assert condition(get(kube, ns, "functionlua/app.caller"), "Stalled")["status"] == "False"
+
+    # through a second library: one that re-exports the first, which changes back to integer
+    relay = {"apiVersion": "wippy.ai/v1alpha1", "kind": "LibraryLua",
+             "metadata": {"name": "app.relay", "labels": {"wippy.ai/app": "demo"}},
+             "spec": {"id": "app:relay", "imports": {"m": "app:mathlib"},
+                      "source": 'local m = require("m")\nreturn {double = m.double}'}}
+    second = function("app:second", 'local r = require("r")\nreturn {f = function() return r.double("x") end}')
+    second["spec"]["imports"] = {"r": "app:relay"}
+    apply(kube, ns, relay, second)
+    wait_for(lambda: get(kube, ns, "functionlua/app.second").get("status", {}).get("latestRevision") == 1,
+             what="the second caller accepted")
+    library["spec"]["source"] = "local M = {}\nfunction M.double(n: integer): integer\n  return n * 2\nend\nreturn M"
+    apply(kube, ns, library)
+    ready = wait_for(lambda: (c := condition(get(kube, ns, "functionlua/app.second"), "Ready"))
+                     and c.get("reason") == "LintFailed" and c, what="LintFailed through the relay library")
+    assert "app:second:2: E0001" in ready["message"]
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app.caller"), "Ready").get("reason") == "LintFailed",
+             what="the first caller LintFailed again")
+
+    # fixing the call itself clears it too
+    caller["spec"]["source"] = 'local m = require("m")\nlocal function f()\n  return m.double(2)\nend\nreturn {f = f}'
+    apply(kube, ns, caller)
+    wait_for(lambda: get(kube, ns, "functionlua/app.caller").get("status", {}).get("latestRevision") == 2
+             and condition(get(kube, ns, "functionlua/app.caller"), "Stalled").get("status") == "False",
+             what="the caller accepted once the call fits")
+
+
 def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
     service = {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessService",
                "metadata": {"name": "app.svc", "labels": {"wippy.ai/app": "demo"}},

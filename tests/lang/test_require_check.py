@@ -42,3 +42,15 @@ async def test_an_undeclared_import_is_an_error_at_lint_time_and_at_run_time(app
     assert await app.run(src, imports={"util": "app:util"}) == 1
     assert lint_source(src, method="main", imports={"util": "app:util"},
                        libraries={"app:util": "return {n = 1}"}) == []
+
+
+def test_a_library_given_as_entry_data_resolves_its_own_imports():
+    # the operator hands the linter each imported library's spec: one library re-exporting another
+    relay = {"source": 'local m = require("m")\nreturn {double = m.double}', "imports": {"m": "app:mathlib"}}
+    mathlib = "local M = {}\nfunction M.double(n: integer): integer\n    return n * 2\nend\nreturn M"
+    src = 'local r = require("r")\nfunction main(): integer\n    return r.double("x")\nend\n'
+    diags = lint_source(src, method="main", imports={"r": "app:relay"},
+                        libraries={"app:relay": relay, "app:mathlib": mathlib})
+    assert [(d.code, d.line) for d in diags] == [("E0001", 3)]
+    # without the library it imports, the relay's export is any: nothing to report
+    assert lint_source(src, method="main", imports={"r": "app:relay"}, libraries={"app:relay": relay}) == []

@@ -231,11 +231,12 @@ class _Src:
 
 def lint_source(source: str, chunk: str = "app:main", *, kind: str = "function.lua", modules=(), imports=None,
                 rules: bool = False, libraries: Optional[dict] = None, method: Optional[str] = None) -> list[Diagnostic]:
-    """Diagnostics for one source (tests, the operator): libraries maps id -> library source."""
+    """Diagnostics for one source (tests, the operator): libraries maps id -> library source, or
+    its entry data (source, modules, imports), which the libraries' own requires resolve by."""
     entries = {chunk: _Src(kind, {"source": source, "modules": list(modules), "imports": dict(imports or {}),
                                   "method": method})}
-    for lib_id, lib_src in (libraries or {}).items():
-        entries[lib_id] = _Src("library.lua", {"source": lib_src})
+    for lib_id, lib in (libraries or {}).items():
+        entries[lib_id] = _Src("library.lua", dict(lib) if isinstance(lib, dict) else {"source": lib})
     return Linter(entries, rules).lint_entry(chunk).diagnostics
 
 
