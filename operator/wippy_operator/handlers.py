@@ -35,8 +35,8 @@ from pydantic import ValidationError
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
 from wippy.kube.app_history import APP_PIN_ANNOTATION, app_history, entry_key, version_base
-from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, PIN_ANNOTATION, History, json_body, pinned_revision,
-                                  revision_name, spec_hash)
+from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, PIN_ANNOTATION, History, changed_by, json_body,
+                                  pinned_revision, revision_name, spec_hash)
 from wippy.registry.errors import format_validation_errors
 
 from wippy.kube import projection as maps
@@ -724,7 +724,8 @@ def _app_version(key: AppKey, body: dict, entries: list[dict]) -> int | None:
         digest = _revision_hash(b, active)
         if digest is None:
             return None
-        content[entry_key(b)] = {"id": entry_id(b), "hash": digest}
+        content[entry_key(b)] = {"id": entry_id(b), "hash": digest,
+                                 **({"by": by} if (by := changed_by(b, digest)) else {})}
     if not content:
         return None
     version = {"entries": content}

@@ -95,6 +95,7 @@ async def test_agent_changes_are_custom_resources_under_the_gitops_rule(kube: Ku
         return out if len(out.splitlines()) >= 2 else ""
     lines = wait_for(history, timeout=120, interval=1, what="revisions of hello:shout").splitlines()
     assert lines[0].split()[:2] == ["REVISION", "CHANGED"] and lines[-1].split()[-1] == "source"
+    assert "BY" in lines[0].split() and all("mcp:k8s-agent" in line for line in lines[1:]), lines
 
     # the app's runtime, fed from the cluster as a pod is, runs the agent's test with the others
     # blocking is fine: the operator runs in its own process, and the MCP session is closed
@@ -188,6 +189,9 @@ async def test_agent_diff_rollback_logs_metrics_and_events(kube: KubeCluster, tm
             assert (await call(s, "apply", changes=[{"action": "update", "entry": {
                 "id": "hello:shout", "kind": "function.lua", "source": HEY, "method": "main"}}]))["applied"] is True
             v2 = await until("the version with the new shout", lambda: head("~hello:shout"))
+            # each version names who wrote what changed in it: the agent here, git further down
+            assert [r["summary"] for r in await call(s, "history") if r["version"] == v2] == [
+                "~hello:shout(mcp:k8s-agent)"]
             await until("the pod serving the new shout", lambda: ticks("HEY, POD!"))
             # the pod reports the agent's change in the entry's status, as for any other change
             async def reported():
@@ -226,6 +230,9 @@ async def test_agent_diff_rollback_logs_metrics_and_events(kube: KubeCluster, tm
                 {k: greet[k] for k in ("apiVersion", "kind", "spec")} | {"metadata": {
                     "name": "hello.greet", "labels": greet["metadata"]["labels"]}}))
             await until("git's version", lambda: head("~hello:greet"))
+            app_history = wippy("history", "--app", "hello-world", "-n", ns, env=env).stdout
+            assert "~hello:greet" in app_history and "~hello:greet(" not in app_history, app_history
+            assert f"~hello:shout(mcp:k8s-agent (rollback to {v1}))" in app_history, app_history
             with pytest.raises(ToolFailed, match="hello:greet is not agent-owned"):
                 await call(s, "rollback", version=vg)
             assert "Hi, " in get(kube, ns, "hello:greet")["spec"]["source"]

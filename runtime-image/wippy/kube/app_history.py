@@ -41,12 +41,16 @@ def entry_key(obj: dict) -> str:
 
 
 def version_summary(old: dict | None, new: dict) -> str:
-    """`+app:new ~app:changed -app:gone`, by entry id."""
+    """`+app:new ~app:changed(mcp:agent) -app:gone`, by entry id, with who wrote a spec when known."""
     before, after = (old or {}).get("entries") or {}, new.get("entries") or {}
     if old is None:
         return f"{len(after)} entries"
-    parts = [f"+{after[k]['id']}" for k in sorted(set(after) - set(before))]
-    parts += [f"~{after[k]['id']}" for k in sorted(set(after) & set(before)) if after[k] != before[k]]
+
+    def named(k: str) -> str:
+        by = after[k].get("by")
+        return f"{after[k]['id']}({by})" if by else after[k]["id"]
+    parts = [f"+{named(k)}" for k in sorted(set(after) - set(before))]
+    parts += [f"~{named(k)}" for k in sorted(set(after) & set(before)) if after[k]["hash"] != before[k]["hash"]]
     parts += [f"-{before[k]['id']}" for k in sorted(set(before) - set(after))]
     return " ".join(parts) or "no change"
 

@@ -27,6 +27,10 @@ HISTORY_LIMIT = 10
 ENTRY_LABEL = f"{GROUP}/entry"
 HASH_LABEL = f"{GROUP}/spec-hash"
 PIN_ANNOTATION = f"{GROUP}/pin-revision"
+# who wrote a spec (an MCP agent: `mcp:<actor>`), and the hash of the spec they wrote: the name
+# only holds for that spec, so a later edit by anyone else is never attributed to them
+CHANGED_BY = f"{GROUP}/changed-by"
+CHANGED_SPEC = f"{GROUP}/changed-spec"
 
 
 class HistoryError(RuntimeError):
@@ -42,6 +46,12 @@ def entry_label(name: str) -> str:
     if len(name) <= 63:
         return name
     return name[:46].rstrip("-.") + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def changed_by(obj: dict, digest: str) -> str | None:
+    """Who wrote the spec whose hash is ``digest``, when the object says so."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(CHANGED_BY) if annotations.get(CHANGED_SPEC) == digest else None
 
 
 def revision_name(name: str, revision: int) -> str:
@@ -146,7 +156,8 @@ class History:
             "metadata": {
                 "name": revision_name(self.base, number),
                 "labels": {self.label_key: self.label, HASH_LABEL: digest},
-                "annotations": {f"{GROUP}/generation": str(self.obj["metadata"].get("generation", ""))},
+                "annotations": {f"{GROUP}/generation": str(self.obj["metadata"].get("generation", "")),
+                                **({CHANGED_BY: by} if (by := changed_by(self.obj, digest)) else {})},
                 "ownerReferences": [{"apiVersion": API_VERSION, "kind": self.obj["kind"], "name": self.name,
                                      "uid": self.uid, "controller": True}],
             },
@@ -234,12 +245,13 @@ def cmd_history(args) -> int:
     revs = History(apps, obj).list()
     latest = (obj.get("status") or {}).get("latestRevision")
     active = (obj.get("status") or {}).get("activeRevision")
-    print(f"{'REVISION':<9} {'CHANGED':<20} {'':<14} CHANGE")
+    print(f"{'REVISION':<9} {'CHANGED':<20} {'':<14} {'BY':<16} CHANGE")
     prev = None
     for r in revs:
         marks = [m for m, n in (("latest", latest), ("active", active)) if n == r["revision"]]
         when = r["metadata"].get("creationTimestamp", "").replace("T", " ").rstrip("Z")
-        print(f"{r['revision']:<9} {when:<20} {','.join(marks):<14} {change_summary(prev, r['data'])}")
+        by = (r["metadata"].get("annotations") or {}).get(CHANGED_BY) or "-"
+        print(f"{r['revision']:<9} {when:<20} {','.join(marks):<14} {by:<16} {change_summary(prev, r['data'])}")
         prev = r["data"]
     return 0
 

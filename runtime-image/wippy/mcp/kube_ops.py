@@ -24,6 +24,7 @@ from ..kinds.models.catalog import validate_entry
 from ..kube.crds import crd_groups, default_selector
 from ..kube.manifests import from_object, spec_to_entry, to_object
 from ..kube.naming import GROUP, VERSION, crd_kind, object_name, plural
+from ..kube.revisions import CHANGED_BY, CHANGED_SPEC, spec_hash
 from ..registry import Entry, Op
 from ..testing.runner import Runner, discover
 from .ops import changes_to_ops, check_changes, is_test_of
@@ -33,7 +34,6 @@ log = logging.getLogger("wippy.mcp")
 
 FIELD_MANAGER = "wippy"
 OWNED_LABEL = "wippy.ai/agent-owned"
-CHANGED_BY = "wippy.ai/changed-by"
 APP_LABEL = "wippy.ai/app"
 RUNTIME_LABEL = "app.kubernetes.io/name=wippy-runtime"   # the operator's runtime pods (children.pod_labels)
 METRICS_PORT = 9464   # the runtime's /metrics, /livez, /readyz and /logs when its pod names no `metrics` port
@@ -393,7 +393,7 @@ class KubeOps:
         body = to_object(op.entry, self.app, ns)
         meta = body["metadata"]
         meta["labels"][OWNED_LABEL] = "true"
-        meta["annotations"] = {CHANGED_BY: f"mcp:{actor}"}
+        meta["annotations"] = {CHANGED_BY: f"mcp:{actor}", CHANGED_SPEC: spec_hash(body.get("spec") or {})}
         if current is None:
             return self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, pl, body,
                                                                field_manager=FIELD_MANAGER)
@@ -416,7 +416,8 @@ class KubeOps:
                 body = {k: v for k, v in before.items() if k != "status"}
                 meta = body["metadata"] = {k: v for k, v in before["metadata"].items()
                                            if k in ("name", "namespace", "labels", "annotations")}
-                meta["annotations"] = {**(meta.get("annotations") or {}), CHANGED_BY: f"mcp:{actor}"}
+                meta["annotations"] = {**(meta.get("annotations") or {}), CHANGED_BY: f"mcp:{actor}",
+                                       CHANGED_SPEC: spec_hash(body.get("spec") or {})}
                 if op.action == "delete":
                     self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, pl, body,
                                                                 field_manager=FIELD_MANAGER)
