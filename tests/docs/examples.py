@@ -43,17 +43,15 @@ from lupa import lua54
 
 from wippy.modules import BY_NAME, INTERNAL
 
+from tests.harness.wippy_docs import DOCS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
 
 def docs_root() -> Path | None:
-    """The docs folder: shared/wippy-docs/lua beside the repository (or its parent)."""
-    for base in (ROOT.parent, ROOT.parent.parent):
-        p = base / "shared" / "wippy-docs" / "lua"
-        if p.is_dir():
-            return p
-    return None
+    """The docs' Lua pages (`lua/` of the Wippy documentation)."""
+    return DOCS / "lua" if DOCS is not None else None
 
 
 # Module names the docs define (every `require` of a Loading section), implemented or not.

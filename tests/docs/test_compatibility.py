@@ -7,7 +7,6 @@ documentation names.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,18 +16,17 @@ from wippy.http import middleware
 from wippy.kinds.models.catalog import MODELS
 from wippy.modules import BY_NAME, INTERNAL
 
+from tests.harness.wippy_docs import ABSENT, DOCS
+
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "compatibility.md"
 STATES = {"✓", "partial", "missing", "not planned"}
 IMPLEMENTED = {"✓", "partial"}
 
 
-def _docs_dir() -> Path | None:
-    candidates = [os.environ.get("WIPPY_DOCS"), "/work/shared/wippy-docs", ROOT.parent / "shared" / "wippy-docs"]
-    for c in candidates:
-        if c and (Path(c) / "guides" / "entry-kinds.md").is_file():
-            return Path(c)
-    return None
+def _docs_dir() -> Path:
+    assert DOCS is not None
+    return DOCS
 
 
 def _sections() -> dict[str, list[list[str]]]:
@@ -98,7 +96,7 @@ def test_bytecode_kinds_are_refused_as_the_table_says():
 
 
 # ------------------------------------------------------------ against the documentation itself
-docs = pytest.mark.skipif(_docs_dir() is None, reason="the Wippy documentation is not at hand (set WIPPY_DOCS)")
+docs = pytest.mark.skipif(DOCS is None, reason=ABSENT)
 
 
 @docs

@@ -17,6 +17,8 @@ from aiohttp import web
 from wippy.engine.errors import WippyError
 from wippy.runtime import Runtime
 
+from tests.harness.wippy_docs import ABSENT
+
 from .examples import Example, docs_root, examples, pages, setup_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -25,7 +27,7 @@ EXAMPLE_TIMEOUT = 10.0
 
 def _params():
     if docs_root() is None:
-        return [pytest.param(None, marks=pytest.mark.skip(reason="docs folder shared/wippy-docs not found"))]
+        return [pytest.param(None, marks=pytest.mark.skip(reason=ABSENT))]
     out = []
     for page in pages():
         if setup_for(page) is None:

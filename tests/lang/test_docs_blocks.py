@@ -14,10 +14,11 @@ import pytest
 
 from wippy.lang import LuaSyntaxError, SyntaxChecker, parse
 
-_REPO = Path(__file__).resolve().parents[2]
-DOCS = next((p for p in (_REPO.parent / "shared" / "wippy-docs", _REPO.parent.parent / "shared" / "wippy-docs")
-             if p.is_dir()), _REPO / "wippy-docs-missing")
-pytestmark = pytest.mark.skipif(not DOCS.is_dir(), reason="the Wippy docs folder (../shared/wippy-docs) is absent")
+from tests.harness.wippy_docs import ABSENT
+from tests.harness.wippy_docs import DOCS as WIPPY_DOCS
+
+DOCS = WIPPY_DOCS or Path("wippy-docs-missing")
+pytestmark = pytest.mark.skipif(WIPPY_DOCS is None, reason=ABSENT)
 
 NOT_CODE = {
     ("framework/dataflow.md", "flow.create()"),  # builder reference with `:[operation]`
