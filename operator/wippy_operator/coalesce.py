@@ -17,27 +17,14 @@ log = logging.getLogger("wippy.operator")
 K = TypeVar("K", bound=Hashable)
 
 
-class Coalescer(Generic[K]):
-    """``busy_share``: the part of the time the worker may spend computing. A pass over a large app
-    (thousands of entries) takes tens of milliseconds of the GIL that the handlers need; the pause
-    after it grows with it, so a burst is summed up less often instead of starving the handlers."""
+class _Worker:
+    """A daemon thread that waits on ``_cond`` for work marked by the handlers, until stopped."""
 
-    def __init__(self, work: Callable[[K], None], interval: float = 0.2, name: str = "coalescer",
-                 busy_share: float = 0.25):
-        self._work = work
-        self._interval = interval
-        self._idle_per_busy = (1 - busy_share) / busy_share
+    def __init__(self, name: str):
         self._name = name
-        self._dirty: dict[K, contextvars.Context] = {}
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
-
-    def mark(self, key: K) -> None:
-        # the caller's context (a kopf handler's) lets the work post Kubernetes Events
-        with self._cond:
-            self._dirty[key] = contextvars.copy_context()
-            self._cond.notify()
 
     def start(self) -> None:
         with self._cond:
@@ -52,6 +39,29 @@ class Coalescer(Generic[K]):
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Coalescer(_Worker, Generic[K]):
+    """``busy_share``: the part of the time the worker may spend computing. A pass over a large app
+    (thousands of entries) takes tens of milliseconds of the GIL that the handlers need; the pause
+    after it grows with it, so a burst is summed up less often instead of starving the handlers."""
+
+    def __init__(self, work: Callable[[K], None], interval: float = 0.2, name: str = "coalescer",
+                 busy_share: float = 0.25):
+        super().__init__(name)
+        self._work = work
+        self._interval = interval
+        self._idle_per_busy = (1 - busy_share) / busy_share
+        self._dirty: dict[K, contextvars.Context] = {}
+
+    def mark(self, key: K) -> None:
+        # the caller's context (a kopf handler's) lets the work post Kubernetes Events
+        with self._cond:
+            self._dirty[key] = contextvars.copy_context()
+            self._cond.notify()
 
     def _run(self) -> None:
         while True:
@@ -70,20 +80,17 @@ class Coalescer(Generic[K]):
             time.sleep(max(self._interval, (time.thread_time() - cpu) * self._idle_per_busy))
 
 
-class Later(Generic[K]):
+class Later(_Worker, Generic[K]):
     """Keys handled once, some seconds after they were first marked (marks meanwhile are one):
     what is worth waiting a moment for, since it may not be needed by then. ``work`` takes the
     batch of keys that are due, each with the context it was marked in."""
 
     def __init__(self, work: Callable[[list[tuple[K, contextvars.Context]]], None], name: str = "later"):
+        super().__init__(name)
         self._work = work
-        self._name = name
         self._due: dict[K, contextvars.Context] = {}
         self._heap: list[tuple[float, int, K]] = []
         self._order = itertools.count()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
 
     def mark(self, key: K, delay: float) -> None:
         with self._cond:
@@ -91,20 +98,6 @@ class Later(Generic[K]):
                 self._due[key] = contextvars.copy_context()
                 heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), key))
                 self._cond.notify()
-
-    def start(self) -> None:
-        with self._cond:
-            self._stopping = False
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while True:
