@@ -408,6 +408,30 @@ async def test_budget_kill_is_not_swallowed(make_app):
     assert exc.value.kind == "LimitExceeded"
 
 
+# json runs its loops with the count hook off (calling it itself): user code reached from inside
+# an encode, and code after one, must still be under the budget
+@pytest.mark.parametrize("body", [
+    "json.encode({1, setmetatable({}, {__len = function() while true do end end})})",
+    "json.encode({a = {errors.new({message = setmetatable({}, {__tostring = function() while true do end end})})}})",
+    "json.encode({1, 2, 3}); json.decode(string.rep(' ', 600) .. '[1]'); while true do end",
+    "local ok = pcall(json.encode, {setmetatable({}, {__len = function() error('x') end})}); while true do end",
+])
+async def test_budget_still_holds_around_and_inside_encode(make_app, body):
+    app = make_app(max_instructions=200_000)
+    with pytest.raises(WippyError) as exc:
+        await app.run(f"local json = require('json')\nreturn function() {body} end", modules=["json"])
+    assert exc.value.kind == "LimitExceeded"
+
+
+async def test_encode_with_metamethods_and_specials_is_unchanged(app):
+    res = await run(app, """
+    local t = setmetatable({10, 20}, {__len = function() return 2 end, __index = function() return 0 end})
+    local e = errors.new({message = "boom", kind = errors.NOT_FOUND})
+    return {json.encode({t, {x = e}}), json.encode(setmetatable({b = 1, a = 2}, {}))}
+    """)
+    assert res == ['[[10,20],{"x":"boom"}]', '{"a":2,"b":1}']
+
+
 # ------------------------------------------------------------------ the fast decoder (512 bytes to 2 MB)
 SAME_AS_LUA = r"""
 local function same(a, b, path)

@@ -139,10 +139,43 @@ local FAIL = {}
 local buf, n
 local str    -- the text being decoded
 local YIELD = S.YIELD
+
+-- A count hook (core.lua's budget_hook) makes the VM trace every instruction, about a third of
+-- the encoder's time. Encoding and decoding run with the hook off and call it themselves every
+-- STEP values (about the hook's interval in instructions), so budgets, preemption and kills
+-- work as before; a table with a metatable (its metamethods are user code) is encoded with the
+-- hook back on.
+local gethook, sethook = debug.gethook, debug.sethook
+local STEP = 400
+local steps = STEP
+local hook_fn, hook_mask, hook_count, hook_off = nil, nil, nil, false
+
 local function pause()
-  local b, k, s = buf, n, str
+  local b, k, s, f, m, c, off = buf, n, str, hook_fn, hook_mask, hook_count, hook_off
   YIELD.y()
-  buf, n, str = b, k, s
+  buf, n, str, hook_fn, hook_mask, hook_count, hook_off = b, k, s, f, m, c, off
+end
+
+local function tick()
+  steps = STEP
+  if hook_off then hook_fn("count") end
+  if YIELD.f then pause() end
+end
+
+-- pcall(fn, a, b) with the count hook off
+local function unhooked(fn, a, b)
+  local sf, sm, sc, soff = hook_fn, hook_mask, hook_count, hook_off
+  local f, m, c = gethook()
+  if type(f) == "function" then
+    sethook()
+    hook_fn, hook_mask, hook_count, hook_off = f, m, c, true
+  else
+    f, hook_off = nil, false
+  end
+  local ok, v = pcall(fn, a, b)
+  if f then sethook(f, m, c) end
+  hook_fn, hook_mask, hook_count, hook_off = sf, sm, sc, soff
+  return ok, v
 end
 
 local encode_table
@@ -183,10 +216,23 @@ local function new_shape(t, node)
   return shape
 end
 
+local encode_plain
+
 encode_table = function(t, depth)
   if depth > MAX_DEPTH then FAIL.msg = E_DEPTH; error(FAIL, 0) end
   local mt = getmetatable(t)
-  if mt ~= nil and encode_special(t, mt, depth) then return end
+  if mt == nil then return encode_plain(t, depth) end
+  if hook_off then
+    sethook(hook_fn, hook_mask, hook_count); hook_off = false
+    if not encode_special(t, mt, depth) then encode_plain(t, depth) end
+    sethook(); hook_off = true
+    return
+  end
+  if not encode_special(t, mt, depth) then encode_plain(t, depth) end
+end
+
+-- a table without a metatable, or one whose metatable is not a runtime type's
+encode_plain = function(t, depth)
   local len = #t
   if len > 0 then
     -- array candidate: every key must be 1..len
@@ -200,7 +246,7 @@ encode_table = function(t, depth)
     end
     n = n + 1; buf[n] = "["
     for i = 1, len do
-      if YIELD.f then pause() end
+      steps = steps - 1; if steps == 0 then tick() end
       if i > 1 then n = n + 1; buf[n] = "," end
       local v = t[i]
       local tv = type(v)
@@ -241,7 +287,7 @@ encode_table = function(t, depth)
     local shape = node[LEAF] or new_shape(t, node)
     local keys, prefixes = shape[1], shape[2]
     for i = 1, #keys do
-      if YIELD.f then pause() end
+      steps = steps - 1; if steps == 0 then tick() end
       local v = t[keys[i]]
       n = n + 1; buf[n] = prefixes[i]
       local tv = type(v)
@@ -289,7 +335,7 @@ encode_table = function(t, depth)
   end
   if nk > 1 then sort(keys) end
   for i = 1, nk do
-    if YIELD.f then pause() end
+    steps = steps - 1; if steps == 0 then tick() end
     local key = keys[i]
     local v
     if map and map[key] ~= nil then v = t[map[key]] else v = t[key] end
@@ -330,7 +376,7 @@ local function encode_to_string(v)
   if nshapes >= SHAPES_MAX then SHAPES, nshapes = {}, 0 end
   local sb, sn = buf, n
   buf, n = {}, 0
-  local ok, err = pcall(encode_table, v, 0)
+  local ok, err = unhooked(encode_table, v, 0)
   local out = ok and concat(buf, "", 1, n) or nil
   buf, n = sb, sn
   if not ok then
@@ -368,7 +414,7 @@ local function decode_escaped(pos, e)
   local p = e
   local c
   while true do
-    if YIELD.f then pause() end
+    steps = steps - 1; if steps == 0 then tick() end
     -- p is at a backslash
     local ec = byte(str, p + 1)
     if ec == nil then derr("unexpected end of JSON input in string", p + 1) end
@@ -475,7 +521,7 @@ decode_value = function(pos, depth)
     if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
     if c == 125 then return t, pos + 1 end
     while true do
-      if YIELD.f then pause() end
+      steps = steps - 1; if steps == 0 then tick() end
       -- key (a string; the common case has no escapes and is cached)
       if c ~= 34 then derr("invalid " .. char_desc(pos) .. " looking for beginning of object key string", pos) end
       local e = find(str, '"', pos + 1, true)
@@ -513,7 +559,7 @@ decode_value = function(pos, depth)
     if c == 32 or c == 10 or c == 13 or c == 9 then pos = skip_ws(pos); c = byte(str, pos) end
     if c == 93 then return t, pos + 1 end
     while true do
-      if YIELD.f then pause() end
+      steps = steps - 1; if steps == 0 then tick() end
       local v
       if c == 34 then v, pos = decode_string(pos)
       else v, pos = decode_other(c, pos, depth + 1) end
@@ -544,7 +590,7 @@ local function decode_string_value(s)
   if not utf8len(s) then return nil, "invalid UTF-8 in JSON input" end
   local saved = str
   str = s
-  local ok, v = pcall(decode_top, s)
+  local ok, v = unhooked(decode_top, s)
   str = saved
   if not ok then
     if v == FAIL then return nil, FAIL.msg end
