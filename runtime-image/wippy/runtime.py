@@ -112,6 +112,8 @@ class Runtime:
             self.source = FileSource(self.app_dir, on_error=self.report, overrides=self.overrides)
         if self.source is not None:
             await self.source.start(self.registry)
+        if self.cluster is not None:   # peers' spawns and messages wait until the entries are here
+            self.cluster.serve()
 
     def source_synced(self) -> bool:
         """Whether the source applied its first complete view of the entries (a source that

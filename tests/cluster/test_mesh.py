@@ -190,13 +190,16 @@ class _Started:
         self.cluster = cluster
 
     async def start(self) -> None:
-        await self.cluster.start("127.0.0.1", 0)
+        await self.cluster.start("127.0.0.1", 0, serving=False)
+
+    def serve(self) -> None:
+        self.cluster.mesh.serve()
 
     async def stop(self) -> None:
         await self.cluster.stop()
 
 
-async def _runtime(tmp: Path, name: str, key: bytes = b"k" * 32) -> Runtime:
+def _unstarted(tmp: Path, name: str, key: bytes = b"k" * 32) -> Runtime:
     d = tmp / name
     d.mkdir()
     (d / "_index.yaml").write_text(APP)
@@ -204,6 +207,11 @@ async def _runtime(tmp: Path, name: str, key: bytes = b"k" * 32) -> Runtime:
     c = Cluster(rt.node, app="t", namespace="ns", key=key)
     c.names = Names(c, None)    # EVENTUAL names need no API server
     rt.cluster = _Started(c)
+    return rt
+
+
+async def _runtime(tmp: Path, name: str, key: bytes = b"k" * 32) -> Runtime:
+    rt = _unstarted(tmp, name, key)
     await rt.start()
     return rt
 
@@ -238,6 +246,38 @@ async def test_send_spawn_monitor_link_exec_and_terminate_across_nodes(tmp_path:
         assert out["exec"] == 81
         assert out["terminated"]["kind"] == "pid.exit" and "terminated" in out["terminated"]["err"]
     finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_spawn_that_reaches_a_node_still_loading_its_app_waits_for_it(tmp_path: Path) -> None:
+    """A peer is in the mesh before its entries are loaded (its mesh listens first): a spawn sent
+    to it then must wait for the app, not fail for a host it does not have yet."""
+    a, b = await _runtime(tmp_path, "pod-a"), _unstarted(tmp_path, "pod-b")
+    gate, loading = asyncio.Event(), asyncio.Event()
+    load = b.registry.load
+
+    async def slow_load() -> None:     # called once pod-b's mesh listens
+        loading.set()
+        await gate.wait()
+        await load()
+    b.registry.load = slow_load       # type: ignore[method-assign]
+    starting = asyncio.ensure_future(b.start())
+    try:
+        await asyncio.wait_for(loading.wait(), 10)
+        _join(a, b)
+        await _connected(a, "pod-b")
+        scenario = asyncio.ensure_future(a.call("app:scenario", "pod-b"))
+        await asyncio.sleep(0.3)
+        assert not scenario.done()     # held by pod-b until its app is there
+        gate.set()
+        await starting
+        out = await asyncio.wait_for(scenario, 20)
+        assert out["pong"] == {"n": 7, "node": "pod-b"}, out
+        assert out["exec"] == 81
+    finally:
+        gate.set()
+        await starting
         await a.stop()
         await b.stop()
 

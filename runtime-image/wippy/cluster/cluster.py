@@ -53,8 +53,8 @@ class Cluster:
         node.cluster = self
 
     # ------------------------------------------------------------------ lifecycle
-    async def start(self, host: str, port: int, advertise: str | None = None) -> None:
-        await self.mesh.start(host, port, advertise)
+    async def start(self, host: str, port: int, advertise: str | None = None, serving: bool = True) -> None:
+        await self.mesh.start(host, port, advertise, serving)
         log.info("cluster: node %s (app %s) meshes on %s", self.id, self.app, self.mesh.addr)
 
     async def stop(self) -> None:

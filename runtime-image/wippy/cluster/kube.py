@@ -54,11 +54,15 @@ class KubeCluster:
     async def start(self) -> None:
         c = self.cluster
         c.owner_refs = await self._app_owner()
-        await c.start("0.0.0.0", self.port, advertise_address())
+        await c.start("0.0.0.0", self.port, advertise_address(), serving=False)
         self.membership.start()
         self.node_lease.start()
         await c.names.start()
         c.leader.start()
+
+    def serve(self) -> None:
+        """The app is loaded: peers' messages and requests are taken from now on."""
+        self.cluster.mesh.serve()
 
     async def _app_owner(self) -> list[dict]:
         """The app's WippyApp as the owner of the Leases this node writes, so that they go with

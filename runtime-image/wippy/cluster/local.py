@@ -104,11 +104,15 @@ class LocalCluster:
         self.cluster.mesh.on_link = on_link
 
     async def start(self) -> None:
-        await self.cluster.start(self.host, self.port, self.host)
+        await self.cluster.start(self.host, self.port, self.host, serving=False)
         log.info("cluster: node %s listens on %s; seeds: %s", self.cluster.id, self.cluster.mesh.addr,
                  ", ".join(self.seeds) or "none (the first node)")
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._introduce(seed)) for seed in self.seeds]
+
+    def serve(self) -> None:
+        """The app is loaded: peers' messages and requests are taken from now on."""
+        self.cluster.mesh.serve()
 
     async def _introduce(self, seed: str) -> None:
         """Introduce this node to a seed until the seed is connected (then the links keep it)."""

@@ -214,8 +214,17 @@ class Mesh:
         self._ticker: asyncio.Task | None = None
         self.refused = 0
         self.stalls = 0
+        self._serving = asyncio.Event()
 
-    async def start(self, host: str, port: int, advertise: str | None = None) -> int:
+    def serve(self) -> None:
+        """Read what peers send from now on (until then it waits for this node: see start)."""
+        self._serving.set()
+
+    async def start(self, host: str, port: int, advertise: str | None = None, serving: bool = True) -> int:
+        """Listen; with ``serving`` false, peers connect but what they send waits until serve(),
+        so a node still loading its app never takes a spawn or a message it cannot serve yet."""
+        if serving:
+            self._serving.set()
         self._server = await asyncio.start_server(self._accept, host, port)
         bound = self._server.sockets[0].getsockname()[1]
         self.addr = f"{advertise or host}:{bound}"
@@ -294,6 +303,7 @@ class Mesh:
             log.warning("mesh: refused a connection from %s: %s", peer, e)
             writer.close()
             return
+        await self._serving.wait()
         loop = asyncio.get_running_loop()
         seen = self._inbound[writer] = [node, loop.time()]
         ext = codec.ExtCount()
