@@ -519,7 +519,7 @@ local function main(me, peer)
   end
   local ok, err = process.registry.register("before", nil, process.registry.CONSISTENT)
   logger.info("registered_before", {ok = ok == true, err = tostring(err), pid = process.pid()})
-  local pid = process.spawn("app:echo", peer .. "@app:procs")
+  local pid = assert(process.spawn("app:echo", peer .. "@app:procs"))
   local inbox = process.inbox()
   local pongs, misses, last = 0, 0, time.now():unix_milli()
   while true do
