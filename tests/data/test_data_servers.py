@@ -243,3 +243,67 @@ async def test_amqp_driver_defaults_become_the_declared_queues_arguments(runtime
                                                                                         "x-message-ttl": 600000})
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("driver_kind", ["queue.driver.redis", "queue.driver.amqp"])
+async def test_queue_depth_and_lag_of_a_real_broker_are_served(runtime, services, driver_kind, unused_tcp_port):
+    """/metrics asks the broker at scrape time: messages no consumer reads are counted as waiting
+    (Redis also says how long the oldest has waited; AMQP cannot tell ages), a queue whose
+    consumer keeps up shows none, and a broker gone quiet drops its figures instead of serving old ones."""
+    import asyncio
+
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from wippy import metrics
+
+    url = services["WIPPY_REDIS_URL" if driver_kind.endswith("redis") else "WIPPY_AMQP_URL"]
+    name = "m-" + uuid.uuid4().hex[:8]
+    await runtime.put(
+        ("app:driver", driver_kind, {"url": url}),
+        ("app:idle", "queue.queue", {"driver": "app:driver", "queue_name": name + "-idle"}),
+        ("app:jobs", "queue.queue", {"driver": "app:driver", "queue_name": name}),
+        ("app:seen", "store.memory", {}),
+        ("app:publish", "function.lua", {"source": PUBLISH, "method": "main", "modules": ["queue"]}),
+        ("app:handle", "function.lua", {"source": HANDLER, "method": "main", "modules": ["store", "queue", "time"]}),
+        ("app:consumer", "queue.consumer", {"queue": "app:jobs", "func": "app:handle",
+                                            "lifecycle": {"auto_start": True}}))
+    for i in range(3):
+        await runtime.call("app:publish", "app:idle", {"n": i})
+    await runtime.call("app:publish", "app:jobs", {"n": 7})
+    await eventually(lambda: seen(runtime, "7"))
+    await asyncio.sleep(1.2)
+
+    async def scrape() -> dict:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{unused_tcp_port}/metrics") as r:
+                text = await r.text()
+        return {(s.name, s.labels.get("queue")): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
+    runner = await metrics.serve(runtime, "127.0.0.1", unused_tcp_port)
+    try:
+        value = await scrape()
+        assert value[("wippy_queue_depth", "app:idle")] == 3
+        assert value[("wippy_queue_depth", "app:jobs")] == 0
+        assert value[("wippy_queue_consumers", "app:jobs")] == 1 and value[("wippy_queue_consumers", "app:idle")] == 0
+        if driver_kind.endswith("redis"):
+            assert 1.0 <= value[("wippy_queue_consumer_lag_seconds", "app:idle")] < 60
+            assert value[("wippy_queue_consumer_lag_seconds", "app:jobs")] == 0
+            assert value[("wippy_queue_inflight", "app:jobs")] == 0
+        else:
+            assert ("wippy_queue_consumer_lag_seconds", "app:idle") not in value
+        # the broker does not answer in time: no figure rather than a stale one
+        driver = Resources.of(runtime.node).objects["app:driver"]
+        slow = asyncio.Event()
+
+        async def silent(_name):
+            await slow.wait()
+        driver.depth = silent
+        started = asyncio.get_running_loop().time()
+        value = await scrape()
+        assert asyncio.get_running_loop().time() - started < metrics.BROKER_TIMEOUT + 1
+        assert ("wippy_queue_depth", "app:idle") not in value and ("wippy_queue_consumers", "app:idle") in value
+    finally:
+        await runner.cleanup()
+        metrics.detach(runtime)

@@ -222,11 +222,17 @@ class RedisStreamsDriver:
         await self.ack(name, msg)
 
     async def depth(self, name: str) -> dict:
+        """Messages waiting and in flight, and the lag: the age of the oldest message the group
+        has not been given yet (a stream id starts with its time in milliseconds)."""
         await self._group(name)
         total = await self._run(self.client.xlen(name))
         pending = await self._run(self.client.xpending(name, self.group))
         inflight = int(pending.get("pending", 0)) if isinstance(pending, dict) else 0
-        return {"depth": max(0, total - inflight), "inflight": inflight}
+        groups = await self._run(self.client.xinfo_groups(name))
+        last = next((g.get("last-delivered-id") for g in groups if g.get("name") == self.group), None) or "0-0"
+        oldest = await self._run(self.client.xrange(name, min=f"({last}", max="+", count=1))
+        lag = max(0.0, time.time() - int(oldest[0][0].split("-")[0]) / 1000) if oldest else 0.0
+        return {"depth": max(0, total - inflight), "inflight": inflight, "lag": lag}
 
     def close(self):
         self.closed = True

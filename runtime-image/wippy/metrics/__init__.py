@@ -7,7 +7,9 @@ and latency), served in the Prometheus text format.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -21,7 +23,9 @@ from ..engine.errors import WippyError, INVALID
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
+log = logging.getLogger("wippy.metrics")
 REGISTRY = CollectorRegistry(auto_describe=False)
+BROKER_TIMEOUT = 2.0  # seconds a scrape waits for the queue brokers' figures
 _user: dict[str, tuple[str, Any, tuple[str, ...]]] = {}
 _lock = threading.Lock()
 
@@ -103,6 +107,28 @@ class RuntimeCollector:
 
     def __init__(self, runtime):
         self.runtime = runtime
+        # queue id -> what its broker last said, asked for by the scrape (refresh_brokers)
+        self.brokers: dict[str, dict] = {}
+
+    async def refresh_brokers(self, timeout: float = BROKER_TIMEOUT) -> None:
+        """Ask the brokers of queues on other drivers than memory (Redis, AMQP) how many messages
+        wait, all at once; a broker that does not answer within ``timeout`` leaves its queues
+        out of this scrape rather than serving a figure of unknown age."""
+        from ..data import Resources
+        from ..data.queue import MemoryDriver, Queue
+        res = Resources.of(self.runtime.node)
+        asks = {}
+        for qid, q in list(res.objects.items()):
+            drv = res.objects.get(q.driver_id) if isinstance(q, Queue) else None
+            if drv is not None and not isinstance(drv, MemoryDriver) and not getattr(drv, "closed", False):
+                asks[qid] = asyncio.ensure_future(asyncio.wait_for(drv.depth(q.name), timeout))
+        figures: dict[str, dict] = {}
+        for qid, ask in asks.items():
+            try:
+                figures[qid] = await ask
+            except Exception as e:   # unreachable, closed meanwhile, or too slow: no figure this time
+                log.debug("queue %s: no figures from its broker: %s", qid, e)
+        self.brokers = figures
 
     def collect(self):
         rt = self.runtime
@@ -138,16 +164,18 @@ class RuntimeCollector:
         for sid, svc in list(getattr(rt.supervisor, "services", {}).items()):
             restarts.add_metric([sid], float(getattr(svc, "restarts", 0)))
         yield restarts
-        yield from _queues(rt)
+        yield from _queues(rt, self.brokers)
 
 
-def _queues(rt):
-    """Backlog, lag and consumers of each queue (depth and lag of memory drivers: the others'
-    figures are a round trip to the broker away, which a scrape does not wait for)."""
-    depth = GaugeMetricFamily("wippy_queue_depth", "Messages waiting per queue (memory drivers)", labels=["queue"])
-    inflight = GaugeMetricFamily("wippy_queue_inflight", "Messages delivered, not yet acked", labels=["queue"])
+def _queues(rt, brokers: dict[str, dict]):
+    """Backlog, lag and consumers of each queue: memory drivers' from the process, the others'
+    from what their brokers answered for this scrape (AMQP knows no message ages: no lag)."""
+    depth = GaugeMetricFamily("wippy_queue_depth", "Messages waiting per queue (memory, Redis, AMQP drivers)",
+                              labels=["queue"])
+    inflight = GaugeMetricFamily("wippy_queue_inflight", "Messages delivered, not yet acked (memory, Redis drivers)",
+                                 labels=["queue"])
     lag = GaugeMetricFamily("wippy_queue_consumer_lag_seconds", "How long the oldest message waiting for the queue's "
-                            "consumers has waited since it was published, 0 when none waits (memory drivers)",
+                            "consumers has waited since it was published, 0 when none waits (memory, Redis drivers)",
                             labels=["queue"])
     consumers = GaugeMetricFamily("wippy_queue_consumers", "Consumers of the queue receiving now", labels=["queue"])
     from ..data import Resources
@@ -168,6 +196,13 @@ def _queues(rt):
                 depth.add_metric([qid], len(mq.ready))
                 inflight.add_metric([qid], len(mq.inflight))
                 lag.add_metric([qid], drv.lag(q.name))
+            elif qid in brokers:
+                told = brokers[qid]
+                depth.add_metric([qid], told["depth"])
+                if "inflight" in told:
+                    inflight.add_metric([qid], told["inflight"])
+                if "lag" in told:
+                    lag.add_metric([qid], told["lag"])
     yield from (depth, inflight, lag, consumers)
 
 
@@ -229,6 +264,9 @@ async def serve(runtime, host: str = "127.0.0.1", port: int = 9090, ready: Calla
         buffer.remove()
 
     async def metrics(_request):
+        collector = _collectors.get(id(runtime))
+        if collector is not None:
+            await collector.refresh_brokers()
         body, ctype = exposition()
         return web.Response(body=body, headers={"Content-Type": ctype})
 
