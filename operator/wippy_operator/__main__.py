@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import random
@@ -40,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webhook-config", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_CONFIG", "wippy.ai"),
                    help="name of the ValidatingWebhookConfiguration the operator keeps (one per operator: "
                         "operators of different namespaces each keep their own)")
+    p.add_argument("--webhook-namespace-selector", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_NAMESPACE_SELECTOR"),
+                   metavar="JSON",
+                   help='a label selector of the namespaces whose entries the webhook checks, as JSON '
+                        '(\'{"matchLabels": {"team": "shop"}}\', matchExpressions too); with --namespace, both apply')
     p.add_argument("--webhook-cert-dir", default=os.environ.get("WIPPY_OPERATOR_WEBHOOK_CERT_DIR",
                                                                 "/tmp/wippy-webhook"),
                    help="tls.crt/tls.key/ca.crt of the webhook (made self-signed there when absent)")
@@ -93,6 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.webhook_service and not re.fullmatch(r"[a-z0-9.-]+/[a-z0-9.-]+:[0-9]+", args.webhook_service):
         parser.error(f"--webhook-service wants NAMESPACE/NAME:PORT, not {args.webhook_service!r}")
+    selector = None
+    if args.webhook_namespace_selector and not args.webhook_port:
+        parser.error("--webhook-namespace-selector selects the namespaces the webhook checks: it needs --webhook-port")
+    if args.webhook_namespace_selector:
+        from .admission import namespace_selector
+        try:
+            selector = json.loads(args.webhook_namespace_selector)
+            if not isinstance(selector, dict):
+                raise ValueError("it is not a JSON object")
+            namespace_selector(args.namespace, selector)
+        except ValueError as e:
+            parser.error(f"--webhook-namespace-selector {args.webhook_namespace_selector!r}: {e}")
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import kubernetes
     from prometheus_client import start_http_server
@@ -103,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.webhook_port:
         from . import admission
         admission.register(sorted(handlers.PLURALS), handlers.STATE, checks.LuaChecker())
-        admission.limit_to_namespaces(args.namespace)
+        admission.limit_to_namespaces(args.namespace, selector)
     if args.metrics_port:
         start_http_server(args.metrics_port)
     identity = ha.own_identity()

@@ -12,7 +12,9 @@ operator, once back, still marks a wrong one Stalled with the same message; Fail
 every `kubectl apply` of an entry fail whenever the operator is down.
 
 An operator that watches some namespaces (--namespace) limits its webhooks to them with a
-namespaceSelector: an entry elsewhere is another operator's (or no one's) to judge.
+namespaceSelector: an entry elsewhere is another operator's (or no one's) to judge. A label
+selector (--webhook-namespace-selector, the chart's webhook.namespaceSelector) limits them further,
+for example to the namespaces of the teams that asked for it.
 """
 from __future__ import annotations
 
@@ -65,17 +67,42 @@ def _validator(plural: str, state: State, lua: checks.LuaChecker):
     return validate
 
 
-def limit_to_namespaces(namespaces: list[str]) -> None:
-    """Give every webhook kopf registers a namespaceSelector matching these namespaces. kopf builds
-    the configuration's webhooks itself (and replaces the list on every change), without one."""
-    if not namespaces:
+def namespace_selector(namespaces: list[str], labels: dict | None) -> dict | None:
+    """The namespaceSelector of the webhooks: the namespaces' names (an operator that watches
+    some) and the label selector a cluster administrator gives (both when both are given); None
+    for every namespace. ValueError for a selector the API server would refuse."""
+    selector: dict[str, Any] = {}
+    if labels:
+        unknown = set(labels) - {"matchLabels", "matchExpressions"}
+        if unknown:
+            raise ValueError(f"a label selector has matchLabels and matchExpressions, not {', '.join(sorted(unknown))}")
+        if not isinstance(labels.get("matchLabels", {}), dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.get("matchLabels", {}).items()):
+            raise ValueError("matchLabels maps label names to values (strings)")
+        for e in labels.get("matchExpressions") or []:
+            op = e.get("operator") if isinstance(e, dict) else None
+            if op not in ("In", "NotIn", "Exists", "DoesNotExist") or not isinstance(e.get("key"), str) or \
+                    (op in ("In", "NotIn")) != bool(e.get("values")):
+                raise ValueError(f"matchExpressions: {e!r} is not a key with operator In or NotIn and values, "
+                                 "or Exists or DoesNotExist without")
+        selector = {k: v for k, v in labels.items() if v}
+    if namespaces:
+        if any(not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) for ns in namespaces):
+            # kopf takes glob patterns, a namespaceSelector only names
+            log.warning("the webhook checks entries of every namespace: --namespace %s is a pattern, not a name",
+                        " ".join(namespaces))
+        else:
+            selector["matchExpressions"] = [*selector.get("matchExpressions", []), {
+                "key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(namespaces)}]
+    return selector or None
+
+
+def limit_to_namespaces(namespaces: list[str], labels: dict | None = None) -> None:
+    """Give every webhook kopf registers the namespaceSelector of ``namespace_selector``. kopf
+    builds the configuration's webhooks itself (and replaces the list on every change), without one."""
+    selector = namespace_selector(namespaces, labels)
+    if selector is None:
         return
-    if any(not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) for ns in namespaces):
-        # kopf takes glob patterns, a namespaceSelector only names
-        log.warning("the webhook checks entries of every namespace: --namespace %s is a pattern, not a name",
-                    " ".join(namespaces))
-        return
-    selector = {"matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": sorted(namespaces)}]}
     build = kopf_admission.build_webhooks
 
     def build_webhooks(*args, **kwargs) -> list[dict[str, Any]]:

@@ -250,6 +250,22 @@ def test_webhook_enabled_in_the_chart_registers_through_its_service(helm, kube, 
         helm_run(helm, kube, "uninstall", release, "-n", ns, check=False)
 
 
+def test_webhook_namespace_selector_reaches_the_operator(helm, kube):
+    def args(*values):
+        docs = render(helm, "--set", "webhook.enabled=true", *values)
+        deploy = next(d for d in docs if d["kind"] == "Deployment")
+        return [a for a in deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+                if a.startswith("--webhook-namespace-selector")]
+    assert args() == []
+    selector = {"matchLabels": {"wippy.ai/admission": "enabled"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["prod"]}]}
+    (arg,) = args("--set-json", f"webhook.namespaceSelector={json.dumps(selector)}")
+    assert json.loads(arg.partition("=")[2]) == selector
+    refused = subprocess.run([str(helm), "template", "x", str(CHART), "--set-json",
+                              'webhook.namespaceSelector={"matchLabel": {"a": "b"}}'], capture_output=True, text=True)
+    assert refused.returncode != 0 and "matchLabel" in refused.stderr
+
+
 def test_alerts_and_dashboard_are_rendered_when_asked(helm, kube):
     assert not [d for d in render(helm) if d["kind"] in ("PrometheusRule", "ConfigMap")]
     docs = render(helm, "--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.dashboard.enabled=true",
