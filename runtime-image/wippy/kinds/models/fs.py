@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel
 from wippy.kinds.models.types import FileMode
 
 
@@ -37,6 +37,8 @@ class Embedded(KindModel):
     the definition loads, so the entry holds them wherever it goes, a custom resource included)."""
 
     kind = "fs.embed"
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!has(self.directory)", "directory is read into files by the definition-file loader; here give files")))
 
     files: dict[str, str | EmbeddedFile] = Field(
         default_factory=dict, description="Path (relative, '/'-separated) -> UTF-8 text or {base64: ...}.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel
 from wippy.kinds.models.types import EntryRef, ModuleName
 from wippy.registry.entry import resolve_ref
 
@@ -34,6 +34,11 @@ class ModuleLua(LuaCode):
 
 
 class Pool(ConfigModel):
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!has(self.buffer)", "pool.buffer is not supported here: a call never queues for a VM (each call runs "
+         "as a coroutine; idle instances are reused up to the pool's size)"),
+        ("!has(self.warm_start) || !self.warm_start",
+         "pool.warm_start is not supported here: instances are created on first call")))
     type: Literal["inline", "lazy", "static", "adaptive"] | None = Field(
         None, description="VM pool strategy; unset picks 'static' when workers is set, else 'lazy'."
     )
@@ -60,6 +65,10 @@ class Pool(ConfigModel):
 
 class FunctionLua(LuaCode):
     kind = "function.lua"
+    model_config = ConfigDict(json_schema_extra=cel(
+        ("!has(self.security)", "security on a function.lua is not supported: a function runs under its caller's "
+         "actor and scope (system/security.md: functions inherit the caller's context); give an identity to the "
+         "process.service or http.service that calls it (lifecycle.security)")))
 
     method: str = Field(min_length=1, description="Function the chunk's returned table provides (ignored if the chunk returns a function).")
     pool: Pool = Field(default_factory=Pool, description="How calls are spread over Lua VMs.")

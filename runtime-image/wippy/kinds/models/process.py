@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel
 from wippy.kinds.models.lifecycle import HostLifecycle, Lifecycle
 from wippy.kinds.models.types import Duration, EntryRef, Size
 from wippy.registry.entry import resolve_ref
 
 
 class HostOptions(ConfigModel):
+    model_config = ConfigDict(json_schema_extra=cel(
+        *((f"!has(self.{name})", f"host.{name} is not supported here: a process.host is one Lua state driven by "
+           "the event loop, with no worker threads or run queues to size; remove it "
+           "(host.max_processes and limits bound a host)") for name in ("workers", "queue_size", "local_queue_size"))))
     workers: int | None = Field(None, ge=1, description="Not supported: a host is one Lua state run by the event loop.")
     queue_size: int | None = Field(None, ge=1, description="Not supported: a host has no run queue to size.")
     local_queue_size: int | None = Field(None, ge=1, description="Not supported: a host has no per-worker queues.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel, given
 from wippy.kinds.models.lifecycle import ConsumerLifecycle, ResourceModel
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
@@ -34,6 +34,11 @@ class RedisDriver(ResourceModel):
 class AmqpTls(ConfigModel):
     """TLS to the broker. The PEM fields hold the text (inline, file://, or ${env:NAME}); the legacy
     *_env fields name an env variable holding it."""
+    model_config = ConfigDict(json_schema_extra=cel(
+        *((f"!({given(name)} && {given(name + '_env')})", f"tls.{name} and tls.{name}_env are both given: keep one")
+          for name in ("ca", "cert", "key")),
+        (f"({given('cert')} || {given('cert_env')}) == ({given('key')} || {given('key_env')})",
+         "tls.cert and tls.key go together (a client certificate needs its key)")))
 
     enabled: bool = Field(False, description="Connect over TLS (an amqps:// URL does too).")
     server_name: str = Field("", description="Name the broker's certificate must carry (default: the URL's host).")
@@ -139,6 +144,9 @@ class QueueDriverOptions(ConfigModel):
 
 
 class AmqpConsumerOptions(ConfigModel):
+    model_config = ConfigDict(json_schema_extra=cel(
+        *((f"!has(self.{name}) || !self.{name}", f"{name}: not supported here (RabbitMQ ignores no_local; aio-pika "
+           "always waits for the subscription to be confirmed)") for name in ("no_local", "no_wait"))))
     consumer_tag: str = Field("", description="Identifier of this subscription on the broker (default: generated).")
     exclusive: bool = Field(False, description="Only this consumer may read the queue.")
     no_local: bool = Field(False, description="Not supported (RabbitMQ does not implement it): must stay false.")
