@@ -8,7 +8,7 @@ baseline's objects are deleted before the operator starts, so it carries only wh
     .venv/bin/python bench/operator_scale.py [--entries 2000,10000] [--compare /work/main] [--profile DIR]
 
 --compare runs the same sizes with the operator and pod of another checkout (for example an
-earlier commit, `git archive`d) in the same run, beside this one; --profile records py-spy flame graphs of the operator and the pod.
+earlier commit, `git archive`d) in the same run, beside this one; --profile records py-spy folded stacks of the operator and the pod during the burst.
 
 Targets at 2,000: every entry Ready within 2x the baseline apply, operator memory <= 200 MB.
 """
@@ -30,19 +30,20 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "runtime-image")]
 
-from tests.harness.kube_cluster import KubeCluster, ensure_tools  # noqa: E402
-from wippy.kube.manifests import to_object  # noqa: E402
+from tests.harness.kube_cluster import KubeCluster, KubectlError, ensure_tools  # noqa: E402
+from wippy.kube.manifests import app_object, to_object  # noqa: E402
 from wippy.registry.entry import Entry  # noqa: E402
 
 APP = "scale"
 
 
-def entries(n: int, tag: str, ns: str) -> str:
+def entries(n: int, tag: str, ns: str, app_last: bool = False) -> str:
+    """The objects as `wippy manifests` orders them: the WippyApp first (--app-last: after its entries)."""
     docs = [to_object(Entry(f"app:f{i}", "function.lua", {},
                             {"source": f'return function() return "{tag}{i}" end', "method": "main"}), APP)
             for i in range(n)]
-    docs.append({"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": APP},
-                 "spec": {"replicas": 1}})
+    app = app_object(APP, replicas=1)
+    docs = docs + [app] if app_last else [app] + docs
     for d in docs:
         d["metadata"]["namespace"] = ns
     return yaml.safe_dump_all(docs)
@@ -70,6 +71,17 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_cpu(kube: KubeCluster) -> float:
+    return sum(cpu_seconds(p.pid) for p in (kube._apiserver, kube._etcd) if p is not None)
+
+
 def ready_count(kube: KubeCluster, ns: str) -> int:
     items = json.loads(kube.kubectl("get", "functionluas", "-n", ns, "-o", "json").stdout)["items"]
     return sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
@@ -77,14 +89,22 @@ def ready_count(kube: KubeCluster, ns: str) -> int:
 
 
 def delete_all(kube: KubeCluster, ns: str, wait: bool) -> None:
-    """One deletecollection per kind (kubectl delete --all deletes and waits for each object)."""
+    """One deletecollection per kind (kubectl delete --all deletes and waits for each object), again
+    while it fails: one of 10,000 objects can outlast the API server's request timeout."""
     for plural in ("functionluas", "wippyapps"):
-        kube.kubectl("delete", "--raw", f"/apis/wippy.ai/v1alpha1/namespaces/{ns}/{plural}", timeout=3600)
+        for attempt in range(30):
+            try:
+                kube.kubectl("delete", "--raw", f"/apis/wippy.ai/v1alpha1/namespaces/{ns}/{plural}", timeout=3600)
+                break
+            except KubectlError as e:
+                print(f"  deleting the {plural} of {ns} (attempt {attempt + 1}): {e.stderr.strip()}", file=sys.stderr)
+                time.sleep(5)
     while wait and kube.kubectl("get", "functionluas", "-n", ns, "-o", "name").stdout.strip():
         time.sleep(1)
 
 
-def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile: Path | None) -> dict:
+def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile: Path | None,
+            app_last: bool) -> dict:
     """One size in fresh namespaces: the baseline apply (then its objects deleted, so that the
     operator does not carry them), then operator + pod (of the checkout `code`) + the same apply
     until all Ready."""
@@ -97,9 +117,9 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
            "PYTHONPATH": os.pathsep.join(str(code / d) for d in ("runtime-image", "operator"))}
 
     # baseline: the API server storing the same objects, no operator, no pod
-    t = time.perf_counter()
-    kube.kubectl("apply", "-f", "-", input=entries(n, "b", base_ns), timeout=3600)
-    apply_only = time.perf_counter() - t
+    t, cluster = time.perf_counter(), cluster_cpu(kube)
+    kube.kubectl("apply", "-f", "-", input=entries(n, "b", base_ns, app_last), timeout=3600)
+    apply_only, apply_only_cpu = time.perf_counter() - t, cluster_cpu(kube) - cluster
     delete_all(kube, base_ns, wait=True)
 
     log = open(tmp / f"operator-{tag}-{n}.log", "w")
@@ -108,15 +128,20 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
     pod = subprocess.Popen([python, "-m", "wippy.cli.main", "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
                            env={**env, "POD_NAME": "scale-runtime-0", "POD_NAMESPACE": ns},
                            stdout=subprocess.DEVNULL, stderr=log)
-    spies = [] if profile is None else [
-        subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "-p", str(p.pid), "-o",
-                          str(profile / f"{what}-{tag}-{n}.svg")], stdout=subprocess.DEVNULL, stderr=log)
-        for what, p in (("operator", operator), ("pod", pod))]
+    spies: list[subprocess.Popen] = []
     try:
         time.sleep(3)   # both watching before the burst
+        idle_rss = peak_rss_mb(operator.pid)
+        # the burst only, not the start-up; the thread holding the GIL only (Python CPU, not waits)
+        spies = [] if profile is None else [
+            subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "--gil", "-p", str(p.pid),
+                              "--format", "raw", "-o", str(profile / f"{what}-{tag}-{n}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=log)
+            for what, p in (("operator", operator), ("pod", pod))]
         requests_before = api_requests(kube)
+        cpu_before = {"operator": cpu_seconds(operator.pid), "pod": cpu_seconds(pod.pid), "cluster": cluster_cpu(kube)}
         t = time.perf_counter()
-        kube.kubectl("apply", "-f", "-", input=entries(n, "v", ns), timeout=3600)
+        kube.kubectl("apply", "-f", "-", input=entries(n, "v", ns, app_last), timeout=3600)
         applied = time.perf_counter() - t
         done = 0
         while done < n:
@@ -125,6 +150,8 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
             print(f"  {n}: {time.perf_counter() - t:6.1f}s  {done}/{n} Ready", file=sys.stderr)
         all_ready = time.perf_counter() - t
         rss = peak_rss_mb(operator.pid)
+        cpu = {"operator": cpu_seconds(operator.pid), "pod": cpu_seconds(pod.pid), "cluster": cluster_cpu(kube)}
+        cpu = {k: v - cpu_before[k] for k, v in cpu.items()}
         after = api_requests(kube)
         by_kind = {k: (v - requests_before.get(k, 0.0)) / n for k, v in after.items()}
         requests = sum(by_kind.values()) * n
@@ -135,11 +162,16 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
             p.send_signal(signal.SIGINT)
             p.wait(timeout=120)
     delete_all(kube, ns, wait=False)
-    return {"code": tag, "entries": n, "apply alone": apply_only, "apply with operator": applied, "all ready": all_ready,
-            "rss": rss, "requests per entry": requests / n}
+    result = {"code": tag, "entries": n, "apply alone": apply_only, "apply with operator": applied, "all ready": all_ready,
+            "rss": rss, "idle rss": idle_rss, "requests per entry": requests / n,
+            "cluster cpu alone": apply_only_cpu, "cluster cpu": cpu["cluster"], "operator cpu": cpu["operator"],
+            "pod cpu": cpu["pod"]}
+    print(f"  {tag} {n}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                      for k, v in result.items()), file=sys.stderr)   # kept if a larger size fails
+    return result
 
 
-def main(sizes: list[int], compare: Path | None, profile: Path | None) -> int:
+def main(sizes: list[int], compare: Path | None, profile: Path | None, app_last: bool) -> int:
     ensure_tools(quiet=True)
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -148,7 +180,7 @@ def main(sizes: list[int], compare: Path | None, profile: Path | None) -> int:
         kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l",
                      "app.kubernetes.io/part-of=wippy")
-        results = [measure(kube, n, Path(tmp), code, tag, profile) for n in sizes for tag, code in codes]
+        results = [measure(kube, n, Path(tmp), code, tag, profile, app_last) for n in sizes for tag, code in codes]
     ok = True
     print(f"{'figure':<48}" + "".join(f"{r['code'] + ' ' + format(r['entries'], ','):>16}" for r in results))
     print("-" * (48 + 16 * len(results)))
@@ -156,7 +188,12 @@ def main(sizes: list[int], compare: Path | None, profile: Path | None) -> int:
                             ("kubectl apply with operator + pod, s", "apply with operator", ".1f"),
                             ("apply -> every entry Ready, s", "all ready", ".1f"),
                             ("operator peak memory (VmHWM), MB", "rss", ".1f"),
-                            ("API requests per entry (all clients)", "requests per entry", ".1f")]:
+                            ("  of which before the apply, MB", "idle rss", ".1f"),
+                            ("API requests per entry (all clients)", "requests per entry", ".1f"),
+                            ("API server + etcd CPU, apply alone, s", "cluster cpu alone", ".1f"),
+                            ("API server + etcd CPU, with operator, s", "cluster cpu", ".1f"),
+                            ("operator CPU, s", "operator cpu", ".1f"),
+                            ("runtime pod CPU, s", "pod cpu", ".1f")]:
         print(f"{label:<48}" + "".join(f"{r[key]:>16{fmt}}" for r in results))
     for r in results:
         if r["entries"] == 2000 and r["code"] == "this":
@@ -170,6 +207,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--entries", default="2000,10000", help="comma-separated sizes (default 2000,10000)")
     ap.add_argument("--compare", type=Path, help="another checkout measured in the same run")
-    ap.add_argument("--profile", type=Path, help="directory for py-spy flame graphs of the operator and the pod")
+    ap.add_argument("--profile", type=Path, help="directory for py-spy folded stacks of the operator and the pod (the burst only)")
+    ap.add_argument("--app-last", action="store_true", help="apply the WippyApp after its entries (default: first, "
+                    "as `wippy manifests` writes it); its entries wait in no app until it comes")
     args = ap.parse_args()
-    sys.exit(main([int(x) for x in args.entries.split(",")], args.compare, args.profile))
+    sys.exit(main([int(x) for x in args.entries.split(",")], args.compare, args.profile, args.app_last))

@@ -45,16 +45,19 @@ class _Worker:
 
 
 class Coalescer(_Worker, Generic[K]):
-    """``busy_share``: the part of the time the worker may spend computing. A pass over a large app
-    (thousands of entries) takes tens of milliseconds of the GIL that the handlers need; the pause
-    after it grows with it, so a burst is summed up less often instead of starving the handlers."""
+    """``busy_share``: the part of the time the worker may spend busy, as ``clock`` measures it. A
+    pass over a large app (thousands of entries) takes tens of milliseconds of the GIL that the
+    handlers need (``time.thread_time``: its CPU); writes of large objects take the API server's
+    time (``time.monotonic``: the wall time they took). The pause after a pass grows with it, so a
+    burst is summed up less often, in larger batches, instead of starving the others."""
 
     def __init__(self, work: Callable[[K], None], interval: float = 0.2, name: str = "coalescer",
-                 busy_share: float = 0.25):
+                 busy_share: float = 0.25, clock: Callable[[], float] = time.thread_time):
         super().__init__(name)
         self._work = work
         self._interval = interval
         self._idle_per_busy = (1 - busy_share) / busy_share
+        self._clock = clock
         self._dirty: dict[K, contextvars.Context] = {}
 
     def mark(self, key: K) -> None:
@@ -71,13 +74,13 @@ class Coalescer(_Worker, Generic[K]):
                 if self._stopping:
                     return
                 batch, self._dirty = self._dirty, {}
-            cpu = time.thread_time()  # CPU, not waits on the API server: the GIL is what the handlers need
+            started = self._clock()
             for key, ctx in batch.items():
                 try:
                     ctx.run(self._work, key)
                 except Exception:
                     log.exception("%s: %r", self._name, key)
-            time.sleep(max(self._interval, (time.thread_time() - cpu) * self._idle_per_busy))
+            time.sleep(max(self._interval, (self._clock() - started) * self._idle_per_busy))
 
 
 class Later(_Worker, Generic[K]):

@@ -10,10 +10,11 @@ status is written with the resourceVersion it was computed from, so a decision m
 view than the API server's is refused (409) and redone on the newer event instead of flapping.
 
 A status that would only say "in progress" waits a moment: a new generation's first for HOLD
-seconds, one in progress already whose message moves on (no app yet -> waiting for the pods ->
-rolling out) for HOLD_MOVING. The pods' report usually comes first, and then one write says
-Ready instead of two or three (in a burst of thousands of entries, most of the status writes and
-of their watch events). What kstatus, Argo CD and Flux conclude never waits: a generation without
+seconds (longer in a burst, where the pods' reports take longer and those writes would slow the
+burst down further), one in progress already whose message moves on (no app yet -> waiting for
+the pods -> rolling out) for HOLD_MOVING. The pods' report usually comes first, and then one
+write says Ready instead of two or three (in a burst of thousands of entries, most of the status
+writes and of their watch events). What kstatus, Argo CD and Flux conclude never waits: a generation without
 its status is in progress to them, and Ready or Stalled is written at once.
 """
 from __future__ import annotations
@@ -22,7 +23,6 @@ import contextvars
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +55,9 @@ LIBRARY = "library.lua"
 HANDLER_WORKERS = 8
 FANOUT_WORKERS = 16  # re-evaluations of many entries wait mostly on the API server
 HOLD = 2.0  # seconds a new generation's "in progress" status waits for the pods' report
+HOLD_PER_HELD = 0.05  # and this much longer for each status held already (a burst), up to HOLD_MOVING
 HOLD_MOVING = 15.0  # seconds an "in progress" status that only changes its message waits
+APP_PROGRESS_EVERY = 5.0  # seconds between writes of an app's status that only count its entries on the way
 
 
 class Operator:
@@ -82,10 +84,23 @@ class Operator:
         # resourceVersions of an entry that its status writes replaced, whose events are still to come
         self.superseded: dict[EntryKey, set[str | None]] = {}
         self.release: Later[EntryKey] = Later(lambda batch: _release(batch), name="wippy-status-hold")
+        # entries in no app are looked at again when their grace period ends (one thread for all:
+        # a burst applied before its WippyApp made a timer thread per entry)
+        self.no_app_due: Later[EntryKey] = Later(lambda batch: _reevaluate([k for k, _ in batch], [c for _, c in batch]),
+                                                 name="wippy-no-app-grace")
+        # a pass looks at every entry of the app: in a burst, at most a twentieth of the time goes to them
         self.app_status: Coalescer[AppKey] = Coalescer(lambda key: _reconcile_app_locked(key), interval=0.5,
-                                                       name="wippy-app-status")
+                                                       name="wippy-app-status", busy_share=0.05)
+        # an app's status that only counts its entries on the way is written every APP_PROGRESS_EVERY
+        # (each write is an event that brings another pass); the count held back is looked at again
+        self.app_progress_written: dict[AppKey, float] = {}
+        self.app_later: Later[AppKey] = Later(self._mark_apps_due, name="wippy-app-progress")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
+
+    def _mark_apps_due(self, batch: list[tuple[AppKey, contextvars.Context]]) -> None:
+        for key, _ in batch:
+            self.app_status.mark(key)
 
     @property
     def api(self) -> Api:
@@ -118,6 +133,7 @@ def startup(settings: kopf.OperatorSettings, **kwargs) -> None:   # kopf passes 
     settings.posting.level = logging.WARNING  # Kubernetes Events only for problems
     settings.execution.max_workers = HANDLER_WORKERS
     settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.progress_storage = NoProgress()
     # a watch whose connection dies without a close (API server restart) is redone, not awaited forever
     settings.watching.connect_timeout = 10
     settings.watching.server_timeout = 50
@@ -134,6 +150,8 @@ def startup(settings: kopf.OperatorSettings, **kwargs) -> None:   # kopf passes 
     OP.revisions.index = kwargs["entry_revisions"]
     OP.app_status.start()
     OP.release.start()
+    OP.no_app_due.start()
+    OP.app_later.start()
     PROJECTOR.writer.start()
 
 
@@ -151,10 +169,32 @@ class NoDiffBase(kopf.DiffBaseStorage):
         pass
 
 
+class NoProgress(kopf.ProgressStorage):
+    """Likewise kopf's record of handlers' progress on each object (for retried change handlers):
+    watch-event handlers have none, so nothing is read, written or cleaned per event."""
+
+    def fetch(self, *, key, body):
+        return None
+
+    def store(self, *, key, record, body, patch) -> None:
+        pass
+
+    def purge(self, *, key, body, patch) -> None:
+        pass
+
+    def touch(self, *, body, patch, value) -> None:
+        pass
+
+    def clear(self, *, essence):
+        return essence
+
+
 @kopf.on.cleanup()
 def cleanup(**_) -> None:
     OP.app_status.stop()
     OP.release.stop()
+    OP.no_app_due.stop()
+    OP.app_later.stop()
     PROJECTOR.writer.stop()
 
 
@@ -232,6 +272,7 @@ def app_event(event: kopf.RawEvent, **_) -> None:
         moved, touched = STATE.put_app(key, None if deleted else obj)  # a deleted app's children are owned by it
         if deleted:
             OP.app_versions.pop(key, None)
+            OP.app_progress_written.pop(key, None)
             app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
             PROJECTOR.drop_app(key)
     # entries' readiness depends on the app's spec (replicas, selector) and its pin, not on its status
@@ -425,7 +466,7 @@ def _held(key: EntryKey, meta: dict, status: dict, state: str) -> bool:
     version = (meta.get("uid"), meta.get("generation"))
     held = OP.held.get(key)
     if held is None or held[0] != version:
-        hold = HOLD_MOVING if seen else HOLD
+        hold = HOLD_MOVING if seen else min(HOLD_MOVING, HOLD + HOLD_PER_HELD * len(OP.held))
         OP.held[key] = (version, time.monotonic() + hold)
         OP.release.mark(key, hold)
         return True
@@ -490,13 +531,11 @@ def _no_app_grace(key: EntryKey, state: str, reason: str, message: str, body: di
     if reason != "NoApp":
         OP.no_app_since.pop(key, None)
         return state, reason, message
-    since = OP.no_app_since.get(key)
-    if since is None:
-        since = OP.no_app_since[key] = time.monotonic()
-        timer = threading.Timer(OP.no_app_grace + 0.5, _reevaluate, ([key],))
-        timer.daemon = True
-        timer.start()
-    if time.monotonic() - since < OP.no_app_grace:
+    now = time.monotonic()
+    since = OP.no_app_since.setdefault(key, now)
+    if now - since < OP.no_app_grace:
+        # a mark still pending from an earlier stay in no app comes early: this is then marked again
+        OP.no_app_due.mark(key, since + OP.no_app_grace + 0.5 - now)
         return state, reason, message
     label = (body["metadata"].get("labels") or {}).get(APP_LABEL)
     which = f"labelled {APP_LABEL}={label}" if label else f"without a {APP_LABEL} label"
@@ -762,6 +801,13 @@ def _patch_app(key: AppKey, state: str, reason: str, message: str, body: dict, g
     if all(status.get(k) == v for k, v in wanted.items() if k != "conditions") and \
             conditions.same(status.get("conditions"), wanted["conditions"]):
         return
+    if state == "progressing" and _ready_reason(status) == reason and \
+            all(status.get(k) == wanted.get(k) for k in ("observedGeneration", "entries", "childrenHash", "version")):
+        wait = OP.app_progress_written.get(key, 0.0) + APP_PROGRESS_EVERY - time.monotonic()
+        if wait > 0:   # only the count of ready entries moved
+            OP.app_later.mark(key, wait)
+            return
+    OP.app_progress_written[key] = time.monotonic()
     try:
         STATE.apps[key] = OP.api.patch_status(API_VERSION, "wippyapps", key[0], key[1], wanted,
                                               body["metadata"].get("resourceVersion"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -33,7 +34,11 @@ class Projector:
         self._written: dict[AppKey, dict[int, dict[str, str]]] = {}  # per shard, as on the server
         self._where: dict[EntryKey, set[AppKey]] = {}
         self._entries: dict[tuple[AppKey, str], EntryKey] = {}  # (app, item key) -> entry
-        self.writer = Coalescer(self._flush, interval=interval, name="wippy-projection")
+        # a flush rewrites whole maps (tens of KB each in a large app, for the API server to store
+        # and send to every pod): in a burst, the next waits as long as this one took, so that each
+        # carries more entries and there are fewer of them
+        self.writer = Coalescer(self._flush, interval=interval, name="wippy-projection", busy_share=0.5,
+                                clock=time.monotonic)
 
     # ------------------------------------------------------------------ what is wanted
     def project(self, key: EntryKey, items: dict[AppKey, dict]) -> None:

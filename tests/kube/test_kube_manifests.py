@@ -19,8 +19,8 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "_index.yaml"
 def test_every_example_round_trips(app_dir):
     entries = load_tree(app_dir).entries
     objects = render_app(app_dir)
-    assert objects[-1]["kind"] == "WippyApp"
-    back = {e.id: e for e in map(from_object, objects[:-1])}
+    assert objects[0]["kind"] == "WippyApp"   # first, so that entries are not applied before their app
+    back = {e.id: e for e in map(from_object, objects[1:])}
     assert back == entries
     assert all(o["metadata"]["labels"] == {"wippy.ai/app": app_dir.name} for o in objects)
 

@@ -94,7 +94,9 @@ def render_app(app_dir: Path, app: str | None = None, namespace: str | None = No
     app = app or app_name(app_dir)
     names = object_names(sorted(result.entries))
     objects = [to_object(e, app, namespace, names[e.id]) for _, e in sorted(result.entries.items())]
-    return objects + [app_object(app, namespace)]
+    # the app first: applied in this order, its entries are projected to its pods as they come,
+    # instead of each waiting in no app (a status write) until the last object arrives
+    return [app_object(app, namespace)] + objects
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str):
