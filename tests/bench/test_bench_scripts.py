@@ -24,3 +24,13 @@ def test_modules_bench_prints_every_figure():
                "hash.sha256", "text.regexp replace_all_string", "text.splitter split_text"):
         line = next(ln for ln in out.stdout.splitlines() if ln.startswith(op + " "))
         assert re.search(r"\d+\.\d+ms +\d+\.\d+ms +\d+\.\d+x", line), line
+
+
+def test_hostile_bench_prints_latency_per_attack():
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "hostile.py"), "dag_exit_value", "gc_control_refused"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for attack in ("dag_exit_value", "gc_control_refused"):
+        line = next(ln for ln in out.stdout.splitlines() if ln.startswith(attack + " "))
+        assert re.search(r"-?\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+ +-?\d+\.\d+$", line), line
+    assert "over 100 ms of node CPU:" in out.stdout

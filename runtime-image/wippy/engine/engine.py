@@ -131,6 +131,7 @@ class Engine:
         node = self.node
         fns: dict[str, Callable] = {
             "monotonic": self.loop.time,
+            "loop_idle": self._loop_idle,
             "thread_time": time.thread_time,
             "arm": self._arm,
             "compile": self._compile,
@@ -176,6 +177,12 @@ class Engine:
             event = {"kind": ev.kind, "type": ev.kind, "from": ev["from"],
                      "result": {"error": WippyError(INTERNAL, f"result could not be delivered: {e}")}}
         self.node.route_event(pid, event)
+
+    def _loop_idle(self) -> bool:
+        # no other callback waits on the loop (asyncio keeps them in the private `_ready`; a loop
+        # without it counts as busy)
+        ready = getattr(self.loop, "_ready", None)
+        return ready is not None and not ready
 
     def _arm(self, at: float) -> None:
         if self._timer_at is not None and self._timer_at <= at:

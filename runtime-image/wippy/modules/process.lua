@@ -19,6 +19,8 @@ end
 
 local resolve_id = S.resolve_id
 
+local LOCAL_PIDS = "{" .. S.node .. "@" .. S.host .. "|"   -- how S.new_pid's pids begin
+
 local function is_pid(s) return type(s) == "string" and s:sub(1, 1) == "{" end
 
 -- a destination is a pid or a registered name
@@ -59,6 +61,8 @@ function process.send(dest, topic, ...)
   local target = S.procs[pid]
   S.checkpoint()
   if target then return deliver(target, topic, from, value) end
+  -- a process of this host that is gone: dropped here (fire-and-forget), no trip through Python
+  if sfind(pid, LOCAL_PIDS, 1, true) == 1 then return true end
   return P.send_remote(pid, topic, from, value)
 end
 
@@ -69,7 +73,9 @@ local function main_of(fac)
   return function(...)
     local env, value = S.instantiate(fac)
     local main = S.entry_callable(fac, env, value)
-    return main(...)
+    local v, e = main(...)
+    S.copy_exit_value(v)
+    return v, e
   end
 end
 S.main_of = main_of

@@ -183,6 +183,9 @@ local function checkpoint()
     local task = current
     if task and isyieldable() then   -- (not inside a sort comparator or a gsub callback)
       YIELD.f = false
+      if task.instr == 0 then   -- raised without the count hook (GC_PROBE): the slice's start
+        task.tstart = thread_time() - (clock() - slice_start)
+      end
       local busy = (task.busy or 0) + (thread_time() - (task.tstart or 0))
       local max = S.busy_timeout
       if max > 0 and busy > max then
@@ -364,6 +367,16 @@ local function memory_hog()
   end
   return worst
 end
+
+-- A slice that allocates in few, large steps (`s = s .. s`) runs too few instructions for the
+-- count hook: the collector, driven by allocation, calls this finalizer once per cycle, and it
+-- raises the yield flag past PREEMPT_AFTER (of CPU) so the next yield point yields.
+local GC_PROBE = {}
+GC_PROBE.__gc = function()
+  if current and not YIELD.f and clock() - slice_start > PREEMPT_AFTER then YIELD.f = true end
+  setmetatable({}, GC_PROBE)
+end
+setmetatable({}, GC_PROBE)
 
 local function memory_error(proc)
   return new_error("LimitExceeded", sformat("process %s (%s) exceeded the memory limit of host %s "
@@ -777,6 +790,8 @@ end
 -- the runtime's own work (a failed allocation there would abort the node). Until the collector
 -- has decided, every pass goes on checking, even with no task to run (the hog may be parked).
 local memory_pending = false
+local WALL_EVERY = 16
+local BUSY_TAIL = 0.004
 local function memory_check()
   local over = over_after_collecting()
   memory_pending = over == nil
@@ -790,8 +805,16 @@ function S.run(budget)
   if memory_pending then memory_check() end
   local n = 0
   local t = clock()
-  local pass_end = t + S.pass_time
-  local tail_end = pass_end + S.pass_time   -- fresh and slow tasks may use one more pass_time
+  local pass_time = S.pass_time
+  local pass_end = t + pass_time
+  -- fresh and slow tasks may use one more pass_time, or only BUSY_TAIL while other work waits on
+  -- the asyncio loop (other hosts, I/O): a neighbour's round trip crosses the loop several times
+  local loop_busy = not P.loop_idle()
+  local tail_end = loop_busy and t + BUSY_TAIL or pass_end
+  local tail_ran = false   -- one fresh or slow task runs in every pass, so neither starves
+  -- the same bounds in wall time, read every WALL_EVERY slices and after a slice over 1ms: on a
+  -- loaded machine a pass's CPU time is a fraction of what the rest of the node waits
+  local w0 = now()
   local max_memory = S.max_memory
   heap_kib = max_memory > 0 and collectgarbage("count")   -- the last reading
   local slow_open = shead <= stail and now() >= slow_after
@@ -799,12 +822,14 @@ function S.run(budget)
     local task
     if rhead <= rtail and n < budget and t <= pass_end then
       task = ready[rhead]; ready[rhead] = nil; rhead = rhead + 1
-    elseif t > tail_end then
+    elseif t > tail_end and tail_ran then
       break
     elseif fhead <= ftail then
       task = fresh[fhead]; fresh[fhead] = nil; fhead = fhead + 1
+      tail_ran = true
     elseif slow_open and shead <= stail then
       task = slow[shead]; slow[shead] = nil; shead = shead + 1
+      tail_ran = true
     else
       break
     end
@@ -840,6 +865,14 @@ function S.run(budget)
         slow_open = false
         pass_end, tail_end = t1, t1
       end
+      if n % WALL_EVERY == 0 or t1 - t > 0.001 then
+        local w = now() - w0
+        if loop_busy and w > BUSY_TAIL then tail_end = t1 end
+        if w > pass_time then
+          if pass_end > t1 then pass_end = t1 end
+          tail_end = t1
+        end
+      end
       t = t1
       if ok and a == SUSPEND and not task.dead then
         -- parked or preempted: the usual case, nothing to do
@@ -871,6 +904,8 @@ function S.run(budget)
   local more = rhead <= rtail or fhead <= ftail or memory_pending
   if not more and shead > stail then fire_timers() end
   local at = hn > 0 and heap[1].at or nil
+  -- the slow queue's window is for the loop's other work: with none, CPU-bound tasks go on
+  if shead <= stail and not more and slow_after > 0 and P.loop_idle() then slow_after = 0 end
   if shead <= stail then
     if now() >= slow_after then more = true
     elseif at == nil or slow_after < at then at = slow_after end
@@ -960,8 +995,15 @@ exit_proc = function(proc, value, err)
   if proc.inbox then proc.inbox:close() end
   local pid = proc.pid
   if proc.monitors then
+    -- copies made by the process itself (S.copy_exit_value) when it returned; a copy made here
+    -- runs outside any budget (a watcher added since, a value returned some other way)
+    local copies, i = proc.exit_copies, 0
     for watcher in pairs(proc.monitors) do
-      local ok, v = pcall(copy, value)
+      i = i + 1
+      local ok, v
+      if type(copies) == "string" then ok, v = false, copies
+      elseif copies and copies[i] ~= nil then ok, v = true, copies[i]
+      else ok, v = pcall(copy, value) end
       local e = err
       if not ok then
         e = e or new_error("Invalid", "process result could not be delivered: " .. describe(v))
@@ -988,6 +1030,29 @@ exit_proc = function(proc, value, err)
   if proc.named then P.on_exit(pid) end
 end
 S.exit_proc = exit_proc
+
+-- A process's result is copied for each of its watchers inside its own task, so a large value
+-- costs the process its own budget (the copy is preempted like any loop), not a stall of the
+-- node when the process exits. On failure, exit_copies is the error's text.
+function S.copy_exit_value(v)
+  local task = current
+  local proc = task and task.proc
+  if type(v) ~= "table" or not proc or not proc.monitors then return end
+  local copies = {}
+  proc.exit_copies = copies
+  local ok, err = pcall(function()
+    while true do   -- watchers may come while the copy is preempted
+      local n = 0
+      for _ in next, proc.monitors do n = n + 1 end
+      if #copies >= n then return end
+      copies[#copies + 1] = copy(v)
+    end
+  end)
+  if not ok then
+    if err == KILL or task.dead then error(err, 0) end
+    proc.exit_copies = describe(err)
+  end
+end
 
 -- a linked process failed: trap it as an event, or go down with it
 function S.link_down(proc, from, err)

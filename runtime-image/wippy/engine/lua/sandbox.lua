@@ -198,6 +198,9 @@ function S.seal_base()
   for name, m in pairs(S.modules) do
     if type(m) == "table" and getmetatable(m) == nil then S.modules[name] = protect(m, name) end
   end
+  -- A traceback (errors.new keeps one) searches every table in package.loaded for a global name
+  -- of each frame: ~5us an error. Nothing here loads native modules, so the table goes empty.
+  for name in pairs(package.loaded) do package.loaded[name] = nil end
 end
 
 -- text-only load into a sandboxed environment
