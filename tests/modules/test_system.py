@@ -58,15 +58,59 @@ async def test_gc(app):
 
 
 async def test_runtime_and_process(app):
+    from wippy.modules import offload
     res = await run(app, """
-    local _, err = system.runtime.max_procs(4)
+    local before = system.runtime.max_procs()
+    local prev, err = system.runtime.max_procs(4)
+    local now = system.runtime.max_procs()
     local _, err0 = system.runtime.max_procs(0)
-    return {system.runtime.goroutines(), system.runtime.max_procs(), system.runtime.cpu_count(),
-            system.process.pid(), system.process.hostname(), system.process.cwd(), err:kind(), err0:kind()}
+    local _, err1 = system.runtime.max_procs(1.5)
+    local _, err2 = system.runtime.max_procs(100000)
+    return {system.runtime.goroutines(), before, prev, now, system.runtime.cpu_count(),
+            system.process.pid(), system.process.hostname(), system.process.cwd(), err0:kind(), err1:kind(),
+            err2:kind(), err == nil}
     """)
-    assert res[0] >= 1 and res[1] == 1 and res[2] == os.cpu_count()
-    assert res[3:6] == [os.getpid(), socket.gethostname(), os.getcwd()]
-    assert res[6:] == ["Invalid", "Invalid"]
+    try:
+        assert res[0] >= 1 and res[1:4] == [2, 2, 4] and res[4] == os.cpu_count()
+        # max_procs is the number of threads that run modules' CPU work (modules/offload.py)
+        assert offload.workers() == 4 and offload._POOL._max_workers == 4
+        assert res[5:8] == [os.getpid(), socket.gethostname(), os.getcwd()]
+        assert res[8:] == ["Invalid", "Invalid", "Invalid", True]
+        # CPU work runs on the new pool
+        key = await run(app, """
+        local crypto = require("crypto")
+        local key = crypto.pbkdf2("pw", "salt", 1000, 16)
+        return (key:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+        """, modules=("system", "crypto"))
+        import hashlib
+        assert bytes.fromhex(key) == hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 1000, 16)
+    finally:
+        offload.set_workers(2)
+
+
+async def test_host_processes_report_steps_and_start_time(app):
+    import time
+    app.process("app:ticker", """
+    local time = require("time")
+    return function() for _ = 1, 5 do time.sleep("1ms") end process.inbox():receive() end
+    """, modules=["time"])
+    t0 = time.time_ns()
+    res = await run(app, """
+    local time = require("time")
+    local pid = process.spawn("app:ticker", "app:host")
+    time.sleep("50ms")
+    local by_pid = {}
+    for _, p in ipairs(system.hosts.processes("app:host")) do by_pid[p.pid] = p end
+    local hosts = system.hosts.list()
+    process.terminate(pid)
+    return {by_pid[pid], by_pid[process.pid()], hosts[1].executed}
+    """, modules=("system", "time"))
+    t1 = time.time_ns()
+    ticker, me, executed = res
+    assert ticker["steps"] >= 6   # its first run and one after each of the 5 sleeps
+    assert me["steps"] >= 1       # its runs so far (the one under way counts when it parks)
+    assert t0 <= me["started_at"] <= ticker["started_at"] <= t1
+    assert executed >= ticker["steps"] + me["steps"]
 
 
 async def test_hosts(app):

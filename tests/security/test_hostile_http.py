@@ -22,7 +22,14 @@ entries:
 
 PING = """\
 local http = require("http")
-return {handler = function() http.response():write("pong") end}
+return {handler = function()
+  local req, res = http.request(), http.response()
+  if req:method() == "POST" then
+    local _, err = req:body()    -- the body is read here, under the service's read timeout
+    if err then res:set_status(408) return res:write(err:kind() .. ": " .. err:message()) end
+  end
+  res:write("pong")
+end}
 """
 
 
@@ -67,13 +74,14 @@ async def test_slow_headers_are_cut_at_the_read_timeout_and_others_are_served(ht
         w.close()
 
 
-async def test_slow_body_gets_408(http_app):
+async def test_slow_body_read_fails_at_the_read_timeout(http_app):
     port = await start(http_app, cap=1000)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
     await writer.drain()
-    head = await asyncio.wait_for(reader.readline(), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert b"408" in head
+    assert b"Internal: request body not received within the read timeout" in await reader.read(200)
     writer.close()
     await ping(http_app, port)
 

@@ -5,16 +5,18 @@ the `http` module looks up in LIVE; nothing else is shared between requests.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import ClientError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from ..engine.errors import WippyError, INVALID, UNAVAILABLE
+from ..engine.errors import WippyError, INTERNAL, INVALID, UNAVAILABLE
 
 if TYPE_CHECKING:
     from .routing import Endpoint, Router
@@ -31,17 +33,23 @@ def new_request_id() -> str:
 
 
 class Exchange:
-    __slots__ = ("id", "request", "service", "router", "endpoint", "params", "body", "remote_addr",
-                 "status", "headers", "chunks", "transfer", "stream", "started", "hooks", "_query", "actor", "scope")
+    __slots__ = ("id", "request", "service", "router", "endpoint", "params", "body", "body_seen", "max_body",
+                 "read_deadline", "remote_addr", "status", "headers", "chunks", "transfer", "stream", "started",
+                 "hooks", "_query", "actor", "scope", "_continued")
 
-    def __init__(self, request: web.BaseRequest, service: str):
+    def __init__(self, request: web.BaseRequest, service: str, max_body: int = 0, read_timeout: float = 0.0):
         self.id = new_request_id()
         self.request = request
         self.service = service
         self.router: Router | None = None
         self.endpoint: Endpoint | None = None
         self.params: dict[str, str] = {}
-        self.body = b""
+        # The body stays on the connection until the handler reads it (req:body(), req:stream(),
+        # parse_multipart): a handler that never reads it never pays for it.
+        self.body: bytes | None = None        # the whole body, once read whole
+        self.body_seen = 0                    # bytes read so far, whole or streamed
+        self.max_body = max_body              # the service's max_body
+        self._continued = False               # "100 Continue" sent (Expect: 100-continue)
         peer = request.transport.get_extra_info("peername") if request.transport else None
         self.remote_addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
         self.status = 200
@@ -50,6 +58,8 @@ class Exchange:
         self.transfer: str | None = None
         self.stream: web.StreamResponse | None = None
         self.started = time.perf_counter()
+        # the service's read timeout bounds reading the whole request, headers and body
+        self.read_deadline = time.monotonic() + read_timeout if read_timeout else None
         self.hooks: tuple = ()   # middleware whose prepare() must see a streamed response
         self._query: dict[str, list[str]] | None = None
         self.actor: dict | None = None        # who the handler runs as (service security, token_auth)
@@ -69,7 +79,60 @@ class Exchange:
         return {"method": req.method, "path": req.path, "params": self.params,
                 "remote_addr": self.remote_addr, "host": req.host or "",
                 "content_type": req.headers.get("Content-Type", ""),
-                "content_length": len(self.body), "request_id": self.id}
+                "content_length": self.content_length(), "has_body": self.has_body(), "request_id": self.id}
+
+    def content_length(self) -> int:
+        """The Content-Length header; -1 when the body's length is not known (chunked upload)."""
+        n = self.request.content_length
+        if n is not None:
+            return n
+        return -1 if self.request.body_exists else 0
+
+    def has_body(self) -> bool:
+        return self.request.body_exists and self.request.content_length != 0
+
+    async def read_body(self, n: int, max_body: int, timeout: float) -> bytes:
+        """Up to n bytes more of the body (n <= 0: all that is left); b"" at its end. A body over
+        the smaller of the service's and the handler's max_body is refused (Invalid); each call waits
+        at most `timeout` seconds and never past the service's read deadline (Internal)."""
+        limit = min(self.max_body, max_body) if max_body > 0 else self.max_body
+        if self.body_seen > limit:
+            raise WippyError(INVALID, f"request body larger than max_body ({limit} bytes)")
+        wait = timeout if timeout > 0 else None
+        if self.read_deadline is not None:
+            left = max(self.read_deadline - time.monotonic(), 0.0)
+            wait = left if wait is None else min(wait, left)
+        content = self.request.content
+        try:
+            async with asyncio.timeout(wait):
+                if not self._continued:
+                    self._continued = True
+                    if self.stream is None and self.request.headers.get("Expect", "").lower() == "100-continue":
+                        await self.request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if n > 0:
+                    # one byte past the limit tells an over-limit body from one that ends there
+                    data = await content.read(min(n, limit - self.body_seen + 1))
+                else:
+                    buf = bytearray()
+                    async for chunk in content.iter_any():
+                        buf += chunk
+                        if self.body_seen + len(buf) > limit:
+                            break
+                    data = bytes(buf)
+        except TimeoutError:
+            raise WippyError(INTERNAL, f"request body not received within the read timeout ({wait:g}s)") from None
+        except (ConnectionError, RuntimeError, ClientError, HttpProcessingError) as e:
+            raise WippyError(INTERNAL, f"request body read failed: {e}") from None
+        self.body_seen += len(data)
+        if self.body_seen > limit:
+            raise WippyError(INVALID, f"request body larger than max_body ({limit} bytes)")
+        return data
+
+    async def whole_body(self, max_body: int, timeout: float) -> bytes:
+        """The whole body, read once and kept (after a partial stream read: what was left)."""
+        if self.body is None:
+            self.body = await self.read_body(0, max_body, timeout)
+        return self.body
 
     # ------------------------------------------------------------------ response side
     def check_open(self) -> None:

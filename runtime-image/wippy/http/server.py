@@ -148,7 +148,7 @@ class HttpServer:
     # ------------------------------------------------------------------ requests
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         self._server.request_started(request.protocol)
-        ex = Exchange(request, self.id)
+        ex = Exchange(request, self.id, self.max_body, self.read_timeout)
         ex.actor, ex.scope = self.identity
         table = self.table   # one table for the whole request, whatever changes meanwhile
         router = table.router_for(request.path)
@@ -205,7 +205,7 @@ class HttpServer:
         resp = await self._run_before(ex, router.post_middleware)
         if resp is not None:
             return resp
-        too_big = await self._read_body(ex)
+        too_big = self._too_big(ex)
         if too_big is not None:
             return too_big
         resp = await self._invoke(ex, match.endpoint)
@@ -217,23 +217,12 @@ class HttpServer:
                     resp = await resp
         return resp
 
-    async def _read_body(self, ex: Exchange) -> web.Response | None:
-        request = ex.request
-        if not request.body_exists:
-            return None
-        limit = self.max_body
-        if request.content_length is not None and request.content_length > limit:
-            return _plain(413, f"request body larger than {limit} bytes")
-        buf = bytearray()
-        try:
-            async with asyncio.timeout(self.read_timeout or None):
-                async for chunk in request.content.iter_any():
-                    buf += chunk
-                    if len(buf) > limit:
-                        return _plain(413, f"request body larger than {limit} bytes")
-        except TimeoutError:
-            return _plain(408, "request body not received in time")
-        ex.body = bytes(buf)
+    def _too_big(self, ex: Exchange) -> web.Response | None:
+        """A body whose declared length is over max_body is refused before the handler runs;
+        one without a length is cut when a read passes it (the handler gets Invalid)."""
+        n = ex.request.content_length
+        if n is not None and n > self.max_body:
+            return _plain(413, f"request body larger than {self.max_body} bytes")
         return None
 
     async def _invoke(self, ex: Exchange, ep: Endpoint) -> web.StreamResponse:

@@ -60,7 +60,7 @@ function REQ:host() return self._d.host end
 function REQ:remote_addr() return self._d.remote_addr end
 function REQ:content_type() return self._d.content_type end
 function REQ:content_length() return self._d.content_length end
-function REQ:has_body() return self._d.content_length > 0 end
+function REQ:has_body() return self._d.has_body end
 function REQ:id() return self._d.request_id end
 function REQ:param(name) return self._d.params[name] end
 function REQ:params() return copy(self._d.params) end
@@ -88,11 +88,14 @@ function REQ:query_params()
   for k, v in pairs(query_table(self)) do r[k] = concat(v, ",") end
   return r
 end
+-- The body is still on the connection when the handler starts: body() reads what is left of it
+-- (once; later calls return the same string), stream() reads it as it arrives, bounded by the
+-- max_body and timeout of http.request and by the service's own limits.
 function REQ:body()
   local b = self._body
   if b == nil then
     local err
-    b, err = py.body(self._id)
+    b, err = py.body(self._id, self._max, self._timeout)
     if b == nil then return nil, err end
     self._body = b
   end
@@ -106,12 +109,15 @@ function REQ:body_json()
   if derr then return nil, new_error("Invalid", "request body is not valid JSON: " .. tostring(derr:message())) end
   return v
 end
--- the body is read (up to the service's max_body) before the handler runs, so its stream is
--- the shared stream over that string: seekable, size known
+
+-- not seekable: what was read is gone; size is the Content-Length (-1 when not sent)
+local BODY = S.stream.class("http.Body", {
+  read = function(h, n) return py.read(h.id, n, h.max, h.timeout) end,
+  size = function(h) return h.size end,
+})
 function REQ:stream()
-  local b, err = self:body()
-  if b == nil then return nil, err end
-  return S.stream.of_string(b)
+  if self._body ~= nil then return S.stream.of_string(self._body) end
+  return S.stream.new(BODY, {id = self._id, max = self._max, timeout = self._timeout, size = self._d.content_length})
 end
 
 -- uploaded files of parse_multipart
@@ -126,13 +132,13 @@ function FILE:header(name)
 end
 function FILE:stream() return S.stream.of_string(self._f.data) end
 
--- max_memory: how much of the form is held in memory; the body already is (up to max_body),
--- so it is checked and has nothing left to decide
+-- max_memory: how much of the form is held in memory before files spill to disk; the form is
+-- read whole (up to max_body) and parsed in memory here, so it is checked and decides nothing
 function REQ:parse_multipart(max_memory)
   if max_memory ~= nil and (math.type(max_memory) ~= "integer" or max_memory <= 0) then
     return nil, new_error("Invalid", "max_memory must be a positive integer")
   end
-  local form, err = py.multipart(self._id)
+  local form, err = py.multipart(self._id, self._max, self._timeout)
   if form == nil then return nil, err end
   for _, list in pairs(form.files) do
     for i, f in ipairs(list) do list[i] = setmetatable({_f = f}, FILE) end
@@ -152,26 +158,27 @@ function REQ:accepts(ct)
   return false
 end
 
--- options: max_body (a body larger than it is refused) and timeout (ms); the body was read
--- under the service's own read timeout before the handler ran, so no read is left to time
+-- options: max_body (bytes; a body larger is refused, as one over the service's max_body) and
+-- timeout (ms; how long one body read may wait, default 5 min; never past the service's read timeout)
+local DEFAULT_TIMEOUT = 300000
 function http.request(opts)
   local id = request_id()
   if id == nil then return nil, new_error("Internal", "not inside an HTTP request handler") end
-  local max_body
+  local max_body, timeout = 0, DEFAULT_TIMEOUT
   if opts ~= nil then
     if type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
     for k, v in pairs(opts) do
       if k ~= "timeout" and k ~= "max_body" then return nil, new_error("Invalid", "unknown option " .. tostring(k)) end
       if math.type(v) ~= "integer" or v < 0 then return nil, new_error("Invalid", k .. " must be a non-negative integer") end
     end
-    max_body = opts.max_body
+    max_body, timeout = opts.max_body or 0, opts.timeout or DEFAULT_TIMEOUT
   end
   local d, err = py.request(id)
   if d == nil then return nil, err end
-  if max_body and max_body > 0 and d.content_length > max_body then
+  if max_body > 0 and d.content_length > max_body then
     return nil, new_error("Invalid", "request body of " .. d.content_length .. " bytes is larger than max_body (" .. max_body .. ")")
   end
-  return setmetatable({_id = id, _d = d}, REQ)
+  return setmetatable({_id = id, _d = d, _max = max_body, _timeout = timeout}, REQ)
 end
 
 ---------------------------------------------------------------------------

@@ -39,15 +39,23 @@ def install(engine):
     def query(rid):
         return to_lua(_exchange(rid).query())
 
-    def body(rid):
-        return _exchange(rid).body
+    # max_body (bytes, 0 = the service's) and timeout (ms) are the handler's http.request options
+    async def body(rid, max_body, timeout):
+        return await _exchange(rid).whole_body(int(max_body), timeout / 1000)
 
-    def multipart(rid):
+    async def read(rid, n, max_body, timeout):
+        ex = _exchange(rid)
+        if ex.body is not None:     # read whole already: nothing is left on the connection
+            return None
+        return await ex.read_body(int(n), int(max_body), timeout / 1000) or None
+
+    async def multipart(rid, max_body, timeout):
         ex = _exchange(rid)
         ctype = ex.request.headers.get("Content-Type", "")
         if not ctype.lower().startswith("multipart/"):
             raise WippyError(INVALID, f"request is not multipart (Content-Type: {ctype or 'none'})")
-        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + ex.body)
+        data = await ex.whole_body(int(max_body), timeout / 1000)
+        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + data)
         if not msg.is_multipart() or msg.defects:
             raise WippyError(INVALID, "malformed multipart body")
         values: dict[str, str] = {}
@@ -94,6 +102,6 @@ def install(engine):
         await _exchange(rid).write_stream(_bytes(data, latin1) if data is not None else b"")
         return True
 
-    return {"multipart": multipart, "request": request, "header": header, "headers": headers, "query": query, "body": body,
+    return {"multipart": multipart, "request": request, "header": header, "headers": headers, "query": query, "body": body, "read": read,
             "set_status": set_status, "set_header": set_header, "set_transfer": set_transfer,
             "write": write, "write_stream": write_stream}

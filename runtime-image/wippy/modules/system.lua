@@ -40,15 +40,17 @@ local system = {
   runtime = {
     goroutines = guarded("system.read", "goroutines", value(py.goroutines)),
     cpu_count = guarded("system.read", "cpu", value(py.cpu_count)),
-    -- one event loop thread runs every Lua host of this runtime
+    -- Lua runs on the one event loop thread; the CPU work of modules (compression, key
+    -- derivation) runs on the worker threads of modules/offload.py: their number is the parallelism
+    -- this runtime has, so it is what max_procs reads and sets (node-wide, as GOMAXPROCS)
     max_procs = function(n)
       if n == nil then
         if not S.check("system.read", "gomaxprocs") then return nil, denied("system.read", "gomaxprocs") end
-        return 1, nil
+        return py.max_procs(), nil
       end
       if not S.check("system.control", "gomaxprocs") then return nil, denied("system.control", "gomaxprocs") end
       if mtype(n) ~= "integer" or n <= 0 then return nil, new_error("Invalid", "max_procs must be > 0") end
-      return nil, new_error("Invalid", "max_procs cannot be changed: Lua hosts run on one event loop thread")
+      return py.set_max_procs(n)
     end,
   },
   process = {

@@ -12,9 +12,11 @@ import time
 import weakref
 
 from ..engine.errors import ALREADY_EXISTS, INTERNAL, INVALID, WippyError
+from . import offload
 
 LOCK_PREFIX = "system.lock:"
 _service_times: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+MAX_PROCS = 1024    # Go's own ceiling for GOMAXPROCS
 
 
 def _rss() -> int:
@@ -90,13 +92,18 @@ def install(engine):
         engine.lua.execute("collectgarbage('incremental', ...)", pct + 100)
         return prev
 
+    def set_max_procs(n):
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= MAX_PROCS:
+            raise WippyError(INVALID, f"max_procs must be an integer from 1 to {MAX_PROCS}")
+        return offload.set_workers(n)
+
     def hosts_list():
         out = []
         for hid, h in node.hosts.items():
             S = getattr(h, "S", None)
             out.append({"id": hid, "workers": 1,
                         "processes": h.process_count() if hasattr(h, "process_count") else 0,
-                        "executed": int(S.stats.messages) if S is not None else 0, "stolen": 0,
+                        "executed": int(S.stats.steps) if S is not None else 0, "stolen": 0,
                         "queue_depth": 0})
         return engine.to_lua(out)
 
@@ -107,8 +114,11 @@ def install(engine):
         if h is None or getattr(h, "S", None) is None:
             raise WippyError(INVALID, f"host {host_id} not found")
         out = []
+        wall, mono = time.time_ns(), engine.loop.time()   # born is on the loop clock (P.monotonic)
         for pid, proc in h.S.procs.items():
-            item = {"pid": pid, "host": host_id, "source": proc.entry or "", "state": "running"}
+            # steps: the process's coroutine resumes (its own and its tasks'); started_at: wall ns
+            item = {"pid": pid, "host": host_id, "source": proc.entry or "", "state": "running",
+                    "steps": int(proc.steps or 0), "started_at": wall - int((mono - (proc.born or mono)) * 1e9)}
             if proc.parent is not None:
                 item["parent"] = proc.parent
             actor = proc.actor
@@ -226,6 +236,7 @@ def install(engine):
         "get_limit": get_limit, "set_limit": set_limit, "gc_collect": gc_collect,
         "set_percent": set_percent, "get_percent": lambda: gc_percent[0],
         "goroutines": lambda: len(asyncio.all_tasks()), "cpu_count": lambda: os.cpu_count() or 1,
+        "max_procs": offload.workers, "set_max_procs": set_max_procs,
         "pid": os.getpid, "hostname": socket.gethostname, "cwd": os.getcwd,
         "hosts_list": hosts_list, "host_processes": host_processes,
         "supervisor_state": supervisor_state, "supervisor_states": supervisor_states,

@@ -18,7 +18,7 @@ S.procs = {}                 -- pid -> process record
 S.factories = {}             -- entry id -> compiled code (process.lua / function.lua / library.lua)
 S.modules = {}               -- module name -> module table (installed by Python and by Lua)
 S.protected = setmetatable({}, {__mode = "k"})   -- read-only proxies shared by every sandbox
-S.stats = {spawned = 0, exited = 0, messages = 0}
+S.stats = {spawned = 0, exited = 0, messages = 0, steps = 0}   -- steps: coroutine resumes
 S.strict = CFG.strict_security or false   -- deny checks that have no actor or scope
 
 -- Marker yielded by a task that parks on the scheduler; user coroutines never see it.
@@ -850,6 +850,9 @@ function S.run(budget)
         ok, a, b, c, d = co_resume(task.co, x, y, z)
       end
       current = nil
+      local stats, proc = S.stats, task.proc
+      stats.steps = stats.steps + 1
+      if proc then proc.steps = proc.steps + 1 end
       -- a run without waiting goes on across preemptions, and ends when the task parks
       local preempted = task.preempted
       if preempted then task.preempted = false elseif task.busy then task.busy = nil end
@@ -1076,7 +1079,8 @@ function S.create_process(entry_id, main_fn, args, opts)
   end
   local pid = opts and opts.pid or new_pid()
   local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge),
-                ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope}
+                ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope,
+                steps = 0, born = now()}   -- born: monotonic seconds (system.hosts.processes)
   S.procs[pid] = proc
   S.stats.spawned = S.stats.spawned + 1
   proc.main_task = start_task(proc, main_fn, args, {main = true, ctx = proc.ctx, actor = proc.actor, scope = proc.scope})

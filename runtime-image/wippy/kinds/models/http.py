@@ -40,8 +40,8 @@ def _check_middleware(names: list[str]) -> list[str]:
 
 class Timeouts(ConfigModel):
     read: Duration = Field("30s", validate_default=True, description="Longest time to read a request's headers "
-                           "(a connection without a complete first request by then is closed) and, again, its body "
-                           "(408). 0 = no limit.")
+                           "(a connection without a complete first request by then is closed) and, from the request's "
+                           "start, its body (a handler's body read fails after it). 0 = no limit.")
     write: Duration = Field("0s", validate_default=True, description="Longest time a handler may take to answer (0 = no limit).")
     idle: Duration = Field("75s", validate_default=True, description="How long an idle keep-alive connection stays open.")
 
@@ -97,7 +97,8 @@ class HttpService(KindModel):
     host: ServiceHost = Field(default_factory=ServiceHost, description="Request worker settings.")
     tls: Tls = Field(default_factory=Tls, description="TLS settings.")
     network: EntryRef | None = Field(None, description="Overlay network entry (not supported yet).")
-    max_body: Size = Field(ByteSize(120 * 1024 * 1024), description="Largest request body accepted; larger gets 413.")
+    max_body: Size = Field(ByteSize(120 * 1024 * 1024), description="Largest request body accepted: a larger declared "
+                                                          "length gets 413, a handler's read past it fails.")
     max_connections: int = Field(1024, ge=0, description="Connections open at once; a new one over it is closed "
                                  "at once (0 = no limit). Can change live.")
     lifecycle: HttpServiceLifecycle = Field(default_factory=HttpServiceLifecycle, description="Start and stop policy.")
