@@ -108,6 +108,9 @@ async def test_errors_are_clear(env):
     assert r["kind"] == "Invalid" and "bogus" in r["message"]
     r = await rt.call("app:client", "GET", base + "/echo", {"timeout": "soon"})
     assert r["kind"] == "Invalid" and "timeout" in r["message"]
+    # network overlays are not implemented: refused, never sent out directly instead
+    r = await rt.call("app:client", "GET", base + "/echo", {"overlay_network": "app.net:proxy"})
+    assert r["kind"] == "Invalid" and "app.net:proxy" in r["message"] and "not supported" in r["message"]
 
 
 async def test_batch_and_uri_helpers(env):

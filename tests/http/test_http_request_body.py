@@ -4,10 +4,14 @@ the read timeouts; a handler that never reads the body answers without receiving
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
+import os
 import subprocess
+import tempfile
 
+import aiohttp
 import pytest
 
 INDEX = """\
@@ -16,13 +20,14 @@ namespace: app
 entries:
   - {name: web, kind: http.service, addr: "127.0.0.1:0", max_body: 64MiB, timeouts: {read: 5s}, lifecycle: {auto_start: true}}
   - {name: api, kind: http.router, meta: {server: web}, prefix: /}
-  - {name: h, kind: function.lua, source: file://h.lua, method: handler, modules: [http, json, hash]}
+  - {name: h, kind: function.lua, source: file://h.lua, method: handler, modules: [http, json, hash, time]}
   - {name: echo, kind: http.endpoint, meta: {router: api}, method: POST, path: /echo, func: h}
   - {name: count, kind: http.endpoint, meta: {router: api}, method: POST, path: /count, func: h}
   - {name: body, kind: http.endpoint, meta: {router: api}, method: POST, path: /body, func: h}
   - {name: ignore, kind: http.endpoint, meta: {router: api}, method: POST, path: /ignore, func: h}
   - {name: small, kind: http.endpoint, meta: {router: api}, method: POST, path: /small, func: h}
   - {name: stat, kind: http.endpoint, meta: {router: api}, method: POST, path: /stat, func: h}
+  - {name: form, kind: http.endpoint, meta: {router: api}, method: POST, path: /form, func: h}
 """
 
 HANDLER = """\
@@ -75,6 +80,31 @@ local function handler()
     local got, err = s:read(4)
     local rest, err2 = s:read(100)
     res:write_json({got = got, rest = rest, kind = err2 and err2:kind(), first_err = err and err:kind()})
+  elseif p == "/form" then
+    local req = http.request()
+    local form, err = req:parse_multipart(tonumber(req:query("mem")))
+    if not form then res:set_status(400) return res:write_json({kind = err:kind(), message = err:message()}) end
+    local again = req:parse_multipart()
+    local out = {values = form.values, same = again == form or again.values.title == form.values.title, files = {}}
+    for name, list in pairs(form.files) do
+      for _, f in ipairs(list) do
+        local s = f:stream()
+        local parts = {}
+        while true do
+          local c = s:read(65536)
+          if not c then break end
+          parts[#parts + 1] = c
+        end
+        local data = table.concat(parts)
+        s:seek("set", 2)
+        local s2 = f:stream()      -- a stream of its own, from the start
+        out.files[#out.files + 1] = {field = name, name = f:name(), size = f:size(), type = f:header("content-type"),
+                                     sha = hash.sha256(data), at2 = s:read(3), first = s2:read(2)}
+      end
+    end
+    table.sort(out.files, function(a, b) return a.name < b.name end)
+    if req:query("hold") then time.sleep("300ms") end
+    res:write_json(out)
   elseif p == "/stat" then
     local s = http.request():stream()
     local info = s:stat()
@@ -91,7 +121,8 @@ return {handler = handler}
 async def app(http_app):
     http_app.write("_index.yaml", INDEX)
     http_app.write("h.lua", HANDLER.replace('local json = require("json")',
-                                            'local json = require("json")\nlocal hash = require("hash")'))
+                                            'local json = require("json")\nlocal hash = require("hash")\n'
+                                            'local time = require("time")'))
     await http_app.start()
     assert http_app.runtime.errors == []
     return http_app
@@ -226,3 +257,61 @@ async def test_stream_stat_and_chunked_length(app):
     async with app.session.post(app.url("/body")) as r:
         out = await r.json()
     assert out["size"] == 0 and out["length"] == 0 and out["has_body"] is False
+
+
+def upload_fds() -> int:
+    """Unlinked temporary files this process holds open (uploads are, from their creation)."""
+    tmp, n = tempfile.gettempdir(), 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        n += link.startswith(tmp) and link.endswith("(deleted)")
+    return n
+
+
+def form_data(big: bytes, small: bytes) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("title", "Report")
+    form.add_field("doc", big, filename="big.bin", content_type="application/octet-stream")
+    form.add_field("doc", small, filename="small.txt", content_type="text/plain")
+    return form
+
+
+@pytest.mark.parametrize("mem, on_disk", [(None, 0), (1024 * 1024, 1)])
+async def test_multipart_files_spill_to_disk_past_max_memory(app, mem, on_disk):
+    big, small = base64.b64encode(os.urandom(3 * 1024 * 1024))[:3 * 1024 * 1024], b"hello upload"
+    query = "?hold=1" + (f"&mem={mem}" if mem else "")
+    before = upload_fds()
+    req = asyncio.ensure_future(app.session.post(app.url("/form" + query), data=form_data(big, small)))
+    seen = 0
+    while not req.done():          # while the handler holds the parsed form
+        seen = max(seen, upload_fds())
+        await asyncio.sleep(0.02)
+    async with await req as r:
+        out = await r.json()
+    assert r.status == 200, out
+    assert out["values"] == {"title": "Report"} and out["same"] is True
+    assert out["files"] == [
+        {"field": "doc", "name": "big.bin", "size": len(big), "type": "application/octet-stream",
+         "sha": hashlib.sha256(big).hexdigest(), "at2": big[2:5].decode("latin-1"), "first": big[:2].decode("latin-1")},
+        {"field": "doc", "name": "small.txt", "size": len(small), "type": "text/plain",
+         "sha": hashlib.sha256(small).hexdigest(), "at2": "llo", "first": "he"}]
+    # default max_memory (32 MiB): all in memory; 1 MiB: the 3 MiB file went to a temporary file
+    assert seen - before == on_disk
+    assert upload_fds() == before      # closed (and gone) when the request ended
+
+
+async def test_multipart_errors(app):
+    async with app.session.post(app.url("/form"), data=b"plain") as r:
+        out = await r.json()
+    assert r.status == 400 and out["kind"] == "Invalid" and "not multipart" in out["message"]
+    bad = b"--XYZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue"   # never closed
+    async with app.session.post(app.url("/form"), data=bad,
+                                headers={"Content-Type": "multipart/form-data; boundary=XYZ"}) as r:
+        out = await r.json()
+    assert r.status == 400 and out["kind"] == "Invalid" and "malformed multipart" in out["message"]
+    async with app.session.post(app.url("/form?mem=0"), data=form_data(b"x", b"y")) as r:
+        out = await r.json()
+    assert r.status == 400 and out["kind"] == "Invalid" and "max_memory" in out["message"]

@@ -97,7 +97,8 @@ async def test_backpressure_keeps_order(app, server):
     ("http://example.com", "nil", "Invalid", False),
     ("ws://127.0.0.1:1/ws", "nil", "Internal", True),
     ("ws://127.0.0.1:1/ws", "{compression = 3}", "Invalid", False),
-    ("ws://127.0.0.1:1/ws", "{compression = 1, compression_threshold = 512}", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", "{compression = 1, compression_threshold = -1}", "Invalid", False),
+    ("ws://127.0.0.1:1/ws", "{compression = 1, compression_threshold = 200 * 1024 * 1024}", "Invalid", False),
     ("ws://127.0.0.1:1/ws", "{channel_capacity = 0}", "Invalid", False),
     ("ws://127.0.0.1:1/ws", '{dial_timeout = "soon"}', "Invalid", False),
 ])
@@ -109,7 +110,7 @@ async def test_connect_errors(app, url, opts, kind, retryable):
 @pytest.fixture
 async def raw_server():
     """A WebSocket server written on raw sockets that agrees to permessage-deflate and records
-    each data frame as it came on the wire: (compressed?, payload length)."""
+    each data frame as it came on the wire, until the client's close: (compressed?, payload length)."""
     import asyncio
     import base64
     import hashlib
@@ -124,7 +125,7 @@ async def raw_server():
         writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
         await writer.drain()
-        while len(frames) < 2:
+        while True:
             b0, b1 = await reader.readexactly(2)
             n = b1 & 0x7F
             if n == 126:
@@ -132,6 +133,8 @@ async def raw_server():
             elif n == 127:
                 n = int.from_bytes(await reader.readexactly(8), "big")
             await reader.readexactly(4 + n)          # mask and payload
+            if b0 & 0x0F == 8:
+                break
             if b0 & 0x0F in (1, 2):
                 frames.append((bool(b0 & 0x40), n))
         done.set()
@@ -160,6 +163,39 @@ async def test_compression_modes_on_the_wire(app, raw_server, mode, second_is_sm
     (c1, n1), (c2, n2) = frames
     assert c1 and c2 and n1 < 200
     assert (n2 < n1) is second_is_smaller and (n2 == n1) is not second_is_smaller
+
+
+async def test_compression_threshold_leaves_smaller_messages_uncompressed(app, raw_server, server):
+    url, frames, done = raw_server
+    import asyncio
+    await run(app, """
+    local client = assert(websocket.connect(url, {compression = websocket.COMPRESSION.CONTEXT_TAKEOVER,
+                                                  compression_threshold = 100}))
+    local big = string.rep("wippy websocket compression ", 40)
+    assert(client:send(string.rep("s", 99)))                   -- under the threshold: as is
+    assert(client:send(big))                                   -- over it: deflated
+    assert(client:send(string.rep("b", 60), websocket.BINARY))
+    assert(client:send(string.rep("t", 100)))                  -- at it: deflated
+    assert(client:send(big))                                   -- the context still holds after plain frames
+    client:close()
+    """, url)
+    await asyncio.wait_for(done.wait(), 5)
+    assert frames[0] == (False, 99) and frames[2] == (False, 60)
+    assert frames[1][0] and frames[1][1] < 200 and frames[3][0] and frames[3][1] < 100
+    assert frames[4][0] and frames[4][1] < frames[1][1]
+    # a real server reads both kinds of frame on one connection
+    res = await run(app, """
+    local client = assert(websocket.connect(url, {compression = websocket.COMPRESSION.CONTEXT_TAKEOVER,
+                                                  compression_threshold = 10}))
+    local out = {}
+    for _, text in ipairs({"hi", string.rep("long message ", 20), "ok"}) do
+      client:send(text)
+      out[#out + 1] = client:channel():receive().data
+    end
+    client:close()
+    return out
+    """, server[0])
+    assert res == ["echo:hi", "echo:" + "long message " * 20, "echo:ok"]
 
 
 async def test_permission_denied(make_app, server):

@@ -35,7 +35,7 @@ def new_request_id() -> str:
 class Exchange:
     __slots__ = ("id", "request", "service", "router", "endpoint", "params", "body", "body_seen", "max_body",
                  "read_deadline", "remote_addr", "status", "headers", "chunks", "transfer", "stream", "started",
-                 "hooks", "_query", "actor", "scope", "_continued")
+                 "hooks", "_query", "actor", "scope", "_continued", "uploads", "form")
 
     def __init__(self, request: web.BaseRequest, service: str, max_body: int = 0, read_timeout: float = 0.0):
         self.id = new_request_id()
@@ -50,6 +50,8 @@ class Exchange:
         self.body_seen = 0                    # bytes read so far, whole or streamed
         self.max_body = max_body              # the service's max_body
         self._continued = False               # "100 Continue" sent (Expect: 100-continue)
+        self.uploads: list = []               # files of parse_multipart, closed when the request ends
+        self.form: dict | None = None         # parse_multipart's result: the body is read once
         peer = request.transport.get_extra_info("peername") if request.transport else None
         self.remote_addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
         self.status = 200
@@ -127,6 +129,11 @@ class Exchange:
         if self.body_seen > limit:
             raise WippyError(INVALID, f"request body larger than max_body ({limit} bytes)")
         return data
+
+    def finish(self) -> None:
+        for up in self.uploads:
+            up.close()
+        self.uploads.clear()
 
     async def whole_body(self, max_body: int, timeout: float) -> bytes:
         """The whole body, read once and kept (after a partial stream read: what was left)."""

@@ -245,6 +245,7 @@ class HttpServer:
                 return self._error(ex)
         finally:
             LIVE.pop(ex.id, None)
+            ex.finish()
         if ex.stream is not None:
             await ex.stream.write_eof()
             return ex.stream

@@ -120,28 +120,47 @@ function REQ:stream()
   return S.stream.new(BODY, {id = self._id, max = self._max, timeout = self._timeout, size = self._d.content_length})
 end
 
--- uploaded files of parse_multipart
+-- uploaded files of parse_multipart: in memory or in a temporary file (http/multipart.py) until
+-- the request ends; each file:stream() is a seekable stream of its own over it
 local FILE = {}
 FILE.__index = FILE
 FILE.__name = "http.File"
 function FILE:name() return self._f.filename end
-function FILE:size() return #self._f.data end
+function FILE:size() return self._f.size end
 function FILE:header(name)
   if type(name) ~= "string" then return nil end
   return self._f.headers[lower(name)]
 end
-function FILE:stream() return S.stream.of_string(self._f.data) end
+local UPLOAD = S.stream.class("http.FileStream", {
+  read = function(h, n)
+    local data, err = py.upload_read(h.rid, h.index, h.p, n)
+    if data then h.p = h.p + #data end
+    return data, err
+  end,
+  seek = function(h, whence, offset)
+    local p = (whence == "set" and 0 or whence == "cur" and h.p or h.size) + offset
+    if p < 0 then return nil, new_error("Invalid", "seek before the start of the stream") end
+    h.p = p
+    return p
+  end,
+  size = function(h) return h.size end,
+  tell = function(h) return h.p end,
+})
+function FILE:stream()
+  return S.stream.new(UPLOAD, {rid = self._rid, index = self._f.index, size = self._f.size, p = 0})
+end
 
--- max_memory: how much of the form is held in memory before files spill to disk; the form is
--- read whole (up to max_body) and parsed in memory here, so it is checked and decides nothing
+-- max_memory: bytes of uploaded files held in memory for the whole form (default 32 MiB); past it
+-- files go to temporary files
+local MAX_MEMORY = 32 * 1024 * 1024
 function REQ:parse_multipart(max_memory)
   if max_memory ~= nil and (math.type(max_memory) ~= "integer" or max_memory <= 0) then
     return nil, new_error("Invalid", "max_memory must be a positive integer")
   end
-  local form, err = py.multipart(self._id, self._max, self._timeout)
+  local form, err = py.multipart(self._id, self._max, self._timeout, max_memory or MAX_MEMORY)
   if form == nil then return nil, err end
   for _, list in pairs(form.files) do
-    for i, f in ipairs(list) do list[i] = setmetatable({_f = f}, FILE) end
+    for i, f in ipairs(list) do list[i] = setmetatable({_f = f, _rid = self._id}, FILE) end
   end
   return form
 end

@@ -2,11 +2,10 @@
 calling task carries in its context (see wippy/http/exchange.py)."""
 from __future__ import annotations
 
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 from ..engine.errors import WippyError, INVALID
+from ..http import multipart as multipart_form
 from ..http.exchange import LIVE, Exchange
 
 
@@ -49,31 +48,21 @@ def install(engine):
             return None
         return await ex.read_body(int(n), int(max_body), timeout / 1000) or None
 
-    async def multipart(rid, max_body, timeout):
+    async def multipart(rid, max_body, timeout, max_memory):
         ex = _exchange(rid)
-        ctype = ex.request.headers.get("Content-Type", "")
-        if not ctype.lower().startswith("multipart/"):
-            raise WippyError(INVALID, f"request is not multipart (Content-Type: {ctype or 'none'})")
-        data = await ex.whole_body(int(max_body), timeout / 1000)
-        msg = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + data)
-        if not msg.is_multipart() or msg.defects:
-            raise WippyError(INVALID, "malformed multipart body")
-        values: dict[str, str] = {}
-        files: dict[str, list] = {}
-        for part in msg.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not name:
-                continue
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
-            filename = part.get_filename()
-            if filename is None:
-                values.setdefault(str(name), data.decode("utf-8", "replace"))
-            else:
-                files.setdefault(str(name), []).append({
-                    "filename": filename, "data": data,
-                    "headers": {k.lower(): str(v) for k, v in part.items()}})
-        return to_lua({"values": values, "files": files})
+        form = ex.form
+        if form is None:
+            form = ex.form = await multipart_form.parse(ex, int(max_body), timeout / 1000, int(max_memory))
+        files = {name: [{"filename": up.filename, "size": up.size, "headers": up.headers,
+                         "index": ex.uploads.index(up)} for up in ups]
+                 for name, ups in form["files"].items()}
+        return to_lua({"values": form["values"], "files": files})
+
+    async def upload_read(rid, index, pos, n):
+        ups = _exchange(rid).uploads
+        if not isinstance(index, int) or not 0 <= index < len(ups):
+            raise WippyError(INVALID, "no such uploaded file")
+        return await ups[index].read(int(pos), int(n)) or None
 
     def set_status(rid, code):
         if isinstance(code, float) and code.is_integer():
@@ -102,6 +91,6 @@ def install(engine):
         await _exchange(rid).write_stream(_bytes(data, latin1) if data is not None else b"")
         return True
 
-    return {"multipart": multipart, "request": request, "header": header, "headers": headers, "query": query, "body": body, "read": read,
+    return {"multipart": multipart, "request": request, "header": header, "headers": headers, "query": query, "body": body, "read": read, "upload_read": upload_read,
             "set_status": set_status, "set_header": set_header, "set_transfer": set_transfer,
             "write": write, "write_stream": write_stream}

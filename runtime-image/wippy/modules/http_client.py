@@ -38,7 +38,10 @@ def _opts(raw: Any) -> dict:
     if unknown:
         raise WippyError(INVALID, f"unknown option(s): {', '.join(map(str, unknown))}")
     if raw.get("overlay_network"):
-        raise WippyError(INVALID, "overlay networks are not supported yet")
+        # an overlay is a network.* entry (socks5, tailscale, i2p): kinds this runtime does not load
+        raise WippyError(INVALID, f"overlay_network {raw['overlay_network']!r}: network overlays are not "
+                                  "supported (network.socks5/tailscale/i2p entries are not implemented; "
+                                  "the request would go out directly)")
     return raw
 
 

@@ -7,11 +7,14 @@ import asyncio
 import itertools
 
 import aiohttp
+from aiohttp.http import WebSocketWriter
 
 from ..durations import parse_duration
 from ..engine.errors import INTERNAL, INVALID, WippyError
 
 MAX_READ_LIMIT = 128 * 1024 * 1024
+MAX_THRESHOLD = 100 * 1024 * 1024
+TEXT, BINARY = 1, 2    # frame opcodes
 
 
 def _timeout(opts: dict, name: str) -> float | None:
@@ -36,6 +39,8 @@ class Connection:
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         self.frame_compress: int | None = None
+        self.threshold = 0                           # compression_threshold
+        self.plain: WebSocketWriter | None = None    # writes messages under it uncompressed
         self.reader = asyncio.ensure_future(self._read())
 
     def _queued(self) -> int:
@@ -102,11 +107,9 @@ def install(engine):
         if compression not in (0, 1, 2):
             raise WippyError(INVALID, "compression must be websocket.COMPRESSION.DISABLED (0), "
                                       "CONTEXT_TAKEOVER (1) or NO_CONTEXT (2)")
-        if opts.get("compression_threshold", 0) not in (0, None):
-            # aiohttp's writer compresses every data frame of a connection that negotiated
-            # permessage-deflate: it has no way to send one message uncompressed
-            raise WippyError(INVALID, "compression_threshold is not supported: aiohttp compresses every message "
-                                      "of a compressed connection (use compression = DISABLED for small messages)")
+        threshold = opts.get("compression_threshold") or 0
+        if not isinstance(threshold, int) or isinstance(threshold, bool) or not 0 <= threshold <= MAX_THRESHOLD:
+            raise WippyError(INVALID, "compression_threshold must be a number of bytes from 0 to 100MB")
         read_limit = opts.get("read_limit", 0) or 4 * 1024 * 1024
         if not isinstance(read_limit, int) or not 0 < read_limit <= MAX_READ_LIMIT:
             raise WippyError(INVALID, "read_limit must be between 0 and 128MB")
@@ -132,6 +135,12 @@ def install(engine):
         # NO_CONTEXT: a per-frame compress level makes aiohttp deflate that message with a fresh
         # compressor, so no message refers back to an earlier one (only once the server agreed)
         c.frame_compress = 15 if compression == 2 and ws.compress else None
+        if threshold and ws.compress:
+            # RFC 7692 lets a sender leave any message uncompressed (RSV1 clear), but aiohttp's
+            # writer deflates every data frame of a compressed connection: messages under the
+            # threshold go through a second, uncompressed writer on the same transport
+            w = ws._writer
+            c.threshold, c.plain = threshold, WebSocketWriter(w.protocol, w.transport, use_mask=True)
         return h
 
     def conn(h) -> Connection:
@@ -142,10 +151,13 @@ def install(engine):
 
     async def send(h, data, latin1, binary):
         c = conn(h)
-        if binary:
-            return await c._guard(c.ws.send_bytes(data.encode("latin-1" if latin1 else "utf-8"), c.frame_compress))
-        if latin1:
+        if latin1 and not binary:
             raise WippyError(INVALID, "text messages must be valid UTF-8 (send binary data as websocket.BINARY)")
+        payload = data.encode("latin-1" if latin1 else "utf-8")
+        if c.plain is not None and len(payload) < c.threshold:
+            return await c._guard(c.plain.send_frame(payload, BINARY if binary else TEXT))
+        if binary:
+            return await c._guard(c.ws.send_bytes(payload, c.frame_compress))
         return await c._guard(c.ws.send_str(data, c.frame_compress))
 
     async def ping(h):
