@@ -78,19 +78,22 @@ async def test_globals_are_per_process(app):
 
 async def test_endless_loop_ends_only_that_process(make_app):
     # preempted at its yield points, rescheduled, and ended once it has run busy_timeout
-    # without waiting; a loop where no yield is possible (a sort comparator) at slice_timeout
+    # without waiting (a sort comparator too: the sandbox's sort is Lua); a loop where no yield
+    # is possible (an __index that C's ipairs calls) once preempted, at a quarter of slice_timeout
     app = make_app(slice_timeout=0.2, busy_timeout=0.5)
     app.process("app:spin", "function main() while true do end end")
     app.process("app:spin_pcall", "function main() while true do pcall(function() while true do end end) end end")
     app.process("app:spin_sort", "function main() table.sort({1, 2, 3}, function() while true do end end) end")
+    app.process("app:spin_ipairs", """function main()
+      for _ in ipairs(setmetatable({}, {__index = function() while true do end end})) do end end""")
     r = await app.run("""
     function main()
       local pids = {}
-      for i, name in ipairs({"app:spin", "app:spin_pcall", "app:spin_sort"}) do
+      for i, name in ipairs({"app:spin", "app:spin_pcall", "app:spin_sort", "app:spin_ipairs"}) do
         pids[process.spawn_monitored(name, "app:host")] = i
       end
       local out = {}
-      for i = 1, 3 do
+      for i = 1, 4 do
         local ev = process.events():receive()
         out[pids[ev.from]] = ev.result.error:kind() .. ": " .. tostring(ev.result.error)
       end
@@ -99,7 +102,9 @@ async def test_endless_loop_ends_only_that_process(make_app):
     assert all(x.startswith("LimitExceeded: ") for x in r), r
     assert "busy time limit" in r[0] and "(busy_timeout: 0.5s); ran 0.5" in r[0], r
     assert "busy time limit" in r[1], r
-    assert "slice time limit" in r[2] and "without yielding" in r[2], r
+    assert "busy time limit" in r[2], r
+    assert "slice time limit" in r[3] and "(slice_timeout: 0.2s); ran 0.05" in r[3], r
+    assert "where it cannot yield" in r[3], r
 
 
 async def test_instruction_budget(make_app):

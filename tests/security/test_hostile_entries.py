@@ -16,6 +16,11 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LOOP = "while true do end"
 SLICE = r"slice time limit|busy time limit"
+# preempted like any loop, ended by busy_timeout: the code runs where a yield is possible
+PREEMPTED = r"busy time limit"
+# code that C calls where no yield is possible, ended a quarter of slice_timeout after its
+# preemption was due
+NOYIELD = r"slice time limit .*where it cannot yield"
 
 
 class A:
@@ -97,19 +102,88 @@ ATTACKS = [
       value="chunk larger than 4194304 bytes"),
     A("busy_loop", f"function main() {LOOP} end", error=SLICE),
     A("busy_loop_in_pcall", f"function main() while true do pcall(function() {LOOP} end) end end", error=SLICE),
-    A("busy_loop_in_xpcall_handler", f"function main() xpcall(error, function() {LOOP} end, 'x') end", error=SLICE),
+    A("busy_loop_in_xpcall_handler", f"function main() xpcall(error, function() {LOOP} end, 'x') end", error=PREEMPTED),
     A("busy_loop_in_coroutine", f"function main() coroutine.wrap(function() {LOOP} end)() end", error=SLICE),
     A("busy_loop_in_spawned_task", f"""function main()
         coroutine.spawn(function() {LOOP} end); process.inbox():receive() end""", error=SLICE),
     A("stack_overflow", "local function f() return 1 + f() end function main() return f() end", error=r"stack overflow|" + SLICE),
     A("tostring_loop", f"function main() return tostring(setmetatable({{}}, {{__tostring = function() {LOOP} end}})) end",
-      error=SLICE),
+      error=PREEMPTED),
     A("format_loop", f"function main() return string.format('%s', setmetatable({{}}, {{__tostring = function() {LOOP} end}})) end",
-      error=SLICE),
+      error=PREEMPTED),
     A("lt_loop_in_sort", f"""function main()
         local mt = {{__lt = function() {LOOP} end}}
         local t = {{setmetatable({{}}, mt), setmetatable({{}}, mt), setmetatable({{}}, mt)}}
-        table.sort(t) end""", error=SLICE),
+        table.sort(t) end""", error=PREEMPTED),
+    # callbacks and metamethods that C calls: the sandbox runs them from Lua (a Lua sort, gsub
+    # loop, tostring, xpcall, load reader), or, where C still calls them, ends them quickly
+    A("sort_comparator_loop", f"function main() table.sort({{3, 2, 1}}, function() {LOOP} end) end",
+      error=PREEMPTED),
+    A("sort_comparator_loop_large", f"""function main()
+        local t = {{}}; for i = 1, 50000 do t[i] = -i end
+        local n = 0
+        table.sort(t, function(a, b) n = n + 1; if n > 100000 then {LOOP} end; return a < b end) end""",
+      error=PREEMPTED),
+    A("sort_len_loop", f"function main() table.sort(setmetatable({{}}, {{__len = function() {LOOP} end}})) end",
+      error=PREEMPTED),
+    A("gsub_function_loop", f'function main() return string.gsub("abc", "%w", function() {LOOP} end) end',
+      error=PREEMPTED),
+    A("gsub_method_function_loop", f'function main() return ("abc"):gsub("(%w)", function() {LOOP} end) end',
+      error=PREEMPTED),
+    A("gsub_table_index_loop", f"""function main()
+        return string.gsub("abc", "%w", setmetatable({{}}, {{__index = function() {LOOP} end}})) end""",
+      error=PREEMPTED),
+    A("load_reader_loop", f"function main() return load(function() {LOOP} end) end", error=PREEMPTED),
+    A("load_endless_number_reader", "function main() return select(2, load(function() return 2^53 end)) end",
+      value="chunk larger than 4194304 bytes"),
+    A("tostring_method_format_loop", f"""function main()
+        return ("%5s|%s"):format("x", setmetatable({{}}, {{__tostring = function() {LOOP} end}})) end""",
+      error=PREEMPTED),
+    A("xpcall_handler_loop_after_error_object", f"""function main()
+        return xpcall(function() error({{}}) end, function(e) {LOOP} end) end""", error=PREEMPTED),
+    A("ipairs_index_loop", f"""function main()
+        for _ in ipairs(setmetatable({{}}, {{__index = function() {LOOP} end}})) do end end""", error=NOYIELD),
+    A("unpack_index_loop", f"""function main()
+        return table.unpack(setmetatable({{}}, {{__index = function() {LOOP} end}}), 1, 3) end""", error=NOYIELD),
+    A("insert_len_loop", f"""function main()
+        table.insert(setmetatable({{}}, {{__len = function() {LOOP} end}}), 1) end""", error=NOYIELD),
+    A("remove_index_loop", f"""function main()
+        table.remove(setmetatable({{}}, {{__len = function() return 2 end, __index = function() {LOOP} end}})) end""",
+      error=NOYIELD),
+    A("concat_index_loop_on_second_read", f"""function main()
+        local reads = 0
+        local t = setmetatable({{}}, {{__index = function() reads = reads + 1; if reads > 3 then {LOOP} end; return "x" end}})
+        return table.concat(t, ",", 1, 3) end""", error=NOYIELD),
+    A("json_encode_index_loop", f"""local json = require("json")
+        function main() return json.encode(setmetatable({{1, 2}}, {{__index = function() {LOOP} end,
+                                                                      __len = function() {LOOP} end}})) end""",
+      modules=["json"], either=True),
+    A("json_encode_tostring_loop", f"""local json = require("json")
+        function main() return json.encode({{setmetatable({{}}, {{__tostring = function() {LOOP} end}})}}) end""",
+      modules=["json"], either=True),
+    # code loaded at run time gets yield points like entry code: preempted, not a frozen slice
+    A("load_loop", f'function main() return load("{LOOP}")() end', error=PREEMPTED),
+    A("load_loop_in_function", """function main()
+        local f = load("local function spin(n) while true do n = n + 1 end end return spin")()
+        return f(0) end""", error=PREEMPTED),
+    A("load_repeat_loop", 'function main() return load("repeat local x = 1 until false")() end', error=PREEMPTED),
+    A("load_goto_loop", 'function main() return load("::top:: goto top")() end', error=PREEMPTED),
+    A("load_tail_recursion", 'function main() return load("local function r() return r() end return r()")() end',
+      error=PREEMPTED),
+    A("load_loop_in_long_string_trick", """function main()
+        return load("local s = [[ ]] .. 'do' while true do end")() end""", error=PREEMPTED),
+    A("load_reserved_name", 'function main() return select(2, load("local __wy = {f = false} while true do end")) end',
+      value="the name __wy is reserved"),
+    A("load_loop_with_env", f"""function main()
+        return load("{LOOP}", "=x", "t", {{}})() end""", error=PREEMPTED),
+    A("eval_loop", f"""local eval = require("eval_runner")
+        function main() return eval.run({{source = "{LOOP}"}}) end""", modules=["eval_runner"], error=PREEMPTED),
+    A("eval_loop_in_method", f"""local eval = require("eval_runner")
+        function main() return eval.run({{source = "function go() {LOOP} end", method = "go"}}) end""",
+      modules=["eval_runner"], error=PREEMPTED),
+    A("eval_load_loop", f"""local eval = require("eval_runner")
+        function main() return eval.run({{source = "return load('{LOOP}')()"}}) end""",
+      modules=["eval_runner"], error=PREEMPTED),
     A("eq_loop", f"""function main()
         local mt = {{__eq = function() {LOOP} end}}
         return setmetatable({{}}, mt) == setmetatable({{}}, mt) end""", error=SLICE),

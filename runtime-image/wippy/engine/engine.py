@@ -101,6 +101,7 @@ class Engine:
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
         self.P.patterns = self.lua.execute(_lua_source("wippy.engine.lua", "patterns.lua"), self.S)
+        self.lua.execute(_lua_source("wippy.engine.lua", "yieldpoints.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
         self.lua.execute(_lua_source("wippy.lang", "types.lua"), self.S, self.P)
         self._classify = self.lua.eval("""function(S) return function(v)

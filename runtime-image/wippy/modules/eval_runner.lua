@@ -23,9 +23,14 @@ local function compile(source)
   if fn then return fn end
   if source:byte(1) == 27 then return nil, "binary chunks are not allowed" end
   local body = source:sub(1, 1) == "#" and ("--" .. source) or source
-  local chunk, err = load("return function(_ENV, ...) " .. body .. "\nend", "=eval", "t", {})
+  -- Lua's own checks and messages first, then the source with yield points (as entries have)
+  local chunk, err = load(body, "=eval", "t", {})
   if not chunk then return nil, err end
-  fn = chunk()
+  local marked, why = S.with_yield_points(body)
+  if not marked then return nil, why end
+  chunk, err = load("local __wy = ...; return function(_ENV, ...) " .. marked .. "\nend", "=eval", "t", {})
+  if not chunk then return nil, err end
+  fn = chunk(S.YIELD)
   if #order >= CACHE_MAX then cache[table.remove(order, 1)] = nil end
   cache[source] = fn
   order[#order + 1] = source

@@ -313,6 +313,10 @@ local HOOK_EVERY = 10000
 -- Wall time a slice runs before it is preempted at its next yield point (or half the slice
 -- limit of CPU, if less): what a neighbour waits, at worst, behind a CPU-bound process
 local PREEMPT_AFTER = 0.01
+-- Share of slice_timeout (CPU) a slice may run once preempted without reaching a yield point
+-- that can yield: what a neighbour waits, at worst, behind code that cannot yield
+local NOYIELD_SHARE = 0.25
+local flagged_at = 0   -- this thread's CPU clock when YIELD.f was raised in the current slice
 
 local function describe_task(task)
   local proc = task.proc
@@ -408,8 +412,18 @@ local function budget_hook()
     local elapsed = clock() - slice_start
     -- preempted by the wall clock: on a loaded machine a slice's CPU time is a fraction of what
     -- its neighbours wait
-    if not YIELD.f and (elapsed > slice_timeout * 0.5 or now() - task.wstart > PREEMPT_AFTER) then
-      YIELD.f = true   -- the next yield point yields
+    if not YIELD.f then
+      if elapsed > slice_timeout * 0.5 or now() - task.wstart > PREEMPT_AFTER then
+        YIELD.f = true   -- the next yield point yields
+        flagged_at = thread_time()
+      end
+    elseif thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
+      -- still raised: no yield point could yield since, so this code runs where a yield is
+      -- impossible (a callback or metamethod that C calls, Lua that Python runs) and the node
+      -- waits on it; it gets a share of the slice, not all of it
+      limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+        sformat("; ran %.3fs past its preemption where it cannot yield (in a callback or "
+          .. "metamethod called from C, such as a sort comparator or __tostring)", thread_time() - flagged_at))
     end
     -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must
     -- not shorten slices, so this thread's own CPU time (since the hook first ran in the slice)

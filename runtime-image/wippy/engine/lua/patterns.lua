@@ -11,6 +11,7 @@ local byte, sub, char, rep, format, upper = string.byte, string.sub, string.char
 local c_find, c_match, c_gmatch, c_gsub = string.find, string.match, string.gmatch, string.gsub
 local type, error, tostring, select, tointeger = type, error, tostring, select, math.tointeger
 local concat, unpack, sort, move = table.concat, table.unpack, table.sort, table.move
+local getmetatable, pack = debug.getmetatable, table.pack
 
 local MAX_STRING = 64 * 1024 * 1024   -- bytes one string operation may produce
 local C_COST = 1e6                    -- worst-case steps a match may take in C
@@ -383,6 +384,52 @@ local function add_string(ms, out, n, repl, s, e)
   return n
 end
 
+local function replacement(v, s, b, e)
+  if not v then return sub(s, b, e) end
+  local t = type(v)
+  if t ~= "string" and t ~= "number" then error("invalid replacement value (a " .. t .. ")", 3) end
+  return tostring(v)
+end
+
+-- gsub with a function or table replacement, its matching done by C (a cheap pattern): the
+-- loop and the calls are Lua's, so the replacement function runs where it can be preempted
+-- (C's gsub calls it where no yield is possible). Same steps as lstrlib.c's str_gsub: an
+-- empty match right where the previous match ended is skipped.
+local function gsub_calls(s, p, repl, tr, max_n)
+  local ls, anchor = #s, byte(p) == CARET
+  local out, n, size, count, src, last = {}, 0, 0, 0, 1, nil
+  while count < max_n do
+    if YIELD.f then YIELD.y() end
+    local r = pack(c_find(s, p, src))
+    local b = r[1]
+    if b == nil then break end
+    local e = r[2] + 1
+    if b == src and e == last then
+      if src > ls then break end
+      n = n + 1; out[n] = sub(s, src, src); size = size + 1
+      src = src + 1
+    else
+      if b > src then n = n + 1; out[n] = sub(s, src, b - 1); size = size + b - src end
+      count = count + 1
+      local v
+      if tr == "function" then
+        if r.n > 2 then v = repl(unpack(r, 3, r.n)) else v = repl(sub(s, b, e - 1)) end
+      elseif r.n > 2 then
+        v = repl[r[3]]
+      else
+        v = repl[sub(s, b, e - 1)]
+      end
+      v = replacement(v, s, b, e - 1)
+      n = n + 1; out[n] = v; size = size + #v
+      src, last = e, e
+    end
+    if size > MAX_STRING then error("gsub result larger than " .. MAX_STRING .. " bytes", 2) end
+    if anchor then break end
+  end
+  n = n + 1; out[n] = sub(s, src)
+  return concat(out, "", 1, n), count
+end
+
 function M.gsub(s, p, repl, max_n)
   s, p = check_string(s, "gsub", 1), check_string(p, "gsub", 2)
   local tr = type(repl)
@@ -393,8 +440,11 @@ function M.gsub(s, p, repl, max_n)
   local ls = #s
   -- a string replacement can multiply the subject: the Lua path checks the size as it goes
   local small = tr ~= "string" or #repl * (ls + 1) + ls <= MAX_STRING
-  if small and c_is_cheap(s, p, byte(p) == CARET and 0 or 1) then return c_gsub(s, p, repl, max_n) end
   max_n = tointeger(max_n) or ls + 1
+  if small and c_is_cheap(s, p, byte(p) == CARET and 0 or 1) then
+    if tr == "string" then return c_gsub(s, p, repl, max_n) end
+    return gsub_calls(s, p, repl, tr, max_n)
+  end
   local anchor = byte(p) == CARET
   if anchor then p = sub(p, 2) end
   local ms = new_state(s, p)
@@ -464,14 +514,82 @@ function M.concat(t, sep, i, j)
   return concat(t, sep, i, j)
 end
 
--- Above these sizes the C versions would run long in one call: a Lua comparator or loop lets
--- the count hook see the work.
+-- Above this size the C versions would run long in one call: a Lua loop lets the count hook
+-- see the work, and tests the yield flag.
 local SORT_IN_C, MOVE_IN_C = 100000, 100000
-local function lt(a, b) return a < b end
+-- `<` as C's sort applies it (its errors carry no position: they are the caller's)
+local function lt(a, b)
+  local ta, tb = type(a), type(b)
+  if ta == tb and (ta == "number" or ta == "string") then return a < b end
+  local ma, mb = getmetatable(a), getmetatable(b)
+  if (ma and rawget(ma, "__lt")) or (mb and rawget(mb, "__lt")) then return a < b end
+  if ta == tb then error("attempt to compare two " .. ta .. " values", 0) end
+  error("attempt to compare " .. ta .. " with " .. tb, 0)
+end
+
+local function sort_error() error("invalid order function for sorting", 4) end
+
+-- Quicksort (median of three, Hoare partition) in Lua, so the comparator and __lt run where
+-- the process can be preempted: C's sort calls them where no yield is possible.
+local function lua_sort(t, n, less)
+  local stack, sp = {}, 0
+  local lo, hi = 1, n
+  while true do
+    while hi - lo > 10 do
+      if YIELD.f then YIELD.y() end
+      local mid = (lo + hi) // 2
+      if less(t[mid], t[lo]) then t[mid], t[lo] = t[lo], t[mid] end
+      if less(t[hi], t[mid]) then
+        t[hi], t[mid] = t[mid], t[hi]
+        if less(t[mid], t[lo]) then t[mid], t[lo] = t[lo], t[mid] end
+      end
+      local p, i, j = t[mid], lo, hi
+      repeat
+        while less(t[i], p) do
+          i = i + 1
+          if i > hi then sort_error() end
+          if YIELD.f then YIELD.y() end
+        end
+        while less(p, t[j]) do
+          j = j - 1
+          if j < lo then sort_error() end
+          if YIELD.f then YIELD.y() end
+        end
+        if i <= j then t[i], t[j] = t[j], t[i]; i = i + 1; j = j - 1 end
+      until i > j
+      -- go on with the smaller part, keep the larger for later (the stack stays logarithmic)
+      if j - lo < hi - i then
+        stack[sp + 1], stack[sp + 2], sp = i, hi, sp + 2; hi = j
+      else
+        stack[sp + 1], stack[sp + 2], sp = lo, j, sp + 2; lo = i
+      end
+    end
+    for i = lo + 1, hi do
+      local v, j = t[i], i - 1
+      while j >= lo and less(v, t[j]) do t[j + 1] = t[j]; j = j - 1 end
+      t[j + 1] = v
+    end
+    if sp == 0 then return end
+    lo, hi, sp = stack[sp - 1], stack[sp], sp - 2
+  end
+end
 
 function M.sort(t, comp)
-  if comp == nil and type(t) == "table" and #t > SORT_IN_C then comp = lt end
-  return sort(t, comp)
+  if type(t) ~= "table" then error("bad argument #1 to 'sort' (table expected, got " .. type(t) .. ")", 2) end
+  if comp ~= nil and type(comp) ~= "function" then
+    error("bad argument #2 to 'sort' (function expected, got " .. type(comp) .. ")", 2)
+  end
+  local n = #t
+  if comp == nil and n <= SORT_IN_C and getmetatable(t) == nil then
+    -- numbers only or strings only: C compares them without calling Lua
+    local first = type(t[1])
+    local plain = first == "number" or first == "string"
+    for i = 2, plain and n or 0 do
+      if type(t[i]) ~= first then plain = false; break end
+    end
+    if plain then return sort(t) end
+  end
+  lua_sort(t, n, comp or lt)
 end
 
 function M.move(a1, f, e, t, a2)

@@ -11,6 +11,7 @@ local sfind = string.find
 local co_create, co_resume, co_yield, co_status, co_running, co_close, co_wrap_raw =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.status, coroutine.running, coroutine.close, coroutine.wrap
 local SUSPEND, KILL = S.SUSPEND, S.KILL
+local YIELD = S.YIELD
 local new_error = S.new_error
 
 -- Module code runs with this state's own globals and makes its objects through this
@@ -95,11 +96,52 @@ local function guard(ok, ...)
   return ok, ...
 end
 local function safe_pcall(f, ...) return guard(pcall(f, ...)) end
+-- The message handler runs once the error has unwound, from Lua, where the process can be
+-- preempted (C runs it where no yield is possible); without the debug library code cannot tell
+-- the difference. Like Lua's, xpcall returns the handler's first value.
 local function safe_xpcall(f, h, ...)
-  return guard(xpcall(f, function(e)
-    if e == KILL then return KILL end
-    return h(e)
-  end, ...))
+  if type(h) ~= "function" then
+    error("bad argument #2 to 'xpcall' (function expected, got " .. (h == nil and "no value" or type(h)) .. ")", 2)
+  end
+  local r = pack(guard(pcall(f, ...)))
+  if r[1] then return unpack(r, 1, r.n) end
+  local _, v = guard(pcall(h, r[2]))   -- a failing handler's error is returned instead
+  return false, v
+end
+
+-- tostring and string.format's %s call __tostring from Lua, so it runs where the process can be
+-- preempted (luaL_tolstring calls it where no yield is possible)
+-- (`format` is the name C's argument errors give)
+local c_tostring, format, c_gmatch, raw_getmetatable = tostring, string.format, string.gmatch, debug.getmetatable
+local function safe_tostring(v)
+  local mt = raw_getmetatable(v)
+  local h = mt and rawget(mt, "__tostring")
+  if h == nil then return c_tostring(v) end
+  local text = h(v)
+  local t = type(text)
+  if t == "number" then return c_tostring(text) end
+  if t ~= "string" then error("'__tostring' must return a string", 2) end
+  return text
+end
+
+local function safe_format(fmt, ...)
+  local n, args = select("#", ...), nil
+  for i = 1, n do
+    local t = type((select(i, ...)))
+    if t == "table" or t == "userdata" then args = pack(...); break end
+  end
+  if args == nil or type(fmt) ~= "string" then return format(fmt, ...) end
+  local i = 0
+  for conv in c_gmatch(fmt, "%%[^%a%%]*([%a%%])") do
+    if conv ~= "%" then
+      i = i + 1
+      if conv == "s" and i <= n then args[i] = safe_tostring(args[i]) end
+    end
+  end
+  -- through pcall, so that an argument error names the caller's line, not this one
+  local ok, text = pcall(format, fmt, unpack(args, 1, n))
+  if not ok then error(text, 2) end
+  return text
 end
 
 local function safe_rawset(t, k, v)
@@ -154,6 +196,7 @@ local bounded = P.patterns   -- budgeted pattern matching and size-capped string
 
 local safe_string = {}
 for k, v in pairs(string) do if k ~= "dump" then safe_string[k] = v end end
+safe_string.format = safe_format
 for _, k in ipairs({"find", "match", "gmatch", "gsub", "rep"}) do safe_string[k] = bounded[k] end
 
 local safe_table = {}
@@ -175,7 +218,7 @@ local base = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = safe_pcall, xpcall = safe_xpcall, rawequal = rawequal, rawget = rawget, rawlen = rawlen,
   rawset = safe_rawset, select = select, setmetatable = safe_setmetatable, getmetatable = safe_getmetatable,
-  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+  tonumber = tonumber, tostring = safe_tostring, type = type, unpack = unpack,
   collectgarbage = safe_collectgarbage, _VERSION = _VERSION,
   string = safe_string, table = safe_table, math = math, utf8 = utf8, os = safe_os,
   coroutine = user_coroutine,
@@ -212,18 +255,39 @@ base.load = function(chunk, name, mode, env)
   if type(chunk) == "string" and #chunk > MAX_CHUNK then
     return nil, "chunk larger than " .. MAX_CHUNK .. " bytes"
   elseif type(chunk) == "function" then
-    local read, size = chunk, 0
-    chunk = function()
-      local piece = read()
-      if type(piece) == "string" then
-        size = size + #piece
-        if size > MAX_CHUNK then error("chunk larger than " .. MAX_CHUNK .. " bytes", 0) end
+    -- the reader runs here, in Lua, where the process can be preempted (lua_load calls it
+    -- where no yield is possible); its pieces are then compiled as one string
+    local pieces, n, size = {}, 0, 0
+    while true do
+      if YIELD.f then YIELD.y() end
+      local ok, piece = pcall(chunk)
+      if not ok then
+        if piece == KILL or (S.current() and S.current().dead) then error(KILL, 0) end
+        return nil, piece
       end
-      return piece
+      if piece == nil or piece == "" then break end
+      if type(piece) == "number" then piece = tostring(piece)
+      elseif type(piece) ~= "string" then return nil, "reader function must return a string" end
+      size = size + #piece
+      if size > MAX_CHUNK then return nil, "chunk larger than " .. MAX_CHUNK .. " bytes" end
+      n = n + 1; pieces[n] = piece
     end
+    chunk = table.concat(pieces, "", 1, n)
+    if chunk:byte(1) == 27 then return nil, "binary chunks are not allowed" end
+    name = name or "=(load)"
+  elseif type(chunk) ~= "string" then
+    return load(chunk, name, mode, env)   -- Lua's own argument error
   end
   env = env or setmetatable({}, S.base_mt)
-  return load(chunk, name, "t", env)
+  -- Lua's own checks and messages first, then the chunk with yield points (yieldpoints.lua)
+  -- inside a function that binds them, the header sharing line 1 to keep line numbers
+  local f, err = load(chunk, name, "t", env)
+  if not f then return nil, err end
+  local marked, why = S.with_yield_points(chunk)
+  if not marked then return nil, why end
+  f, err = load("local __wy = ...; return function(...) " .. marked .. "\nend", name or chunk, "t", env)
+  if not f then return nil, err end
+  return f(YIELD)
 end
 
 ---------------------------------------------------------------------------
