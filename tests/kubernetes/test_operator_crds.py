@@ -101,6 +101,16 @@ def test_cross_field_rules_are_checked_by_the_api_server_with_the_models_message
         ("QueueConsumer", "queue.consumer", {**consumer, "driver_options": {"amqp": {"no_wait": True}}},
          "no_wait: not supported here"),
         ("QueueConsumer", "queue.consumer", {**consumer, "driver_options": {"amqp": {"exclusive": True}}}, None),
+        ("ProcessHost", "process.host", {"lifecycle": {"restart": {"max_attempts": 3}}},
+         "lifecycle.restart has no meaning for a host"),
+        ("ProcessHost", "process.host", {"lifecycle": {"security": {"actor": {"id": "a"}}}},
+         "lifecycle.security is not supported on a host"),
+        ("ProcessHost", "process.host", {"lifecycle": {"auto_start": True}}, None),
+        ("HttpService", "http.service", {"addr": ":8080", "lifecycle": {"stable_threshold": "5s"}},
+         "lifecycle.stable_threshold has no meaning for an http.service"),
+        ("StoreMemory", "store.memory", {"lifecycle": {"restart": {"max_attempts": 1}}},
+         "lifecycle.restart is for supervised services"),
+        ("StoreMemory", "store.memory", {"lifecycle": {"auto_start": True, "stop_timeout": "5s"}}, None),
     ]
     for i, (crd_kind, kind, spec, message) in enumerate(cases):
         obj = {"apiVersion": "wippy.ai/v1alpha1", "kind": crd_kind, "metadata": {"name": f"cel-{i}"},

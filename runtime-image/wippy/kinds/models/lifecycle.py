@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel
+from wippy.kinds.models.base import ConfigModel, KindModel, cel
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
 
@@ -65,15 +65,31 @@ class Lifecycle(ConfigModel):
                 raise ValueError(f"lifecycle.{name} {why}")
 
 
+def _absent(why: dict[str, str]) -> dict:
+    """CEL rules refusing the lifecycle fields a kind has no use for, with the model's messages."""
+    return cel(*((f"!has(self.{name})", f"lifecycle.{name} {text}") for name, text in why.items()))
+
+
+_NO_STABLE = ("has no meaning for an http.service: a bound listener does not fail, only a start (bind) does, "
+              "and lifecycle.restart retries that")
+_HOST_FAILS = "has no meaning for a host: a host does not fail, its processes do (process.service restarts them)"
+_HOST_STOP = ("is not supported on a host: a removed host ends its processes at once (a process.service's "
+              "stop_timeout gives its process time to stop)")
+_HOST_AS = ("is not supported on a host: a process runs as whoever spawned it (process.service lifecycle.security "
+            "gives a service an identity)")
+_RESOURCE = ("is for supervised services (process.service, ...): a resource entry is not restarted; it reopens on "
+             "its next use")
+
+
 class HttpServiceLifecycle(Lifecycle):
     """``lifecycle`` of an http.service. Without ``auto_start: true`` (the docs' default is false) it
     stays unbound until a service that requires it starts. A bind that fails when the supervisor
     starts it is retried per ``restart``."""
+    model_config = ConfigDict(json_schema_extra=_absent({"stable_threshold": _NO_STABLE}))
 
     @model_validator(mode="after")
     def _no_stable_threshold(self) -> HttpServiceLifecycle:
-        self._refuse(("stable_threshold",), "has no meaning for an http.service: a bound listener does not fail, "
-                     "only a start (bind) does, and lifecycle.restart retries that")
+        self._refuse(("stable_threshold",), _NO_STABLE)
         return self
 
 
@@ -87,15 +103,14 @@ class HostLifecycle(Lifecycle):
     """``lifecycle`` of a process.host or terminal.host. Without ``auto_start: true`` the host stays
     closed (spawning on it fails) until a service that runs on it or requires it starts, or a
     command is run on it."""
+    model_config = ConfigDict(json_schema_extra=_absent({
+        "restart": _HOST_FAILS, "stable_threshold": _HOST_FAILS, "stop_timeout": _HOST_STOP, "security": _HOST_AS}))
 
     @model_validator(mode="after")
     def _no_service_fields(self) -> HostLifecycle:
-        self._refuse(("restart", "stable_threshold"), "has no meaning for a host: a host does not fail, its processes "
-                     "do (process.service restarts them)")
-        self._refuse(("stop_timeout",), "is not supported on a host: a removed host ends its processes at once "
-                     "(a process.service's stop_timeout gives its process time to stop)")
-        self._refuse(("security",), "is not supported on a host: a process runs as whoever spawned it "
-                     "(process.service lifecycle.security gives a service an identity)")
+        self._refuse(("restart", "stable_threshold"), _HOST_FAILS)
+        self._refuse(("stop_timeout",), _HOST_STOP)
+        self._refuse(("security",), _HOST_AS)
         return self
 
 
@@ -109,6 +124,8 @@ class ResourceLifecycle(Lifecycle):
     is how long work in flight on a replaced or removed resource may take before it is closed.
     """
 
+    model_config = ConfigDict(json_schema_extra=_absent(dict.fromkeys(("restart", "stable_threshold", "security"),
+                                                                       _RESOURCE)))
     startup: Literal["required", "optional"] = Field(
         "required", description="'optional': an auto_start that cannot open is only logged; it opens on first use."
     )
@@ -117,8 +134,7 @@ class ResourceLifecycle(Lifecycle):
     def _no_service_fields(self) -> ResourceLifecycle:
         for name in ("restart", "stable_threshold", "security"):
             if name in self.model_fields_set:
-                raise ValueError(f"lifecycle.{name} is for supervised services (process.service, ...): a resource "
-                                 "entry is not restarted; it reopens on its next use")
+                raise ValueError(f"lifecycle.{name} {_RESOURCE}")
         return self
 
 
