@@ -142,11 +142,10 @@ local YIELD = S.YIELD
 
 -- A count hook (core.lua's budget_hook) makes the VM trace every instruction, about a third of
 -- the encoder's time. Encoding and decoding run with the hook off and call it themselves every
--- STEP values (about the hook's interval in instructions), so budgets, preemption and kills
--- work as before; a table with a metatable (its metamethods are user code) is encoded with the
--- hook back on.
+-- STEP values, so budgets, preemption and kills work as before; a table with a metatable (its
+-- metamethods are user code) is encoded with the hook back on.
 local gethook, sethook = debug.gethook, debug.sethook
-local STEP = 400
+local STEP = 200    -- values; about 50 VM instructions each, so a call stands for the hook's 10000
 local steps = STEP
 local hook_fn, hook_mask, hook_count, hook_off = nil, nil, nil, false
 
