@@ -18,6 +18,7 @@ from typing import Any
 
 from ..engine.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 from ..engine.node import Node, node_of
+from . import codec
 from .membership import Member
 from .mesh import Mesh
 from .pg import OPS as PG_OPS, ProcessGroups
@@ -34,6 +35,7 @@ class Cluster:
         self.id = node.name
         self.incarnation = incarnation or os.urandom(8).hex()
         self.mesh = Mesh(self.id, self.incarnation, key, app, self._on_frames, self._on_link, self._on_hello)
+        self.mesh.before_send = self._flush_running
         self.members: dict[str, Member] = {}
         self.peers: dict[str, str] = {}          # connected node -> its incarnation
         self._seen: dict[str, str] = {}          # node -> last incarnation met
@@ -148,6 +150,16 @@ class Cluster:
     def _frame(self, node: str, frame: list) -> bool:
         return self.mesh.send(node, frame)
 
+    def _flush_running(self) -> None:
+        """Messages the engine in a scheduler pass queued (engine/lua/wire.lua) go before any frame
+        sent during the pass: a process's messages, then its exit, in that order."""
+        e = self.node.running
+        if e is not None and e.wire_pending:
+            e.flush_wire()
+
+    def send_wire(self, node: str, host: str, data: bytes) -> None:
+        self.mesh.send_queued(node, ["M", host, data])
+
     def send(self, pid: str, topic: str, frm: str | None, value: Any, node: str | None = None) -> bool:
         self.mesh.send(node or node_of(pid) or "", ["m", pid, topic, frm, value])
         return True   # fire-and-forget, as locally
@@ -247,6 +259,12 @@ class Cluster:
         host_for = self.node.host_for
         last_pid, h = None, None
         for i, frame in enumerate(frames):
+            if type(frame) is list and len(frame) == 3 and frame[0] == "M":
+                if batches:
+                    self._deliver(node, batches)
+                    batches = {}
+                self._deliver_wire(node, frame[1], frame[2])
+                continue
             if type(frame) is list and len(frame) == 5 and frame[0] == "m":
                 if frame[1] != last_pid:     # a stream to one process parses its pid once
                     last_pid, h = frame[1], host_for(frame[1])
@@ -269,6 +287,21 @@ class Cluster:
                 log.exception("cluster: a frame from %s failed", node)
         if batches:
             self._deliver(node, batches)
+
+    def _deliver_wire(self, node: str, host: Any, data: Any) -> None:
+        """Messages the engine of `node` encoded for `host` (engine/lua/wire.lua)."""
+        h = self.node.hosts.get(host) if type(host) is str else None
+        if h is None or type(data) is not bytes:
+            return
+        try:
+            bulk = getattr(h, "deliver_wire", None)
+            if bulk is not None:
+                bulk(data)
+                return
+            for msg in codec.unpacker_of(data):   # a host that is no Lua engine
+                h.deliver(msg[0], msg[1], msg[2], msg[3])
+        except Exception:
+            log.exception("cluster: messages from %s failed", node)
 
     @staticmethod
     def _deliver(node: str, batches: dict[Any, list]) -> None:

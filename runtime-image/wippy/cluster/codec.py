@@ -24,8 +24,11 @@ def _default(obj: Any) -> Any:
 
 def _ext(code: int, data: bytes) -> Any:
     if code == ERROR_EXT:
-        kind, message, retryable, details = msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False)
-        return WippyError(kind, message, retryable, details)
+        # [kind, message, retryable, details], and an engine's stack (engine/lua/wire.lua), which
+        # Python keeps as an error's details when it has none (as engine.error_to_python does)
+        kind, message, retryable, details, *stack = msgpack.unpackb(data, ext_hook=_ext, raw=False,
+                                                                   strict_map_key=False)
+        return WippyError(kind, message, retryable, stack[0] if details is None and stack else details)
     return msgpack.ExtType(code, data)
 
 
@@ -49,6 +52,13 @@ class ExtCount:
 def unpacker(ext: ExtCount | None = None) -> msgpack.Unpacker:
     return msgpack.Unpacker(ext_hook=ext.hook if ext is not None else _ext, raw=False, strict_map_key=False,
                             max_buffer_size=MAX_FRAME)
+
+
+def unpacker_of(data: bytes) -> msgpack.Unpacker:
+    """The values written back to back in data."""
+    unp = unpacker()
+    unp.feed(data)
+    return unp
 
 
 def pack(obj: Any) -> bytes:

@@ -206,6 +206,8 @@ class Mesh:
             raise ValueError("the mesh needs the app's key")
         self.node_id, self.incarnation, self.key, self.app = node_id, incarnation, key, app
         self.on_frames, self.on_link, self.on_hello = on_frames, on_link, on_hello
+        # called before each frame is sent: messages an engine queued go out first (cluster.py)
+        self.before_send: Callable[[], None] | None = None
         self.links: dict[str, Link] = {}
         self.addr = ""
         self._packer = codec.packer()
@@ -283,11 +285,19 @@ class Mesh:
                 self.on_link(node, link.incarnation, "down")
 
     def send(self, node: str, frame: Any) -> bool:
+        if self.before_send is not None:
+            self.before_send()
         link = self.links.get(node)
         if link is None:
             return False
         link.send(self._packer.pack(frame))
         return True
+
+    def send_queued(self, node: str, frame: Any) -> None:
+        """send() for what before_send itself hands on."""
+        link = self.links.get(node)
+        if link is not None:
+            link.send(self._packer.pack(frame))
 
     def connected(self, node: str) -> bool:
         link = self.links.get(node)

@@ -92,6 +92,7 @@ class Engine:
         self._pending: dict[int, asyncio.Future] = {}
         self._calls: dict[int, asyncio.Future] = {}
         self.closed = False
+        self.wire_pending = False   # wire.lua holds messages for other nodes (sent at the pass's end)
 
         cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
                                    "max_instructions": max_instructions, "max_processes": max_processes,
@@ -100,6 +101,7 @@ class Engine:
                                    "strict_security": getattr(node, "strict_security", False)})
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
+        self.lua.execute(_lua_source("wippy.engine.lua", "wire.lua"), self.S, self.P)
         self.P.patterns = self.lua.execute(_lua_source("wippy.engine.lua", "patterns.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "yieldpoints.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "sandbox.lua"), self.S, self.P)
@@ -129,6 +131,7 @@ class Engine:
 
     # ------------------------------------------------------------------ bridge
     def _bridge(self):
+        from ..modules.binary import take
         node = self.node
         fns: dict[str, Callable] = {
             "monotonic": self.loop.time,
@@ -144,6 +147,9 @@ class Engine:
             "register_name": self._register_name,
             "unregister_name": self._unregister_name,
             "send_remote": lambda pid, topic, frm, value: node.send(pid, topic, frm, self.py(value)),
+            "send_wire": lambda to, host, ref, n: node.send_wire(to, host, take(ref, n)),
+            "wire_pending": self._wire_pending,
+            "wire_dropped": lambda n, why: log.warning("engine %s: %d messages dropped: %s", self.host, n, why),
             "spawn_remote": self._spawn_remote,
             "exec_remote": self._exec_remote,
             "cancel_remote": lambda pid, frm, reason: node.cancel(pid, frm, reason),
@@ -170,6 +176,17 @@ class Engine:
                 log.exception("engine %s: bridge call %s failed", self.host, name)
                 return None, self.new_error(WippyError(INTERNAL, f"{name}: {type(e).__name__}: {e}"))
         return call
+
+    def _wire_pending(self) -> None:
+        self.wire_pending = True
+        self.kick()   # a pass sends them, even if they were queued outside one
+
+    def flush_wire(self) -> None:
+        """Send what wire.lua queued for other nodes (at the end of each pass, and before any other
+        frame Python sends during one, so one sender's order holds)."""
+        if self.wire_pending:
+            self.wire_pending = False
+            self.S.flush_remote()
 
     def _route_event(self, pid: str, ev) -> None:
         try:
@@ -228,11 +245,21 @@ class Engine:
         # The scheduler runs inside a coroutine resumed from Python: Python code called back
         # from Lua may then call into this Lua state (lupa cannot do that from a Lua-resumed
         # coroutine, because the main thread is busy in coroutine.resume).
-        if self._runner is None:
-            self._runner = self._runner_body.coroutine(self.S, RUN_BUDGET)
-            self._unhook(self._runner)   # a new thread inherits the main thread's count hook
-            return self._runner.send(None)
-        return self._runner.send(RUN_BUDGET)
+        node = self.node
+        outer, node.running = node.running, self
+        try:
+            if self._runner is None:
+                self._runner = self._runner_body.coroutine(self.S, RUN_BUDGET)
+                self._unhook(self._runner)   # a new thread inherits the main thread's count hook
+                result = self._runner.send(None)
+            else:
+                result = self._runner.send(RUN_BUDGET)
+            self.wire_pending = False   # the pass ended by sending them (wire.lua)
+            return result
+        finally:
+            node.running = outer
+            if self.wire_pending:
+                self.flush_wire()
 
     # ------------------------------------------------------------------ compile
     def _compile(self, entry_id: str):
@@ -472,6 +499,12 @@ class Engine:
         if full:
             log.warning("engine %s: %d messages dropped, the first: %s", self.host, full,
                         self.error_to_python(err))
+        self.kick()
+
+    def deliver_wire(self, data: bytes) -> None:
+        """Messages another node's engine encoded (wire.lua): decoded and delivered in Lua at the
+        scheduler's next pass."""
+        self.S.deliver_wire(data)
         self.kick()
 
     def deliver_event(self, pid: str, event: dict) -> bool:

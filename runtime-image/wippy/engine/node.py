@@ -74,6 +74,7 @@ class Node:
         self.cluster: Any = None     # cluster/cluster.py when this node is one of many
         self._local = "{" + name + "@"
         self.pg: Any = None          # cluster/pg.py once a process opens a pg.scope
+        self.running: Any = None     # the engine in a scheduler pass (engine.py)
 
     def remote(self, pid: str):
         """The cluster, when `pid` lives on another node (else None: it is local or unknown)."""
@@ -149,6 +150,12 @@ class Node:
         if h is not None:
             h.deliver(pid, topic, frm, value)
         return True  # fire-and-forget: a dead destination drops the message
+
+    def send_wire(self, node: str, host: str, data: bytes) -> None:
+        """Messages an engine encoded for processes on `host` of another node (engine/lua/wire.lua);
+        dropped when this node is in no cluster, as a message to a pid that is gone."""
+        if self.cluster is not None:
+            self.cluster.send_wire(node, host, data)
 
     def send_to(self, dest: str, topic: str, value: Any, frm: str | None = None) -> bool:
         pid = dest if dest.startswith("{") else self.lookup_name(dest)

@@ -6,6 +6,7 @@ local pack, unpack = table.pack, table.unpack
 -- the C functions: `s:match` reaches the sandbox's budgeted matcher (Lua, for costly patterns)
 local sfind, smatch = string.find, string.match
 local new_error, copy, deliver, suspend, wake = S.new_error, S.copy, S.deliver, S.suspend, S.wake
+local remote_send = S.remote_send
 local current = S.current
 
 local process = {}
@@ -56,9 +57,15 @@ function process.send(dest, topic, ...)
   if not pid then return nil, err end
   local me = self_proc()
   local from = me and me.pid
+  local target = S.procs[pid]
+  if not target then   -- a process of another node: encoded and queued for it (wire.lua)
+    local value = ...
+    if select("#", ...) > 1 then value = pack(...) end
+    local sent, serr = remote_send(pid, topic, from, value)
+    if sent ~= false then S.checkpoint(); return sent, serr end
+  end
   local ok, value = pcall(payload_of, select("#", ...), ...)
   if not ok then return nil, new_error("Invalid", tostring(value)) end
-  local target = S.procs[pid]
   S.checkpoint()
   if target then return deliver(target, topic, from, value) end
   -- a process of this host that is gone: dropped here (fire-and-forget), no trip through Python

@@ -638,13 +638,20 @@ local function copy_table(t, seen, depth)
   seen.n = count
   local mt = getmetatable(t)
   if mt == PAYLOAD then return copy(t.v, seen, depth) end
-  if mt == CH then return t end            -- channels are shared handles within an engine
+  if mt == CH then   -- channels are shared handles within an engine
+    if seen.wire then error("cannot send a channel to another node", 0) end
+    return t
+  end
   if seen[t] then error("cannot copy a cyclic table", 0) end
   seen[t] = true
   local r = {}
   for k, v in next, t do
     local tk, tv = type(k), type(v)
-    if tk == "table" then k = copy_table(k, seen, depth + 1) end
+    if tk == "table" then
+      -- (seen.wire: for another node, wire.lua, where keys are scalars)
+      if seen.wire then error("cannot send a table key to another node", 0) end
+      k = copy_table(k, seen, depth + 1)
+    end
     if tv == "table" then r[k] = copy_table(v, seen, depth + 1)
     elseif tv == "function" or tv == "thread" or tv == "userdata" then
       error("cannot send a " .. tv .. " value (field " .. describe(k) .. ")", 0)
