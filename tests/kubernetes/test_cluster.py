@@ -664,6 +664,78 @@ def test_a_strong_name_is_known_to_every_pod_once_registered(kube, ns, cluster: 
     assert got["seen"] == f"shop-b={got['me']},shop-c={got['me']}"
 
 
+SQUAT = COMMON + """
+local function main(me)
+  if system.node.id() ~= me then
+    local owner
+    repeat owner = process.registry.lookup("squatted"); if not owner then time.sleep("20ms") end until owner
+    logger.info("squat_seen", {owner = owner})
+    process.inbox():receive()
+    return
+  end
+  local before = process.registry.lookup("squatted")
+  local ok, err = process.registry.register("squatted", nil, process.registry.CONSISTENT)
+  local lok, lerr = system.lock.acquire("squatted-lock")
+  local fok, ferr = process.registry.register("blog-owned", nil, process.registry.CONSISTENT)
+  logger.info("squat", {me = process.pid(), before = tostring(before), ok = ok == true, err = tostring(err),
+                        lock = lok == true, lock_err = tostring(lerr), foreign_ok = fok == true,
+                        foreign_kind = ferr and ferr:kind() or "", foreign_err = tostring(ferr),
+                        foreign_lookup = tostring(process.registry.lookup("blog-owned"))})
+  process.inbox():receive()
+end
+return {main = main}
+"""
+
+
+def test_leases_someone_else_wrote_under_the_apps_names_neither_hold_nor_block(kube, ns, cluster: Cluster) -> None:
+    """Anyone who may create Leases in the namespace can create one under the name a name, lock,
+    singleton or the leadership would have. Without the app's label it holds nothing: lookups do
+    not see its holder, and the app removes it and takes the name. Labelled with another app, it
+    is left alone, and registering the name says so."""
+    from wippy.cluster.names import object_name
+    from wippy.cluster.singletons import lease_name
+    app_entries(kube, ns, {
+        "app:squat": lua_process(SQUAT),
+        "app:squat.service": service("app:squat", input=["shop-a"]),
+        "app:single": lua_process(SINGLE),
+        "app:single.service": service("app:single", placement="singleton"),
+    })
+    squatted = {object_name(APP, "name", "squatted"), object_name(APP, "lock", "squatted-lock"),
+                lease_name(APP, "app:single.service"), f"{APP}-leader"}
+    for name in sorted(squatted):
+        kube.kubectl("create", "-n", ns, "-f", "-", input=json.dumps({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+            "spec": {"holderIdentity": "{shop-x@app:procs|0x00001}", "leaseDurationSeconds": 3600}}))
+    kube.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(_lease(object_name(APP, "name", "blog-owned"), "blog")))
+    a, b = cluster.start("shop-a"), cluster.start("shop-b")
+
+    got = wait_logged([a], "squat")[0]
+    assert got["before"] == "nil", got     # the squatter's holder is never taken as the owner
+    assert got["ok"] is True and got["lock"] is True, got
+    assert got["foreign_ok"] is False and got["foreign_kind"] == "Unavailable", got
+    assert "belongs to another app (blog)" in got["foreign_err"] and got["foreign_lookup"] == "nil", got
+    assert wait_logged([b], "squat_seen")[0]["owner"] == got["me"]
+    wait_logged([a, b], "singleton_running", timeout=60)
+    raft_holder = None
+    deadline = time.monotonic() + 30
+    while raft_holder is None:   # the leadership too is taken from the squatter
+        out = kube.kubectl("get", "lease", f"{APP}-leader", "-n", ns, "-o", "json", check=False)
+        lease = json.loads(out.stdout) if out.returncode == 0 else {"metadata": {}}   # (removed, not made yet)
+        if (lease["metadata"].get("labels") or {}).get("wippy.ai/app") == APP:
+            raft_holder = lease["spec"]["holderIdentity"]
+        assert time.monotonic() < deadline, lease
+        time.sleep(0.2)
+    assert raft_holder.split("_")[0] in {"shop-a", "shop-b"}
+    for name in squatted - {f"{APP}-leader"}:
+        lease = json.loads(kube.kubectl("get", "lease", name, "-n", ns, "-o", "json").stdout)
+        assert lease["metadata"]["labels"]["wippy.ai/app"] == APP, lease
+    name_lease = json.loads(kube.kubectl("get", "lease", object_name(APP, "name", "squatted"), "-n", ns,
+                                         "-o", "json").stdout)
+    assert name_lease["spec"]["holderIdentity"] == got["me"]
+    blog = json.loads(kube.kubectl("get", "lease", object_name(APP, "name", "blog-owned"), "-n", ns, "-o", "json").stdout)
+    assert blog["metadata"]["labels"]["wippy.ai/app"] == "blog"    # left alone
+
+
 CHART = Path(__file__).resolve().parents[2] / "helm"
 
 

@@ -34,6 +34,24 @@ def leases_path(namespace: str) -> str:
     return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
 
+SQUAT_RETRIES = 3    # times an unlabelled Lease under one of the app's names is removed before giving up
+
+
+async def remove_unlabelled(api: KubeApi, path: str, lease: dict) -> None:
+    """Delete a Lease without the wippy.ai/app label found under one of the app's Lease names:
+    the app did not write it (its own are always labelled), someone else who may create Leases in
+    the namespace did, and it must not hold a name, lock, singleton or the leadership. Only that
+    very object is deleted (uid and resourceVersion preconditions); the chart's Lease policy
+    leaves unlabelled Leases to RBAC, which lets the runtime delete them."""
+    meta = lease.get("metadata") or {}
+    try:
+        await api.delete(f"{path}/{meta.get('name')}", {"uid": meta.get("uid"),
+                                                        "resourceVersion": meta.get("resourceVersion")})
+    except ApiError as e:
+        if e.status not in (404, 409):   # gone or changed meanwhile: the next read tells
+            raise
+
+
 def holder_node(identity: str | None) -> str | None:
     """A holder identity is `<node>_<incarnation>`."""
     if not identity:
@@ -56,6 +74,7 @@ class LeaseElector:
         self.since: float | None = None
         self._wake = asyncio.Event()
         self._foreign = False
+        self._squatted = 0     # unlabelled Leases removed under this name in a row
         self._task: asyncio.Task | None = None
         self._hook = lambda node: self._wake.set()
 
@@ -122,11 +141,22 @@ class LeaseElector:
             lease = None
         t = now_micro()
         owner = ((lease or {}).get("metadata", {}).get("labels") or {}).get("wippy.ai/app")
+        if lease is not None and owner is None and self._squatted < SQUAT_RETRIES:
+            # not written by this app (remove_unlabelled): never taken as held
+            self._squatted += 1
+            log.warning("lease %s has no wippy.ai/app label (this app did not write it, holder %r): removing it",
+                        self.name, (lease.get("spec") or {}).get("holderIdentity"))
+            await remove_unlabelled(self.api, leases_path(self.cluster.namespace), lease)
+            self._wake.set()
+            return
         if lease is not None and owner != self.cluster.app:
-            # another app's (or no app's) object under this name: never taken over
+            # another app's object under this name (or an unlabelled one that keeps coming back):
+            # never taken over
             if not self._foreign:
                 self._foreign = True
-                log.error("lease %s belongs to app %r, not %s: left alone", self.name, owner, self.cluster.app)
+                why = (f"belongs to app {owner!r}" if owner is not None else
+                       f"has no wippy.ai/app label and was written again each time it was removed ({self._squatted} times)")
+                log.error("lease %s %s, not to %s: left alone", self.name, why, self.cluster.app)
             self.lease = lease
             self._set(False)
             return
@@ -137,6 +167,7 @@ class LeaseElector:
                     "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration,
                              "acquireTime": t, "renewTime": t, "leaseTransitions": 0}}
             self.lease = await self.api.create(leases_path(self.cluster.namespace), body)
+            self._squatted = 0
             self._set(True)
             return
         spec = lease.get("spec") or {}

@@ -33,7 +33,7 @@ import time
 from ..engine.errors import ALREADY_EXISTS, INVALID, TIMEOUT, UNAVAILABLE, WippyError
 from ..engine.node import node_of
 from ..kube.api import ApiError, KubeApi, list_then_watch
-from .leases import DURATION, holder_node, leases_path
+from .leases import DURATION, SQUAT_RETRIES, holder_node, leases_path, remove_unlabelled
 
 log = logging.getLogger("wippy.cluster.names")
 
@@ -200,22 +200,36 @@ class Names:
             return self.cluster.incarnation
         return self.cluster.peers.get(node or "", "")
 
-    async def _create(self, kind: str, name: str, pid: str) -> tuple[bool, str]:
+    async def _create(self, kind: str, name: str, pid: str, squatted: int = 0) -> tuple[bool, str]:
         """(created, owner)"""
+        api = self._need_api("CONSISTENT names and locks")
+        obj = object_name(self.app, kind, name)
         try:
-            lease = await self._need_api("CONSISTENT names and locks").create(self.path, self._body(kind, name, pid))
+            lease = await api.create(self.path, self._body(kind, name, pid))
         except ApiError as e:
             if e.status == 409:
                 try:
-                    cur = await self._need_api("CONSISTENT names and locks").get(
-                        f"{self.path}/{object_name(self.app, kind, name)}")
+                    cur = await api.get(f"{self.path}/{obj}")
                 except ApiError as e2:
                     if e2.status == 404:   # released meanwhile: try again
-                        return await self._create(kind, name, pid)
+                        return await self._create(kind, name, pid, squatted)
                     raise _unavailable(e2) from None
-                if ((cur.get("metadata") or {}).get("labels") or {}).get("wippy.ai/app") != self.app:
-                    raise WippyError(UNAVAILABLE, f"the Lease {object_name(self.app, kind, name)} belongs to "
-                                                  f"another app: {kind} '{name}' cannot be taken") from None
+                owner = ((cur.get("metadata") or {}).get("labels") or {}).get("wippy.ai/app")
+                if owner is None:
+                    # not written by this app (its Leases are always labelled), but by someone
+                    # else who may create Leases in the namespace: never taken as held; it is
+                    # removed (if still the same object) and the name taken
+                    if squatted >= SQUAT_RETRIES:
+                        raise WippyError(UNAVAILABLE, f"the Lease {obj} has no wippy.ai/app label (this app did not "
+                                                      f"write it) and was written again each time it was removed "
+                                                      f"({squatted} times): {kind} '{name}' cannot be taken") from None
+                    log.warning("names: the Lease %s of %s '%s' has no wippy.ai/app label (this app did not write "
+                                "it, holder %r): removing it", obj, kind, name, (cur.get("spec") or {}).get("holderIdentity"))
+                    await remove_unlabelled(api, self.path, cur)
+                    return await self._create(kind, name, pid, squatted + 1)
+                if owner != self.app:
+                    raise WippyError(UNAVAILABLE, f"the Lease {obj} belongs to another app ({owner}): "
+                                                  f"{kind} '{name}' cannot be taken") from None
                 self._put(cur)
                 return False, (cur.get("spec") or {}).get("holderIdentity") or ""
             raise _unavailable(e) from None
@@ -299,6 +313,8 @@ class Names:
                 if e.status == 404:
                     return False
                 raise _unavailable(e) from None
+            if ((lease.get("metadata") or {}).get("labels") or {}).get("wippy.ai/app") != self.app:
+                return False   # not this app's Lease, whatever holder it names
         if (lease.get("spec") or {}).get("holderIdentity") != pid:
             return False
         return await self._delete(lease)
@@ -368,7 +384,10 @@ class Names:
         except ApiError as e:
             if e.status != 404:
                 raise
-            # no node Lease (a runtime without one): only the connection's loss tells
+            lease = None
+        if lease is None or ((lease.get("metadata") or {}).get("labels") or {}).get("wippy.ai/app") != self.app:
+            # no node Lease of this app (a runtime without one, or an object this app did not
+            # write under its name): only the connection's loss tells
             return self.cluster.disconnected_for(node) >= DURATION
         self._saw_node_lease(lease)
         sig, since = self.node_leases[node]
