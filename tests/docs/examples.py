@@ -17,6 +17,8 @@ tests/docs/pages/<page path>.yaml (it may be empty), with optional keys:
     entries: [...]        # more entries in the examples' namespace (docs)
     namespaces:           # entries of other namespaces the examples name
       app.api: [...]
+    terminal: true        # the examples run on a terminal.host (terminal-only modules such as io)
+    stdin: "text"         # what the examples read from standard input
     http_server: true     # a local HTTP server runs beside the page (the test's, on loopback):
                           # $SERVER in the prelude is its base URL; every path answers with
                           # JSON describing the request (a `stream=true` read gets a body too)
@@ -63,6 +65,7 @@ DOC_MODULES = {
     "uuid", "websocket", "yaml", "future", "ostime",
 }
 IMPLEMENTED = {n for n, s in BY_NAME.items() if n not in INTERNAL and not s.terminal_only}
+TERMINAL_ONLY = {n for n, s in BY_NAME.items() if n not in INTERNAL and s.terminal_only}
 GLOBALS = {n for n, s in BY_NAME.items() if s.is_global}
 
 _LUA = lua54.LuaRuntime()
@@ -109,7 +112,7 @@ class Example:
         why = (self.setup.get("skip") or {}).get(self.number)
         if why:
             return str(why)
-        missing = sorted(m for m in self.modules() if m not in IMPLEMENTED and m not in GLOBALS
+        missing = sorted(m for m in self.modules() if m not in self.implemented() and m not in GLOBALS
                          and m in DOC_MODULES)
         if missing:
             return "module not implemented: " + ", ".join(missing)
@@ -140,15 +143,19 @@ class Example:
         prelude, _, check = self.source_parts()
         code = self.body()
         # required before the example's function: a local of the same name inside shadows it
-        auto = sorted(m for m in self.modules() if m in IMPLEMENTED and m not in GLOBALS)
+        auto = sorted(m for m in self.modules() if m in self.implemented() and m not in GLOBALS)
         head = "".join(f'local {m} = require("{m}")\n' for m in auto)
         error_ok = self.number in (self.setup.get("error_ok") or [])
         tail = "return true" if error_ok else "return r[1], r[2]"
         return (f"{head}local function __example(...)\n{prelude}\n{code}\n{check}\nend\n"
                 f"return {{main = function(...)\n  local r = table.pack(__example(...))\n  {tail}\nend}}\n")
 
+    def implemented(self) -> set[str]:
+        """Modules the example can have: terminal-only ones (io) on a `terminal: true` page."""
+        return IMPLEMENTED | TERMINAL_ONLY if self.setup.get("terminal") else IMPLEMENTED
+
     def grants(self) -> list[str]:
-        return sorted(m for m in self.modules() if m in IMPLEMENTED)
+        return sorted(m for m in self.modules() if m in self.implemented())
 
 
 def setup_for(page: str) -> dict | None:

@@ -6,6 +6,8 @@ stub what an example takes from its surroundings, and for the reasons examples a
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 import textwrap
 
 import aiohttp
@@ -88,7 +90,8 @@ class PageApps:
         setup = setup_for(page) or {}
         server = await self.local_server() if setup.get("http_server") else ""
         handler = setup.get("http_handler")
-        entries = [{"name": "host", "kind": "process.host", "lifecycle": {"auto_start": True}}]
+        host_kind = "terminal.host" if setup.get("terminal") else "process.host"
+        entries = [{"name": "host", "kind": host_kind, "lifecycle": {"auto_start": True}}]
         if handler is not None:
             entries += [{"name": "web", "kind": "http.service", "addr": "127.0.0.1:0", "lifecycle": {"auto_start": True}},
                         {"name": "api", "kind": "http.router", "meta": {"server": "web"}}]
@@ -151,7 +154,7 @@ async def page_apps(tmp_path_factory):
 
 
 @pytest.mark.parametrize("example", _params())
-async def test_doc_example(page_apps, example: Example, caplog):
+async def test_doc_example(page_apps, example: Example, caplog, monkeypatch):
     bad = example.syntax_error()
     if bad:
         pytest.fail(f"{example.id} (line {example.line}) is not valid Lua here: {bad}\n"
@@ -166,6 +169,9 @@ async def test_doc_example(page_apps, example: Example, caplog):
                   if r.name == "wippy.http" and f"docs:ex{example.number}.endpoint" in r.getMessage()]
         assert not failed, f"{example.id} (line {example.line}) failed as an HTTP handler: {failed}"
         return
+    stdin = example.setup.get("stdin")
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(stdin.encode()))))
     try:
         await asyncio.wait_for(rt.node.exec(f"docs:ex{example.number}", "docs:host", []), EXAMPLE_TIMEOUT)
     except asyncio.TimeoutError:
