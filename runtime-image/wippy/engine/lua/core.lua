@@ -316,7 +316,9 @@ local PREEMPT_AFTER = 0.01
 -- Share of slice_timeout (CPU) a slice may run once preempted without reaching a yield point
 -- that can yield: what a neighbour waits, at worst, behind code that cannot yield
 local NOYIELD_SHARE = 0.25
-local flagged_at = 0   -- this thread's CPU clock when YIELD.f was raised in the current slice
+-- this thread's CPU clock when YIELD.f was raised in the current slice (-1: raised by the
+-- collector's probe, whose time the next hook reads)
+local flagged_at = 0
 
 local function describe_task(task)
   local proc = task.proc
@@ -377,7 +379,9 @@ end
 -- raises the yield flag past PREEMPT_AFTER (of CPU) so the next yield point yields.
 local GC_PROBE = {}
 GC_PROBE.__gc = function()
-  if current and not YIELD.f and clock() - slice_start > PREEMPT_AFTER then YIELD.f = true end
+  if current and not YIELD.f and clock() - slice_start > PREEMPT_AFTER then
+    YIELD.f, flagged_at = true, -1   -- raised with no clock read: the budget hook starts the share
+  end
   setmetatable({}, GC_PROBE)
 end
 setmetatable({}, GC_PROBE)
@@ -417,6 +421,8 @@ local function budget_hook()
         YIELD.f = true   -- the next yield point yields
         flagged_at = thread_time()
       end
+    elseif flagged_at < 0 then
+      flagged_at = thread_time()
     elseif thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
       -- still raised: no yield point could yield since, so this code runs where a yield is
       -- impossible (a callback or metamethod that C calls, Lua that Python runs) and the node
