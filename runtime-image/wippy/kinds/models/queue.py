@@ -64,8 +64,26 @@ class AmqpTls(ConfigModel):
                     or self.ca_env or self.cert_env or self.key_env)
 
 
+def _tls_given(field: str) -> str:
+    return f"(has(self.tls.{field}) && self.tls.{field} != '')"
+
+
+# CEL: whether the driver connects over TLS (an amqps:// URL, or tls.enabled), and whether any TLS setting is given
+_TLS_ON = ("((has(self.url) && self.url.lowerAscii().startsWith('amqps://')) || "
+           "(has(self.tls) && has(self.tls.enabled) && self.tls.enabled))")
+_TLS_SETTINGS = ("(has(self.tls) && (" + " || ".join(
+    [_tls_given(f) for f in ("server_name", "ca", "cert", "key", "ca_env", "cert_env", "key_env")]
+    + ["(has(self.tls.insecure_skip_verify) && self.tls.insecure_skip_verify)"]) + "))")
+
+
 class AmqpDriver(ResourceModel):
     kind = "queue.driver.amqp"
+    model_config = ConfigDict(json_schema_extra=cel(
+        (f"{_TLS_ON} || !{_TLS_SETTINGS}",
+         "tls settings are given but TLS is off: set tls.enabled: true or use an amqps:// URL"),
+        (f"!has(self.auth_mechanism) || self.auth_mechanism != 'EXTERNAL' || ({_TLS_ON} && has(self.tls) && "
+         f"({_tls_given('cert')} || {_tls_given('cert_env')}))",
+         "auth_mechanism EXTERNAL logs in with the TLS client certificate: it needs TLS with tls.cert and tls.key")))
 
     url: str = Field("amqp://guest:guest@localhost:5672/", description="Broker URL (amqp:// or amqps://).")
     vhost: str = Field("", description="Virtual host (overrides the URL's).")
