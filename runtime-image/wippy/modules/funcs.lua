@@ -6,6 +6,7 @@ local S, P = ...
 local type, error, tostring, pairs, setmetatable, pcall = type, error, tostring, pairs, setmetatable, pcall
 local pack, unpack = table.pack, table.unpack
 local new_error, as_error, copy, current, KILL = S.new_error, S.as_error, S.copy, S.current, S.KILL
+local YIELD, checkpoint = S.YIELD, S.checkpoint
 
 S.function_pools = {}
 
@@ -76,7 +77,7 @@ local function call_with(ex, id, ...)
     if not fut then return nil, err end
     return fut:wait(ex.opts.timeout)
   end
-  S.checkpoint()
+  if YIELD.f then checkpoint() end
   local fac, args = prepare(id, ...)
   if not fac then return nil, args end
   local okp, inst = pcall(pool_take, fac)

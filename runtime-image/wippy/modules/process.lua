@@ -8,6 +8,7 @@ local sfind, smatch = string.find, string.match
 local new_error, copy, deliver, suspend, wake = S.new_error, S.copy, S.deliver, S.suspend, S.wake
 local remote_send = S.remote_send
 local current = S.current
+local YIELD, checkpoint = S.YIELD, S.checkpoint
 
 local process = {}
 local EV = S.EV
@@ -22,7 +23,9 @@ local resolve_id = S.resolve_id
 
 local LOCAL_PIDS = "{" .. S.node .. "@" .. S.host .. "|"   -- how S.new_pid's pids begin
 
-local function is_pid(s) return type(s) == "string" and s:sub(1, 1) == "{" end
+local sbyte = string.byte
+local BRACE, AT = sbyte("{"), sbyte("@")
+local function is_pid(s) return type(s) == "string" and sbyte(s, 1) == BRACE end
 
 -- a destination is a pid or a registered name
 local function resolve_dest(dest)
@@ -52,21 +55,31 @@ end
 
 function process.send(dest, topic, ...)
   if type(topic) ~= "string" then return nil, new_error("Invalid", "topic must be a string") end
-  if topic:sub(1, 1) == "@" then return nil, new_error("Invalid", "topic '" .. topic .. "' is reserved") end
+  if sbyte(topic, 1) == AT then return nil, new_error("Invalid", "topic '" .. topic .. "' is reserved") end
   local pid, err = resolve_dest(dest)
   if not pid then return nil, err end
-  local me = self_proc()
+  local task = current()
+  local me = task and task.proc
   local from = me and me.pid
   local target = S.procs[pid]
   if not target then   -- a process of another node: encoded and queued for it (wire.lua)
     local value = ...
     if select("#", ...) > 1 then value = pack(...) end
     local sent, serr = remote_send(pid, topic, from, value)
-    if sent ~= false then S.checkpoint(); return sent, serr end
+    if sent ~= false then
+      if YIELD.f then checkpoint() end
+      return sent, serr
+    end
   end
-  local ok, value = pcall(payload_of, select("#", ...), ...)
-  if not ok then return nil, new_error("Invalid", tostring(value)) end
-  S.checkpoint()
+  local n, value = select("#", ...), ...
+  local tv = type(value)
+  if n ~= 1 or tv == "table" or tv == "function" or tv == "thread" or tv == "userdata" then
+    -- (one plain value, the usual message, needs no copy)
+    local ok
+    ok, value = pcall(payload_of, n, ...)
+    if not ok then return nil, new_error("Invalid", tostring(value)) end
+  end
+  if YIELD.f then checkpoint() end
   if target then return deliver(target, topic, from, value) end
   -- a process of this host that is gone: dropped here (fire-and-forget), no trip through Python
   if sfind(pid, LOCAL_PIDS, 1, true) == 1 then return true end
@@ -80,9 +93,7 @@ local function main_of(fac)
   return function(...)
     local env, value = S.instantiate(fac)
     local main = S.entry_callable(fac, env, value)
-    local v, e = main(...)
-    S.copy_exit_value(v)
-    return v, e
+    return main(...)
   end
 end
 S.main_of = main_of
@@ -105,7 +116,7 @@ end
 
 -- spawner: immutable options {ctx, opts, actor, scope, name, messages}
 local function spawn_with(sp, id, host, monitored, linked, ...)
-  S.checkpoint()   -- a spawn loop yields past half a slice instead of running into the limit
+  if YIELD.f then checkpoint() end   -- a spawn loop is preempted like any loop
   id = resolve_id(id, "process id")
   local on_node, bare = split_node(host)
   host = resolve_id(bare, "host")

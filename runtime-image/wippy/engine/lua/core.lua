@@ -134,7 +134,9 @@ local slice_start = 0      -- os.clock() when the current slice began
 -- A long slice ends the pass, so the asyncio loop (HTTP, other hosts) gets its turn, and closes
 -- the slow queue for half its length (at most 50ms): CPU-bound processes get at most about two thirds of the
 -- time, and in the windows between their slices a chain of quick steps (an HTTP request, a
--- message round trip) completes; a neighbour waits for about one slice, not one per step.
+-- message round trip) completes; a neighbour waits for about one slice, not one per step. With
+-- nothing else waiting on the asyncio loop the window is skipped: alone, a CPU-bound task runs at
+-- full speed.
 local fresh, fhead, ftail = {}, 1, 0
 local slow, shead, stail = {}, 1, 0
 local SLOW_SLICE = 0.005
@@ -752,7 +754,7 @@ local function new_pid()
 end
 S.new_pid = new_pid
 
-local exit_proc  -- forward
+local exit_proc, start_task, copy_exit_value  -- forward
 
 local function kill_task(task, reason)
   if task.dead and task.reaped then return end
@@ -779,6 +781,15 @@ local function task_done(task, ok, ...)
   if task.main then
     if ok then
       local v, e = ...
+      if type(v) == "table" and proc.monitors and proc.exit_copies == nil then
+        -- its watchers' copies are made by the process itself, in one more task: a large value
+        -- costs its own budget (the copy is preempted like any loop), not a stall of the node
+        proc.exit_copies = false
+        for t in next, proc.tasks do kill_task(t) end   -- it ends here: its other tasks go now
+        proc.tasks = {}
+        start_task(proc, function() copy_exit_value(proc, v); return v, e end, {n = 0}, {main = true})
+        return
+      end
       if v == nil and e ~= nil then exit_proc(proc, nil, as_error(e))
       else exit_proc(proc, v, nil) end
     else
@@ -973,7 +984,7 @@ function S.process_resources(release)
 end
 
 -- start a task: fn runs inside a fresh coroutine with the given arguments
-local function start_task(proc, fn, args, fields)
+start_task = function(proc, fn, args, fields)
   local task = fields or {}
   task.co = new_co(fn)
   task.proc = proc
@@ -1025,7 +1036,7 @@ exit_proc = function(proc, value, err)
   if proc.inbox then proc.inbox:close() end
   local pid = proc.pid
   if proc.monitors then
-    -- copies made by the process itself (S.copy_exit_value) when it returned; a copy made here
+    -- copies made by the process itself (copy_exit_value) when it returned; a copy made here
     -- runs outside any budget (a watcher added since, a value returned some other way)
     local copies, i = proc.exit_copies, 0
     for watcher in pairs(proc.monitors) do
@@ -1061,13 +1072,10 @@ exit_proc = function(proc, value, err)
 end
 S.exit_proc = exit_proc
 
--- A process's result is copied for each of its watchers inside its own task, so a large value
--- costs the process its own budget (the copy is preempted like any loop), not a stall of the
--- node when the process exits. On failure, exit_copies is the error's text.
-function S.copy_exit_value(v)
+-- A process's result copied for each of its watchers (in a task of the process); on failure,
+-- exit_copies is the error's text.
+copy_exit_value = function(proc, v)
   local task = current
-  local proc = task and task.proc
-  if type(v) ~= "table" or not proc or not proc.monitors then return end
   local copies = {}
   proc.exit_copies = copies
   local ok, err = pcall(function()
