@@ -282,6 +282,31 @@ async def test_a_spawn_that_reaches_a_node_still_loading_its_app_waits_for_it(tm
         await b.stop()
 
 
+async def test_a_node_of_an_older_version_is_sent_only_frames_it_reads(tmp_path: Path) -> None:
+    """During a rolling update an older node, which does not read the engines' batched message
+    frames ("M"), gets each message as its own frame; it still gets batches from no one."""
+    a, b = await _runtime(tmp_path, "pod-a"), _unstarted(tmp_path, "pod-b")
+    b.cluster.cluster.mesh.reads = ()          # as a node of the previous version tells
+    got: dict[str, set] = {"pod-a": set(), "pod-b": set()}
+    for rt in (a, b):
+        mesh = rt.cluster.cluster.mesh
+        mesh.on_frames = (lambda orig, kinds: lambda node, frames, ext: (
+            kinds.update(f[0] for f in frames), orig(node, frames, ext)))(mesh.on_frames, got[rt.node.name])
+    await b.start()
+    try:
+        _join(a, b)
+        await _connected(a, "pod-b")
+        await _connected(b, "pod-a")
+        out = await a.call("app:scenario", "pod-b")
+        assert out["pong"] == {"n": 7, "node": "pod-b"}, out
+        assert out["exec"] == 81
+        assert "M" not in got["pod-b"] and "m" in got["pod-b"]
+        assert "M" in got["pod-a"]                 # the newer node reads batches: it gets them
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_a_stream_across_nodes_arrives_in_order_with_tables_errors_and_a_signal_last(tmp_path: Path) -> None:
     """Messages arrive in batches on the receiving node; the order of one sender's messages and
     of its signal after them holds, and tables and errors arrive as they were sent."""

@@ -158,7 +158,12 @@ class Cluster:
             e.flush_wire()
 
     def send_wire(self, node: str, host: str, data: bytes) -> None:
-        self.mesh.send_queued(node, ["M", host, data])
+        if self.mesh.peer_reads(node, "M"):
+            self.mesh.send_queued(node, ["M", host, data])
+            return
+        for pid, topic, frm, *values in codec.unpacker_of(data):   # a peer of an older version
+            for value in values:
+                self.mesh.send_queued(node, ["m", pid, topic, frm, value])
 
     def send(self, pid: str, topic: str, frm: str | None, value: Any, node: str | None = None) -> bool:
         self.mesh.send(node or node_of(pid) or "", ["m", pid, topic, frm, value])
@@ -298,8 +303,9 @@ class Cluster:
             if bulk is not None:
                 bulk(data)
                 return
-            for msg in codec.unpacker_of(data):   # a host that is no Lua engine
-                h.deliver(msg[0], msg[1], msg[2], msg[3])
+            for pid, topic, frm, *values in codec.unpacker_of(data):   # a host that is no Lua engine
+                for value in values:
+                    h.deliver(pid, topic, frm, value)
         except Exception:
             log.exception("cluster: messages from %s failed", node)
 

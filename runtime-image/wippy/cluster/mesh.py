@@ -36,6 +36,9 @@ TICK = 1.0                     # seconds between ticks on an outgoing connection
 # loop may be held (half of a host's slice_timeout, say a 10 s slice for long pure-Lua work)
 SILENCE = 15.0
 TICK_FRAME = ["k"]
+# frame kinds this node reads beyond the first protocol, told to each peer that dials it, so that
+# during a rolling update a newer node sends an older one only frames it knows
+READS = ("M",)
 
 
 class HandshakeError(Exception):
@@ -75,6 +78,7 @@ class Link:
         self.out: list[bytes] = []
         self.writer: asyncio.StreamWriter | None = None
         self.incarnation: str | None = None
+        self.reads: frozenset[str] = frozenset()   # the peer's READS, told at each connection
         self.flush_scheduled = False
         self.draining = False
         self.dropped = 0
@@ -148,8 +152,8 @@ class Link:
             self.mesh.on_link(self.node, self.incarnation, "down")
 
     async def _connect(self):
-        reader, writer, _node, inc = await dial(self.mesh, self.addr, self.node)
-        self.incarnation = inc
+        reader, writer, _node, inc, reads = await dial(self.mesh, self.addr, self.node)
+        self.incarnation, self.reads = inc, reads
         return reader, writer
 
     def stall(self) -> None:
@@ -166,7 +170,7 @@ class Link:
 
 async def dial(mesh: "Mesh", addr: str, expect: str | None):
     """Connect to the node at addr and pass the handshake both ways: (reader, writer, its node, its
-    incarnation). `expect`: the node that must answer there (None: whichever node it is, for a seed)."""
+    incarnation, the frame kinds it reads beyond the first protocol). `expect`: the node that must answer there (None: whichever node it is, for a seed)."""
     host, _, port = addr.rpartition(":")
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
                                             HANDSHAKE_TIMEOUT)
@@ -192,7 +196,9 @@ async def dial(mesh: "Mesh", addr: str, expect: str | None):
         verdict = await _read_one(reader, unp)
         if verdict != {"ok": True}:
             raise HandshakeError(f"refused by {snode}: {verdict}")
-        return reader, writer, snode, sinc
+        reads = challenge.get("reads")
+        return reader, writer, snode, sinc, frozenset(r for r in reads if isinstance(r, str)) \
+            if isinstance(reads, list) else frozenset()
     except BaseException:
         writer.close()
         raise
@@ -216,6 +222,7 @@ class Mesh:
         self._ticker: asyncio.Task | None = None
         self.refused = 0
         self.stalls = 0
+        self.reads = READS
         self._serving = asyncio.Event()
 
     def serve(self) -> None:
@@ -272,7 +279,7 @@ class Mesh:
     async def announce(self, addr: str) -> str:
         """Introduce this node to the node at addr (a seed, whose name is not known yet): after the
         handshake it knows this node and dials it back. Its node name."""
-        _reader, writer, node, _inc = await dial(self, addr, None)
+        _reader, writer, node, _inc, _reads = await dial(self, addr, None)
         writer.close()
         return node
 
@@ -298,6 +305,12 @@ class Mesh:
         link = self.links.get(node)
         if link is not None:
             link.send(self._packer.pack(frame))
+
+    def peer_reads(self, node: str, kind: str) -> bool:
+        """Whether the peer told, when this node last connected to it, that it reads `kind` frames
+        (false while never connected: what is held for it must suit any version)."""
+        link = self.links.get(node)
+        return link is not None and kind in link.reads
 
     def connected(self, node: str) -> bool:
         link = self.links.get(node)
@@ -354,6 +367,7 @@ class Mesh:
             raise HandshakeError("malformed hello")
         snonce = os.urandom(16)
         writer.write(codec.pack({"node": self.node_id, "inc": self.incarnation, "nonce": snonce,
+                                 "reads": list(self.reads),
                                  "mac": _mac(self.key, "server", self.app, cnonce, snonce, self.node_id,
                                              self.incarnation, node)}))
         answer = await _read_one(reader, unp)
