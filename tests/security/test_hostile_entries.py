@@ -184,6 +184,32 @@ ATTACKS = [
     A("eval_load_loop", f"""local eval = require("eval_runner")
         function main() return eval.run({{source = "return load('{LOOP}')()"}}) end""",
       modules=["eval_runner"], error=PREEMPTED),
+    # modules whose work grows with hostile input: linear by design (RE2), or read off the loop
+    # in a worker thread with a time limit (yaml)
+    A("regexp_catastrophic_backtracking", """local text = require("text")
+        function main()
+          local rx = text.regexp.compile("(a*)*(a|aa)*b")
+          return {rx:match_string(string.rep("a", 1000000)), rx:match_string(string.rep("a", 30) .. "b")} end""",
+      modules=["text"], value=[False, True]),
+    A("yaml_billion_laughs", """local yaml = require("yaml")
+        function main()
+          local doc = {"a: &a [x,x,x,x,x,x,x,x,x,x]"}
+          for i = 1, 8 do
+            local p, c = string.char(96 + i), string.char(97 + i)
+            doc[#doc + 1] = c .. ": &" .. c .. " [" .. string.rep("*" .. p, 10, ",") .. "]"
+          end
+          local v, err = yaml.decode(table.concat(doc, "\\n")); return tostring(err) end""",
+      modules=["yaml"], value=re.compile(r"expands to too many nodes")),
+    A("yaml_large_document", """local yaml = require("yaml")
+        function main()
+          local t = {}
+          for i = 1, 300000 do t[i] = "k" .. i .. ": [1, 2, {a: b, c: [d, e]}]" end
+          local v, err = yaml.decode(table.concat(t, "\\n")); return v and "read" or tostring(err) end""",
+      modules=["yaml"], value=re.compile(r"^read$|took longer than 5s")),
+    A("yaml_deep_nesting", """local yaml = require("yaml")
+        function main()
+          local v, err = yaml.decode(string.rep("[", 100000) .. string.rep("]", 100000)); return tostring(err) end""",
+      modules=["yaml"], value=re.compile(r"decode failed")),
     A("eq_loop", f"""function main()
         local mt = {{__eq = function() {LOOP} end}}
         return setmetatable({{}}, mt) == setmetatable({{}}, mt) end""", error=SLICE),

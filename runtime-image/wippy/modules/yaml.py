@@ -1,4 +1,4 @@
-"""Python side of the `yaml` module (PyYAML, C-accelerated when libyaml is present).
+"""Python side of the `yaml` module (PyYAML's pure-Python loader, in a worker thread).
 
 Decoding follows what Wippy's yaml.v3 gives Lua code where YAML 1.1 and 1.2 differ:
 only true/false (any case form) are booleans (`yes`, `on`... stay strings), dates and
@@ -9,26 +9,45 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from typing import Any
 
 import yaml
 
 from ..engine.errors import WippyError, INTERNAL, INVALID
+from . import offload
 
-try:   # the C (libyaml) loader when PyYAML was built with it
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+# The pure-Python loader, not libyaml's: a document is read in a worker thread, and libyaml's
+# loader builds the whole node tree in one C call that holds the GIL, so the event loop would
+# wait for it; Python code lets the loop run every few milliseconds, and can check a deadline.
+_BaseLoader = yaml.SafeLoader
 
 BOOL_TAG = "tag:yaml.org,2002:bool"
 FLOAT_TAG = "tag:yaml.org,2002:float"
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 MAX_NODES = 1_000_000   # aliases can expand exponentially; bound what reaches Lua
+# Seconds one decode may take in its worker thread: PyYAML builds the document in Python (a few
+# MB take seconds), and a hostile document stops here instead of holding the worker
+DECODE_SECONDS = 5.0
 
 
 class _Loader(_BaseLoader):
-    pass
+    deadline = math.inf
+
+    def compose_node(self, parent, index):
+        if time.monotonic() > self.deadline:
+            raise _too_long()
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node, deep=False):
+        if time.monotonic() > self.deadline:
+            raise _too_long()
+        return super().construct_object(node, deep)
+
+
+def _too_long() -> WippyError:
+    return WippyError(INTERNAL, f"decode failed: document took longer than {DECODE_SECONDS:g}s to read", False)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -54,11 +73,13 @@ def _str_representer(dumper, data: str):
 _Dumper.add_representer(str, _str_representer)
 
 
-def _lua_ready(value: Any, budget: list[int]) -> Any:
+def _lua_ready(value: Any, budget: list[int], deadline: float = math.inf) -> Any:
     """Python value from PyYAML -> only types engine.to_lua handles, keys Lua can hold."""
     budget[0] -= 1
     if budget[0] < 0:
         raise WippyError(INTERNAL, "decode failed: document expands to too many nodes", False)
+    if budget[0] & 4095 == 0 and time.monotonic() > deadline:
+        raise _too_long()
     if value is None or isinstance(value, (bool, int, str, bytes)):
         return value
     if isinstance(value, float):
@@ -72,10 +93,10 @@ def _lua_ready(value: Any, budget: list[int]) -> Any:
                 k = "nan"
             elif not isinstance(k, (bool, int, float, str)):
                 k = str(k)
-            out[k] = _lua_ready(v, budget)
+            out[k] = _lua_ready(v, budget, deadline)
         return out
     if isinstance(value, (list, tuple, set)):
-        return [_lua_ready(v, budget) for v in value]
+        return [_lua_ready(v, budget, deadline) for v in value]
     return str(value)
 
 
@@ -89,6 +110,22 @@ def _ordered(value: Any, rank: dict) -> Any:
     return value
 
 
+def _decode(text: str) -> Any:
+    """The first document of text as Python values engine.to_lua takes, within DECODE_SECONDS."""
+    deadline = time.monotonic() + DECODE_SECONDS
+    loader = _Loader(text)
+    loader.deadline = deadline
+    try:
+        data = loader.get_data() if loader.check_data() else None
+        return _lua_ready(data, [MAX_NODES], deadline)
+    except yaml.YAMLError as e:
+        raise WippyError(INTERNAL, f"decode failed: {e}", False) from None
+    except RecursionError:
+        raise WippyError(INTERNAL, "decode failed: document nested too deeply", False) from None
+    finally:
+        loader.dispose()
+
+
 def install(engine):
     def encode(json_text: str, field_order=None):
         order = list(engine.py(field_order)) if field_order is not None else []
@@ -99,18 +136,10 @@ def install(engine):
         except Exception as e:  # noqa: BLE001 - any failure is an encode error for Lua
             raise WippyError(INTERNAL, f"encode failed: {e}", False) from None
 
-    def decode(text: str):
-        try:
-            docs = yaml.load_all(text, Loader=_Loader)
-            data = next(docs, None)
-        except yaml.YAMLError as e:
-            raise WippyError(INTERNAL, f"decode failed: {e}", False) from None
-        except RecursionError:
-            raise WippyError(INTERNAL, "decode failed: document nested too deeply", False) from None
-        try:
-            return engine.to_lua(_lua_ready(data, [MAX_NODES]))
-        except RecursionError:
-            raise WippyError(INTERNAL, "decode failed: document nested too deeply", False) from None
+    async def decode(text: str):
+        # read in a worker thread, never on the event loop (offload.py): the calling process
+        # parks meanwhile; the result crosses to Lua once read
+        return await offload.run(_decode, text)
 
     def to_json(value):
         # fallback when the json module is not installed in this engine
