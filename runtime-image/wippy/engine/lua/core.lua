@@ -174,7 +174,7 @@ S.suspend = suspend
 -- test, so no clock is read on those paths.
 -- A preempted task is CPU-bound: it goes to the slow queue. Its CPU since it last waited (for a
 -- message, a timer, I/O) adds up across preemptions and ends it past busy_timeout.
-local YIELD = {f = false}
+local YIELD = {f = false, stuck = false}
 S.YIELD = YIELD
 local isyieldable = coroutine.isyieldable
 local thread_time = P.thread_time
@@ -197,6 +197,8 @@ local function checkpoint()
       task.busy, task.preempted, task.slow = busy, true, true
       push_ready(task)
       suspend()
+    else
+      YIELD.stuck = true   -- a yield point where no yield is possible (budget_hook)
     end
   end
 end
@@ -382,7 +384,7 @@ end
 local GC_PROBE = {}
 GC_PROBE.__gc = function()
   if current and not YIELD.f and clock() - slice_start > PREEMPT_AFTER then
-    YIELD.f, flagged_at = true, -1   -- raised with no clock read: the budget hook starts the share
+    YIELD.f, YIELD.stuck, flagged_at = true, false, -1   -- raised with no clock read: the budget hook starts the share
   end
   setmetatable({}, GC_PROBE)
 end
@@ -420,15 +422,15 @@ local function budget_hook()
     -- its neighbours wait
     if not YIELD.f then
       if elapsed > slice_timeout * 0.5 or now() - task.wstart > PREEMPT_AFTER then
-        YIELD.f = true   -- the next yield point yields
+        YIELD.f, YIELD.stuck = true, false   -- the next yield point yields
         flagged_at = thread_time()
       end
     elseif flagged_at < 0 then
       flagged_at = thread_time()
-    elseif thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
-      -- still raised: no yield point could yield since, so this code runs where a yield is
-      -- impossible (a callback or metamethod that C calls, Lua that Python runs) and the node
-      -- waits on it; it gets a share of the slice, not all of it
+    elseif YIELD.stuck and thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
+      -- still raised, and a yield point was reached where no yield is possible: this code runs
+      -- in a callback or metamethod that C calls, or Lua that Python runs, and the node waits on
+      -- it; it gets a share of the slice, not all of it (a long C call alone gets the slice)
       limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
         sformat("; ran %.3fs past its preemption where it cannot yield (in a callback or "
           .. "metamethod called from C, such as a sort comparator or __tostring)", thread_time() - flagged_at))
