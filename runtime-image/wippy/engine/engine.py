@@ -93,6 +93,10 @@ class Engine:
         self._calls: dict[int, asyncio.Future] = {}
         self.closed = False
         self.wire_pending = False   # wire.lua holds messages for other nodes (sent at the pass's end)
+        # whether sends to other nodes are encoded here (wire.lua): only on a node in a cluster (on
+        # others a pid naming another node is routed by its host, e.g. a workflow's), and not on a
+        # node that routes sends itself (a workflow's, whose sends are Temporal commands)
+        self.wire = callable(getattr(node, "send_wire", None)) and getattr(node, "cluster", None) is not None
 
         cfg = self.lua.table_from({"node": node.name, "host": host, "slice_timeout": slice_timeout,
                                    "max_instructions": max_instructions, "max_processes": max_processes,
@@ -101,6 +105,7 @@ class Engine:
                                    "strict_security": getattr(node, "strict_security", False)})
         self.P = self._bridge()
         self.S = self.lua.execute(_lua_source("wippy.engine.lua", "core.lua"), self.P, cfg)
+        self.S.wire = self.wire
         self.lua.execute(_lua_source("wippy.engine.lua", "wire.lua"), self.S, self.P)
         self.P.patterns = self.lua.execute(_lua_source("wippy.engine.lua", "patterns.lua"), self.S)
         self.lua.execute(_lua_source("wippy.engine.lua", "yieldpoints.lua"), self.S)
@@ -245,21 +250,25 @@ class Engine:
         # The scheduler runs inside a coroutine resumed from Python: Python code called back
         # from Lua may then call into this Lua state (lupa cannot do that from a Lua-resumed
         # coroutine, because the main thread is busy in coroutine.resume).
+        if not self.wire:
+            return self._resume()
         node = self.node
         outer, node.running = node.running, self
         try:
-            if self._runner is None:
-                self._runner = self._runner_body.coroutine(self.S, RUN_BUDGET)
-                self._unhook(self._runner)   # a new thread inherits the main thread's count hook
-                result = self._runner.send(None)
-            else:
-                result = self._runner.send(RUN_BUDGET)
+            result = self._resume()
             self.wire_pending = False   # the pass ended by sending them (wire.lua)
             return result
         finally:
             node.running = outer
             if self.wire_pending:
                 self.flush_wire()
+
+    def _resume(self):
+        if self._runner is None:
+            self._runner = self._runner_body.coroutine(self.S, RUN_BUDGET)
+            self._unhook(self._runner)   # a new thread inherits the main thread's count hook
+            return self._runner.send(None)
+        return self._runner.send(RUN_BUDGET)
 
     # ------------------------------------------------------------------ compile
     def _compile(self, entry_id: str):

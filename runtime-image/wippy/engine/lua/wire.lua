@@ -204,7 +204,7 @@ local MAX_QUEUED = 4 * 16384   -- slots queued past which a sending task flushes
 -- cannot be sent: copied now, as a local send copies it). false: pid is no process of another
 -- node (the caller sends it the local way).
 function S.remote_send(pid, topic, from, value)
-  if not of_another_node(pid) then return false end
+  if not S.wire or not of_another_node(pid) then return false end
   if type(value) == "table" then
     local ok, v = pcall(copy, value, {wire = true})
     if not ok then return nil, new_error("Invalid", describe(v)) end
