@@ -38,6 +38,10 @@ entries:
     kind: process.lua
     method: main
     source: "return {main = function(x) return x * x end}"
+  - name: sender
+    kind: process.lua
+    method: main
+    source: "return {main = function(pid, n) for i = 1, n do process.send(pid, 'hi', i) end return true end}"
   - name: collector
     kind: process.lua
     method: main
@@ -302,6 +306,38 @@ async def test_a_node_of_an_older_version_is_sent_only_frames_it_reads(tmp_path:
         assert out["exec"] == 81
         assert "M" not in got["pod-b"] and "m" in got["pod-b"]
         assert "M" in got["pod-a"]                 # the newer node reads batches: it gets them
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+class _GlobalHost:
+    """A host whose pids name no node (as a Temporal worker's: `{client@worker|wid}`)."""
+    global_pids = True
+
+    def __init__(self) -> None:
+        self.got: list = []
+
+    def deliver(self, pid, topic, frm, value) -> None:
+        self.got.append((pid, topic, value))
+
+
+async def test_a_workflow_pid_on_a_clustered_node_goes_to_its_host_not_the_mesh(tmp_path: Path) -> None:
+    a, b = await _runtime(tmp_path, "pod-a"), await _runtime(tmp_path, "pod-b")
+    worker = _GlobalHost()
+    a.node.add_host("app:worker", worker)
+    try:
+        _join(a, b)
+        await _connected(a, "pod-b")
+        wf = "{app:temporal@app:worker|order-1}"
+        assert await a.node.exec("app:sender", "app:procs", [wf, 3]) is True
+        a.node.send(wf, "direct", None, 4)
+        for _ in range(100):
+            if len(worker.got) == 4:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(v for _, _, v in worker.got) == [1, 2, 3, 4]
+        assert {p for p, _, _ in worker.got} == {wf}
     finally:
         await a.stop()
         await b.stop()

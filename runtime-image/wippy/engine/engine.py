@@ -154,6 +154,7 @@ class Engine:
             "send_remote": lambda pid, topic, frm, value: node.send(pid, topic, frm, self.py(value)),
             "send_wire": lambda to, host, ref, n: node.send_wire(to, host, take(ref, n)),
             "wire_pending": self._wire_pending,
+            "routes_itself": lambda pid: bool(getattr(node, "routes_itself", lambda _pid: False)(pid)),
             "wire_dropped": lambda n, why: log.warning("engine %s: %d messages dropped: %s", self.host, n, why),
             "spawn_remote": self._spawn_remote,
             "exec_remote": self._exec_remote,

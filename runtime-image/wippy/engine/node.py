@@ -82,7 +82,13 @@ class Node:
         if c is None or pid.startswith(self._local):
             return None
         n = node_of(pid)
-        return c if n is not None and n != self.name else None
+        return c if n is not None and n != self.name and not self.routes_itself(pid) else None
+
+    def routes_itself(self, pid: str) -> bool:
+        """Whether `pid` belongs to a host of this node whose pids name no node (a Temporal worker:
+        `{client@worker|wid}` names its client, and Temporal reaches the workflow from any pod)."""
+        h = host_of(pid)
+        return h is not None and getattr(self.hosts.get(h), "global_pids", False)
 
     # ------------------------------------------------------------------ hosts
     def add_host(self, host_id: str, host: Any) -> None:
@@ -144,7 +150,7 @@ class Node:
         c = self.cluster
         if c is not None and not pid.startswith(self._local):
             n = node_of(pid)
-            if n is not None and n != self.name:
+            if n is not None and n != self.name and not self.routes_itself(pid):
                 return c.send(pid, topic, frm, value, n)
         h = self.host_for(pid)
         if h is not None:

@@ -98,6 +98,8 @@ async def _connect(address: str, namespace: str, timeout: float, options: dict |
 
 
 class TemporalWorkerHost:
+    global_pids = True   # a workflow's pid names its client, not a node: Temporal routes it (node.py)
+
     def __init__(self, runtime, worker_id: str, client: TemporalClient, task_queue: str,
                  max_concurrent_workflow_tasks: int | None = None, max_concurrent_activities: int | None = None,
                  options: dict | None = None):

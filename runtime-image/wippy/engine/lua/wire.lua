@@ -136,7 +136,7 @@ local function of_another_node(pid)
   r = false
   local at, bar = sfind(pid, "@", 2, true), sfind(pid, "|", 2, true)
   if sbyte(pid, 1) == 123 and at and bar and at < bar and not sfind(pid, "|", bar + 1, true) then
-    r = ssub(pid, 2, at - 1) ~= S.node
+    r = ssub(pid, 2, at - 1) ~= S.node and not P.routes_itself(pid)
   end
   if nremote >= 4096 then remote, nremote = {}, 0 end
   nremote = nremote + 1
