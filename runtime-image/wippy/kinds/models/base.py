@@ -15,6 +15,21 @@ def cel(*rules: tuple[str, str]) -> dict:
     return {"x-kubernetes-validations": [{"rule": rule, "message": message} for rule, message in rules]}
 
 
+# Go's time.ParseDuration syntax, which CEL's duration() parses (the API server runs cel-go)
+# (kept short: the API server's estimate of a rule's cost grows with the length of its regexps)
+_GO_DURATION = "^[-+]?(0|(([0-9]+[.]?[0-9]*|[.][0-9]+)([nu\u00b5\u03bcm]?s|m|h))+)$"
+
+
+def duration(field: str) -> tuple[str, str]:
+    """CEL for a Duration field (a number of seconds or a Go duration string): a guard that its
+    value is one (an invalid one is for the model's own check to name: CEL's duration() would
+    fail the request with an evaluation error instead) and the value in whole milliseconds
+    (an int: converting it to a string first would cost the rule its budget)."""
+    f = f"self.{field}"
+    return (f"(type({f}) == int || {f}.matches('{_GO_DURATION}'))",
+            f"(type({f}) == int ? {f} * 1000 : duration({f}).getMilliseconds())")
+
+
 def given(field: str) -> str:
     """CEL: the field is there and not empty."""
     return f"(has(self.{field}) && self.{field} != '')"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from wippy.kinds.models.base import KindModel
+from wippy.kinds.models.base import KindModel, cel, duration
 from wippy.kinds.models.lifecycle import Lifecycle
 from wippy.kinds.models.types import Duration
 
@@ -16,10 +16,23 @@ _TRANSPORT_DEFAULTS = {
     "circuit_breaker_reset_time": 10.0, "max_retries": 3, "retry_base_delay": 0.1, "retry_max_delay": 1.0,
     "action_queue_size": 256, "action_queue_max_size": 1024, "monitor_buffer": 64,
 }
+_WHY = ("members are reached over the cluster mesh's ordered connections, which have no circuit breakers, "
+        "retries or action queue to tune")
+
+
+def _default_only(name: str, default: float) -> tuple[str, str]:
+    """CEL: the field is absent or has its default (a duration compared in milliseconds: "5000ms" is "5s")."""
+    if isinstance(default, int):
+        check = f"self.{name} == {default}"
+    else:
+        valid, value = duration(name)
+        check = f"!{valid} || {value} == {round(default * 1000)}"
+    return f"!has(self.{name}) || {check}", f"{name}: only the default ({default:g}) is accepted: {_WHY}"
 
 
 class PgScope(KindModel):
     kind = "pg.scope"
+    model_config = ConfigDict(json_schema_extra=cel(*(_default_only(n, d) for n, d in _TRANSPORT_DEFAULTS.items())))
 
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Accepted for compatibility: a scope is "
                                  "ready as soon as its entry is (pg.open).")
@@ -45,7 +58,5 @@ class PgScope(KindModel):
         for name, default in _TRANSPORT_DEFAULTS.items():
             value = getattr(self, name)
             if abs(float(value) - default) > 1e-9:
-                raise ValueError(f"{name}: only the default ({default:g}) is accepted: members are reached over "
-                                 "the cluster mesh's ordered connections, which have no circuit breakers, retries "
-                                 "or action queue to tune")
+                raise ValueError(f"{name}: only the default ({default:g}) is accepted: {_WHY}")
         return self

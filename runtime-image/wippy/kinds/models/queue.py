@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from wippy.kinds.models.base import ConfigModel, KindModel, cel, given
+from wippy.kinds.models.base import ConfigModel, KindModel, cel, duration, given
 from wippy.kinds.models.lifecycle import ConsumerLifecycle, ResourceModel
 from wippy.kinds.models.types import Duration, EntryRef
 from wippy.registry.entry import resolve_ref
@@ -74,6 +74,7 @@ _TLS_ON = ("((has(self.url) && self.url.lowerAscii().startsWith('amqps://')) || 
 _TLS_SETTINGS = ("(has(self.tls) && (" + " || ".join(
     [_tls_given(f) for f in ("server_name", "ca", "cert", "key", "ca_env", "cert_env", "key_env")]
     + ["(has(self.tls.insecure_skip_verify) && self.tls.insecure_skip_verify)"]) + "))")
+_TTL, _EXPIRY = duration("default_queue_ttl"), duration("default_queue_expiry")
 
 
 class AmqpDriver(ResourceModel):
@@ -83,7 +84,10 @@ class AmqpDriver(ResourceModel):
          "tls settings are given but TLS is off: set tls.enabled: true or use an amqps:// URL"),
         (f"!has(self.auth_mechanism) || self.auth_mechanism != 'EXTERNAL' || ({_TLS_ON} && has(self.tls) && "
          f"({_tls_given('cert')} || {_tls_given('cert_env')}))",
-         "auth_mechanism EXTERNAL logs in with the TLS client certificate: it needs TLS with tls.cert and tls.key")))
+         "auth_mechanism EXTERNAL logs in with the TLS client certificate: it needs TLS with tls.cert and tls.key"),
+        (f"!has(self.default_queue_ttl) || !has(self.default_queue_expiry) || !({_TTL[0]} && {_EXPIRY[0]}) || "
+         f"{_TTL[1]} == {_EXPIRY[1]}",
+         "default_queue_ttl and default_queue_expiry both set x-expires: give one")))
 
     url: str = Field("amqp://guest:guest@localhost:5672/", description="Broker URL (amqp:// or amqps://).")
     vhost: str = Field("", description="Virtual host (overrides the URL's).")
