@@ -58,7 +58,7 @@ debian_mirror() {
 }
 
 hash_files() { # hash_files <path>...: content hash of the files (not their times), 16 hex digits
-    (cd "$ROOT" && find "$@" -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -path '*/.wippy/*' -print0 \
+    (cd "$ROOT" && find "$@" -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -path '*/.wippy/*' ! -name '*.so' -print0 \
         | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 

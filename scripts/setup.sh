@@ -12,3 +12,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[test]'
   touch "$stamp"
 fi
+# the native codecs (runtime-image/wippy/native): optional, built when a C compiler is present
+if [ ! -f runtime-image/wippy/native/_json.so ] || [ runtime-image/wippy/native/json.c -nt runtime-image/wippy/native/_json.so ] \
+    || [ runtime-image/wippy/native/lua_api.h -nt runtime-image/wippy/native/_json.so ]; then
+  if command -v "${CC:-cc}" >/dev/null; then
+    sh runtime-image/wippy/native/build.sh
+  else
+    echo "setup: no C compiler (apt-get install gcc): the json module runs without its native codec" >&2
+  fi
+fi

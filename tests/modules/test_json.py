@@ -5,7 +5,17 @@ import json
 
 import pytest
 
+from wippy import native
 from wippy.engine.errors import WippyError
+
+
+@pytest.fixture(autouse=True, params=["native", "lua"])
+def codec(request, monkeypatch):
+    """Every test runs on both paths: the native codec (wippy/native/json.c) and json.lua's own."""
+    if request.param == "native" and not native.path("json").is_file():
+        pytest.skip("the native json codec is not built (scripts/setup.sh builds it)")
+    monkeypatch.setattr(native, "enabled", request.param == "native")
+    return request.param
 
 
 async def run(app, body: str, *args):

@@ -1,7 +1,8 @@
 -- The `json` module: encode/decode in Lua, JSON Schema validation through the Python part.
 --
--- Documents from 512 bytes to 2 MB decode through Python's C decoder (json.py) when the result
--- is the same.
+-- The native codec (wippy/native/json.c) encodes and decodes the common case when it is built;
+-- without it, documents from 512 bytes to 2 MB decode through Python's C decoder (json.py) when
+-- the result is the same.
 -- Wippy conventions (runtime/lua/modules/json): objects are written with their keys in
 -- ascending byte order; the empty table is `[]`; sparse arrays, tables mixing positive
 -- integer keys with other keys, cycles and nesting deeper than 128 are errors; integers
@@ -366,12 +367,33 @@ local function has_cycle(t, seen)
   return false
 end
 
+-- The native codec (wippy/native/json.c), when built, takes the common case and leaves the rest
+-- to the code here (it returns false: runtime types, metamethods, invalid UTF-8, any error).
+-- The event loop waits on a C call, so one handles at most C_MAX bytes; its work is charged to
+-- the task's budget as one count hook call per C_CHARGE bytes (about what the Lua codec costs),
+-- and a preemption raised meanwhile is taken right after.
+local c_encode, c_decode = py.c_encode, py.c_decode
+local C_MAX, C_CHARGE = 2 * 1048576, 65536
+
+local function charge(bytes)
+  local f = gethook()
+  if type(f) == "function" then
+    for _ = 1, bytes // C_CHARGE do f("count") end
+  end
+  if YIELD.f then YIELD.y() end
+end
+
 local function encode_to_string(v)
   local tv = type(v)
   if tv == "string" then return quote(v) end
   if tv == "number" then return mtype(v) == "integer" and int_text(v) or float_text(v) end
   if tv == "boolean" then return v and "true" or "false" end
   if tv ~= "table" then return "null" end   -- nil, functions, coroutines, userdata (as Wippy)
+  if c_encode then
+    local ok, s = pcall(c_encode, v, C_MAX)
+    if not ok then reraise_kill(s) return nil, tostring(s) end   -- out of memory
+    if s then charge(#s) return s end
+  end
   if nshapes >= SHAPES_MAX then SHAPES, nshapes = {}, 0 end
   local sb, sn = buf, n
   buf, n = {}, 0
@@ -611,6 +633,13 @@ local cgcount = collectgarbage
 
 local function decode_value_fast(s)
   local n = #s
+  if c_decode and n <= C_MAX then
+    local ok, done, v = pcall(c_decode, s)
+    if not ok then reraise_kill(done) return nil, tostring(done) end   -- out of memory
+    charge(n)
+    if done then return v end
+    return decode_string_value(s)
+  end
   if n >= FAST_MIN and n <= FAST_MAX then
     local max = S.max_memory
     if (max == 0 or cgcount("count") * 1024 + n * BYTES_PER_TEXT_BYTE < max)

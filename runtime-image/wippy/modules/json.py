@@ -2,7 +2,8 @@
 unescaping for `\\u` escapes and JSON Schema validation (a dependency-free subset of
 draft 2020-12 / draft-07).
 
-Encoding, small documents and every error message are Lua's (json.lua). A larger document
+Encoding, small documents and every error message are Lua's (json.lua), or the native codec's
+(wippy/native/json.c) when it is built. Without it, a larger document
 is read by Python's C decoder and handed to Lua as one table in a single crossing, but only
 when the result is exactly what the Lua decoder would build; otherwise Lua decodes it.
 """
@@ -17,6 +18,8 @@ from itertools import chain, compress
 from typing import Any, Callable
 
 import re2
+
+from .. import native
 
 _CACHE_SIZE = 100
 MAX_DEPTH = 128                  # levels of nesting, as the Lua decoder allows
@@ -426,4 +429,8 @@ def install(engine) -> dict[str, Callable]:
             return True, None
         return False, "validation failed: " + err
 
-    return {"unescape": unescape, "validate": validate, "decode": decode}
+    out: dict[str, Any] = {"unescape": unescape, "validate": validate, "decode": decode}
+    codec = native.load(engine, "json")
+    if codec is not None:
+        out["c_encode"], out["c_decode"] = codec.encode, codec.decode
+    return out
