@@ -148,3 +148,24 @@ async def test_zstd_multiple_frames_and_declared_size(app):
     return {{two, e:kind()}}
     """)
     assert res == ["abcabc", "Internal"]
+
+
+@pytest.mark.parametrize("algo", CODECS)
+async def test_decode_on_and_off_the_loop(app, algo):
+    # up to 1 MB of output a decode runs on the loop; past it, it starts over in a thread:
+    # the same bytes and errors either way, on both sides of the bound
+    res = await run(app, f"""
+    local out = {{}}
+    for _, n in ipairs({{1048575, 1048576, 1048577, 3 * 1048576}}) do
+      local data = string.rep("0123456789abcdef", n // 16) .. string.rep("x", n % 16)
+      local c = assert(compress.{algo}.encode(data))
+      local d, err = compress.{algo}.decode(c)
+      local _, big = compress.{algo}.decode(c, {{max_size = n - 1}})
+      local exact = compress.{algo}.decode(c, {{max_size = n}})
+      out[#out + 1] = {{d == data, err == nil, big:kind(), exact == data}}
+    end
+    local _, bad = compress.{algo}.decode(string.rep("\\1", 100))
+    out[#out + 1] = bad:kind()
+    return out
+    """)
+    assert res == [[True, True, "Internal", True]] * 4 + ["Invalid"]

@@ -53,7 +53,8 @@ end
 
 local function codec(algo, lo, hi, default, enc_opts, dec_opts)
   local c = {}
-  -- large inputs (or outputs) are worked on in a thread, the process parked (offload.py)
+  -- large inputs (or outputs) are worked on in a thread, the process parked (offload.py); a
+  -- decode starts on the loop and moves to a thread past offload.INLINE_OUTPUT bytes of output
   local encode, decode, encode_off, decode_off = py.encode, py.decode, py.encode_off, py.decode_off
   local INLINE = py.inline_bytes
   function c.encode(data, opts)
@@ -79,8 +80,10 @@ local function codec(algo, lo, hi, default, enc_opts, dec_opts)
     local dref, dn = dict_arg(o)
     if dref == false then return nil, invalid("dict must be a non-empty string") end
     local ref, n = arg(data)
-    if n > INLINE or max > INLINE then return decode_off(algo, ref, n, max, dref, dn) end
-    return decode(algo, ref, n, max, dref, dn)
+    if n > INLINE then return decode_off(algo, ref, n, max, dref, dn) end
+    local out, derr = decode(algo, ref, n, max, dref, dn)   -- false: too much output for the loop
+    if out == false then return decode_off(algo, ref, n, max, dref, dn) end
+    return out, derr
   end
   return c
 end

@@ -37,8 +37,12 @@ def _encode(algo: str, data, level: int, d: bytes | None) -> bytes:
     return zstandard.ZstdCompressor(level=level, dict_data=_dict(d)).compress(data)
 
 
+class _TooBig(WippyError):
+    pass
+
+
 def _too_big(max_size: int) -> WippyError:
-    return WippyError(INTERNAL, f"decompressed size exceeds limit of {max_size} bytes", False)
+    return _TooBig(INTERNAL, f"decompressed size exceeds limit of {max_size} bytes", False)
 
 
 def _zlib_decode(algo: str, data: bytes, max_size: int) -> bytes:
@@ -58,8 +62,16 @@ def _zlib_decode(algo: str, data: bytes, max_size: int) -> bytes:
             return b"".join(out)
 
 
-def decode(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> bytes:
-    return _decode(algo, view(ref, n), max_size, _take_dict(dref, dn))
+def decode(algo: str, ref, n: int, max_size: int, dref=None, dn: int = 0) -> bytes | bool:
+    """decode on the loop, of at most offload.INLINE_OUTPUT bytes of output: False when there
+    is more (decode_off then decodes it in a thread, from the start)."""
+    limit = min(max_size, offload.INLINE_OUTPUT)
+    try:
+        return _decode(algo, view(ref, n), limit, _take_dict(dref, dn))
+    except _TooBig:
+        if limit == max_size:
+            raise
+        return False
 
 
 def _decode(algo: str, data, max_size: int, d: bytes | None) -> bytes:

@@ -19,6 +19,10 @@ _POOL = ThreadPoolExecutor(max_workers=_workers, thread_name_prefix="wippy-cpu")
 
 # Below this much work a call stays on the loop: parking costs more than it saves.
 INLINE_BYTES = 256 * 1024
+# Decompressors write output several times faster than compressors read input (zlib, brotli and
+# zstd at their default levels): this much output is no more time on the loop than INLINE_BYTES
+# of compression.
+INLINE_OUTPUT = 1024 * 1024
 
 
 async def run(fn: Callable[..., Any], *args: Any) -> Any:
