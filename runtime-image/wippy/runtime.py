@@ -15,7 +15,7 @@ from .engine.node import Node
 from .kinds import HANDLERS, LUA_CODE_KINDS
 from .kinds.handlers.process_service import apply_committed, service_spec
 from .kinds.models.catalog import EntryInvalid, entry_references, validate_entry
-from . import redaction
+from . import app_config, redaction
 from .loader.interpolate import InterpolationError, resolve_entry_data
 from .registry import Entry, MemoryHistory, Op, Registry, SqliteHistory, order
 from .registry.history import History
@@ -49,6 +49,7 @@ class Runtime:
             self.history = MemoryHistory()
         self.registry = Registry(self.history, validate=self.decode, references=entry_references)
         self.node = Node(self.node_name, entries=self.entry)
+        self.node.eval_cache = app_config.load(self.app_dir).eval_cache   # read by eval_runner
         self.node.registry = self.registry
         self.node.env = NodeEnv(self.node)
         self.supervisor = Supervisor(self.node)

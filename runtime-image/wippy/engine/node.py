@@ -75,6 +75,7 @@ class Node:
         self._local = "{" + name + "@"
         self.pg: Any = None          # cluster/pg.py once a process opens a pg.scope
         self.running: Any = None     # the engine in a scheduler pass (engine.py)
+        self.eval_cache: Any = None  # the app's .wippy.yaml lua.eval (app_config.py), read by eval_runner
 
     def remote(self, pid: str):
         """The cluster, when `pid` lives on another node (else None: it is local or unknown)."""

@@ -1,6 +1,7 @@
 -- The `eval_runner` module: run Lua source given at run time in a fresh sandbox, with only
 -- the modules it is granted (by name and by class), registry imports, custom modules and
--- context values. Compiled chunks are cached by source (LRU of 256).
+-- context values. Compiled chunks are cached by source (LRU; size and expiry from .wippy.yaml
+-- lua.eval, 256 and none by default).
 local S, P, py = ...
 local type, setmetatable, pairs, ipairs, tostring, pcall, load, error, select, rawget =
   type, setmetatable, pairs, ipairs, tostring, pcall, load, error, select, rawget
@@ -15,11 +16,49 @@ local function denied(action, resource)
   return new_error("PermissionDenied", "permission denied: " .. action .. " on " .. tostring(resource))
 end
 
--- compile cache: source -> factory function(_ENV, ...) (keeps line numbers)
-local CACHE_MAX = 256
-local cache, order = {}, {}
+-- compile cache: source -> factory function(_ENV, ...) (keeps line numbers); least recently
+-- used first out, entries older than CACHE_TTL seconds compiled again (.wippy.yaml lua.eval)
+local CACHE_MAX, CACHE_TTL = py.cache_settings()
+local now = P.monotonic
+local cache, ncached = {}, 0           -- source -> {fn, born, newer, older}
+local newest, oldest                   -- the entries, as a list from most to least recently used
+
+local function unlink(e)
+  if e.newer then e.newer.older = e.older else newest = e.older end
+  if e.older then e.older.newer = e.newer else oldest = e.newer end
+  e.newer, e.older = nil, nil
+end
+
+local function push(e)
+  e.older = newest
+  if newest then newest.newer = e else oldest = e end
+  newest = e
+end
+
+local function cached(source)
+  local e = cache[source]
+  if not e then return nil end
+  if CACHE_TTL > 0 and now() - e.born > CACHE_TTL then
+    unlink(e); cache[source] = nil; ncached = ncached - 1
+    return nil
+  end
+  if e ~= newest then unlink(e); push(e) end
+  return e.fn
+end
+
+local function remember(source, fn)
+  if CACHE_MAX <= 0 then return end
+  if ncached >= CACHE_MAX then
+    local e = oldest
+    unlink(e); cache[e.source] = nil; ncached = ncached - 1
+  end
+  local e = {fn = fn, source = source, born = CACHE_TTL > 0 and now() or 0}
+  cache[source] = e; ncached = ncached + 1
+  push(e)
+end
+
 local function compile(source)
-  local fn = cache[source]
+  local fn = cached(source)
   if fn then return fn end
   if source:byte(1) == 27 then return nil, "binary chunks are not allowed" end
   local body = source:sub(1, 1) == "#" and ("--" .. source) or source
@@ -31,9 +70,7 @@ local function compile(source)
   chunk, err = load("local __wy = ...; return function(_ENV, ...) " .. marked .. "\nend", "=eval", "t", {})
   if not chunk then return nil, err end
   fn = chunk(S.YIELD)
-  if #order >= CACHE_MAX then cache[table.remove(order, 1)] = nil end
-  cache[source] = fn
-  order[#order + 1] = source
+  remember(source, fn)
   return fn
 end
 
