@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -30,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "runtime-image")]
 
-from tests.harness.kube_cluster import KubeCluster, KubectlError, ensure_tools  # noqa: E402
+from tests.harness.kube_cluster import KubeCluster, KubectlError, ensure_tools, free_port  # noqa: E402
 from wippy.kube.manifests import app_object, to_object  # noqa: E402
 from wippy.registry.entry import Entry  # noqa: E402
 
@@ -82,6 +83,21 @@ def cluster_cpu(kube: KubeCluster) -> float:
     return sum(cpu_seconds(p.pid) for p in (kube._apiserver, kube._etcd) if p is not None)
 
 
+def wait_ready(port: int, timeout: float = 180.0) -> None:
+    """Until http://127.0.0.1:PORT/readyz answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing ready on port {port} after {timeout:g}s")
+        time.sleep(0.2)
+
+
 def ready_count(kube: KubeCluster, ns: str) -> int:
     items = json.loads(kube.kubectl("get", "functionluas", "-n", ns, "-o", "json").stdout)["items"]
     return sum(1 for o in items for c in (o.get("status") or {}).get("conditions", [])
@@ -123,14 +139,20 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
     delete_all(kube, base_ns, wait=True)
 
     log = open(tmp / f"operator-{tag}-{n}.log", "w")
-    operator = subprocess.Popen([python, "-m", "wippy_operator", "--metrics-port", "0", "--namespace", ns],
+    operator_port, pod_port = free_port(), free_port()
+    operator = subprocess.Popen([python, "-m", "wippy_operator", "--metrics-port", "0", "--namespace", ns,
+                                 "--health-port", str(operator_port)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
-    pod = subprocess.Popen([python, "-m", "wippy.cli.main", "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns],
+    pod = subprocess.Popen([python, "-m", "wippy.cli.main", "-s", "run", "--kubernetes", "--app", APP, "--namespace", ns,
+                            "--metrics", f"127.0.0.1:{pod_port}"],
                            env={**env, "POD_NAME": "scale-runtime-0", "POD_NAMESPACE": ns},
                            stdout=subprocess.DEVNULL, stderr=log)
     spies: list[subprocess.Popen] = []
     try:
-        time.sleep(3)   # both watching before the burst
+        # both watching (their /readyz) before the burst, so that their start-up is not counted in it
+        for port in (operator_port, pod_port):
+            wait_ready(port)
+        time.sleep(1)
         idle_rss = peak_rss_mb(operator.pid)
         # the burst only, not the start-up; the thread holding the GIL only (Python CPU, not waits)
         spies = [] if profile is None else [
