@@ -1,6 +1,7 @@
-"""How long a neighbour waits while a hostile entry attacks: the attacks of tests/security run one
-after another on the suite's app (a victim process on the attacker's host, an HTTP endpoint),
-and for each the slowest answer of either is printed as time over their usual latency.
+"""How long a neighbour waits while a hostile entry attacks: the attacks of tests/security
+(test_hostile_entries, test_hostile_parsers) run one after another on the suite's app (a victim
+process on the attacker's host, an HTTP endpoint), and for each the slowest answer of either is
+printed as time over their usual latency.
 
     .venv/bin/python bench/hostile.py [ATTACK ...]
 
@@ -21,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.security import test_hostile_entries as T  # noqa: E402
+from tests.security import test_hostile_parsers as P  # noqa: E402
 from tests.security.harness import HOST, HostileApp  # noqa: E402
+
+ATTACKS = T.ATTACKS + P.ATTACKS
 
 BOUND_MS = 100.0
 
@@ -34,7 +38,9 @@ async def main(names: list[str]) -> int:
         try:
             for name, src in T.HELPERS.items():
                 await app.add_process(name, src, modules=["time"])
-            for attack in T.ATTACKS:
+            if any(not names or a.name in names for a in P.ATTACKS):
+                await P.add_files(app)     # the bombs and templates the parser attacks read
+            for attack in ATTACKS:
                 if names and attack.name not in names:
                     continue
                 entry = await app.add_process("attack_" + attack.name, attack.source, attack.modules)
@@ -54,7 +60,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("attacks", nargs="*", help="attack names (default: all)")
     args = ap.parse_args()
-    known = {a.name for a in T.ATTACKS}
+    known = {a.name for a in ATTACKS}
     if set(args.attacks) - known:
         raise SystemExit(f"unknown attacks: {', '.join(sorted(set(args.attacks) - known))}")
     sys.exit(asyncio.run(main(args.attacks)))

@@ -425,6 +425,11 @@ def _matches(expected, got) -> bool:
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 async def test_attack_ends_only_the_attacker(hostile, attack):
+    await run_attack(hostile, attack)
+
+
+async def run_attack(hostile: HostileApp, attack: A) -> None:
+    """Run one attack while probing; assert its outcome and that the neighbours kept answering."""
     entry = await hostile.add_process("attack_" + attack.name, attack.source, attack.modules)
     outcome, probes = await hostile.measured(lambda: hostile.node.exec(entry, HOST, []))
     print(f"\n{attack.name}: {outcome!r:.200}\n  {hostile.record(attack.name, probes)}")

@@ -6,6 +6,7 @@ tables, so nothing is ever shared between engines by reference.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from lupa import lua54
@@ -19,9 +20,14 @@ class NotConvertible(ValueError):
     pass
 
 
-# Tables one conversion may visit: shared subtables convert to copies, so a small Lua value can
-# stand for billions of Python objects.
-MAX_TABLES = 250_000
+# What one conversion may visit: shared subtables convert to copies, so a small Lua value can
+# stand for billions of Python objects (2,000 references to one row of 2,000 numbers are 4M
+# values). A conversion runs on the event loop in one go, and lupa reads a table's items at a
+# few microseconds each (250k took 0.7s on a loaded 2-core machine): MAX_VALUES keeps it near
+# 100 ms. Each table runs a little Lua (classify), where the calling task's slice limit ends a
+# conversion of many small tables before MAX_TABLES does.
+MAX_TABLES = 50_000
+MAX_VALUES = 100_000
 
 
 # leaves that need no conversion: tested inline so most values of a table cost no call
@@ -39,7 +45,7 @@ def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -
     if _depth > 128:
         raise NotConvertible("value nested deeper than 128 levels")
     if _count is None:
-        _count = [0]
+        _count = [0, 0]
     _count[0] += 1
     if _count[0] > MAX_TABLES:
         raise NotConvertible(f"value too large to convert (more than {MAX_TABLES} tables)")
@@ -52,6 +58,9 @@ def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -
     n = len(items)
     if not n:
         return []
+    _count[1] += n
+    if _count[1] > MAX_VALUES:
+        raise NotConvertible(f"value too large to convert (more than {MAX_VALUES} values)")
     d, plain = _depth + 1, _PLAIN
     if all(type(k) is int for k, _ in items) and sorted(k for k, _ in items) == list(range(1, n + 1)):
         items.sort(key=lambda kv: kv[0])
@@ -84,3 +93,38 @@ def to_lua(engine, value: Any) -> Any:
     if lua_type(value) is not None:
         return value
     raise NotConvertible(f"cannot pass a Python {type(value).__name__} to Lua")
+
+
+# Values one slice of to_lua_sliced converts before it lets the event loop run (a few ms each)
+SLICE_VALUES = 5_000
+
+
+async def to_lua_sliced(engine, value: Any) -> Any:
+    """to_lua for a large result of a module's async call (a decoded document): the tables are
+    built a slice at a time, the event loop running between slices. A heap that passes the
+    host's memory limit meanwhile ends the build with the caller's error."""
+    if not isinstance(value, (dict, list, tuple)):
+        return to_lua(engine, value)
+    budget = SLICE_VALUES
+    new_table = engine.lua.table
+    root = new_table()
+    # containers still to fill, each with the Lua table made for it
+    pending: list[tuple[Any, Any]] = [(value, root)]
+    while pending:
+        src, t = pending.pop()
+        for k, v in (src.items() if isinstance(src, dict) else enumerate(src, 1)):
+            if isinstance(v, (dict, list, tuple)):
+                sub = t[k] = new_table()
+                pending.append((v, sub))
+            else:
+                t[k] = to_lua(engine, v)
+            budget -= 1
+            if budget <= 0:
+                budget = SLICE_VALUES
+                await asyncio.sleep(0)
+                limit = engine.memory_limit()
+                if limit and engine.memory_used() > limit:
+                    raise WippyError("LimitExceeded", f"result too large: the memory limit of host {engine.host} "
+                                                      f"(max_memory: {limit} bytes) was reached while building it",
+                                     False)
+    return root

@@ -404,6 +404,9 @@ class Engine:
         exc = task.exception()
         if exc is None:
             result = task.result()
+            too_big = self._oversized(result)
+            if too_big:
+                result = (None, WippyError("LimitExceeded", too_big, False))
             if isinstance(result, tuple):
                 vals = [to_lua(self, v) for v in result]
             else:
@@ -415,6 +418,20 @@ class Engine:
             vals = [None, self.new_error(WippyError(INTERNAL, f"{type(exc).__name__}: {exc}"))]
         if self.S.complete(token, *vals[:3]):
             self.kick()
+
+    def _oversized(self, result: Any) -> str | None:
+        """Why a result would not fit the host's Lua memory, or None. A string enters Lua in one
+        allocation, outside any task's protection: one past the allocator's cap (a decompressed
+        bomb with a large max_size) would abort the node, so it becomes the caller's error."""
+        values = result if isinstance(result, tuple) else (result,)
+        size = sum(len(v) for v in values if isinstance(v, (str, bytes, bytearray)))
+        if size < 1024 * 1024:      # well inside the allocator's reserve (memory_cap)
+            return None
+        limit = self.memory_limit()
+        if limit and self.memory_used() + size > limit:
+            return (f"a result of {size} bytes does not fit the memory limit of host {self.host} "
+                    f"(max_memory: {limit} bytes)")
+        return None
 
     def _cancel_token(self, token: int) -> None:
         task = self._pending.pop(token, None)

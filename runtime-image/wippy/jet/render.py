@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import urllib.parse
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .parser import Parsed
 
@@ -129,6 +129,7 @@ class Renderer:
             return None
         finally:
             self.depth -= 1
+            self.steps = sub.steps      # an exec's steps count against the whole render
 
     # ------------------------------------------------------------------ statements
     def write(self, out: list, s: str):
@@ -211,19 +212,22 @@ class Renderer:
         seq = self.eval(expr, scope, ctx)
         if seq is None:
             seq = []
+        items: Iterable[tuple[Any, Any]]
         if isinstance(seq, dict):
             items = [(k, seq[k]) for k in sorted(seq, key=lambda k: (str(type(k)), k))]
         elif isinstance(seq, list):
             items = list(enumerate(seq))
         elif isinstance(seq, int) and not isinstance(seq, bool):
-            items = [(i, i) for i in range(seq)]
+            # counted, not listed: `range 1e12` ends at the step limit, not in a huge list
+            items = ((i, i) for i in range(seq)) if seq > 0 else []
         else:
             raise JetRenderError(f"cannot range over {type(seq).__name__}")
-        if not items:
+        if items == []:
             if else_body is not None:
                 self.exec_body(else_body, out, scope + [{}], ctx, blocks, content)
             return
         for k, v in items:
+            self.tick()     # an empty body counts too
             frame = {}
             if key and val:
                 frame[key], frame[val] = k, v
@@ -405,6 +409,22 @@ def _map(*kv):
     return {kv[i]: kv[i + 1] for i in range(0, len(kv), 2)}
 
 
+def _ints(a, b):
+    if not isinstance(a, int) or not isinstance(b, int) or b - a > MAX_STEPS:
+        raise JetRenderError(f"ints: more than {MAX_STEPS} numbers")
+    return list(range(a, b))
+
+
+def _replace(s, old, new, n=-1):
+    s = go_string(s)
+    count = s.count(old) if old else len(s) + 1
+    if n >= 0:
+        count = min(count, n)
+    if len(s) + count * (len(new) - len(old)) > MAX_OUTPUT:
+        raise JetRenderError("replace: result too large")
+    return s.replace(old, new, n)
+
+
 def _repeat(s, n):
     if not isinstance(n, int) or n < 0 or len(s) * n > MAX_OUTPUT:
         raise JetRenderError("repeat: bad count")
@@ -418,13 +438,13 @@ BUILTINS: dict[str, Callable] = {
     "hasPrefix": lambda s, p: go_string(s).startswith(p),
     "hasSuffix": lambda s, p: go_string(s).endswith(p),
     "repeat": _repeat,
-    "replace": lambda s, old, new, n=-1: go_string(s).replace(old, new, n),
+    "replace": _replace,
     "split": lambda s, sep: go_string(s).split(sep) if sep else list(go_string(s)),
     "trimSpace": lambda s: go_string(s).strip(),
     "map": _map,
     "slice": lambda *a: list(a),
     "array": lambda *a: list(a),
-    "ints": lambda a, b: list(range(a, b)),
+    "ints": _ints,
     "html": lambda s: Safe(html.escape(go_string(s), quote=True)),
     "url": lambda s: urllib.parse.quote_plus(go_string(s)),
     "raw": lambda s: Safe(go_string(s)),

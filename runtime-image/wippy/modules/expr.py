@@ -17,6 +17,8 @@ def install(engine):
             return compile_cached(src)
         except ExprSyntaxError as e:
             raise WippyError(INTERNAL, f"expression syntax error: {e}") from None
+        except RecursionError:
+            raise WippyError(INVALID, "expression syntax error: nested too deeply") from None
 
     def env_of(env):
         if env is None:

@@ -105,6 +105,7 @@ end
 function POLICY.sanitize(self, text)
   local cfg = policy_state(self).cfg
   if type(text) ~= "string" then return nil, new_error("Invalid", "sanitize expects an HTML string") end
+  if #text > py.inline_bytes then return py.sanitize_off(text, cfg) end   -- off the event loop
   return py.sanitize(text, cfg)
 end
 

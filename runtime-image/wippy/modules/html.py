@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from functools import lru_cache
-
 import nh3
 
 from ..engine.errors import INVALID, WippyError
+from . import offload
+from .rx import linear_regex
 
 # attributes that hold URLs (bluemonday's linkable attributes)
 _URL_ATTRS = {"href", "src", "cite", "action", "longdesc", "usemap", "poster", "background",
@@ -23,15 +23,46 @@ _A_TAG = re.compile(r"<(a|area|link)\b([^>]*)>", re.I)
 _ATTR = re.compile(r'\s([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
 
 
-@lru_cache(maxsize=512)
+# What one sanitize call may take. Past a few hundred levels of nesting html5ever's tree building
+# grows much faster than the input (16k nested <div><span> took 10s): browsers stop nesting at 512
+# (Blink), here a deeper document is refused. Any document is sanitized in seconds per MB, so
+# beyond INLINE_BYTES it is read in a worker thread (offload.py; nh3 releases the GIL).
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 512
+INLINE_BYTES = 16 * 1024
+
+# elements that never hold others, or whose end tag the parser implies when a sibling opens
+_NOT_NESTING = frozenset(
+    "area base br col embed hr img input link meta source track wbr param keygen frame basefont bgsound "
+    "p li dt dd option optgroup tr td th thead tbody tfoot colgroup caption rb rt rtc rp html head body".split())
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_BYTES:
+        raise WippyError(INVALID, f"document of {len(text)} bytes is larger than the sanitizer's limit of "
+                                  f"{MAX_BYTES} bytes")
+    depth = 0
+    for m in _TAG.finditer(text):
+        if m.group(2).lower() in _NOT_NESTING:
+            continue
+        if m.group(1):
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise WippyError(INVALID, f"document nests elements deeper than the sanitizer's limit of "
+                                          f"{MAX_DEPTH} levels")
+
+
 def _regex(pattern: str):
-    return re.compile(pattern)
+    return linear_regex(pattern)
 
 
 def check_pattern(pattern: str) -> bool:
     try:
         _regex(pattern)
-    except re.error as e:
+    except ValueError as e:
         raise WippyError(INVALID, f"invalid attribute pattern {pattern!r}: {e}") from None
     return True
 
@@ -114,7 +145,16 @@ def sanitize(text: str, policy: dict) -> str:
     return out
 
 
+def _checked_sanitize(text: str, policy: dict) -> str:
+    _check_size(text)
+    return sanitize(text, policy)
+
+
 def install(engine):
     def py_sanitize(text, policy):
-        return sanitize(text, engine.py(policy))
-    return {"sanitize": py_sanitize, "check_pattern": check_pattern}
+        return _checked_sanitize(text, engine.py(policy))
+
+    async def sanitize_off(text, policy):
+        return await offload.run(_checked_sanitize, text, engine.py(policy))
+    return {"sanitize": py_sanitize, "sanitize_off": sanitize_off, "check_pattern": check_pattern,
+            "inline_bytes": INLINE_BYTES}

@@ -9,6 +9,7 @@ when the result is exactly what the Lua decoder would build; otherwise Lua decod
 """
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import math
@@ -20,6 +21,8 @@ from typing import Any, Callable
 import re2
 
 from .. import native
+from . import offload
+from .rx import linear_regex
 
 _CACHE_SIZE = 100
 MAX_DEPTH = 128                  # levels of nesting, as the Lua decoder allows
@@ -31,6 +34,17 @@ _INT: dict[type, bool] = {int: True}
 
 class SchemaError(ValueError):
     pass
+
+
+class TooManySteps(SchemaError):
+    pass
+
+
+# Checks (a schema applied to a value) one validation may make: anyOf, oneOf and $ref can make
+# them exponential in the schema's size. Up to INLINE_STEPS a validation runs on the event loop,
+# beyond them again in a worker thread (offload.py), where MAX_STEPS bound it.
+MAX_STEPS = 500_000
+INLINE_STEPS = 2_000
 
 
 def unescape(raw: str) -> str:
@@ -154,8 +168,9 @@ class Validator:
             else:
                 raise SchemaError("schema must be an object or a boolean")
         self.root = _normalize(schema)
-        self._regex: dict[str, re.Pattern] = {}
+        self._regex: dict[str, Any] = {}
         self._check_schema(self.root)
+        self._steps = 0
 
     # compile-time checks: bad patterns and unknown types fail at compile, as in Go
     def _check_schema(self, s: Any) -> None:
@@ -173,14 +188,14 @@ class Validator:
             for v in s:
                 self._check_schema(v)
 
-    def _re(self, pattern: Any) -> re.Pattern:
+    def _re(self, pattern: Any):
         if not isinstance(pattern, str):
             raise SchemaError("pattern must be a string")
         r = self._regex.get(pattern)
         if r is None:
             try:
-                r = re.compile(pattern)
-            except re.error as e:
+                r = linear_regex(pattern)
+            except ValueError as e:
                 raise SchemaError(f"invalid pattern {pattern!r}: {e}") from None
             self._regex[pattern] = r
         return r
@@ -201,10 +216,12 @@ class Validator:
                 raise SchemaError(f"cannot resolve $ref {ref!r}")
         return node
 
-    def validate(self, data: Any, lenient_empty: bool = False) -> str | None:
-        """Return None when valid, else the first error as `path: message`."""
+    def validate(self, data: Any, lenient_empty: bool = False, max_steps: int = MAX_STEPS) -> str | None:
+        """Return None when valid, else the first error as `path: message`. Past max_steps
+        checks (a schema's anyOf/$ref can make them exponential) raises TooManySteps."""
         errors: list[str] = []
         self._lenient = lenient_empty
+        self._steps = max_steps
         self._v(self.root, data, "$", errors, 0)
         if not errors:
             return None
@@ -215,6 +232,9 @@ class Validator:
     def _v(self, s: Any, v: Any, path: str, errs: list[str], depth: int) -> None:
         if depth > 256:
             raise SchemaError("schema recursion too deep")
+        self._steps -= 1
+        if self._steps < 0:
+            raise TooManySteps(f"validation took more than {MAX_STEPS} steps")
         if s is True or s == {}:
             return
         if s is False:
@@ -407,30 +427,55 @@ def install(engine) -> dict[str, Callable]:
         return hit
 
     def validate(schema_text: str, data_text: str, lenient_empty: bool = True):
+        """(ok, message), or (False, None) when it takes more than INLINE_STEPS: the Lua side
+        then calls validate_off."""
+        try:
+            return _validate(schema_text, data_text, lenient_empty, INLINE_STEPS)
+        except TooManySteps:
+            return False, None
+
+    async def validate_off(schema_text: str, data_text: str, lenient_empty: bool = True):
+        try:
+            v = compile_schema(schema_text)     # compiled (and cached) on the loop
+        except SchemaError as e:
+            return False, str(e)
+        # a copy: the cached validator keeps its step count and mode per call
+        return await offload.run(_validate_with, copy.copy(v), data_text, lenient_empty)
+
+    def _validate(schema_text: str, data_text: str, lenient_empty: bool, max_steps: int):
         try:
             v = compile_schema(schema_text)
         except SchemaError as e:
             return False, str(e)
         except RecursionError:
             return False, "compile schema: nested too deeply"
-        try:
-            data = json.loads(data_text)
-        except ValueError as e:
-            return False, f"invalid JSON data: {e}"
-        except RecursionError:
-            return False, "invalid JSON data: nested too deeply"
-        try:
-            err = v.validate(data, bool(lenient_empty))
-        except SchemaError as e:
-            return False, f"schema error: {e}"
-        except RecursionError:
-            return False, "schema error: recursion too deep"
-        if err is None:
-            return True, None
-        return False, "validation failed: " + err
+        return _validate_with(v, data_text, lenient_empty, max_steps)
 
-    out: dict[str, Any] = {"unescape": unescape, "validate": validate, "decode": decode}
+    out: dict[str, Any] = {"unescape": unescape, "validate": validate, "validate_off": validate_off,
+                          "decode": decode}
     codec = native.load(engine, "json")
     if codec is not None:
         out["c_encode"], out["c_decode"] = codec.encode, codec.decode
     return out
+
+
+def _validate_with(v: Validator, data_text: str, lenient_empty: bool, max_steps: int = MAX_STEPS):
+    try:
+        data = json.loads(data_text)
+    except ValueError as e:
+        return False, f"invalid JSON data: {e}"
+    except RecursionError:
+        return False, "invalid JSON data: nested too deeply"
+    try:
+        err = v.validate(data, bool(lenient_empty), max_steps)
+    except TooManySteps:
+        if max_steps < MAX_STEPS:
+            raise
+        return False, f"schema error: validation took more than {MAX_STEPS} steps"
+    except SchemaError as e:
+        return False, f"schema error: {e}"
+    except RecursionError:
+        return False, "schema error: recursion too deep"
+    if err is None:
+        return True, None
+    return False, "validation failed: " + err

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ..engine.convert import to_lua_sliced
 from ..engine.errors import WippyError, INTERNAL, INVALID
 from . import offload
 
@@ -138,8 +139,8 @@ def install(engine):
 
     async def decode(text: str):
         # read in a worker thread, never on the event loop (offload.py): the calling process
-        # parks meanwhile; the result crosses to Lua once read
-        return await offload.run(_decode, text)
+        # parks meanwhile; the result becomes Lua tables a slice at a time
+        return await to_lua_sliced(engine, await offload.run(_decode, text))
 
     def to_json(value):
         # fallback when the json module is not installed in this engine
