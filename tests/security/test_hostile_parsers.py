@@ -219,7 +219,7 @@ ATTACKS = [
         function main()
           local v, err = yaml.decode("[" .. string.rep("1,", 20000) .. "1]")
           return v and #v or tostring(err) end""", modules=["yaml"],
-      value=re.compile(r"^400001$|took longer than")),
+      value=re.compile(r"^20001$|took longer than")),
 ]
 
 
