@@ -178,8 +178,11 @@ class Reader:
         size = info.file_size if isinstance(info, zipfile.ZipInfo) else info.size
         if size > self.limits.max_inline_bytes:
             raise WippyError(INVALID, f"entry {name} is larger than max_inline_bytes: use stream() or extract()")
-        with self.open_entry(info) as f:
-            data = f.read(self.limits.max_inline_bytes + 1)
+        try:
+            with self.open_entry(info) as f:
+                data = f.read(self.limits.max_inline_bytes + 1)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+            raise WippyError(INVALID, f"corrupt or truncated archive: {e}") from None
         if len(data) > self.limits.max_inline_bytes:
             raise WippyError(INVALID, f"entry {name} is larger than max_inline_bytes")
         self.count(len(data))
