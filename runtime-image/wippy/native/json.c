@@ -165,6 +165,7 @@ static int put_table(Out *o, int t, int depth) {
   lua_Unsigned len = lua_rawlen(L, t);
   if (len > 0) {                  /* an array: its keys must be exactly 1..#t */
     lua_Unsigned count = 0;
+    if (len > o->max - o->n) return GIVE_UP;   /* a byte an element at least: no count of 10M keys */
     lua_pushnil(L);
     while (lua_next(L, t)) { lua_pop(L, 1); count++; }
     if (count != len) return GIVE_UP;
@@ -187,6 +188,7 @@ static int put_table(Out *o, int t, int depth) {
   lua_pushnil(L);
   while (lua_next(L, t)) {
     if (lua_type(L, -2) != LUA_TSTRING || !lua_checkstack(L, 3)) return GIVE_UP;
+    if (nm >= (o->max - o->n) / 4) return GIVE_UP;   /* `"":0,` at least a member: bounded work */
     if (nm == cap) {
       Member *bigger = lua_newuserdatauv(L, cap * 2 * sizeof(Member), 0);
       memcpy(bigger, m, nm * sizeof(Member));
