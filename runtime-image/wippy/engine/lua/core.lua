@@ -124,6 +124,8 @@ S.as_error = as_error
 local ready, rhead, rtail = {}, 1, 0
 local current = nil          -- the task being resumed
 local slice_start = 0      -- os.clock() when the current slice began
+local slice_instr = 0      -- instructions the current slice ran (counted by the budget hook)
+local slice_timed = false  -- the current task's tstart/wstart were read in this slice
 
 -- Three run queues, so that processes that answer quickly never wait behind CPU-bound ones:
 --   ready  tasks woken by a message, a timer or an I/O completion, and ones preempted after a
@@ -185,7 +187,7 @@ local function checkpoint()
     local task = current
     if task and isyieldable() then   -- (not inside a sort comparator or a gsub callback)
       YIELD.f = false
-      if task.instr == 0 then   -- raised without the count hook (GC_PROBE): the slice's start
+      if not slice_timed then   -- raised before the budget hook read the clocks (GC_PROBE)
         task.tstart = thread_time() - (clock() - slice_start)
       end
       local busy = (task.busy or 0) + (thread_time() - (task.tstart or 0))
@@ -323,6 +325,10 @@ local NOYIELD_SHARE = 0.25
 -- this thread's CPU clock when YIELD.f was raised in the current slice (-1: raised by the
 -- collector's probe, whose time the next hook reads)
 local flagged_at = 0
+-- Process CPU a slice runs before the budget hook reads the clocks its limits go by (they cross
+-- into Python): a hook fires every HOOK_EVERY instructions of a coroutine, mostly in short slices
+-- (a message's) where nothing can be due yet
+local TIME_AFTER = 0.0005
 
 local function describe_task(task)
   local proc = task.proc
@@ -403,21 +409,20 @@ local function budget_hook()
   local task = current
   if task == nil then return end
   if task.dead then error(KILL, 0) end
-  local used = (task.instr or 0) + HOOK_EVERY
-  task.instr = used
-  if used == HOOK_EVERY then
-    -- a slice long enough to matter: when it started, on this thread's CPU clock and the wall
-    -- clock (what it ran before this first hook, in C calls too, estimated from the process's
-    -- CPU clock)
-    local before = clock() - slice_start
-    task.tstart, task.wstart = thread_time() - before, now() - before
-  end
+  local used = slice_instr + HOOK_EVERY
+  slice_instr = used
   local max_instructions, slice_timeout = S.max_instructions, S.slice_timeout
   if max_instructions > 0 and used > max_instructions then
     limit_exceeded("instruction budget", max_instructions, "max_instructions", " per slice")
   end
-  if slice_timeout > 0 then
-    local elapsed = clock() - slice_start
+  local elapsed = slice_timeout > 0 and clock() - slice_start
+  if elapsed and not slice_timed and (elapsed >= TIME_AFTER or elapsed >= slice_timeout * 0.25 or YIELD.f) then
+    -- a slice long enough to matter: when it started, on this thread's CPU clock and the wall
+    -- clock (what it ran before, in C calls too, estimated from the process's CPU clock)
+    slice_timed = true
+    task.tstart, task.wstart = thread_time() - elapsed, now() - elapsed
+  end
+  if elapsed and slice_timed then
     -- preempted by the wall clock: on a loaded machine a slice's CPU time is a fraction of what
     -- its neighbours wait
     if not YIELD.f then
@@ -830,7 +835,7 @@ end
 -- the runtime's own work (a failed allocation there would abort the node). Until the collector
 -- has decided, every pass goes on checking, even with no task to run (the hog may be parked).
 local memory_pending = false
-local WALL_EVERY = 16
+local WALL_CPU = 0.00025   -- process CPU between wall clock readings (each crosses into Python)
 local BUSY_TAIL = 0.004
 local function memory_check()
   local over = over_after_collecting()
@@ -852,9 +857,10 @@ function S.run(budget)
   local loop_busy = not P.loop_idle()
   local tail_end = loop_busy and t + BUSY_TAIL or pass_end
   local tail_ran = false   -- one fresh or slow task runs in every pass, so neither starves
-  -- the same bounds in wall time, read every WALL_EVERY slices and after a slice over 1ms: on a
-  -- loaded machine a pass's CPU time is a fraction of what the rest of the node waits
+  -- the same bounds in wall time, read after every WALL_CPU of slices: on a loaded machine a
+  -- pass's CPU time is a fraction of what the rest of the node waits
   local w0 = now()
+  local wall_at = t + WALL_CPU
   local max_memory = S.max_memory
   heap_kib = max_memory > 0 and collectgarbage("count")   -- the last reading
   local slow_open = shead <= stail and now() >= slow_after
@@ -876,7 +882,7 @@ function S.run(budget)
     if not task.dead then
       n = n + 1
       current = task
-      task.instr = 0                 -- max_instructions is per slice
+      slice_instr, slice_timed = 0, false   -- max_instructions is per slice
       slice_start = t
       YIELD.f = false
       local ok, a, b, c, d
@@ -903,12 +909,13 @@ function S.run(budget)
         -- the pass ends here and the slow queue closes for half the slice (its wall time when
         -- the hook saw it start)
         local t_now = now()
-        local wall = task.instr > 0 and task.wstart and t_now - task.wstart or t1 - t
+        local wall = slice_timed and t_now - task.wstart or t1 - t
         slow_after = t_now + math.min(wall, SLOW_GAP) * 0.5
         slow_open = false
         pass_end, tail_end = t1, t1
       end
-      if n % WALL_EVERY == 0 or t1 - t > 0.001 then
+      if t1 >= wall_at then
+        wall_at = t1 + WALL_CPU
         local w = now() - w0
         if loop_busy and w > BUSY_TAIL then tail_end = t1 end
         if w > pass_time then
