@@ -506,6 +506,37 @@ async def test_fast_decoder_large_document(app):
     assert res == [3000, "user 7", "float", True, "c", 0, 2999, True]
 
 
+async def test_encoding_huge_tables_is_preempted_not_ended(make_app):
+    # json.lua's walks over a table's keys (the array check, an object's keys, their sort, the
+    # cycle check past MAX_DEPTH) take longer than a slice here: each yields when preempted, so
+    # the process gets its answer instead of being ended by the slice limit
+    app = make_app(slice_timeout=0.05, max_memory=512 * 1024 * 1024)
+    res = await app.run("""
+    local json = require("json")
+    return function()
+      local arr = {}
+      for i = 1, 3000000 do arr[i] = i end
+      arr.x = 1
+      local _, mixed = json.encode(arr)
+      arr.x, arr[3000000] = nil, nil
+      arr[2999998] = nil
+      local _, sparse = json.encode(arr)
+      local obj = {}
+      for i = 1, 100000 do obj["k" .. i] = i end
+      local text = assert(json.encode(obj))
+      local dag = {}
+      for _ = 1, 200 do dag = {dag, dag} end
+      local _, deep = json.encode(dag)
+      return {tostring(mixed), tostring(sparse), #text, text:sub(1, 20), tostring(deep)}
+    end
+    """, modules=["json"])
+    assert res[0] == "cannot encode mixed-key table: table has both numeric and non-numeric keys"
+    assert res[1] == "cannot encode sparse array: non-contiguous numeric keys found"
+    assert res[2] == len(json.dumps({f"k{i}": i for i in range(1, 100001)}, separators=(",", ":")))
+    assert res[3] == '{"k1":1,"k10":10,"k1'
+    assert res[4] == "exceeded maximum nesting depth for JSON encoding"   # a DAG, not a cycle
+
+
 async def test_decode_uses_the_lua_decoder_when_the_heap_is_short(make_app):
     # a document whose tables may not fit under max_memory is decoded in Lua, where running out
     # of memory ends the process with the memory error instead of failing outside any task

@@ -178,6 +178,18 @@ local function unhooked(fn, a, b)
   return ok, v
 end
 
+-- The sandbox's sort: C's up to its bound, past it a Lua sort that yields when preempted; so the
+-- count hook is on while it runs, and this module's state is restored after a yield in it.
+local bounded_sort = P.patterns.sort
+local function sort_hooked(keys)
+  if not hook_off then return bounded_sort(keys) end
+  local b, k, s, f, m, c = buf, n, str, hook_fn, hook_mask, hook_count
+  sethook(f, m, c)
+  bounded_sort(keys)
+  sethook()
+  buf, n, str, hook_fn, hook_mask, hook_count, hook_off = b, k, s, f, m, c, true
+end
+
 local encode_table
 
 local function encode_special(t, mt, depth)
@@ -237,9 +249,13 @@ encode_plain = function(t, depth)
   if len > 0 then
     -- array candidate: every key must be 1..len
     local count = 0
-    for _ in next, t do count = count + 1 end
+    for _ in next, t do
+      count = count + 1
+      steps = steps - 1; if steps == 0 then tick() end
+    end
     if count ~= len then
       for k in next, t do
+        steps = steps - 1; if steps == 0 then tick() end
         if not (mtype(k) == "integer" and k > 0) then FAIL.msg = E_MIXED; error(FAIL, 0) end
       end
       FAIL.msg = E_SPARSE; error(FAIL, 0)
@@ -312,6 +328,7 @@ encode_plain = function(t, depth)
   local keys, nk, numeric, other = {}, 0, false, false
   local map
   for key in next, t do
+    steps = steps - 1; if steps == 0 then tick() end
     if type(key) == "string" then
       other = true
       nk = nk + 1; keys[nk] = key
@@ -333,7 +350,7 @@ encode_plain = function(t, depth)
     if other then FAIL.msg = E_MIXED else FAIL.msg = E_SPARSE end
     error(FAIL, 0)
   end
-  if nk > 1 then sort(keys) end
+  if nk > 1 then sort_hooked(keys) end
   for i = 1, nk do
     steps = steps - 1; if steps == 0 then tick() end
     local key = keys[i]
@@ -356,14 +373,17 @@ end
 
 -- Cycles are not tracked while encoding (that costs two table writes per table); a cycle
 -- shows up as nesting beyond MAX_DEPTH, and only then is the value checked for one.
-local function has_cycle(t, seen)
-  if seen[t] then return true end
-  seen[t] = true
+-- state[t]: true while t is on the path being walked (met again: a cycle), false once walked
+-- (a table shared by many parents is walked once: linear, where a DAG could be exponential)
+local function has_cycle(t, state)
+  local known = state[t]
+  if known ~= nil then return known end
+  state[t] = true
   for k, v in next, t do
-    if type(v) == "table" and getmetatable(v) == nil and has_cycle(v, seen) then return true end
-    if type(k) == "table" and getmetatable(k) == nil and has_cycle(k, seen) then return true end
+    if type(v) == "table" and getmetatable(v) == nil and has_cycle(v, state) then return true end
+    if type(k) == "table" and getmetatable(k) == nil and has_cycle(k, state) then return true end
   end
-  seen[t] = nil
+  state[t] = false
   return false
 end
 
