@@ -210,3 +210,88 @@ async def test_entry_stream_scanner(app):
     return {out.lines, out.words, #out.runes, out.runes[#out.runes], bad:kind()}
     """)
     assert res == [["one two", "three", "last é"], ["one", "two", "three", "last", "é"], 21, "é", "Invalid"]
+
+
+async def test_entry_metadata_fields(app, vol):
+    make_zip(vol / "in" / "m.zip", {"d/a.txt": b"abc" * 100, "d/": b""})
+    res = await run(app, """
+    local r = archive.open(fs.get("app:uploads"), "m.zip")
+    local out = {}
+    for e in r:entries() do
+        out[#out + 1] = {e.name, e.size, e.compressed_size < e.size or e.is_dir, e.is_dir, e.type, e.method,
+                         e.crc32, math.type(e.modified), e.mode}
+    end
+    local _, nf = r:stat("missing")
+    local _, xnf = r:extract("missing", fs.get("app:out"))
+    r:close()
+    return {out, nf:kind(), xnf:kind()}
+    """)
+    import zlib
+    assert res[0][0] == ["d/a.txt", 300, True, False, "file", "deflate", zlib.crc32(b"abc" * 100), "integer", 0o600]   # zipfile.writestr mode
+    assert res[0][1][:5] == ["d/", 0, True, True, "dir"]
+    assert res[1:] == ["NotFound", "NotFound"]
+
+
+@pytest.mark.parametrize("body, kind, message", [
+    ('return select(2, archive.open("PK\\3\\4xxxx", {format = "rar"}))', "Invalid", "unknown archive format"),
+    # a zip read as a tar: mismatched format
+    ('local sink = {}; local w = archive.create({write = function(_, d) sink[#sink + 1] = d; return #d end}, '
+     '{format = "zip"}); w:add("a", "A"); w:close(); '
+     'return select(2, archive.open(table.concat(sink), {format = "tar"}))', "Invalid", ""),
+    ('return select(2, archive.open("x", {fromat = "zip"}))', "Invalid", "unknown archive option 'fromat'"),
+    ('return select(2, archive.scan("x", {max_entires = 3}))', "Invalid", "unknown archive option 'max_entires'"),
+    ('return select(2, archive.create(fs.get("app:out"), "o.zip", {level = 9}))', "Invalid", "unknown archive option 'level'"),
+    ('local w = archive.create(fs.get("app:out"), "o.zip"); return select(2, w:add("a", "A", {compress = true}))',
+     "Invalid", "unknown add option 'compress'"),
+    ('local w = archive.create(fs.get("app:out"), "o.zip"); return select(2, w:add("a", "A", {method = "lzma"}))',
+     "Invalid", "method must be"),
+    ('local w = archive.create(fs.get("app:out"), "o.zip"); '
+     'return select(2, w:add_file("a", fs.get("app:uploads"), "l.zip", {chmod = 1}))', "Invalid", "unknown add option"),
+    ('local w = archive.create(fs.get("app:out"), "o.zip"); w:close(); return select(2, w:add("a", "A"))',
+     "Invalid", "closed"),
+    ('local w = archive.create(fs.get("app:out"), "o.zip"); w:close(); return select(2, w:add_dir("d/"))',
+     "Invalid", "closed"),
+    ('local r = archive.open(fs.get("app:uploads"), "l.zip"); '
+     'return select(2, r:extract_all(fs.get("app:out"), {strip_components = 1}))', "Invalid", "unknown extract_all option"),
+    ('return select(2, archive.create(fs.get("app:uploads"), "l.zip", {format = "tar"}))', "PermissionDenied", ""),
+    ('local r = archive.open(fs.get("app:uploads"), "l.zip"); r:close(); return select(2, r:stat("e1"))',
+     "Invalid", "closed"),
+])
+async def test_documented_error_returns(app, vol, body, kind, message):
+    make_zip(vol / "in" / "l.zip", {"e1": b"0123456789"})
+    app.entries["app:uploads"].data["readonly"] = True   # a destination that is not writable
+    res = await run(app, f"local err = (function() {body} end)(); return {{err:kind(), tostring(err)}}")
+    assert res[0] == kind, res
+    assert message in res[1], res
+
+
+async def test_reader_and_writer_left_open_are_closed_when_the_process_ends(app, vol):
+    import asyncio
+    import os
+    make_zip(vol / "in" / "keep.zip", {"a.txt": b"A"})
+    res = await run(app, """
+    local r = archive.open(fs.get("app:uploads"), "keep.zip")
+    local es = r:stream("a.txt")
+    local w = archive.create(fs.get("app:out"), "unclosed.zip")
+    w:add("x.txt", "written before the process ended")
+    return r:read("a.txt")
+    """)
+    assert res == "A"
+
+    def open_paths():
+        paths = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                paths.add(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        return paths
+    # the writer is finalized in a worker thread: its central directory lands shortly after
+    for _ in range(100):
+        if str(vol / "in" / "keep.zip") not in open_paths() and str(vol / "out" / "unclosed.zip") not in open_paths():
+            break
+        await asyncio.sleep(0.02)
+    assert str(vol / "in" / "keep.zip") not in open_paths()
+    assert str(vol / "out" / "unclosed.zip") not in open_paths()
+    with zipfile.ZipFile(vol / "out" / "unclosed.zip") as z:
+        assert z.read("x.txt") == b"written before the process ended"

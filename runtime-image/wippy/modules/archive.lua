@@ -45,6 +45,27 @@ end
 
 local READER, WALKER, WRITER = {}, {}, {}
 
+-- readers and writers still open when their process ends are closed then (a writer to a file is
+-- finalized in a worker thread; one to a stream can no longer write to it: its data is dropped)
+local own, disown = S.process_resources(function(h) py.release(h) end)
+
+-- an option this module does not know is refused, not ignored
+local function check_keys(o, allowed, what)
+  for k in pairs(o) do
+    if not allowed[k] then return nil, new_error("Invalid", "unknown " .. what .. " option '" .. tostring(k) .. "'") end
+  end
+  return o
+end
+local OPEN_OPTS = {format = true, max_entries = true, max_total_bytes = true, max_file_bytes = true,
+                   max_inline_bytes = true, buffer_bytes = true}
+local ADD_OPTS = {method = true, mode = true, modified = true}
+local EXTRACT_OPTS = {prefix = true, strip = true, filter = true}
+local function add_opts(opts)
+  if opts == nil then return nil, nil end
+  if type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
+  return check_keys(opts, ADD_OPTS, "add")
+end
+
 -- entry streams are the shared stream (modules/stream.lua), read-only; a walk's entry stream is
 -- closed by the walk (it is valid until the walk advances)
 local STREAM = S.stream.class("archive.Stream", {
@@ -96,6 +117,7 @@ function READER.extract_all(self, dest, opts)
   local ok, perr = fs_allowed(id); if not ok then return nil, perr end
   opts = opts or {}
   if type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
+  local _, kerr = check_keys(opts, EXTRACT_OPTS, "extract_all"); if kerr then return nil, kerr end
   local list, lerr = py.entries(st.h)
   if not list then return nil, lerr end
   local count = 0
@@ -114,7 +136,7 @@ function READER.extract_all(self, dest, opts)
 end
 function READER.close(self)
   local st = st_of(self, "reader")
-  if not st.closed then st.closed = true; py.close(st.h) end
+  if not st.closed then st.closed = true; disown(st.h); py.close(st.h) end
   return true
 end
 
@@ -135,7 +157,7 @@ WALKER.close = READER.close
 
 local function limits(opts)
   if opts ~= nil and type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
-  return opts or {}
+  return check_keys(opts or {}, OPEN_OPTS, "archive")
 end
 
 -- spool a readable stream into Python (a temporary file beyond 1 MiB), chunk by chunk
@@ -184,6 +206,7 @@ local function open_reader(source, path, opts, random, ctor)
     return nil, new_error("PermissionDenied", "source is not readable (fs and path, fs.File, bytes or a stream)")
   end
   if not h then return nil, err end
+  own(h)
   return make(ctor, random and "archive.Reader" or "archive.Walker", {kind = "reader", h = h}), nil
 end
 
@@ -194,7 +217,7 @@ function WRITER.add(self, name, data, opts)
   local st = st_of(self, "writer")
   if st.closed then return nil, new_error("Invalid", "archive writer is closed") end
   if type(name) ~= "string" then return nil, new_error("Invalid", "entry name must be a string") end
-  if opts ~= nil and type(opts) ~= "table" then return nil, new_error("Invalid", "options must be a table") end
+  local _, oerr = add_opts(opts); if oerr then return nil, oerr end
   if type(data) == "string" then
     local d, l = pystr(data)
     return py.add_bytes(st.h, name, d, l, opts)
@@ -212,6 +235,7 @@ function WRITER.add_file(self, name, src_fs, path, opts)
   local id, cwd = fs_of(src_fs)
   if not id then return nil, new_error("PermissionDenied", "source must be a filesystem (fs.get)") end
   local ok, perr = fs_allowed(id); if not ok then return nil, perr end
+  local _, oerr = add_opts(opts); if oerr then return nil, oerr end
   return py.add_file(st.h, name, id, cwd, path, opts)
 end
 function WRITER.add_dir(self, name)
@@ -223,6 +247,7 @@ function WRITER.close(self)
   local st = st_of(self, "writer")
   if st.closed then return true end
   st.closed = true
+  disown(st.h)
   local r, err = py.wclose(st.h)
   if not r then return nil, err end
   if st.dest then      -- stream destination: copy the finished archive out
@@ -256,6 +281,7 @@ function archive.create(dest, path, opts)
   end
   if not h then return nil, err end
   st.h = h
+  own(h)
   return make(WRITER, "archive.Writer", st), nil
 end
 

@@ -150,6 +150,25 @@ def install(engine):
             r.close()
         return True
 
+    def release(h):
+        """A reader or writer its process left open when it ended."""
+        if h in readers:
+            r = readers[h]
+            for sh, item in list(streams.items()):
+                if isinstance(item, tuple) and item[0] is r:
+                    sclose(sh)
+            return close(h)
+        w = writers.pop(h, None)
+        if w is not None:
+            def finish():
+                try:
+                    w.close()
+                finally:
+                    w.f.close()
+            # errors have no one left to report to (the process is gone)
+            loop().run_in_executor(None, finish).add_done_callback(lambda f: f.exception())
+        return True
+
     # ---------------------------------------------------------------- writing
     async def create_path(fid, cwd, path, opts):
         o = opts_of(opts)
@@ -235,6 +254,6 @@ def install(engine):
     return {"formats": lambda: engine.to_lua(list(FORMATS)), "open_path": open_path, "spool_new": spool_new,
             "spool_feed": spool_feed, "open_spool": open_spool, "entries": entries, "stat": stat, "read": read,
             "stream": stream, "sread": sread, "sclose": sclose, "extract": extract, "walk_next": walk_next,
-            "close": close, "create_path": create_path, "create_spool": create_spool, "add_bytes": add_bytes,
+            "close": close, "release": release, "create_path": create_path, "create_spool": create_spool, "add_bytes": add_bytes,
             "add_spool": add_spool, "add_file": add_file, "add_dir": add_dir, "wclose": wclose, "drain": drain,
             "join_dest": lambda prefix, name, strip: join_dest(prefix or "", name, int(strip or 0))}
