@@ -11,9 +11,11 @@ async def server():
     seen = {}
 
     async def handler(request):
-        ws = web.WebSocketResponse(protocols=["graphql-ws"])
+        ws = web.WebSocketResponse(protocols=["graphql-ws"], compress=True)
         await ws.prepare(request)
         seen["auth"] = request.headers.get("Authorization")
+        seen["extensions"] = request.headers.get("Sec-WebSocket-Extensions")
+        seen["compress"] = ws.compress
         seen["protocol"] = ws.ws_protocol
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
@@ -212,3 +214,31 @@ async def test_constants(app):
     res = await run(app, """return {websocket.TEXT, websocket.BINARY, websocket.TYPE_TEXT, websocket.TYPE_CLOSE,
         websocket.COMPRESSION.NO_CONTEXT, websocket.CLOSE_CODES.INTERNAL_ERROR, websocket.CLOSE_CODES.TLS_HANDSHAKE}""", "x")
     assert res == [1, 2, "text", "close", 2, 1011, 1015]
+
+
+async def test_no_context_asks_the_server_for_no_context_takeover(app, server):
+    """NO_CONTEXT offers permessage-deflate with neither side keeping its context between
+    messages (server_no_context_takeover, client_no_context_takeover); a real server agrees and
+    compressed messages go both ways. CONTEXT_TAKEOVER offers plain permessage-deflate."""
+    url, seen = server
+    res = await run(app, """
+    local client = assert(websocket.connect(url, {compression = websocket.COMPRESSION.NO_CONTEXT}))
+    local text = string.rep("wippy websocket compression ", 40)
+    local out = {}
+    for i = 1, 2 do
+      assert(client:send(text))
+      out[i] = client:channel():receive().data
+    end
+    client:close()
+    return out
+    """, url)
+    assert res == ["echo:" + "wippy websocket compression " * 40] * 2
+    offer = [p.strip() for p in seen["extensions"].split(";")]
+    assert offer[0] == "permessage-deflate"
+    assert "server_no_context_takeover" in offer and "client_no_context_takeover" in offer
+    assert seen["compress"]
+    await run(app, """
+    local client = assert(websocket.connect(url, {compression = websocket.COMPRESSION.CONTEXT_TAKEOVER}))
+    client:send("x"); client:channel():receive(); client:close()
+    """, url)
+    assert "no_context_takeover" not in seen["extensions"] and seen["compress"]

@@ -93,6 +93,22 @@ class Connection:
         return True
 
 
+# NO_CONTEXT asks for what Go's CompressionNoContextTakeover does: neither side keeps its deflate
+# context between messages. aiohttp writes the extension offer itself (without these two
+# parameters) after the caller's headers, so the offer is rewritten as the request starts.
+NO_CONTEXT_OFFER = "permessage-deflate; client_max_window_bits; server_no_context_takeover; client_no_context_takeover"
+
+
+def _no_context_session() -> aiohttp.ClientSession:
+    async def offer(session, ctx, params: aiohttp.TraceRequestStartParams) -> None:
+        if aiohttp.hdrs.SEC_WEBSOCKET_EXTENSIONS in params.headers:
+            params.headers[aiohttp.hdrs.SEC_WEBSOCKET_EXTENSIONS] = NO_CONTEXT_OFFER
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(offer)
+    return aiohttp.ClientSession(trace_configs=[trace])
+
+
 def install(engine):
     conns: dict[int, Connection] = {}
     ids = itertools.count(1)
@@ -121,7 +137,7 @@ def install(engine):
         if not isinstance(headers, dict) or not isinstance(protocols, list):
             raise WippyError(INVALID, "headers must be a table of strings, protocols a list")
         dial = _timeout(opts, "dial_timeout")
-        session = aiohttp.ClientSession()
+        session = _no_context_session() if compression == 2 else aiohttp.ClientSession()
         try:
             ws = await asyncio.wait_for(session.ws_connect(
                 url, headers={str(k): str(v) for k, v in headers.items()}, protocols=[str(p) for p in protocols],
