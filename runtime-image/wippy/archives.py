@@ -11,12 +11,24 @@ import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
+
+import zstandard
 
 from .engine.errors import INVALID, NOT_FOUND, UNAVAILABLE, WippyError
 
 FORMATS = ["zip", "tar", "tar.gz", "tar.zst"]
 SPOOL = 1024 * 1024          # stream sources and stream destinations spill to disk above this
+# What the codecs raise on a damaged archive: all reported as INVALID "corrupt or truncated"
+CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError)
+# What extract and extract_all write to disk when max_total_bytes is not given: 2 GiB (the
+# default for reading) is more disk than a shared volume can give to one call of one process
+EXTRACT_DEFAULT = 256 << 20
+
+
+def corrupt(e: BaseException) -> WippyError:
+    return WippyError(INVALID, f"corrupt or truncated archive: {e}")
 
 
 @dataclass
@@ -26,6 +38,7 @@ class Limits:
     max_file_bytes: int = 1 << 30
     max_inline_bytes: int = 16 << 20
     buffer_bytes: int = 64 << 10
+    total_given: bool = False     # max_total_bytes was set by the caller (else extracts stop at EXTRACT_DEFAULT)
 
     @classmethod
     def from_opts(cls, opts: dict) -> "Limits":
@@ -36,6 +49,7 @@ class Limits:
                 if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                     raise WippyError(INVALID, f"{name} must be a positive integer")
                 setattr(lim, name, v)
+        lim.total_given = "max_total_bytes" in opts
         return lim
 
 
@@ -66,7 +80,6 @@ def safe_name(name: str) -> str:
 
 
 def _zst_reader(f):
-    import zstandard
     return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
 
 
@@ -84,6 +97,7 @@ class Reader:
             raise WippyError(INVALID, f"unknown archive format{' of ' + name if name else ''}")
         self.format = fmt
         self.total = 0
+        self.extracted = 0      # bytes extract has written
         self.zip = self.tar = None
         try:
             if fmt == "zip":
@@ -102,8 +116,8 @@ class Reader:
                 raw = _zst_reader(fileobj) if fmt == "tar.zst" else fileobj
                 self.tar = tarfile.open(fileobj=raw, mode="r|gz" if fmt == "tar.gz" else "r|")
                 infos = None
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
-            raise WippyError(INVALID, f"corrupt or truncated archive: {e}") from None
+        except CORRUPT as e:
+            raise corrupt(e) from None
         self.infos = infos
         if infos is not None:
             if len(infos) > limits.max_entries:
@@ -181,8 +195,8 @@ class Reader:
         try:
             with self.open_entry(info) as f:
                 data = f.read(self.limits.max_inline_bytes + 1)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
-            raise WippyError(INVALID, f"corrupt or truncated archive: {e}") from None
+        except CORRUPT as e:
+            raise corrupt(e) from None
         if len(data) > self.limits.max_inline_bytes:
             raise WippyError(INVALID, f"entry {name} is larger than max_inline_bytes")
         self.count(len(data))
@@ -191,13 +205,21 @@ class Reader:
     def copy_to(self, src, dst) -> int:
         n = 0
         while True:
-            chunk = src.read(self.limits.buffer_bytes)
+            try:
+                chunk = src.read(self.limits.buffer_bytes)
+            except CORRUPT as e:
+                raise corrupt(e) from None
             if not chunk:
                 return n
             n += len(chunk)
             if n > self.limits.max_file_bytes:
                 raise WippyError(INVALID, "entry is larger than max_file_bytes")
             self.count(len(chunk))
+            self.extracted += len(chunk)
+            if not self.limits.total_given and self.extracted > EXTRACT_DEFAULT:
+                raise WippyError(INVALID, f"extracted output exceeds {EXTRACT_DEFAULT} bytes, what extract and "
+                                          "extract_all write when max_total_bytes is not given: pass max_total_bytes "
+                                          "to allow more")
             dst.write(chunk)
 
     def extract(self, info, dest_path) -> None:
@@ -209,7 +231,11 @@ class Reader:
         if not isinstance(info, zipfile.ZipInfo) and not info.isfile():
             raise WippyError(INVALID, f"entry {name} is not a regular file")
         os.makedirs(os.path.dirname(dest_path) or ".", exist_ok=True)
-        with self.open_entry(info) as src, open(dest_path, "wb") as dst:
+        try:
+            src = self.open_entry(info)
+        except CORRUPT as e:
+            raise corrupt(e) from None
+        with src, open(dest_path, "wb") as dst:
             self.copy_to(src, dst)
 
     def walk(self):
@@ -226,8 +252,8 @@ class Reader:
                 if n > self.limits.max_entries:
                     raise WippyError(INVALID, f"archive has more than {self.limits.max_entries} entries (max_entries)")
                 yield self.meta(m), m
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise WippyError(INVALID, f"corrupt or truncated archive: {e}") from None
+        except CORRUPT as e:
+            raise corrupt(e) from None
 
     def close(self) -> None:
         self._close_archives()
@@ -249,7 +275,6 @@ class Writer:
         else:
             target = fileobj
             if fmt == "tar.zst":
-                import zstandard
                 self.zst = zstandard.ZstdCompressor().stream_writer(fileobj, closefd=False)
                 target = self.zst
             if fmt == "tar.gz":
@@ -325,4 +350,5 @@ def join_dest(prefix: str, name: str, strip: int) -> str | None:
     return posixpath.join(prefix or "", "/".join(parts))
 
 
-__all__ = ["FORMATS", "Limits", "Reader", "Writer", "join_dest", "safe_name", "sniff"]
+__all__ = ["CORRUPT", "EXTRACT_DEFAULT", "FORMATS", "Limits", "Reader", "Writer", "corrupt", "join_dest", "safe_name",
+           "sniff"]

@@ -295,3 +295,53 @@ async def test_reader_and_writer_left_open_are_closed_when_the_process_ends(app,
     assert str(vol / "out" / "unclosed.zip") not in open_paths()
     with zipfile.ZipFile(vol / "out" / "unclosed.zip") as z:
         assert z.read("x.txt") == b"written before the process ended"
+
+
+def _corrupt_zip(path, member: bytes):
+    """A zip whose one deflated entry has damaged compressed data (headers and sizes intact)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("e", member)
+    data = bytearray(buf.getvalue())
+    start = 30 + len("e")                   # the local header, then the compressed data
+    data[start:start + 8] = b"\xff" * 8     # an invalid deflate block type
+    path.write_bytes(bytes(data))
+
+
+async def test_damaged_compressed_data_is_an_invalid_archive(app, vol):
+    _corrupt_zip(vol / "in" / "bad.zip", bytes(range(256)) * 64)
+    res = await run(app, """
+    local r = archive.open(fs.get("app:uploads"), "bad.zip")
+    local out = {}
+    local _, e1 = r:read("e")
+    local _, e2 = r:extract("e", fs.get("app:out"))
+    local _, e3 = r:extract_all(fs.get("app:out"))
+    local s = r:stream("e")
+    local _, e4 = s:read(65536)
+    r:close()
+    for _, e in ipairs({e1, e2, e3, e4}) do out[#out + 1] = e:kind() .. ": " .. e:message() end
+    return out
+    """)
+    assert len(res) == 4
+    for line in res:
+        assert line.startswith("Invalid: corrupt or truncated archive: "), res
+
+
+async def test_extract_all_writes_a_bounded_amount_unless_told_more(app, vol, monkeypatch):
+    from wippy import archives
+    monkeypatch.setattr(archives, "EXTRACT_DEFAULT", 100_000)   # 256 MiB in production
+    make_zip(vol / "in" / "big.zip", {f"f{i}": bytes(30_000) for i in range(5)})
+    res = await run(app, """
+    local r = archive.open(fs.get("app:uploads"), "big.zip")
+    local n, err = r:extract_all(fs.get("app:out"), {prefix = "default/"})
+    r:close()
+    local r2 = archive.open(fs.get("app:uploads"), "big.zip", {max_total_bytes = 1000000})
+    local n2, err2 = r2:extract_all(fs.get("app:out"), {prefix = "given/"})
+    r2:close()
+    return {n == nil, err:kind(), err:message(), n2, err2 == nil}
+    """)
+    assert res[:2] == [True, "Invalid"]
+    assert res[2].startswith("extracted output exceeds 100000 bytes") and "pass max_total_bytes" in res[2]
+    assert res[3:] == [5, True]
+    written = sum(f.stat().st_size for f in (vol / "out" / "default").iterdir())
+    assert written <= 100_000 + 64 * 1024

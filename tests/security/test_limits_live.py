@@ -38,6 +38,20 @@ entries:
     source: |
       local time = require("time")
       function main(n) local t = {} for i = 1, n do t[i] = time.after("1h") end return n end
+  - name: work
+    kind: process.lua
+    method: main
+    modules: [expr, html, json]
+    source: |
+      function main()
+        local t = {} for i = 1, 50 do t[i] = i end
+        local _, cerr = require("expr").eval("1", {x = t, y = {}, z = {}})
+        local policy = require("html").sanitize.ugc_policy()
+        local ok, out, serr = pcall(policy.sanitize, policy, string.rep("<b>x</b>", 50))
+        local herr = not ok and out or serr or "sanitized"
+        local ok, verr = require("json").validate({anyOf = {{type = "string"}, {type = "integer"}}}, {1, 2, 3})
+        return {tostring(cerr), tostring(herr), tostring(verr)}
+      end
   - name: grow
     kind: process.lua
     method: main
@@ -109,3 +123,27 @@ async def test_a_memory_limit_can_be_set_and_lowered_live(rt):
     assert await rt.node.exec("app:grow", "app:procs", [8]) == 128
     await set_host(rt, limits={"max_memory": 0})                          # 0 = no limit
     assert engine.memory_limit() == 0
+
+
+async def test_module_work_limits_change_live(rt):
+    engine = rt.node.hosts["app:procs"]
+    assert await rt.node.exec("app:work", "app:procs", []) == ["nil", "sanitized", re_any()]
+    await set_host(rt, limits={"max_html_bytes": "100B", "max_schema_steps": 2})
+    assert rt.node.hosts["app:procs"] is engine
+    _, html, schema = await rt.node.exec("app:work", "app:procs", [])
+    assert "larger than the sanitizer's limit of 100 bytes (max_html_bytes)" in html
+    assert "validation took more than 2 steps (max_schema_steps)" in schema
+    await set_host(rt, limits={"max_convert_values": 40})
+    conv = (await rt.node.exec("app:work", "app:procs", []))[0]
+    assert "value too large to convert (more than 40 values: max_convert_values of host app:procs)" in conv
+    await set_host(rt, limits={"max_convert_tables": 3})
+    conv = (await rt.node.exec("app:work", "app:procs", []))[0]
+    assert "more than 3 tables: max_convert_tables" in conv
+    await set_host(rt, limits={"max_convert_tables": 0, "max_convert_values": 0, "max_html_bytes": 0})
+    assert (await rt.node.exec("app:work", "app:procs", []))[:2] == ["nil", "sanitized"]
+
+
+class re_any:
+    """Equal to any text (the validation's own message)."""
+    def __eq__(self, other):
+        return isinstance(other, str)

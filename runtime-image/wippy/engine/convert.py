@@ -7,6 +7,7 @@ tables, so nothing is ever shared between engines by reference.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from lupa import lua54
@@ -20,14 +21,18 @@ class NotConvertible(ValueError):
     pass
 
 
-# What one conversion may visit: shared subtables convert to copies, so a small Lua value can
-# stand for billions of Python objects (2,000 references to one row of 2,000 numbers are 4M
-# values). A conversion runs on the event loop in one go, and lupa reads a table's items at a
-# few microseconds each (250k took 0.7s on a loaded 2-core machine): MAX_VALUES keeps it near
-# 100 ms. Each table runs a little Lua (classify), where the calling task's slice limit ends a
-# conversion of many small tables before MAX_TABLES does.
-MAX_TABLES = 50_000
-MAX_VALUES = 100_000
+# What one conversion may visit (the host's max_convert_tables and max_convert_values, 0 = no
+# limit): shared subtables convert to copies, so a small Lua value can stand for billions of
+# Python objects (2,000 references to one row of 2,000 numbers are 4M values). A conversion runs
+# on the event loop in one go, and lupa reads a table's items at a few microseconds each (250k
+# took 0.7s on a loaded 2-core machine): the default of 100k values keeps it near 100 ms. Each
+# table walked runs a little Lua (classify), where the calling task's slice limit applies.
+NO_LIMIT = 1 << 62
+# Plain data (tables of strings, numbers and booleans, as JSON holds) is converted in two C calls
+# instead: the native codec's `plain` writes it as JSON text (wippy/native/json.c) and json.loads
+# reads that, a few times faster than reading tables item by item through lupa. Up to this much
+# text; beyond it, or for anything else, the walk below.
+MAX_PLAIN_BYTES = 8 * 1024 * 1024
 
 
 # leaves that need no conversion: tested inline so most values of a table cost no call
@@ -45,10 +50,18 @@ def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -
     if _depth > 128:
         raise NotConvertible("value nested deeper than 128 levels")
     if _count is None:
+        plain = engine.plain
+        if plain is not None:
+            r = plain(value, MAX_PLAIN_BYTES, engine.max_convert_tables or NO_LIMIT,
+                      engine.max_convert_values or NO_LIMIT)
+            if r.__class__ is tuple:     # (False, "tables" | "values")
+                raise _too_large(engine, r[1])
+            if r is not False:
+                return json.loads(r)
         _count = [0, 0]
     _count[0] += 1
-    if _count[0] > MAX_TABLES:
-        raise NotConvertible(f"value too large to convert (more than {MAX_TABLES} tables)")
+    if _count[0] > (engine.max_convert_tables or NO_LIMIT):
+        raise _too_large(engine, "tables")
     tag = engine.classify(value)
     if tag == "error":
         return engine.error_to_python(value)
@@ -59,14 +72,20 @@ def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -
     if not n:
         return []
     _count[1] += n
-    if _count[1] > MAX_VALUES:
-        raise NotConvertible(f"value too large to convert (more than {MAX_VALUES} values)")
+    if _count[1] > (engine.max_convert_values or NO_LIMIT):
+        raise _too_large(engine, "values")
     d, plain = _depth + 1, _PLAIN
     if all(type(k) is int for k, _ in items) and sorted(k for k, _ in items) == list(range(1, n + 1)):
         items.sort(key=lambda kv: kv[0])
         return [v if type(v) in plain else to_python(engine, v, d, _count) for _, v in items]
     return {(k if type(k) is str else _key(k)): (v if type(v) in plain else to_python(engine, v, d, _count))
             for k, v in items}
+
+
+def _too_large(engine, what: str) -> NotConvertible:
+    limit = engine.max_convert_tables if what == "tables" else engine.max_convert_values
+    return NotConvertible(f"value too large to convert (more than {limit} {what}: max_convert_{what} of host "
+                          f"{engine.host})")
 
 
 def _key(k: Any) -> Any:

@@ -18,7 +18,7 @@ from lupa import lua54
 
 from .convert import to_lua, to_python
 from .errors import WippyError, INTERNAL, NOT_FOUND, INVALID
-from .. import lang
+from .. import lang, native
 
 if TYPE_CHECKING:
     from .node import Node
@@ -45,6 +45,11 @@ class Limits:
     max_processes = 100_000              # processes alive on the host at once
     max_mailbox = 100_000                # messages waiting in one process's inbox (or topic channel)
     max_timers = 1_000                   # timers and tickers alive in one process
+    # work one call of a module may do (they bound a stall of the event loop, or of a worker)
+    max_convert_tables = 50_000          # tables of one Lua value converted to Python
+    max_convert_values = 100_000         # items of those tables
+    max_html_bytes = 8 * 1024 * 1024     # a document html.sanitize takes
+    max_schema_steps = 500_000           # checks of one JSON Schema validation
 
 
 def memory_cap(max_memory: int | None) -> int:
@@ -75,8 +80,13 @@ class Engine:
                  max_instructions: int = Limits.max_instructions, max_memory: int | None = Limits.max_memory,
                  max_processes: int = Limits.max_processes, max_mailbox: int = Limits.max_mailbox,
                  max_timers: int = Limits.max_timers, busy_timeout: float = Limits.busy_timeout,
+                 max_convert_tables: int = Limits.max_convert_tables,
+                 max_convert_values: int = Limits.max_convert_values,
+                 max_html_bytes: int = Limits.max_html_bytes, max_schema_steps: int = Limits.max_schema_steps,
                  terminal: bool = False, modules: set[str] | None = None):
         self.node = node
+        self.set_work_limits(max_convert_tables=max_convert_tables, max_convert_values=max_convert_values,
+                             max_html_bytes=max_html_bytes, max_schema_steps=max_schema_steps)
         self.host = host
         self.terminal = terminal
         self.hide_logs = False     # terminal.host hide_logs: its processes' logger calls are dropped
@@ -85,6 +95,9 @@ class Engine:
         self.lua = lua54.LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
                                     attribute_filter=_deny_private, max_memory=memory_cap(max_memory))
         self.lua.execute("python = nil")
+        # the native json codec's `plain`, which convert.to_python uses for plain data (or None)
+        codec = native.load(self, "json")
+        self.plain = codec.plain if codec is not None else None
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -315,10 +328,16 @@ class Engine:
 
     def reconfigure(self, *, slice_timeout: float, max_instructions: int, max_memory: int | None,
                     max_processes: int, max_mailbox: int = Limits.max_mailbox,
-                    max_timers: int = Limits.max_timers, busy_timeout: float = Limits.busy_timeout) -> None:
-        """Live change of a host's limits: they apply to the next slice, spawn, send, timer and
-        allocation. (A coroutine created while a host had no time limits keeps running without
-        the count hook.)"""
+                    max_timers: int = Limits.max_timers, busy_timeout: float = Limits.busy_timeout,
+                    max_convert_tables: int = Limits.max_convert_tables,
+                    max_convert_values: int = Limits.max_convert_values,
+                    max_html_bytes: int = Limits.max_html_bytes,
+                    max_schema_steps: int = Limits.max_schema_steps) -> None:
+        """Live change of a host's limits: they apply to the next slice, spawn, send, timer,
+        allocation and module call. (A coroutine created while a host had no time limits keeps
+        running without the count hook.)"""
+        self.set_work_limits(max_convert_tables=max_convert_tables, max_convert_values=max_convert_values,
+                             max_html_bytes=max_html_bytes, max_schema_steps=max_schema_steps)
         self.S.slice_timeout = slice_timeout
         self.S.max_instructions = max_instructions
         self.S.max_processes = max_processes
@@ -326,6 +345,14 @@ class Engine:
         self.S.max_timers = max_timers
         self.S.busy_timeout = busy_timeout
         self.set_memory_limit(max_memory or 0)
+
+    def set_work_limits(self, *, max_convert_tables: int, max_convert_values: int, max_html_bytes: int,
+                        max_schema_steps: int) -> None:
+        """What one module call may do on this host (read by the modules at each call)."""
+        self.max_convert_tables = max_convert_tables
+        self.max_convert_values = max_convert_values
+        self.max_html_bytes = max_html_bytes
+        self.max_schema_steps = max_schema_steps
 
     def memory_limit(self) -> int:
         """The host's Lua memory limit in bytes (0 = none)."""

@@ -8,7 +8,7 @@ import os
 import tempfile
 from typing import Any
 
-from ..archives import FORMATS, SPOOL, Limits, Reader, Writer, join_dest, safe_name
+from ..archives import CORRUPT, FORMATS, SPOOL, Limits, Reader, Writer, corrupt, join_dest, safe_name
 from ..data import Resources
 from ..engine.errors import INTERNAL, INVALID, PERMISSION_DENIED, WippyError
 
@@ -106,8 +106,8 @@ def install(engine):
         size = n if isinstance(n, int) and n > 0 else r.limits.buffer_bytes
         try:
             data = await thread(f.read, size)
-        except (OSError, EOFError, ValueError) as e:
-            raise WippyError(INVALID, f"corrupt or truncated archive: {e}") from None
+        except (*CORRUPT, ValueError) as e:
+            raise corrupt(e) from None
         r.count(len(data))
         return data or None
 

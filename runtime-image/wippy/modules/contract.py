@@ -54,10 +54,13 @@ def install(engine):
 
     def validate(schema, value):
         """None when `value` fits the JSON schema, else why not."""
-        from .json import SchemaError, Validator
+        from .json import NO_LIMIT, SchemaError, TooManySteps, Validator
+        max_steps = engine.max_schema_steps or NO_LIMIT
         try:
             data = engine.py(value) if value is not None else None
-            return Validator(engine.py(schema)).validate(data, True)
+            return Validator(engine.py(schema)).validate(data, True, max_steps)
+        except TooManySteps:
+            return f"schema error: validation took more than {max_steps} steps (max_schema_steps)"
         except (SchemaError, ValueError, RecursionError) as e:
             return f"schema error: {e}"
 

@@ -27,7 +27,7 @@ _ATTR = re.compile(r'\s([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
 # grows much faster than the input (16k nested <div><span> took 10s): browsers stop nesting at 512
 # (Blink), here a deeper document is refused. Any document is sanitized in seconds per MB, so
 # beyond INLINE_BYTES it is read in a worker thread (offload.py; nh3 releases the GIL).
-MAX_BYTES = 8 * 1024 * 1024
+# (the size limit is the host's max_html_bytes; the depth is the parser's, fixed)
 MAX_DEPTH = 512
 INLINE_BYTES = 16 * 1024
 
@@ -38,10 +38,10 @@ _NOT_NESTING = frozenset(
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 
 
-def _check_size(text: str) -> None:
-    if len(text) > MAX_BYTES:
+def _check_size(text: str, max_bytes: int) -> None:
+    if max_bytes and len(text) > max_bytes:
         raise WippyError(INVALID, f"document of {len(text)} bytes is larger than the sanitizer's limit of "
-                                  f"{MAX_BYTES} bytes")
+                                  f"{max_bytes} bytes (max_html_bytes)")
     depth = 0
     for m in _TAG.finditer(text):
         if m.group(2).lower() in _NOT_NESTING:
@@ -145,16 +145,16 @@ def sanitize(text: str, policy: dict) -> str:
     return out
 
 
-def _checked_sanitize(text: str, policy: dict) -> str:
-    _check_size(text)
+def _checked_sanitize(text: str, policy: dict, max_bytes: int) -> str:
+    _check_size(text, max_bytes)
     return sanitize(text, policy)
 
 
 def install(engine):
     def py_sanitize(text, policy):
-        return _checked_sanitize(text, engine.py(policy))
+        return _checked_sanitize(text, engine.py(policy), engine.max_html_bytes)
 
     async def sanitize_off(text, policy):
-        return await offload.run(_checked_sanitize, text, engine.py(policy))
+        return await offload.run(_checked_sanitize, text, engine.py(policy), engine.max_html_bytes)
     return {"sanitize": py_sanitize, "sanitize_off": sanitize_off, "check_pattern": check_pattern,
             "inline_bytes": INLINE_BYTES}

@@ -42,9 +42,11 @@ class TooManySteps(SchemaError):
 
 # Checks (a schema applied to a value) one validation may make: anyOf, oneOf and $ref can make
 # them exponential in the schema's size. Up to INLINE_STEPS a validation runs on the event loop,
-# beyond them again in a worker thread (offload.py), where MAX_STEPS bound it.
+# beyond them again in a worker thread (offload.py), where MAX_STEPS (the host's
+# max_schema_steps, 0 = no limit) bound it.
 MAX_STEPS = 500_000
 INLINE_STEPS = 2_000
+NO_LIMIT = 1 << 62
 
 
 def unescape(raw: str) -> str:
@@ -234,7 +236,7 @@ class Validator:
             raise SchemaError("schema recursion too deep")
         self._steps -= 1
         if self._steps < 0:
-            raise TooManySteps(f"validation took more than {MAX_STEPS} steps")
+            raise TooManySteps("validation took too many steps")
         if s is True or s == {}:
             return
         if s is False:
@@ -429,8 +431,10 @@ def install(engine) -> dict[str, Callable]:
     def validate(schema_text: str, data_text: str, lenient_empty: bool = True):
         """(ok, message), or (False, None) when it takes more than INLINE_STEPS: the Lua side
         then calls validate_off."""
+        max_steps = engine.max_schema_steps or NO_LIMIT
         try:
-            return _validate(schema_text, data_text, lenient_empty, INLINE_STEPS)
+            return _validate(schema_text, data_text, lenient_empty, min(INLINE_STEPS, max_steps),
+                             inline=max_steps > INLINE_STEPS)
         except TooManySteps:
             return False, None
 
@@ -440,16 +444,17 @@ def install(engine) -> dict[str, Callable]:
         except SchemaError as e:
             return False, str(e)
         # a copy: the cached validator keeps its step count and mode per call
-        return await offload.run(_validate_with, copy.copy(v), data_text, lenient_empty)
+        return await offload.run(_validate_with, copy.copy(v), data_text, lenient_empty,
+                                 engine.max_schema_steps or NO_LIMIT)
 
-    def _validate(schema_text: str, data_text: str, lenient_empty: bool, max_steps: int):
+    def _validate(schema_text: str, data_text: str, lenient_empty: bool, max_steps: int, inline: bool):
         try:
             v = compile_schema(schema_text)
         except SchemaError as e:
             return False, str(e)
         except RecursionError:
             return False, "compile schema: nested too deeply"
-        return _validate_with(v, data_text, lenient_empty, max_steps)
+        return _validate_with(v, data_text, lenient_empty, max_steps, inline)
 
     out: dict[str, Any] = {"unescape": unescape, "validate": validate, "validate_off": validate_off,
                           "decode": decode}
@@ -459,7 +464,10 @@ def install(engine) -> dict[str, Callable]:
     return out
 
 
-def _validate_with(v: Validator, data_text: str, lenient_empty: bool, max_steps: int = MAX_STEPS):
+def _validate_with(v: Validator, data_text: str, lenient_empty: bool, max_steps: int = MAX_STEPS,
+                   inline: bool = False):
+    """(ok, message) of a validation within max_steps checks; past them, inline (a first try on
+    the event loop) raises TooManySteps, else the message says so."""
     try:
         data = json.loads(data_text)
     except ValueError as e:
@@ -469,9 +477,9 @@ def _validate_with(v: Validator, data_text: str, lenient_empty: bool, max_steps:
     try:
         err = v.validate(data, bool(lenient_empty), max_steps)
     except TooManySteps:
-        if max_steps < MAX_STEPS:
+        if inline:
             raise
-        return False, f"schema error: validation took more than {MAX_STEPS} steps"
+        return False, f"schema error: validation took more than {max_steps} steps (max_schema_steps)"
     except SchemaError as e:
         return False, f"schema error: {e}"
     except RecursionError:

@@ -504,12 +504,58 @@ end
 
 local function buf_count(ch) return ch.bt - ch.bh + 1 end
 
+-- Fair mailboxes. Once a process's mailbox (its inbox or a listened topic) holds FAIR_AT
+-- messages, later ones queue per sender (ch.fq), and receives serve the senders in turn after
+-- the shared buffer drains: a flood from one sender delays another sender's message by about
+-- FAIR_AT messages plus one per sender with messages waiting, not by the whole flood. Order is
+-- kept per sender, which is all Wippy promises: the buffer only holds messages older than any
+-- queued per sender, and nothing enters it while ch.fq exists. Small mailboxes never get here.
+local FAIR_AT = 64
+
+local function fair_push(ch, key, v)
+  local fq = ch.fq
+  if not fq then fq = {n = 0, q = {}, ring = {}, rh = 1, rt = 0}; ch.fq = fq end
+  local q = fq.q[key]
+  if not q then
+    q = {h = 1, t = 0}
+    fq.q[key] = q
+    fq.rt = fq.rt + 1; fq.ring[fq.rt] = key    -- the sender takes its turn after the others
+  end
+  q.t = q.t + 1; q[q.t] = v
+  fq.n = fq.n + 1
+end
+
+-- the next sender's oldest message; the sender goes to the back of the ring if it has more
+local function fair_pop(ch)
+  local fq = ch.fq
+  local ring, rh = fq.ring, fq.rh
+  local key = ring[rh]
+  ring[rh] = nil; fq.rh = rh + 1
+  local q = fq.q[key]
+  local h = q.h
+  local v = q[h]
+  q[h] = nil; q.h = h + 1
+  if h >= q.t then fq.q[key] = nil
+  else fq.rt = fq.rt + 1; ring[fq.rt] = key end
+  fq.n = fq.n - 1
+  if fq.n == 0 then ch.fq = nil end
+  return v
+end
+
+-- messages waiting in a channel
+local function queued(ch)
+  local fq = ch.fq
+  return ch.bt - ch.bh + 1 + (fq and fq.n or 0)
+end
+S.queued = queued
+
 -- try to send without blocking; returns true when delivered
 local function try_send(ch, v)
   if ch.closed then error("send on closed channel", 3) end
   local w = take_waiter(ch.recvq)
   if w then complete_waiter(w, ch, v, true) return true end
   if buf_count(ch) < ch.cap then
+    if ch.fq then fair_push(ch, CH, v); return true end   -- (a mailbox's own channel send)
     ch.bt = ch.bt + 1; ch.buf[ch.bt] = v
     return true
   end
@@ -528,6 +574,7 @@ local function try_recv(ch)
     end
     return true, v, true
   end
+  if ch.fq then return true, fair_pop(ch), true end
   local w = take_waiter(ch.sendq)
   if w then
     if w.sel then w.sel.done = true; wake(w.task, {channel = ch, value = nil, ok = true})
@@ -543,6 +590,7 @@ S.channel_push = function(ch, v)
   if ch.closed then return false end
   local w = take_waiter(ch.recvq)
   if w then complete_waiter(w, ch, v, true) return true end
+  if ch.fq then fair_push(ch, CH, v); return true end
   ch.bt = ch.bt + 1; ch.buf[ch.bt] = v
   return true
 end
@@ -589,7 +637,7 @@ end
 function CH:case_receive() return {ch = self, dir = "recv"} end
 function CH:case_send(v) return {ch = self, dir = "send", value = v} end
 function CH:is_closed() return self.closed end
-function CH:len() return buf_count(self) end
+function CH:len() return queued(self) end
 
 local function select_(cases)
   if type(cases) ~= "table" then error("channel.select expects a table of cases", 2) end
@@ -714,17 +762,24 @@ end
 -- Deliver a message to a local process: a listened topic wins, else the inbox. A mailbox (the
 -- inbox, or a topic's channel) holding max_mailbox messages takes no more: the new message is
 -- dropped and the sender gets nil plus a LimitExceeded error; the receiver is not touched.
+-- Past FAIR_AT waiting messages it queues per sender (fair_push), and a full mailbox keeps a
+-- reserve of a tenth of max_mailbox for senders with no queue of their own in it: one sender's
+-- flood does not shut the others out.
 local function deliver(proc, topic, from, value)
   local l = proc.listeners and proc.listeners[topic]
   local ch = l and l.ch or proc.inbox
   local max = S.max_mailbox
-  if max > 0 and ch.bt - ch.bh + 1 >= max then
+  local n = queued(ch)
+  local key = from or ""
+  if max > 0 and n >= max and (not ch.fq or ch.fq.q[key] or n >= max + max // 10) then
     return nil, new_error("LimitExceeded", sformat("mailbox of process %s (%s) is full: message dropped "
       .. "(max_mailbox: %d on host %s)", proc.pid, tostring(proc.entry), max, S.host))
   end
   S.stats.messages = S.stats.messages + 1
-  if l and not l.message then S.channel_push(ch, value)
-  else S.channel_push(ch, setmetatable({topic, from, value}, MSG)) end
+  local msg = value
+  if not l or l.message then msg = setmetatable({topic, from, value}, MSG) end
+  if n < FAIR_AT and not ch.fq then S.channel_push(ch, msg)
+  elseif not ch.closed then fair_push(ch, key, msg) end
   return true
 end
 S.deliver = deliver

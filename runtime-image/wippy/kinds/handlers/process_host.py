@@ -34,6 +34,8 @@ def engine_options(model: ProcessHost | TerminalHost) -> dict:
         "max_mailbox": _or(getattr(limits, "max_mailbox", None), Limits.max_mailbox),
         "max_timers": _or(getattr(limits, "max_timers", None), Limits.max_timers),
         "busy_timeout": _or(getattr(limits, "busy_timeout", None), Limits.busy_timeout),
+        **{name: int(_or(getattr(limits, name, None), getattr(Limits, name)))
+           for name in ("max_convert_tables", "max_convert_values", "max_html_bytes", "max_schema_steps")},
     }
 
 

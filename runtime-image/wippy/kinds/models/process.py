@@ -62,11 +62,34 @@ class SandboxLimits(ConfigModel):
     max_mailbox: int | None = Field(
         None, ge=0, description="Messages waiting in one process's inbox (or one listened topic). A message "
         "to a full mailbox is dropped and process.send returns nil plus a LimitExceeded error; the receiver is "
-        "not touched (unset = 100000, 0 = no limit)."
+        "not touched (unset = 100000, 0 = no limit). A full mailbox still takes a message from a sender with no "
+        "messages of its own queued past the first 64, up to a tenth over the limit, and past 64 waiting "
+        "messages the receiver gets the senders' messages in turn (each sender's in the order sent): one "
+        "sender's flood neither shuts out nor delays the others."
     )
     max_timers: int | None = Field(
         None, ge=0, description="Timers, tickers and sleeps alive in one process at once; the process that "
         "sets one more is ended (unset = 1000, 0 = no limit). A process's timers end with it."
+    )
+    # What one call of a module may do. A conversion runs on the event loop (every host of the
+    # node waits for it); a sanitize or a validation in a worker thread, which they hold.
+    max_convert_tables: int | None = Field(
+        None, ge=0, description="Tables of one Lua value handed to a module that works in Python (expr, "
+        "templates, sql, http bodies...); shared subtables count once per reference, as they are copied. "
+        "Over it the call fails with 'value too large to convert' (unset = 50000, 0 = no limit)."
+    )
+    max_convert_values: int | None = Field(
+        None, ge=0, description="Items of those tables, all together (unset = 100000, 0 = no limit)."
+    )
+    max_html_bytes: Size | None = Field(
+        None, description="Largest document html sanitizers take, e.g. '8MiB'; a larger one is refused with "
+        "INVALID (unset = 8MiB, 0 = no limit). Nesting deeper than 512 elements is always refused: past it the "
+        "parser's work grows faster than the document (browsers stop nesting there too)."
+    )
+    max_schema_steps: int | None = Field(
+        None, ge=0, description="Checks one JSON Schema validation (json.validate) may make: anyOf, oneOf and "
+        "$ref can make them exponential in the schema's size; past it the validation fails with a schema "
+        "error (unset = 500000, 0 = no limit)."
     )
 
 
