@@ -52,10 +52,15 @@ class Coalescer(_Worker, Generic[K]):
     burst is summed up less often, in larger batches, instead of starving the others."""
 
     def __init__(self, work: Callable[[K], None], interval: float = 0.2, name: str = "coalescer",
-                 busy_share: float = 0.25, clock: Callable[[], float] = time.thread_time):
+                 busy_share: float = 0.25, clock: Callable[[], float] = time.thread_time,
+                 burst_pause: float | None = None):
+        """``burst_pause``: while marks keep coming (work was waiting whenever a pause ended),
+        the pause doubles up to this, so a burst is taken in a few large batches; the first
+        mark after a quiet moment is handled at once."""
         super().__init__(name)
         self._work = work
         self._interval = interval
+        self._burst_pause = max(interval, burst_pause or interval)
         self._idle_per_busy = (1 - busy_share) / busy_share
         self._clock = clock
         self._dirty: dict[K, contextvars.Context] = {}
@@ -67,8 +72,10 @@ class Coalescer(_Worker, Generic[K]):
             self._cond.notify()
 
     def _run(self) -> None:
+        pause = self._interval
         while True:
             with self._cond:
+                pause = min(pause * 2, self._burst_pause) if self._dirty else self._interval
                 while not self._dirty and not self._stopping:
                     self._cond.wait()
                 if self._stopping:
@@ -80,7 +87,7 @@ class Coalescer(_Worker, Generic[K]):
                     ctx.run(self._work, key)
                 except Exception:
                     log.exception("%s: %r", self._name, key)
-            time.sleep(max(self._interval, (self._clock() - started) * self._idle_per_busy))
+            time.sleep(max(pause, (self._clock() - started) * self._idle_per_busy))
 
 
 class Later(_Worker, Generic[K]):

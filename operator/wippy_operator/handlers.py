@@ -83,6 +83,8 @@ class Operator:
         self.held: dict[EntryKey, tuple[tuple, float]] = {}   # ((uid, generation), until)
         # resourceVersions of an entry that its status writes replaced, whose events are still to come
         self.superseded: dict[EntryKey, set[str | None]] = {}
+        # the resourceVersion of an entry's own status write, whose event is still to come
+        self.own_writes: dict[EntryKey, str | None] = {}
         self.release: Later[EntryKey] = Later(lambda batch: _release(batch), name="wippy-status-hold")
         # entries in no app are looked at again when their grace period ends (one thread for all:
         # a burst applied before its WippyApp made a timer thread per entry)
@@ -220,13 +222,15 @@ def _entry_event(plural: str):
                 OP.no_app_since.pop(key, None)
                 OP.held.pop(key, None)
                 OP.superseded.pop(key, None)
+                OP.own_writes.pop(key, None)
             PROJECTOR.project(key, {})
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
-            _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}) | _importers(ns, obj))
+            _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}) | _importers(ns, obj)
+                                | STATE.waiting_on(ns, entry_id(obj)))
             return
         started = time.monotonic()
         with STATE.object_lock(key):
-            if _superseded(key, meta.get("resourceVersion")):
+            if _superseded(key, meta.get("resourceVersion")) or _own_echo(key, meta.get("resourceVersion")):
                 return
             old, before, after = STATE.put_entry(key, obj)
             app_affected = _reconcile_entry(key)
@@ -234,9 +238,11 @@ def _entry_event(plural: str):
         # a library's importers are linted against it: re-checked when it comes, goes or changes
         importers = _importers(ns, obj) if old is None or old.get("spec") != obj.get("spec") else set()
         if old is None or before != after or _membership(old) != _membership(obj):
-            # what referenced its old id, where it may be gone now, is checked again too
-            _membership_changed(before | after, skip=key, also=importers | (
-                STATE.referrers(ns, {entry_id(old)}) | _importers(ns, old) if old is not None else set()))
+            # what may collide with it or was waiting for its id, and what referenced its old id
+            # (where it may be gone now), is checked again too
+            _membership_changed(before | after, skip=key, also=importers | STATE.waiting_on(ns, entry_id(obj)) | (
+                STATE.referrers(ns, {entry_id(old)}) | _importers(ns, old) | STATE.waiting_on(ns, entry_id(old))
+                if old is not None else set()))
         else:
             if importers:
                 _reevaluate(sorted(importers - {key}))
@@ -244,6 +250,13 @@ def _entry_event(plural: str):
                 _mark_apps(after)
     handler.__name__ = f"entry_{plural}"
     return handler
+
+
+def _own_echo(key: EntryKey, resource_version: str | None) -> bool:
+    """Whether an event only shows this operator's own status write, whose answer was stored and
+    reconciled already (a status write is no change to react to: whatever depends on what it
+    decided was re-checked when it decided it). In a burst this halves the events handled."""
+    return resource_version is not None and OP.own_writes.pop(key, None) == resource_version
 
 
 def _superseded(key: EntryKey, resource_version: str | None) -> bool:
@@ -449,6 +462,7 @@ def _reconcile_entry(key: EntryKey) -> bool:
         kopf.warn(body, reason=reason, message=message)
     OP.held.pop(key, None)
     OP.superseded.setdefault(key, set()).add(meta.get("resourceVersion"))
+    OP.own_writes[key] = patched["metadata"].get("resourceVersion")
     STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
     return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active

@@ -20,6 +20,12 @@ from .kubeapi import Api
 from .state import AppKey, EntryKey
 
 log = logging.getLogger("wippy.operator")
+# the size a shard may grow to by taking new items before they go to the next (fewer, larger
+# maps per write in a burst; the API server's limit for one object is 1 MiB)
+SHARD_BYTES = 256 * 1024
+# while entries keep changing (a burst), flushes space out up to this far apart (a lone change
+# is written at once): a burst's entries reach the pods in batches of a second's worth
+BURST_PAUSE = 1.0
 
 
 class Projector:
@@ -32,13 +38,14 @@ class Projector:
         self._lock = threading.Lock()
         self._wanted: dict[AppKey, dict[str, str]] = defaultdict(dict)  # item key -> encoded item
         self._written: dict[AppKey, dict[int, dict[str, str]]] = {}  # per shard, as on the server
+        self._placed: dict[AppKey, dict[str, int]] = {}  # item key -> the shard it is written in
         self._where: dict[EntryKey, set[AppKey]] = {}
         self._entries: dict[tuple[AppKey, str], EntryKey] = {}  # (app, item key) -> entry
         # a flush rewrites whole maps (tens of KB each in a large app, for the API server to store
         # and send to every pod): in a burst, the next waits as long as this one took, so that each
         # carries more entries and there are fewer of them
         self.writer = Coalescer(self._flush, interval=interval, name="wippy-projection", busy_share=0.5,
-                                clock=time.monotonic)
+                                clock=time.monotonic, burst_pause=BURST_PAUSE)
 
     # ------------------------------------------------------------------ what is wanted
     def project(self, key: EntryKey, items: dict[AppKey, dict]) -> None:
@@ -76,6 +83,7 @@ class Projector:
                 if entry is not None:
                     self._where.get(entry, set()).discard(app)
             self._written.pop(app, None)
+            self._placed.pop(app, None)
         api = self._api()
         for name in projection.map_names(app[1]):
             api.delete("v1", "ConfigMap", app[0], name)
@@ -92,9 +100,7 @@ class Projector:
             with self._lock:
                 wanted = dict(self._wanted.get(app, {}))
             written = self._written[app]
-            shards: dict[int, dict[str, str]] = defaultdict(dict)
-            for item, text in wanted.items():
-                shards[projection.shard_of(item)][item] = text
+            shards = _place(wanted, self._placed.setdefault(app, {}))
             for shard in range(projection.SHARDS):
                 want, have = shards.get(shard, {}), written.get(shard, {})
                 patch: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
@@ -105,6 +111,7 @@ class Projector:
         except kubernetes.client.ApiException as e:
             log.warning("projecting the entries of app %s/%s: %s %s; retrying", app[0], app[1], e.status, e.reason)
             self._written.pop(app, None)  # read again: what failed may be half written
+            self._placed.pop(app, None)
             threading.Timer(1.0, self.writer.mark, (app,)).start()
 
     def _write(self, api: Api, app: AppKey, body: dict, shard: int, want: dict, patch: dict) -> None:
@@ -127,10 +134,12 @@ class Projector:
             if report not in found:
                 api.create_map(_map(body, report, projection.APPLIED, {}), exist_ok=True)
         written: dict[int, dict[str, str]] = {}
+        placed = self._placed[app] = {}
         for shard in range(projection.SHARDS):
             data = dict((found.get(projection.entries_map(name, shard)) or {}).get("data") or {})
             written[shard] = data
             for item, text in data.items():
+                placed.setdefault(item, shard)   # (one in two maps is taken out of the second)
                 entry = (ns, item.partition(".")[0], (projection.decode(text) or {}).get("name", ""))
                 keep = self._member(entry, app)
                 if keep is None:  # not seen yet: kept while the object exists
@@ -142,6 +151,36 @@ class Projector:
                             self._entries[(app, item)] = entry
                             self._where.setdefault(entry, set()).add(app)
         return written
+
+
+def _place(wanted: dict[str, str], placed: dict[str, int]) -> dict[int, dict[str, str]]:
+    """The items by shard. An item stays in the shard it was first written in; new ones go
+    together into the smallest shard (the next when it grows past its share), so that a flush
+    in a burst rewrites one or two maps instead of all of them (each write of a map is the
+    whole map for the API server to store and send to every pod, and the pods' reports follow
+    the same shards)."""
+    for item in [i for i in placed if i not in wanted]:
+        del placed[item]
+    shards: dict[int, dict[str, str]] = defaultdict(dict)
+    new = []
+    for item, text in wanted.items():
+        if item in placed:
+            shards[placed[item]][item] = text
+        else:
+            new.append(item)
+    if not new:
+        return shards
+    size = {s: sum(len(k) + len(v) for k, v in shards.get(s, {}).items()) for s in range(projection.SHARDS)}
+    share = max(SHARD_BYTES, 1.25 * (sum(size.values()) + sum(len(i) + len(wanted[i]) for i in new)) / projection.SHARDS)
+    target = min(size, key=lambda s: (size[s], s))
+    for item in sorted(new):
+        grows = len(item) + len(wanted[item])
+        if size[target] + grows > share:
+            target = min(size, key=lambda s: (size[s], s))
+        shards[target][item] = wanted[item]
+        placed[item] = target
+        size[target] += grows
+    return shards
 
 
 def _exists(api: Api, entry: EntryKey, uid: str | None) -> bool:
@@ -173,6 +212,7 @@ class Reports:
         self._lock = threading.Lock()
         self._maps: dict[tuple[str, str, str], dict[str, str]] = {}  # (ns, app, map) -> data
         self._items: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)  # (ns, app, item) -> pod -> report
+        self._from: dict[tuple[str, str, str, str], str] = {}  # (ns, app, item, pod) -> the map its report is in
 
     def put(self, ns: str, app: str, name: str, data: dict[str, str]) -> set[str]:
         """A report map's newest data; returns the item keys whose reports changed."""
@@ -190,11 +230,15 @@ class Reports:
                 value = projection.decode(data[key]) if key in data else None
                 reports = self._items[(ns, app, item)]
                 if value is None:
-                    reports.pop(pod, None)
+                    # a report that moved to another map is not taken back by its removal here
+                    if self._from.get((ns, app, item, pod)) in (name, None):
+                        reports.pop(pod, None)
+                        self._from.pop((ns, app, item, pod), None)
                     if not reports:
                         del self._items[(ns, app, item)]
                 else:
                     reports[pod] = value
+                    self._from[(ns, app, item, pod)] = name
                 changed.add(item)
             return changed
 

@@ -94,6 +94,10 @@ class State:
         # who references an id: when an entry goes, or leaves a group, these are re-checked
         self._references: dict[EntryKey, frozenset[str]] = {}
         self._referrers: dict[tuple[str, str], set[EntryKey]] = defaultdict(set)  # (ns, id) -> entries
+        # entries being checked (their references registered, the verdict not yet in) or blocked:
+        # an entry that comes or changes its id re-checks those of them that reference it, so a
+        # check that looked before it came is redone (see `waiting_on`)
+        self._unsettled: set[EntryKey] = set()
 
     def object_lock(self, key: tuple) -> threading.Lock:
         with self._lock:
@@ -123,6 +127,7 @@ class State:
                 return frozenset()
             self._object_locks.pop(key, None)
             self._set_references(key, frozenset())
+            self._unsettled.discard(key)
             return self._unindex(key, old)
 
     def groups_of(self, key: EntryKey) -> frozenset[Group]:
@@ -157,9 +162,12 @@ class State:
         return groups
 
     def set_references(self, key: EntryKey, ids: frozenset[str]) -> None:
+        """The ids an entry references, registered before its check looks them up (and settled by
+        `set_blocked` with the verdict)."""
         with self._lock:
             if key in self.entries:
                 self._set_references(key, ids)
+                self._unsettled.add(key)
 
     def _set_references(self, key: EntryKey, ids: frozenset[str]) -> None:
         old = self._references.pop(key, frozenset())
@@ -174,6 +182,16 @@ class State:
         """Entries of the namespace whose spec references one of these ids."""
         with self._lock:
             return {k for i in ids if i for k in self._referrers.get((ns, i), ())}
+
+    def waiting_on(self, ns: str, entry: str | None) -> set[EntryKey]:
+        """What must be checked again now that an object with this id came (it is stored already):
+        the other objects that claim the id (one of them collides), and those that reference it
+        and are blocked or still being checked. Their registration and this read are ordered by
+        the lock: a check that missed the newcomer registered before it was stored, and is found."""
+        with self._lock:
+            claimants = set(self._by_id.get((ns, entry), ()))
+            referrers = self._referrers.get((ns, entry), set()) if entry else set()
+            return claimants | (referrers & self._unsettled)
 
     def members(self, group: Group) -> list[EntryKey]:
         with self._lock:
@@ -207,6 +225,7 @@ class State:
 
     def set_blocked(self, key: EntryKey, blocked: bool) -> None:
         with self._lock:
+            (self._unsettled.add if blocked else self._unsettled.discard)(key)
             for group in self._groups.get(key, ()):
                 (self._blocked[group].add if blocked else self._blocked[group].discard)(key)
 

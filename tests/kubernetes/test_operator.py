@@ -209,6 +209,45 @@ def test_missing_reference_heals_when_the_entry_appears(kube, operator, ns):
              what="MissingReference after the worker left the app")
 
 
+def test_one_apply_of_entries_that_reference_and_collide_settles_each_one_right(kube, operator, ns):
+    """References and id claims decided while the entries they depend on arrive in parallel: a
+    check that looked before its reference (or rival claimant) came is redone, not left stuck."""
+    import random
+    objects = []
+    for i in range(25):
+        objects += [{"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessService",
+                     "metadata": {"name": f"svc-{i}", "labels": {"wippy.ai/app": "demo"}},
+                     "spec": {"id": f"app:svc{i}", "process": f"worker{i}", "host": f"app:procs{i}"}},
+                    {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessLua",
+                     "metadata": {"name": f"worker-{i}", "labels": {"wippy.ai/app": "demo"}},
+                     "spec": {"id": f"app:worker{i}", "source": "return {main = function() end}", "method": "main"}},
+                    {"apiVersion": "wippy.ai/v1alpha1", "kind": "ProcessHost",
+                     "metadata": {"name": f"procs-{i}", "labels": {"wippy.ai/app": "demo"}},
+                     "spec": {"id": f"app:procs{i}"}}]
+    for i in range(10):
+        for name in (f"twin-{i}-a", f"twin-{i}-b"):
+            twin = function(f"app:twin{i}", "return {f = function() end}")
+            twin["metadata"]["name"] = name
+            objects.append(twin)
+    random.Random(15).shuffle(objects)
+    apply(kube, ns, *objects)
+
+    def settled():
+        services = json.loads(kube.kubectl("get", "processservices", "-n", ns, "-o", "json").stdout)["items"]
+        twins = json.loads(kube.kubectl("get", "functionluas", "-n", ns, "-o", "json").stdout)["items"]
+        reasons = {o["metadata"]["name"]: condition(o, "Ready").get("reason") for o in services + twins}
+        if len(reasons) < 45 or None in reasons.values():
+            return None
+        stuck = sorted(n for n, r in reasons.items() if n.startswith("svc-") and r == "MissingReference")
+        collided = sorted(n for n, r in reasons.items() if r == "IdCollision")
+        # of two objects of one id the younger collides (created in the same second: the later name)
+        younger = sorted(max((o for o in twins if o["spec"]["id"] == f"app:twin{i}"),
+                             key=lambda o: (o["metadata"]["creationTimestamp"], o["metadata"]["name"]))
+                         ["metadata"]["name"] for i in range(10))
+        return (stuck, collided) if not stuck and collided == younger else None
+    wait_for(settled, timeout=120, what="no reference stuck missing, exactly one of each pair of twins collided")
+
+
 def test_an_id_claimed_by_two_kinds_stays_with_the_older_object(kube, operator, ns):
     apply(kube, ns, function("app:x", "return {f = function() end}"))
     wait_for(lambda: get(kube, ns, "functionlua/app.x").get("status", {}).get("latestRevision") == 1, what="recorded")

@@ -10,9 +10,11 @@ pod's Role names exactly those objects (``resourceNames``):
   ``<plural>.<object name>`` per entry the app selects, whose value is the entry to serve (its
   object name, CRD kind, uid, generation, creation time, the revision served and its spec;
   pins are resolved by the operator). Sharded so that a large app stays below the 1 MiB object
-  limit and one change rewrites a small object.
+  limit and one change rewrites a small object. The operator chooses an item's map when it
+  first writes it (a burst's new items together) and keeps it there.
 - ``<app>-applied-<i>`` (created by the operator, merge-patched by the pods): one key
-  ``<pod>_<entry key>`` per entry and pod, whose value is that pod's report
+  ``<pod>_<entry key>`` per entry and pod, in the map of the same index as the entry's
+  ``<app>-entries-<i>`` (any map is read), whose value is that pod's report
   ``{revision, generation, error, serving, time}``. The operator counts a report only for an
   entry the app selects, and mirrors it into the entry's ``status.applied.<pod>``.
 """
@@ -28,6 +30,7 @@ ENTRIES, APPLIED = "entries", "applied"
 
 
 def shard_of(item: str) -> int:
+    """A default map for an item (where the operator wrote it decides)."""
     return zlib.crc32(item.encode()) % SHARDS
 
 

@@ -45,6 +45,7 @@ _MAX_BACKOFF = 2.0
 _PATCHES_IN_FLIGHT = 4
 _PAUSE_PER_SYNC = 1.0  # the pause after a sync, per second it took
 _MAX_PAUSE = 1.0
+_MIN_BURST_PAUSE = 0.05
 
 Key = str  # an entry's key in the app's maps: "<plural>.<object name>"
 
@@ -72,6 +73,7 @@ class KubeSource:
         self._good: dict[Key, tuple[int | None, int | None]] = {}  # entry key -> (revision, generation) applied
         self._decoded: dict[Key, tuple[tuple, Entry]] = {}  # entry key -> ((uid, generation, revision), entry)
         self._reported: dict[Key, dict] = {}  # entry key -> what this pod last reported
+        self._reported_in: dict[Key, int] = {}  # entry key -> the applied map (its index) it was reported in
         self._dirty = asyncio.Event()
         self._synced = asyncio.Event()
         self._patches = asyncio.Semaphore(_PATCHES_IN_FLIGHT)
@@ -179,7 +181,11 @@ class KubeSource:
 
     # ------------------------------------------------------------------ sync
     async def _sync_loop(self) -> None:
+        pause = 0.0
         while True:
+            # a change already waiting when a pause ends: a burst is streaming in, and the pauses
+            # double (up to _MAX_PAUSE) so it is applied and reported in a few large batches
+            pause = min(max(pause * 2, _MIN_BURST_PAUSE), _MAX_PAUSE) if self._dirty.is_set() else 0.0
             await self._dirty.wait()
             self._dirty.clear()
             if not self._synced.is_set() and not self._complete():
@@ -196,7 +202,7 @@ class KubeSource:
             self._synced.set()
             # a sync looks at every entry: while a burst of changes streams in, the changes that
             # arrive during this pause are taken in one sync (a small app's pause is a moment)
-            await asyncio.sleep(min(took * _PAUSE_PER_SYNC, _MAX_PAUSE))
+            await asyncio.sleep(min(max(took * _PAUSE_PER_SYNC, pause), _MAX_PAUSE))
 
     async def sync_now(self) -> SyncReport:
         assert self._sync is not None
@@ -264,6 +270,9 @@ class KubeSource:
         assert self._sync is not None
         changes: dict[int, dict[str, str | None]] = {}
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        # reported in the applied map of the index of the entries map the item is in: the
+        # operator writes a burst's new items into one map, so their reports are one patch too
+        shard_in = {k: part for part, items in self._items.items() if isinstance(part, int) for k in items}
         for key, item in snapshot.items():
             attempt = (item.get("revision"), item.get("generation"))
             error = problems.get(key)
@@ -276,13 +285,19 @@ class KubeSource:
             if error is not None and key in self._good:
                 value["serving"] = dict(zip(("revision", "generation"), self._good[key]))
             value = _without_nulls(value)
-            if self._reported.get(key) != value:
+            shard = shard_in.get(key, projection.shard_of(key))
+            was_in = self._reported_in.get(key, shard)
+            if self._reported.get(key) != value or was_in != shard:
                 self._reported[key] = value
-                changes.setdefault(projection.shard_of(key), {})[projection.report_key(self.pod_name, key)] = \
+                self._reported_in[key] = shard
+                changes.setdefault(shard, {})[projection.report_key(self.pod_name, key)] = \
                     projection.encode({**value, "time": now})
+                if was_in != shard:   # the item moved to another map: its report moves along
+                    changes.setdefault(was_in, {})[projection.report_key(self.pod_name, key)] = None
         for key in set(self._reported) - set(snapshot):  # gone from the app: take back its report
             del self._reported[key]
-            changes.setdefault(projection.shard_of(key), {})[projection.report_key(self.pod_name, key)] = None
+            shard = self._reported_in.pop(key, projection.shard_of(key))
+            changes.setdefault(shard, {})[projection.report_key(self.pod_name, key)] = None
         for key in set(self._good) - set(snapshot):
             del self._good[key]
         await asyncio.gather(*(self._patch_reports(shard, data) for shard, data in changes.items()))
