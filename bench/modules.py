@@ -8,9 +8,9 @@ Both sides are timed in process CPU time (os.clock / time.process_time), best of
 that alternate between the sides (the machine's load shifts during a run).
 
 The Lua side includes what its results cost Lua's collector (each 1 MB result is garbage the
-incremental collector finds by walking the heap, records included): 5 operations per round are
-~5 MB, less than one collector cycle, so the best round may hold little of it. `--n 40` spreads
-whole cycles over every round: that is the cost a long-running loop of such calls sees.
+incremental collector finds by walking the whole heap, the records included): 5 operations per
+round are ~5 MB, less than one collector cycle, so the best round may hold little of it.
+`--n 40` spreads whole cycles over every round: the cost a long loop of such calls sees.
 """
 from __future__ import annotations
 
