@@ -60,7 +60,16 @@ async def test_work_dir_env_and_stderr(app, tmp_path):
     local proc = executor:exec("echo $A$B; pwd; echo oops >&2; exit 3", {{work_dir = {str(tmp_path)!r}, env = {{B = "2"}}}})
     local stdout, stderr = proc:stdout_stream(), proc:stderr_stream()
     proc:start()
-    local out, err_out = stdout:read(), stderr:read()
+    -- a read returns what has arrived: echo and pwd may come as separate chunks
+    local function read_all(stream)
+      local parts = {{}}
+      while true do
+        local chunk = stream:read(4096)
+        if not chunk then return table.concat(parts) end
+        parts[#parts + 1] = chunk
+      end
+    end
+    local out, err_out = read_all(stdout), read_all(stderr)
     return {{out, err_out, proc:wait()}}
     """)
     assert res == [f"12\n{tmp_path}\n", "oops\n", 3]
