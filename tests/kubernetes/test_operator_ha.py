@@ -33,7 +33,7 @@ class Replica:
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wippy_operator", "--peering", peering, "--priority", str(priority),
-                 "--peering-lifetime", str(LIFETIME), "--metrics-port", "0", "--log-level", "INFO"],
+                 "--peering-lifetime", str(LIFETIME), "--metrics-port", "0", "--log-level", "DEBUG"],
                 stdout=out, stderr=subprocess.STDOUT,
                 env={**os.environ, "KUBECONFIG": str(kube.kubeconfig), "POD_ID": name})
 
@@ -41,7 +41,7 @@ class Replica:
         return self.log.read_text()
 
     def handled(self) -> int:
-        """How many handler runs the replica logged (kopf logs each at INFO)."""
+        """How many handler runs the replica logged (kopf logs each at INFO, shown at --log-level DEBUG)."""
         return sum(1 for line in self.text().splitlines() if "Handler '" in line)
 
     def stop(self) -> None:
