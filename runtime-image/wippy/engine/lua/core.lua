@@ -526,19 +526,25 @@ local function fair_push(ch, key, v)
 end
 
 -- the next sender's oldest message; the sender goes to the back of the ring if it has more
+-- (with no other sender waiting, the ring is left as it is)
 local function fair_pop(ch)
   local fq = ch.fq
   local ring, rh = fq.ring, fq.rh
   local key = ring[rh]
-  ring[rh] = nil; fq.rh = rh + 1
   local q = fq.q[key]
   local h = q.h
   local v = q[h]
   q[h] = nil; q.h = h + 1
-  if h >= q.t then fq.q[key] = nil
-  else fq.rt = fq.rt + 1; ring[fq.rt] = key end
-  fq.n = fq.n - 1
-  if fq.n == 0 then ch.fq = nil end
+  local n = fq.n - 1
+  fq.n = n
+  if h >= q.t then
+    fq.q[key] = nil; ring[rh] = nil; fq.rh = rh + 1
+    if n == 0 then ch.fq = nil end
+  elseif fq.rt > rh then
+    ring[rh] = nil; fq.rh = rh + 1
+    local rt = fq.rt + 1
+    fq.rt = rt; ring[rt] = key
+  end
   return v
 end
 
@@ -547,7 +553,6 @@ local function queued(ch)
   local fq = ch.fq
   return ch.bt - ch.bh + 1 + (fq and fq.n or 0)
 end
-S.queued = queued
 
 -- try to send without blocking; returns true when delivered
 local function try_send(ch, v)
@@ -769,16 +774,18 @@ local function deliver(proc, topic, from, value)
   local l = proc.listeners and proc.listeners[topic]
   local ch = l and l.ch or proc.inbox
   local max = S.max_mailbox
-  local n = queued(ch)
+  local fq = ch.fq
+  local n = ch.bt - ch.bh + 1
+  if fq then n = n + fq.n end
   local key = from or ""
-  if max > 0 and n >= max and (not ch.fq or ch.fq.q[key] or n >= max + max // 10) then
+  if max > 0 and n >= max and (not fq or fq.q[key] or n >= max + max // 10) then
     return nil, new_error("LimitExceeded", sformat("mailbox of process %s (%s) is full: message dropped "
       .. "(max_mailbox: %d on host %s)", proc.pid, tostring(proc.entry), max, S.host))
   end
   S.stats.messages = S.stats.messages + 1
   local msg = value
   if not l or l.message then msg = setmetatable({topic, from, value}, MSG) end
-  if n < FAIR_AT and not ch.fq then S.channel_push(ch, msg)
+  if n < FAIR_AT and not fq then S.channel_push(ch, msg)
   elseif not ch.closed then fair_push(ch, key, msg) end
   return true
 end
