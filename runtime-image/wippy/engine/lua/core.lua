@@ -329,6 +329,10 @@ local flagged_at = 0
 -- into Python): a hook fires every HOOK_EVERY instructions of a coroutine, mostly in short slices
 -- (a message's) where nothing can be due yet
 local TIME_AFTER = 0.0005
+-- Process CPU between the budget hook's readings of the wall clock (a crossing into Python) in a
+-- long slice: preemption comes at most this much CPU after PREEMPT_AFTER of wall time
+local WALL_EVERY = 0.00025
+local wall_at = 0   -- os.clock of the slice at which the hook next reads the wall clock
 
 local function describe_task(task)
   local proc = task.proc
@@ -421,12 +425,18 @@ local function budget_hook()
     -- clock (what it ran before, in C calls too, estimated from the process's CPU clock)
     slice_timed = true
     task.tstart, task.wstart = thread_time() - elapsed, now() - elapsed
+    wall_at = elapsed + WALL_EVERY
   end
   if elapsed and slice_timed then
     -- preempted by the wall clock: on a loaded machine a slice's CPU time is a fraction of what
     -- its neighbours wait
     if not YIELD.f then
-      if elapsed > slice_timeout * 0.5 or now() - task.wstart > PREEMPT_AFTER then
+      local due = elapsed > slice_timeout * 0.5
+      if not due and elapsed >= wall_at then
+        wall_at = elapsed + WALL_EVERY
+        due = now() - task.wstart > PREEMPT_AFTER
+      end
+      if due then
         YIELD.f, YIELD.stuck = true, false   -- the next yield point yields
         flagged_at = thread_time()
       end
