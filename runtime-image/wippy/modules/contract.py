@@ -54,7 +54,8 @@ def install(engine):
 
     def validate(schema, value):
         """None when `value` fits the JSON schema, else why not."""
-        from .json import NO_LIMIT, SchemaError, TooManySteps, Validator
+        from ..engine.convert import NO_LIMIT
+        from .json import SchemaError, TooManySteps, Validator
         max_steps = engine.max_schema_steps or NO_LIMIT
         try:
             data = engine.py(value) if value is not None else None

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import re2
 
 from .. import native
+from ..engine.convert import NO_LIMIT
 from . import offload
 from .rx import linear_regex
 
@@ -46,7 +47,6 @@ class TooManySteps(SchemaError):
 # max_schema_steps, 0 = no limit) bound it.
 MAX_STEPS = 500_000
 INLINE_STEPS = 2_000
-NO_LIMIT = 1 << 62
 
 
 def unescape(raw: str) -> str:
