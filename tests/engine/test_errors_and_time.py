@@ -1,4 +1,6 @@
 """errors global (reference §2.3) and the scheduling half of the time module (§2.6)."""
+import asyncio
+
 import pytest
 
 from wippy.engine.errors import WippyError
@@ -69,6 +71,32 @@ async def test_sleep_parks_only_the_caller(app):
       return order
     end""", modules=["time"])
     assert r == ["fast", "slow"]
+
+
+async def test_a_sleep_that_ends_during_another_timers_pass_still_wakes(make_app):
+    # The hog's timer starts a scheduler pass; the sleeper's comes due during the hog's one long
+    # C call and is fired at the end of that pass, with no timer left to start another one: the
+    # sleeper must run anyway (a watcher on the node of an exiting process stalled this way).
+    app = make_app(max_memory=256 << 20)
+    app.process("app:sleeper", """
+    local time = require("time")
+    function main(parent)
+      time.sleep("30ms")
+      process.send(parent, "woke", true)
+    end""", modules=["time"])
+    app.process("app:hog", """
+    local time = require("time")
+    function main()
+      time.sleep("1ms")
+      return #string.rep("ab", 20000000)   -- tens of ms in one C call, no yield point inside
+    end""", modules=["time"])
+    r = await asyncio.wait_for(app.run("""
+    function main()
+      process.spawn("app:sleeper", "app:host", process.pid())
+      process.spawn("app:hog", "app:host")
+      return process.inbox():receive():topic()
+    end"""), 10)
+    assert r == "woke"
 
 
 async def test_duration_forms(app):

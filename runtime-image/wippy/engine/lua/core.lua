@@ -1024,7 +1024,10 @@ function S.run(budget)
   if fhead > ftail then fresh, fhead, ftail = {}, 1, 0 end
   if shead > stail then slow, shead, stail = {}, 1, 0 end
   local more = rhead <= rtail or fhead <= ftail or memory_pending
-  if not more and shead > stail then fire_timers() end
+  if not more and shead > stail then
+    fire_timers()
+    more = rhead <= rtail   -- a timer that came due during the pass woke a task: nothing else would
+  end
   local at = hn > 0 and heap[1].at or nil
   -- the slow queue's window is for the loop's other work: with none, CPU-bound tasks go on
   if shead <= stail and not more and slow_after > 0 and P.loop_idle() then slow_after = 0 end
