@@ -11,6 +11,7 @@ import inspect
 import itertools
 import logging
 import time
+import traceback
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -27,6 +28,25 @@ log = logging.getLogger("wippy.engine")
 
 RUN_BUDGET = 2000            # resumes per pump before yielding back to asyncio
 PASS_TIME = 0.02             # seconds of CPU per pump before yielding back to asyncio
+
+
+def _detach(e: BaseException) -> None:
+    """Releases the locals of every frame in e's traceback, and in its cause's and context's.
+    lupa keeps the last Python exception that became a Lua error, until the next one,
+    and its frames hold the Lua values the calling coroutine passed in; lupa releases such a value
+    through the lua_State of the coroutine it came from, which Lua frees once the process has
+    ended: that release wrote into freed memory (heap corruption; valgrind of test_limits_live).
+    A frame still running (the caller's own) is skipped: it drops its arguments itself."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop()
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if x.__traceback__ is not None:
+            traceback.clear_frames(x.__traceback__)
+        todo += (x.__cause__, x.__context__)
 
 
 class Limits:
@@ -408,6 +428,10 @@ class Engine:
                 return fn(*args)
             except WippyError as e:
                 return None, self.new_error(e)
+            except BaseException as e:
+                del args            # this frame stays in the traceback: see _detach
+                _detach(e)
+                raise
         return self._wrap_py(call)
 
     def _start_async(self, fn, *args):

@@ -1,0 +1,38 @@
+"""Lua values handed to a Python module call must not outlive the coroutine that handed them.
+
+lupa binds each Lua value it passes to Python to the lua_State of the calling coroutine and
+releases it through that state. A module call that fails with a Python error leaves the
+error with lupa (kept until the next one) and the error's traceback frames hold the call's
+arguments. Once the process ended, Lua freed its coroutine, and the next failed call made lupa
+release those arguments through the freed state: heap corruption. It crashed
+test_limits_live.py::test_module_work_limits_change_live in about half the runs (valgrind:
+invalid writes in luaL_unref from tb_dealloc)."""
+from __future__ import annotations
+
+import gc
+
+from .conftest import LuaApp
+
+FAILING_CALL = """function main()
+  local policy = require("html").sanitize.ugc_policy()
+  local ok, err = pcall(policy.sanitize, policy, "<b>x</b>")
+  return tostring(ok) .. " " .. tostring(err)
+end"""
+
+
+def _lua_values() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o).__module__ == "lupa.lua54" and type(o).__name__ == "_LuaTable")
+
+
+async def test_a_failed_module_call_keeps_no_value_of_its_caller():
+    app = LuaApp()
+    app.engine.set_work_limits(max_convert_tables=2, max_convert_values=0, max_html_bytes=0, max_schema_steps=0)
+    assert (await app.run(FAILING_CALL, modules=["html"])).startswith(
+        "false value too large to convert (more than 2 tables")
+    before = _lua_values()
+    # the error kept by lupa is replaced by the next one: still nothing of the caller reachable
+    for _ in range(3):
+        assert (await app.run(FAILING_CALL, modules=["html"])).startswith("false")
+    assert _lua_values() <= before
+
