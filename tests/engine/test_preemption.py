@@ -129,12 +129,57 @@ async def test_the_yield_flag_is_out_of_reach(app):
     assert r["hog"] is True and r["pinger"]["n"] >= 5, r
 
 
+async def test_code_loaded_at_run_time_cannot_name_the_yield_points(app):
+    # load's scan (yieldpoints.lua) lexes as Lua does: "\r" ends a short comment too, so the
+    # name after it is seen and refused, and a loop after it gets its yield point
+    r = await app.run(r"""
+    function main()
+      local f, err = load("-- x\r return __wy")
+      return {f == nil, err}
+    end""")
+    assert r == [True, "the name __wy is reserved"], r
+    r = await neighbours(app, r"""
+    function main(pinger)
+      local t0 = os.clock()
+      load("-- x\r while os.clock() - ... < 0.3 do end")(t0)
+      process.send(pinger, "done", true)
+      return true
+    end""")
+    assert r["hog"] is True and r["pinger"]["n"] >= 5, r
+
+
+async def test_the_yield_point_table_gives_nothing_if_reached(make_app):
+    # were a source ever to reach `__wy` (simulated here: load's scan lets every source through),
+    # its metatable is locked, the flag and the checkpoint are not in it, and a process that
+    # keeps restoring `p` is still preempted and ended by its busy budget
+    app = make_app(busy_timeout=0.3)
+    app.engine.S.with_yield_points = app.engine.lua.eval("function(src) return src end")
+    r = await app.run("""
+    function main()
+      local w = load("return __wy")()
+      local ok, err = pcall(setmetatable, w, nil)
+      return {set = ok, err = tostring(err), mt = getmetatable(w),
+              bare = rawget(w, "f") == nil and rawget(w, "y") == nil and rawget(w, "stuck") == nil}
+    end""")
+    assert r == {"set": False, "err": "cannot change a protected metatable", "mt": False, "bare": True}, r
+    r = await neighbours(app, """
+    function main(pinger)
+      local w = load("return __wy")()
+      rawset(w, "p", nil)   -- every yield point takes the slow path until the checkpoint sets it
+      local t0 = os.clock()
+      while os.clock() - t0 < 0.2 do end
+      while true do rawset(w, "p", true) end
+    end""")
+    assert "exceeded the busy time limit of host app:host (busy_timeout: 0.3s)" in r["hog"], r
+    assert r["pinger"]["n"] >= 5, r
+
+
 async def test_front_end_output_keeps_lines_and_has_yield_points_only_for_the_engine():
     src = "local n = 0\nwhile n < 3 do\n  n = n + 1\nend\nreturn n\n"
     plain, preempt = lang.compile(src, "x"), lang.compile(src, "x", preempt=True)
     assert "__wy" not in plain
     assert preempt.count("\n") == plain.count("\n")
-    assert "while n < 3 do if __wy.f then __wy.y() end" in preempt
+    assert "while n < 3 do __wy.p = true" in preempt
 
 
 async def test_long_json_encode_and_decode_are_preempted_not_ended(make_app):

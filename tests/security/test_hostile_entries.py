@@ -174,6 +174,13 @@ ATTACKS = [
         return load("local s = [[ ]] .. 'do' while true do end")() end""", error=PREEMPTED),
     A("load_reserved_name", 'function main() return select(2, load("local __wy = {f = false} while true do end")) end',
       value="the name __wy is reserved"),
+    # "\r" ends a short comment for Lua's lexer: load's scan must see what follows as code
+    A("load_reserved_name_after_cr", 'function main() return select(2, load("-- x\\r return __wy")) end',
+      value="the name __wy is reserved"),
+    A("load_loop_after_cr_comment", f'function main() return load("-- x\\r {LOOP}")() end', error=PREEMPTED),
+    A("eval_reserved_name_after_cr", """local eval = require("eval_runner")
+        function main() return tostring(select(2, eval.run({source = "-- x\\r return __wy"}))) end""",
+      modules=["eval_runner"], value="compile: the name __wy is reserved"),
     A("load_loop_with_env", f"""function main()
         return load("{LOOP}", "=x", "t", {{}})() end""", error=PREEMPTED),
     A("eval_loop", f"""local eval = require("eval_runner")

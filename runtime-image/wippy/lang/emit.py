@@ -5,13 +5,13 @@ a runtime error, a traceback or a sandbox message names the user's own line. Wha
 become at run time (`type` declarations, `typeof`) is emitted on its declaration's first line,
 as calls into the type runtime `__wt` (lang/types.lua).
 
-With `preempt`, the output has yield points: a flag test (`if __wy.f then __wy.y() end`) at
-the start of every loop body, at the entry of every function that makes a call (recursion) and
-before every backward `goto`, on
-the line that is already there. The engine binds `__wy` as a local above the chunk (never a
-global), raises `f` from its count hook once a slice has run long, and `y` yields the process
-when it can; so a busy pure-Lua loop is rescheduled instead of holding the node. No code can
-name `__wy`: the name is refused in every source.
+With `preempt`, the output has yield points: a store (`__wy.p = true`) at the start of every
+loop body, at the entry of every function that makes a call (recursion) and before every
+backward `goto`, on the line that is already there. The engine binds `__wy` as a local above
+the chunk (never a global); its count hook removes `p` once a slice has run long, so the next
+store reaches `__wy`'s __newindex, which yields the process when it can; so a busy pure-Lua loop
+is rescheduled instead of holding the node. No code can name `__wy`: the name is refused in
+every source.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from . import ast as A
 from .errors import LuaSyntaxError
 
 YIELD_NAME = "__wy"
-YIELD_CHECK = f"if {YIELD_NAME}.f then {YIELD_NAME}.y() end"
+YIELD_POINT = f"{YIELD_NAME}.p = true"
 
 PRIMITIVES = {
     "number": "Number", "integer": "Integer", "string": "String", "boolean": "Boolean",
@@ -81,7 +81,7 @@ class Emitter:
 
     def yield_point(self) -> None:
         if self.preempt:
-            self.put(YIELD_CHECK, self.cur)
+            self.put(YIELD_POINT, self.cur)
 
     def result(self) -> str:
         return "".join(self.out)

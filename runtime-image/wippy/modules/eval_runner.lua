@@ -69,7 +69,7 @@ local function compile(source)
   if not marked then return nil, why end
   chunk, err = load("local __wy = ...; return function(_ENV, ...) " .. marked .. "\nend", "=eval", "t", {})
   if not chunk then return nil, err end
-  fn = chunk(S.YIELD)
+  fn = chunk(S.YIELD_POINT)
   remember(source, fn)
   return fn
 end

@@ -170,14 +170,23 @@ S.suspend = suspend
 
 -- Preemption. The count hook raises YIELD.f once a slice has run PREEMPT_AFTER (wall time); the
 -- yield points test it: those the front end compiles into every entry's code (loop bodies,
--- function entries, backward gotos: lang/emit.py binds YIELD as the chunk's local `__wy`, a name
--- no source can use), long loops of the runtime's own Lua, and operations that may complete
--- without parking (a receive from a full inbox, a send, funcs.call, a call into Python). A flag
--- test, so no clock is read on those paths.
+-- function entries, backward gotos), long loops of the runtime's own Lua, and operations that
+-- may complete without parking (a receive from a full inbox, a send, funcs.call, a call into
+-- Python). A flag test, so no clock is read on those paths.
+-- The entries' yield points are one table store, `__wy.p = true` (one VM instruction against a
+-- flag test's three: a quarter of a tight loop's time). lang/emit.py binds POINT, not YIELD, as
+-- the chunk's local `__wy`, a name no source can use. While the flag is down `p` is set and the
+-- store is a plain assignment; raising the flag removes `p`, so the next store reaches POINT's
+-- __newindex, the checkpoint (a metamethod that Lua code triggers may yield). Were POINT ever
+-- reached, its metatable is locked, and the flag, `stuck` and `y` are not in it.
 -- A preempted task is CPU-bound: it goes to the slow queue. Its CPU since it last waited (for a
 -- message, a timer, I/O) adds up across preemptions and ends it past busy_timeout.
 local YIELD = {f = false, stuck = false}
 S.YIELD = YIELD
+local POINT = {p = true}
+S.YIELD_POINT = POINT
+local function raise_flag() YIELD.f = true; rawset(POINT, "p", nil) end
+local function lower_flag() YIELD.f = false; rawset(POINT, "p", true) end
 local isyieldable = coroutine.isyieldable
 local thread_time = P.thread_time
 local limit_exceeded   -- forward: ends the current process with a LimitExceeded error
@@ -186,7 +195,7 @@ local function checkpoint()
   if YIELD.f then
     local task = current
     if task and isyieldable() then   -- (not inside a sort comparator or a gsub callback)
-      YIELD.f = false
+      lower_flag()
       if not slice_timed then   -- raised before the budget hook read the clocks (GC_PROBE)
         task.tstart = thread_time() - (clock() - slice_start)
       end
@@ -205,6 +214,12 @@ local function checkpoint()
   end
 end
 YIELD.y = checkpoint
+-- a store to `p` while it is missing: the flag is up (`p` is set again when it is lowered), or
+-- `p` was removed by other means, which costs this call until it is set again here
+setmetatable(POINT, {__metatable = false, __newindex = function()
+  checkpoint()
+  if not YIELD.f then rawset(POINT, "p", true) end
+end})
 S.checkpoint = checkpoint
 
 -- timers: binary heap ordered by deadline (seconds on the loop's monotonic clock)
@@ -394,7 +409,8 @@ end
 local GC_PROBE = {}
 GC_PROBE.__gc = function()
   if current and not YIELD.f and clock() - slice_start > PREEMPT_AFTER then
-    YIELD.f, YIELD.stuck, flagged_at = true, false, -1   -- raised with no clock read: the budget hook starts the share
+    raise_flag()
+    YIELD.stuck, flagged_at = false, -1   -- raised with no clock read: the budget hook starts the share
   end
   setmetatable({}, GC_PROBE)
 end
@@ -437,18 +453,22 @@ local function budget_hook()
         due = now() - task.wstart > PREEMPT_AFTER
       end
       if due then
-        YIELD.f, YIELD.stuck = true, false   -- the next yield point yields
+        raise_flag()
+        YIELD.stuck = false   -- the next yield point yields
         flagged_at = thread_time()
       end
-    elseif flagged_at < 0 then
-      flagged_at = thread_time()
-    elseif YIELD.stuck and thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
-      -- still raised, and a yield point was reached where no yield is possible: this code runs
-      -- in a callback or metamethod that C calls, or Lua that Python runs, and the node waits on
-      -- it; it gets a share of the slice, not all of it (a long C call alone gets the slice)
-      limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
-        sformat("; ran %.3fs past its preemption where it cannot yield (in a callback or "
-          .. "metamethod called from C, such as a sort comparator or __tostring)", thread_time() - flagged_at))
+    else
+      rawset(POINT, "p", nil)   -- (again, were it set by other means than lowering the flag)
+      if flagged_at < 0 then
+        flagged_at = thread_time()
+      elseif YIELD.stuck and thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
+        -- still raised, and a yield point was reached where no yield is possible: this code runs
+        -- in a callback or metamethod that C calls, or Lua that Python runs, and the node waits
+        -- on it; it gets a share of the slice, not all of it (a long C call alone gets the slice)
+        limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+          sformat("; ran %.3fs past its preemption where it cannot yield (in a callback or "
+            .. "metamethod called from C, such as a sort comparator or __tostring)", thread_time() - flagged_at))
+      end
     end
     -- os.clock counts the CPU time of every thread of the process: a busy thread elsewhere must
     -- not shorten slices, so this thread's own CPU time (since the hook first ran in the slice)
@@ -956,7 +976,7 @@ function S.run(budget)
       current = task
       slice_instr, slice_timed = 0, false   -- max_instructions is per slice
       slice_start = t
-      YIELD.f = false
+      if YIELD.f then lower_flag() end
       local ok, a, b, c, d
       if task.args then
         local args = task.args

@@ -287,7 +287,7 @@ base.load = function(chunk, name, mode, env)
   if not marked then return nil, why end
   f, err = load("local __wy = ...; return function(...) " .. marked .. "\nend", name or chunk, "t", env)
   if not f then return nil, err end
-  return f(YIELD)
+  return f(S.YIELD_POINT)
 end
 
 ---------------------------------------------------------------------------
@@ -295,7 +295,7 @@ end
 ---------------------------------------------------------------------------
 local function wrap_source(src)
   -- keep line numbers: the wrapper header shares line 1 with the source. `__wy` is what the
-  -- front end's yield points test (S.YIELD); a local no source can name (lang/emit.py)
+  -- front end's yield points store into (S.YIELD_POINT); a local no source can name (lang/emit.py)
   if src:sub(1, 1) == "#" then src = "--" .. src end
   return "local __wy = ...; return function(_ENV, ...) " .. src .. "\nend"
 end
@@ -305,7 +305,7 @@ end
 function S.compile(id, kind, source, method, modules, imports, version)
   local chunk, err = load(wrap_source(source), "=" .. id, "t", {})
   if not chunk then return nil, err end
-  local fac = {id = id, kind = kind, fn = chunk(S.YIELD), method = method, version = version,
+  local fac = {id = id, kind = kind, fn = chunk(S.YIELD_POINT), method = method, version = version,
                modules = {}, imports = {}, ns = id:match("^(.*):") or ""}
   if modules then for _, m in pairs(modules) do fac.modules[m] = true end end
   if imports then for alias, target in pairs(imports) do fac.imports[alias] = target end end

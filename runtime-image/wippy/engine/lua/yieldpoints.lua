@@ -1,7 +1,7 @@
 -- Yield points for Lua given at run time (`load`, the eval_runner module). Entry code gets them
 -- from the front end (wippy.lang, in Python, ~1s per 100KB: too slow to run on the event loop for
--- each chunk); this is a scan in Lua, in the caller's budget, that inserts the same flag test
--- (`if __wy.f then __wy.y() end`) where the front end does: at the start of every `do` block
+-- each chunk); this is a scan in Lua, in the caller's budget, that inserts the same store
+-- (`__wy.p = true`, see YIELD in core.lua) where the front end does: at the start of every `do` block
 -- (loop bodies), after `repeat`, at every function's entry and before every `goto`, on the
 -- source's own line. Only sources Lua compiles are scanned (the caller loads them first), so
 -- the lexer may trust the syntax.
@@ -9,7 +9,7 @@ local S = ...
 local byte, sub, find, concat = string.byte, string.sub, string.find, table.concat
 local YIELD = S.YIELD
 
-local POINT = " if __wy.f then __wy.y() end "
+local POINT = " __wy.p = true "
 local DQ, SQ, DASH, LBRACK, BSLASH = 34, 39, 45, 91, 92
 
 -- end of a long bracket (`[==[ ... ]==]`) opening at i, or nil if none opens there
@@ -43,7 +43,8 @@ function S.with_yield_points(src)
       pos = string_end(src, i, c) + 1
     elseif c == DASH then
       if byte(src, i + 1) == DASH then
-        pos = (long_end(src, i + 2) or find(src, "\n", i + 2, true) or #src) + 1
+        -- a short comment ends at a line break, which for Lua's lexer is "\r" as well as "\n"
+        pos = (long_end(src, i + 2) or find(src, "[\r\n]", i + 2) or #src) + 1
       else
         pos = i + 1
       end
