@@ -137,6 +137,39 @@ async def test_memory_bomb_ends_only_that_process(make_app):
     assert r == ["LimitExceeded", "fine"]
 
 
+async def test_memory_limit_under_the_generational_collector(make_app):
+    # a heap this small is collected in generational mode, whose steps never report the end of a
+    # cycle: the memory check goes incremental to decide, and ends the hog by the limit, before
+    # the heap is far past it (the bomb reports the heap as it grows); the host then collects
+    # generationally again (a step is a whole collection)
+    app = make_app(max_memory=16 * 1024 * 1024)
+    app.process("app:bomb", """
+    function main(parent)
+      local t = {}
+      for i = 1, 1e9 do
+        t[i] = {i, tostring(i)}
+        if i % 5000 == 0 then process.send(parent, "heap", collectgarbage("count")) end
+      end
+    end""")
+    r = await app.run("""
+    function main()
+      process.spawn_monitored("app:bomb", "app:host", process.pid())
+      local ev = process.events():receive()
+      local inbox, most = process.inbox(), 0
+      while true do
+        local s = channel.select({inbox:case_receive(), default = true})
+        if s.default then break end
+        most = math.max(most, s.value:payload():data())
+      end
+      for i = 1, 50 do local s = string.rep("x", 1024 * 1024) .. i end   -- 50 MB of garbage
+      return {ev.result.error:kind(), tostring(ev.result.error), most, collectgarbage("count"),
+              collectgarbage("step")}
+    end""")
+    assert r[0] == "LimitExceeded" and "exceeded the memory limit of host" in r[1], r
+    assert 8 * 1024 < r[2] < 24 * 1024, r      # KiB: it grew, and was ended near the limit
+    assert r[3] < 16 * 1024 and r[4] is True, r
+
+
 async def test_python_objects_are_unreachable(app):
     r = await app.run("""
     function main()

@@ -189,7 +189,8 @@ local function safe_collectgarbage(opt)
   local done = collectgarbage("step", 0)
   if S.current() and (S.slice_timeout > 0 or S.max_instructions > 0) then budget_hook() end
   if opt == "collect" then return 0 end
-  return done
+  -- in generational mode a step is a whole (minor or major) collection
+  return done or S.gc_generational()
 end
 
 local bounded = P.patterns   -- budgeted pattern matching and size-capped string operations
