@@ -35,8 +35,8 @@ from pydantic import ValidationError
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
 from wippy.kube.app_history import APP_PIN_ANNOTATION, app_history, entry_key, version_base
-from wippy.kube.revisions import (ENTRY_LABEL, HASH_LABEL, PIN_ANNOTATION, History, changed_by, json_body,
-                                  pinned_revision, revision_name, spec_hash)
+from wippy.kube.revisions import (CHANGED_BY, ENTRY_LABEL, HASH_LABEL, LATEST_HASH, PIN_ANNOTATION, RECORDED_AT,
+                                  History, changed_by, json_body, pinned_revision, revision_name, spec_hash)
 from wippy.registry.errors import format_validation_errors
 
 from wippy.kube import projection as maps
@@ -85,6 +85,12 @@ class Operator:
         self.superseded: dict[EntryKey, set[str | None]] = {}
         # the resourceVersion of an entry's own status write, whose event is still to come
         self.own_writes: dict[EntryKey, str | None] = {}
+        # an entry's revision 1 while it has no ControllerRevision: (uid, spec, generation, recorded at, by)
+        self.first_copies: dict[EntryKey, tuple] = {}
+        # entries whose status is to name such a revision 1 once their app maps hold it
+        self.awaiting_projection: set[EntryKey] = set()
+        self.projected: Later[EntryKey] = Later(lambda batch: _reevaluate([k for k, _ in batch], [c for _, c in batch]),
+                                                name="wippy-projected")
         self.release: Later[EntryKey] = Later(lambda batch: _release(batch), name="wippy-status-hold")
         # entries in no app are looked at again when their grace period ends (one thread for all:
         # a burst applied before its WippyApp made a timer thread per entry)
@@ -125,7 +131,13 @@ def _member(entry: EntryKey, app: AppKey) -> bool | None:
     return Group(*app, True) in STATE.groups_of(entry)
 
 
-PROJECTOR = Projector(lambda: OP.api, STATE.apps.get, _member)
+def _projection_written(keys: list[EntryKey]) -> None:
+    for key in keys:
+        if key in OP.awaiting_projection:
+            OP.projected.mark(key, 0)
+
+
+PROJECTOR = Projector(lambda: OP.api, STATE.apps.get, _member, on_written=_projection_written)
 REPORTS = Reports()
 metrics.count_entries_with(lambda: _count_entries())  # defined below; called at scrape time
 
@@ -154,6 +166,7 @@ def startup(settings: kopf.OperatorSettings, **kwargs) -> None:   # kopf passes 
     OP.release.start()
     OP.no_app_due.start()
     OP.app_later.start()
+    OP.projected.start()
     PROJECTOR.writer.start()
 
 
@@ -197,6 +210,7 @@ def cleanup(**_) -> None:
     OP.release.stop()
     OP.no_app_due.stop()
     OP.app_later.stop()
+    OP.projected.stop()
     PROJECTOR.writer.stop()
 
 
@@ -223,6 +237,8 @@ def _entry_event(plural: str):
                 OP.held.pop(key, None)
                 OP.superseded.pop(key, None)
                 OP.own_writes.pop(key, None)
+                OP.first_copies.pop(key, None)
+                OP.awaiting_projection.discard(key)
             PROJECTOR.project(key, {})
             History(OP.api.apps, obj, OP.revisions).delete_all()  # no garbage collector to count on
             _membership_changed(groups, also=STATE.referrers(ns, {entry_id(obj)}) | _importers(ns, obj)
@@ -416,9 +432,13 @@ def _reconcile_entry(key: EntryKey) -> bool:
             problem = checks.Problem("InvalidPin", str(e))
         except LookupError as e:
             problem = checks.Problem("PinnedRevisionMissing", str(e.args[0]))
+    latest_hash = status.get(LATEST_HASH)
+    recorded = False
     if problem is None:
         if status.get("observedGeneration") != generation or latest is None:
-            latest = history.record(limit=OP.history_limit, keep={pin} if pin else set())
+            latest = history.record(limit=OP.history_limit, keep={pin} if pin else set(),
+                                    first=_first_copy(key, body, history, groups), lazy=True)
+            latest_hash, recorded = spec_hash(body.get("spec") or {}), True
             metrics.REVISIONS.inc()
         active = latest
         if pin is not None and pin != latest:
@@ -426,6 +446,13 @@ def _reconcile_entry(key: EntryKey) -> bool:
                 problem = checks.Problem("PinnedRevisionMissing", f"pinned revision {pin} is not in the history")
             else:
                 active = pin
+    unwritten = history.pending if recorded else _first_copy(key, body, history, groups) if latest == 1 else None
+    if unwritten is not None and not (problem is None and active == 1 and any(g.app for g in groups)):
+        # no app map is to hold a copy of it: it is written before the maps let go of theirs
+        history.pending = unwritten
+        history.write_pending()
+        unwritten = None
+    _remember_first(key, unwritten)
     _project(key, body, groups, None if problem else active, latest, history, problem)
     applied = _applied(key, groups)
     if problem is not None:
@@ -436,8 +463,8 @@ def _reconcile_entry(key: EntryKey) -> bool:
         if pin is not None:
             message += f" (pinned to revision {pin} by {pinned_by}; latest is {latest})"
     state, reason, message = _no_app_grace(key, state, reason, message, body)
-    wanted = {"observedGeneration": generation, "latestRevision": latest, "activeRevision": active,
-              "pinnedRevision": pin, "servedRevision": _served(applied),
+    wanted = {"observedGeneration": generation, "latestRevision": latest, LATEST_HASH: latest_hash,
+              "activeRevision": active, "pinnedRevision": pin, "servedRevision": _served(applied),
               "conditions": conditions.conditions(state, reason, message, generation, status.get("conditions"))}
     if (status.get("applied") or {}) != applied:
         # the pods' reports, mirrored for `kubectl get`; a merge patch drops those of pods gone
@@ -448,6 +475,10 @@ def _reconcile_entry(key: EntryKey) -> bool:
         return False
     if _held(key, meta, status, state):
         return False
+    if unwritten is not None and not PROJECTOR.written(key):
+        OP.awaiting_projection.add(key)   # the status names revision 1 once its app maps hold a copy
+        return False
+    OP.awaiting_projection.discard(key)
     try:
         patched = OP.api.patch_status(API_VERSION, plural, ns, name, wanted, meta.get("resourceVersion"))
     except kubernetes.client.ApiException as e:
@@ -466,6 +497,37 @@ def _reconcile_entry(key: EntryKey) -> bool:
     STATE.put_entry(key, patched)
     metrics.RECONCILES.labels("entry", state).inc()
     return _ready_reason(status, "True") != (state == "ready") or status.get("activeRevision") != active
+
+
+def _first_copy(key: EntryKey, body: dict, history: History, groups: frozenset[Group]) -> dict | None:
+    """Revision 1 while it has no ControllerRevision: the object's spec while it is still that one,
+    else this operator's copy of it, else (after a restart) the copy an app map holds."""
+    if history.written(1):
+        return None
+    kept = history.kept_by_object()
+    if kept is not None:
+        return kept
+    meta = body["metadata"]
+    known = OP.first_copies.get(key)
+    if known is not None and known[0] == meta.get("uid"):
+        return history.unwritten(known[1], known[2], recorded_at=known[3], by=known[4])
+    label = (meta.get("labels") or {}).get(APP_LABEL)
+    apps = {g.app_key() for g in groups if g.app} | ({(key[0], label)} if label else set())
+    for item in PROJECTOR.stored(key, apps):
+        if item.get("uid") == meta.get("uid") and item.get("revision") == 1:
+            return history.unwritten(item.get("spec") or {}, item.get("generation"))
+    return None
+
+
+def _remember_first(key: EntryKey, unwritten: dict | None) -> None:
+    if unwritten is None:
+        OP.first_copies.pop(key, None)
+        return
+    meta = unwritten["metadata"]
+    annotations = meta.get("annotations") or {}
+    OP.first_copies[key] = (meta["ownerReferences"][0]["uid"], unwritten["data"],
+                            annotations.get(f"{GROUP}/generation"), annotations.get(RECORDED_AT),
+                            annotations.get(CHANGED_BY))
 
 
 def _held(key: EntryKey, meta: dict, status: dict, state: str) -> bool:
@@ -518,6 +580,8 @@ def _revision_spec(key: EntryKey, rev: dict | None) -> dict | None:
     of the same name made later (the entry deleted and created again) has another uid."""
     if rev is None:
         return None
+    if rev.get("unwritten"):
+        return rev["data"]
     meta = rev["metadata"]
     cached = OP.revision_specs.get(key)
     if cached is None or cached[0] != (meta["name"], meta.get("uid")):
@@ -799,6 +863,9 @@ def _revision_hash(body: dict, revision: int) -> str | None:
     meta = body["metadata"]
     key = (meta["namespace"], plural_of(body["kind"]), meta["name"])
     version = (meta.get("uid"), revision)
+    status = body.get("status") or {}
+    if revision == status.get("latestRevision") and status.get(LATEST_HASH):
+        return status[LATEST_HASH]
     known = OP.active_hashes.get(key)
     if known is None or known[0] != version:
         rev = History(OP.api.apps, body, OP.revisions).get(revision)

@@ -30,9 +30,13 @@ BURST_PAUSE = 1.0
 
 class Projector:
     def __init__(self, api: Callable[[], Api], app_body: Callable[[AppKey], dict | None],
-                 member: Callable[[EntryKey, AppKey], bool | None], interval: float = 0.05):
-        """``member(entry, app)``: whether the app selects the entry (None: not seen yet)."""
+                 member: Callable[[EntryKey, AppKey], bool | None], interval: float = 0.05,
+                 on_written: Callable[[list[EntryKey]], None] | None = None):
+        """``member(entry, app)``: whether the app selects the entry (None: not seen yet);
+        ``on_written(entries)``: after a write, the entries whose items it wrote."""
         self._api = api
+        self._on_written = on_written
+        self._listed: dict[AppKey, dict[str, str]] = {}  # an app's items as read before its first write
         self._app_body = app_body
         self._member = member
         self._lock = threading.Lock()
@@ -70,6 +74,38 @@ class Projector:
         for app in changed:
             self.writer.mark(app)
 
+    def written(self, key: EntryKey) -> bool:
+        """Whether every app map that is to hold the entry holds it as last projected."""
+        item = projection.item_key(key[1], key[2])
+        with self._lock:
+            apps = self._where.get(key)
+            if not apps:
+                return False
+            for app in apps:
+                shard = self._placed.get(app, {}).get(item)
+                if shard is None or (self._written.get(app) or {}).get(shard, {}).get(item) != self._wanted[app].get(item):
+                    return False
+        return True
+
+    def stored(self, key: EntryKey, apps: set[AppKey]) -> list[dict]:
+        """The entry's items as the maps of these apps hold them on the server (an app's maps are
+        listed once, until this operator writes them)."""
+        item = projection.item_key(key[1], key[2])
+        found = []
+        for app in sorted(apps):
+            written = self._written.get(app)
+            if written is not None:
+                text = next((data[item] for data in list(written.values()) if item in data), None)
+            else:
+                if app not in self._listed:
+                    maps = self._api().list("v1", "ConfigMap", app[0],
+                                            f"{APP_LABEL}={app[1]},{projection.KIND_LABEL}={projection.ENTRIES}")
+                    self._listed[app] = {k: v for m in maps for k, v in (m.get("data") or {}).items()}
+                text = self._listed[app].get(item)
+            if text and (decoded := projection.decode(text)):
+                found.append(decoded)
+        return found
+
     def entry_of(self, app: AppKey, item: str) -> EntryKey | None:
         with self._lock:
             return self._entries.get((app, item))
@@ -84,6 +120,7 @@ class Projector:
                     self._where.get(entry, set()).discard(app)
             self._written.pop(app, None)
             self._placed.pop(app, None)
+            self._listed.pop(app, None)
         api = self._api()
         for name in projection.map_names(app[1]):
             api.delete("v1", "ConfigMap", app[0], name)
@@ -97,6 +134,7 @@ class Projector:
         try:
             if app not in self._written:
                 self._written[app] = self._read(api, app, body)
+                self._listed.pop(app, None)
             with self._lock:
                 wanted = dict(self._wanted.get(app, {}))
             written = self._written[app]
@@ -108,6 +146,11 @@ class Projector:
                 if patch:
                     self._write(api, app, body, shard, want, patch)
                     written[shard] = want
+                    if self._on_written is not None:
+                        with self._lock:
+                            keys = [e for k, v in patch.items() if v is not None
+                                    if (e := self._entries.get((app, k))) is not None]
+                        self._on_written(keys)
         except kubernetes.client.ApiException as e:
             log.warning("projecting the entries of app %s/%s: %s %s; retrying", app[0], app[1], e.status, e.reason)
             self._written.pop(app, None)  # read again: what failed may be half written

@@ -76,6 +76,12 @@ def projected(kube, ns, app) -> set[str]:
     return {k for m in maps for k in m.get("data") or {}}
 
 
+def projected_items(kube, ns, app) -> dict[str, str]:
+    maps = json.loads(kube.kubectl("get", "configmaps", "-n", ns, "-l", f"wippy.ai/app={app},wippy.ai/projection=entries",
+                                   "-o", "json").stdout)["items"]
+    return {k: v for m in maps for k, v in (m.get("data") or {}).items()}
+
+
 def revisions(kube, ns, name) -> list[dict]:
     items = json.loads(kube.kubectl("get", "controllerrevisions", "-n", ns, "-l", f"wippy.ai/entry={name}",
                                     "-o", "json").stdout)["items"]
@@ -362,6 +368,73 @@ def test_history_continues_across_an_operator_restart(kube, operator, ns):
     obj = _set_source(kube, ns, "return {f = function() return 'one' end}")  # as revision 1: renumbered
     assert obj["status"]["latestRevision"] == 4
     assert [r["revision"] for r in revisions(kube, ns, "app.f")] == [2, 3, 4]
+
+
+def _in_app(kube, ns, text):
+    """The spec of app:f in a WippyApp without replicas (Ready once recorded and projected)."""
+    apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "demo"},
+                     "spec": {"replicas": 0}}, function("app:f", text))
+    return wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
+                    and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"]
+                    and condition(o, "Ready").get("status") == "True" and o, what="Ready")
+
+
+def test_a_first_revision_is_kept_by_the_object_until_a_second_spec_comes(kube, operator, ns):
+    obj = _in_app(kube, ns, "return {f = function() return 'one' end}")
+    first = obj["spec"]
+    assert obj["status"]["latestRevision"] == 1 and obj["status"]["latestRevisionHash"]
+    assert revisions(kube, ns, "app.f") == []   # no ControllerRevision for a first spec
+    lines = wippy("history", "app:f", "-n", ns, kube=kube).stdout.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("1 ") and "latest,active" in lines[1] and "created" in lines[1]
+    assert "already has the spec of revision 1" in wippy("rollback", "app:f", "--to-revision", "1", "-n", ns,
+                                                         kube=kube).stdout
+
+    obj = _in_app(kube, ns, "return {f = function() return 'two' end}")
+    assert obj["status"]["latestRevision"] == 2
+    revs = revisions(kube, ns, "app.f")
+    assert [r["revision"] for r in revs] == [1, 2] and revs[0]["data"] == first and revs[1]["data"] == obj["spec"]
+
+    operator.stop()
+    operator.start()
+    rolled = wippy("rollback", "app:f", "--to-revision", "1", "-n", ns, kube=kube)
+    assert "rolled back to revision 1" in rolled.stdout
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f")) and o.get("status", {}).get("latestRevision") == 3
+                   and o, what="revision 3")
+    assert obj["spec"] == first and [r["revision"] for r in revisions(kube, ns, "app.f")] == [2, 3]
+
+
+def test_a_first_revision_kept_by_the_object_survives_a_change_while_the_operator_is_down(kube, operator, ns):
+    first = _in_app(kube, ns, "return {f = function() return 'one' end}")["spec"]
+    assert revisions(kube, ns, "app.f") == []
+    operator.stop()
+    apply(kube, ns, function("app:f", "return {f = function() return 'two' end}"))
+    operator.start()
+    # the operator finds revision 1 in the app's map, which holds what the pods were to serve
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
+                   and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
+    assert obj["status"]["latestRevision"] == 2
+    revs = revisions(kube, ns, "app.f")
+    assert [r["revision"] for r in revs] == [1, 2] and revs[0]["data"] == first
+    lines = wippy("history", "app:f", "-n", ns, kube=kube).stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["1", "2"]
+
+    kube.kubectl("annotate", "-n", ns, "functionlua/app.f", "wippy.ai/pin-revision=1")
+    wait_for(lambda: get(kube, ns, "functionlua/app.f").get("status", {}).get("activeRevision") == 1, what="pinned to 1")
+    assert "'one'" in json.loads(next(v for k, v in projected_items(kube, ns, "demo").items()
+                                      if k.endswith("app.f")))["spec"]["source"]
+
+
+def test_a_first_revision_is_written_when_the_app_map_lets_go_of_it(kube, operator, ns):
+    first = _in_app(kube, ns, "return {f = function() return 'one' end}")["spec"]
+    assert revisions(kube, ns, "app.f") == []
+    apply(kube, ns, function("app:f", "return {f = function( end}"))   # a broken spec is projected as it is
+    wait_for(lambda: condition(get(kube, ns, "functionlua/app.f"), "Stalled").get("status") == "True", what="Stalled")
+    revs = revisions(kube, ns, "app.f")
+    assert [r["revision"] for r in revs] == [1] and revs[0]["data"] == first
+    assert "already has" not in wippy("rollback", "app:f", "--to-revision", "1", "-n", ns, kube=kube).stdout
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f")) and condition(o, "Ready").get("status") == "True"
+                   and o, what="Ready again")
+    assert obj["spec"] == first and obj["status"]["latestRevision"] == 1
 
 
 def test_a_deleted_entry_takes_its_history_and_a_namesake_starts_afresh(kube, operator, ns):

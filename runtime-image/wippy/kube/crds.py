@@ -151,7 +151,8 @@ def entry_spec_schema(wippy_kinds: list[str]) -> dict:
 STATUS_SCHEMA = {
     "type": "object",
     "x-kubernetes-preserve-unknown-fields": True,
-    "description": "Written by the operator: observedGeneration, conditions, latestRevision, activeRevision "
+    "description": "Written by the operator: observedGeneration, conditions, latestRevision (and its spec's hash, "
+                   "latestRevisionHash), activeRevision "
                    "(what the pods are to serve), pinnedRevision, servedRevision (what every pod serves) and "
                    "applied.<pod> = {revision, generation, error, serving, time}, each runtime pod's report.",
 }

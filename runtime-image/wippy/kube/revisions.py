@@ -6,7 +6,13 @@ Each accepted spec of an entry object is one ControllerRevision:
 - a spec equal to the latest revision records nothing; one equal to an older revision becomes
   a new revision and the older duplicate is dropped (as `kubectl rollout undo` renumbers);
 - history is pruned to the newest `HISTORY_LIMIT` (plus a pinned one) by the writer itself,
-  since nothing guarantees a garbage collector.
+  since nothing guarantees a garbage collector;
+- an entry's first revision gets its ControllerRevision only when a second spec comes (or it
+  leaves the app maps that hold it): until then the object keeps it itself, its status naming
+  `latestRevision: 1` with the spec's hash (`latestRevisionHash`), and its app's projection map
+  holds a copy with the revision number for an operator that restarts after the spec changed.
+  Creating thousands of entries then writes no ControllerRevision at all. Readers list it beside
+  the written ones (`History.list`).
 
 The operator records revisions; the CLI reads them (`wippy history ENTRY`) and copies one back
 into the spec (`wippy rollback ENTRY --to-revision N`). Pods read the pinned one by name.
@@ -17,6 +23,7 @@ import difflib
 import hashlib
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
@@ -31,6 +38,9 @@ PIN_ANNOTATION = f"{GROUP}/pin-revision"
 # only holds for that spec, so a later edit by anyone else is never attributed to them
 CHANGED_BY = f"{GROUP}/changed-by"
 CHANGED_SPEC = f"{GROUP}/changed-spec"
+# when a revision was recorded, on one written later than that (the first one of an entry)
+RECORDED_AT = f"{GROUP}/recorded-at"
+LATEST_HASH = "latestRevisionHash"  # status: the spec hash of latestRevision
 
 
 class HistoryError(RuntimeError):
@@ -99,6 +109,8 @@ class History:
         self.base = base or self.name  # revisions are named <base>-<number>
         self.content = content if content is not None else obj.get("spec") or {}
         self.view = view
+        # after record(): revision 1 when it has no ControllerRevision yet (write_pending() writes it)
+        self.pending: dict | None = None
 
     def _all(self) -> list[dict]:
         if self.view is not None:
@@ -110,9 +122,48 @@ class History:
         return [r for r in found if r["metadata"]["name"].rsplit("-", 1)[0] == self.base]
 
     def list(self) -> list[dict]:
-        """This object's revisions, oldest first (revisions of a deleted namesake are ignored)."""
+        """This object's revisions, oldest first (revisions of a deleted namesake are ignored),
+        with revision 1 while the object keeps it itself."""
         owned = [r for r in self._all() if self._owned(r)]
+        if not any(r["revision"] == 1 for r in owned) and (kept := self.kept_by_object()) is not None:
+            owned.append(kept)
         return sorted(owned, key=lambda r: r["revision"])
+
+    def written(self, revision: int) -> bool:
+        """Whether the revision has its ControllerRevision."""
+        return any(r["revision"] == revision for r in self._all() if self._owned(r))
+
+    def kept_by_object(self) -> dict | None:
+        """Revision 1 without a ControllerRevision, while the object's spec is still that one
+        (its status says so with the spec's hash)."""
+        status = self.obj.get("status") or {}
+        if self.label_key != ENTRY_LABEL or status.get("latestRevision") != 1 or \
+                status.get(LATEST_HASH) != spec_hash(self.content):
+            return None
+        return self.unwritten(self.content, self.obj["metadata"].get("generation"))
+
+    def unwritten(self, spec: dict, generation, recorded_at: str | None = None, by: str | None = None) -> dict:
+        """Revision 1 as a revision without its ControllerRevision (``unwritten``): from the object,
+        or from a copy (the spec a projection map holds, after the object's spec changed)."""
+        digest = spec_hash(spec)
+        annotations = {f"{GROUP}/generation": str(generation or ""),
+                       RECORDED_AT: recorded_at or self.obj["metadata"].get("creationTimestamp") or "",
+                       **({CHANGED_BY: by} if (by := by or changed_by(self.obj, digest)) else {})}
+        return {"metadata": {"name": revision_name(self.base, 1), "labels": {self.label_key: self.label, HASH_LABEL: digest},
+                             "annotations": annotations, "creationTimestamp": annotations[RECORDED_AT],
+                             "ownerReferences": [{"uid": self.uid}]},
+                "revision": 1, "data": spec, "unwritten": True}
+
+    def write_pending(self) -> None:
+        """Give the pending revision 1 its ControllerRevision."""
+        if self.pending is not None:
+            self._write_unwritten(self.pending)
+            self.pending = None
+
+    def _write_unwritten(self, rev: dict) -> None:
+        meta = rev["metadata"]
+        self._create(rev["revision"], rev["data"], meta["labels"][HASH_LABEL], dict(meta.get("annotations") or {}))
+        rev["unwritten"] = False
 
     def _owned(self, rev: dict) -> bool:
         return any(o.get("uid") == self.uid for o in rev["metadata"].get("ownerReferences") or [])
@@ -120,27 +171,48 @@ class History:
     def get(self, revision: int) -> dict | None:
         return next((r for r in self.list() if r["revision"] == revision), None)
 
-    def record(self, limit: int = HISTORY_LIMIT, keep: AbstractSet[int] = frozenset()) -> int:
-        """Record the content (the object's current spec); returns its revision number."""
+    def record(self, limit: int = HISTORY_LIMIT, keep: AbstractSet[int] = frozenset(), *,
+               first: dict | None = None, lazy: bool = False) -> int:
+        """Record the content (the object's current spec); returns its revision number.
+
+        ``lazy``: a first revision gets no ControllerRevision (``pending`` is set instead: the
+        caller keeps a copy where it can be found, or calls write_pending()). ``first``:
+        revision 1 without a ControllerRevision, when the caller has a copy of it (the object's
+        spec has changed since); it is written before a newer revision is."""
         spec = self.content
         digest = spec_hash(spec)
         everything = self._all()
         for orphan in (r for r in everything if not self._owned(r)):
             self._delete(orphan)  # left by an earlier object of the same name
         revs = sorted((r for r in everything if self._owned(r)), key=lambda r: r["revision"])
+        if not any(r["revision"] == 1 for r in revs) and (first := first or self.kept_by_object()) is not None:
+            revs.insert(0, first)
+        # numbers never go back, even when a first revision kept by the object alone was lost
+        latest = (self.obj.get("status") or {}).get("latestRevision")
+        floor = latest if isinstance(latest, int) and self.label_key == ENTRY_LABEL else 0
         if revs and revs[-1]["metadata"]["labels"].get(HASH_LABEL) == digest:
             number = revs[-1]["revision"]
         else:
-            number = (revs[-1]["revision"] if revs else 0) + 1
-            self._create(number, spec, digest)
+            number = max(revs[-1]["revision"] if revs else 0, floor) + 1
             for dup in list(revs):
                 if dup["metadata"]["labels"].get(HASH_LABEL) == digest and dup["revision"] not in keep:
-                    self._delete(dup)
+                    if not dup.get("unwritten"):
+                        self._delete(dup)
                     revs.remove(dup)
-            revs.append({"revision": number})
+            for rev in revs:
+                if rev.get("unwritten"):
+                    self._write_unwritten(rev)
+            if lazy and number == 1:
+                revs.append(self.unwritten(spec, self.obj["metadata"].get("generation"),
+                                           recorded_at=_now()))
+            else:
+                self._create(number, spec, digest)
+                revs.append({"revision": number})
         old = [r for r in revs[:-limit] if r["revision"] not in keep] if limit > 0 else []
         for r in old:
-            self._delete(r)
+            if not r.get("unwritten"):
+                self._delete(r)
+        self.pending = next((r for r in revs if r.get("unwritten") and r not in old), None)
         return number
 
     def delete_all(self) -> None:
@@ -149,15 +221,16 @@ class History:
             if self._owned(r):
                 self._delete(r)
 
-    def _create(self, number: int, spec: dict, digest: str) -> None:
+    def _create(self, number: int, spec: dict, digest: str, annotations: dict | None = None) -> None:
         from kubernetes.client import ApiException
         body: dict[str, Any] = {
             "apiVersion": "apps/v1", "kind": "ControllerRevision",
             "metadata": {
                 "name": revision_name(self.base, number),
                 "labels": {self.label_key: self.label, HASH_LABEL: digest},
-                "annotations": {f"{GROUP}/generation": str(self.obj["metadata"].get("generation", "")),
-                                **({CHANGED_BY: by} if (by := changed_by(self.obj, digest)) else {})},
+                "annotations": annotations if annotations is not None else {
+                    f"{GROUP}/generation": str(self.obj["metadata"].get("generation", "")),
+                    **({CHANGED_BY: by} if (by := changed_by(self.obj, digest)) else {})},
                 "ownerReferences": [{"apiVersion": API_VERSION, "kind": self.obj["kind"], "name": self.name,
                                      "uid": self.uid, "controller": True}],
             },
@@ -189,6 +262,10 @@ class History:
                 raise
         if self.view is not None:
             self.view.wrote(self.namespace, self.label, name, None)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def change_summary(old: dict | None, new: dict) -> str:
@@ -249,8 +326,9 @@ def cmd_history(args) -> int:
     prev = None
     for r in revs:
         marks = [m for m, n in (("latest", latest), ("active", active)) if n == r["revision"]]
-        when = r["metadata"].get("creationTimestamp", "").replace("T", " ").rstrip("Z")
-        by = (r["metadata"].get("annotations") or {}).get(CHANGED_BY) or "-"
+        annotations = r["metadata"].get("annotations") or {}
+        when = (annotations.get(RECORDED_AT) or r["metadata"].get("creationTimestamp", "")).replace("T", " ").rstrip("Z")
+        by = annotations.get(CHANGED_BY) or "-"
         print(f"{r['revision']:<9} {when:<20} {','.join(marks):<14} {by:<16} {change_summary(prev, r['data'])}")
         prev = r["data"]
     return 0
