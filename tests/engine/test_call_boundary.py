@@ -9,9 +9,12 @@ test_limits_live.py::test_module_work_limits_change_live in about half the runs 
 invalid writes in luaL_unref from tb_dealloc)."""
 from __future__ import annotations
 
+import asyncio
 import gc
 
-from .conftest import LuaApp
+from aiohttp import web
+
+from .conftest import HOST, LuaApp
 
 FAILING_CALL = """function main()
   local policy = require("html").sanitize.ugc_policy()
@@ -36,3 +39,43 @@ async def test_a_failed_module_call_keeps_no_value_of_its_caller():
         assert (await app.run(FAILING_CALL, modules=["html"])).startswith("false")
     assert _lua_values() <= before
 
+
+
+async def test_a_process_killed_during_a_module_call_keeps_its_coroutine_until_the_call_has_ended():
+    # The request's options table is held by the pending Python call; the process is killed
+    # meanwhile. Its coroutine (whose lua_State lupa releases that table through) must outlive
+    # the call's unwinding, whatever Lua collects in between.
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(_request: web.BaseRequest) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.Response(text="late")
+
+    runner = web.ServerRunner(web.Server(slow))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        app = LuaApp()
+        app.process("app:caller", """
+        local http = require("http_client")
+        function main(url) return http.get(url, {headers = {["X-Test"] = "1"}}) end""", modules=["http_client"])
+        pid = app.node.spawn("app:caller", HOST, [f"http://127.0.0.1:{port}/"])
+        await asyncio.wait_for(arrived.wait(), 10)
+        lua = app.engine.lua
+        seen = lua.eval("setmetatable({}, {__mode = 'v'})")     # the caller's coroutine, weakly
+        lua.eval("function(S, pid, seen) seen.co = S.procs[pid].main_task.co end")(app.engine.S, pid, seen)
+        assert app.node.terminate(pid)
+        lua.execute("collectgarbage('collect')")
+        assert seen.co is not None                   # kept while Python unwinds the call
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            lua.execute("collectgarbage('collect')")
+            if seen.co is None:
+                break
+        assert seen.co is None                       # and let go once it has
+    finally:
+        release.set()
+        await runner.cleanup()

@@ -49,6 +49,17 @@ def _detach(e: BaseException) -> None:
         todo += (x.__cause__, x.__context__)
 
 
+async def _detached(coro: Any) -> Any:
+    """An async module call that ends with an error (a cancel included) leaves its arguments in
+    no traceback: the error outlives the call, and Lua frees the caller's coroutine once it is
+    told the call is over (see _detach)."""
+    try:
+        return await coro
+    except BaseException as e:
+        _detach(e)
+        raise
+
+
 class Limits:
     """Defaults of a host's limits (process.host `limits`/`host` fields; 0 = no limit). They hold a
     hostile app: one process ends with a LimitExceeded error naming it and the limit, and every
@@ -440,14 +451,17 @@ class Engine:
             coro = fn(*args)
         except WippyError as e:
             return None, self.new_error(e)
-        task = self.loop.create_task(coro)
+        task = self.loop.create_task(_detached(coro))
         self._pending[token] = task
         task.add_done_callback(lambda t: self._finish_async(token, t))
         return token
 
     def _finish_async(self, token: int, task: asyncio.Task) -> None:
         self._pending.pop(token, None)
-        if task.cancelled() or self.closed:
+        if self.closed:
+            return
+        if task.cancelled():   # its task was killed: Lua may now free the coroutine it kept
+            self.S.complete(token)
             return
         exc = task.exception()
         if exc is None:
@@ -523,7 +537,7 @@ class Engine:
             coro = self.node.exec(entry_id, host, self.py_args(args), options=opts)
         except WippyError as e:
             return self.new_error(e)
-        task = self.loop.create_task(coro)
+        task = self.loop.create_task(_detached(coro))
         self._pending[token] = task
         task.add_done_callback(lambda t: self._finish_async(token, t))
         return token

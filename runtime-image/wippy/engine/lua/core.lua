@@ -886,7 +886,15 @@ local function kill_task(task, reason)
   if task.dead and task.reaped then return end
   task.dead = true
   task.reaped = true
-  if task.token then P.cancel_token(task.token); S.tokens[task.token] = nil; task.token = nil end
+  if task.token then
+    local token = task.token
+    P.cancel_token(token)
+    S.tokens[token] = nil
+    task.token = nil
+    -- the Python call still holds its arguments, which lupa releases through this coroutine's
+    -- lua_State: the coroutine stays alive until Python says the call is over (S.complete)
+    S.held[token] = task.co
+  end
   if task.timer then task.timer.cancelled = true end
   -- Its coroutine is dropped, not closed: closing would run the task's pending __close
   -- handlers here, outside any budget. Code gets __close on normal exits and errors only.
@@ -1132,6 +1140,7 @@ S.start_task = start_task
 -- Python awaits: a task parks on a token until Python completes it
 ---------------------------------------------------------------------------
 S.tokens = {}
+S.held = {}   -- token -> coroutine of a killed task whose Python call has not ended yet
 function S.await_token(token)
   local task = current
   task.token = token
@@ -1141,6 +1150,7 @@ function S.await_token(token)
 end
 
 function S.complete(token, a, b, c)
+  S.held[token] = nil
   local task = S.tokens[token]
   if task == nil then return false end
   S.tokens[token] = nil
