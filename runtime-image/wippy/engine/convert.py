@@ -7,6 +7,7 @@ tables, so nothing is ever shared between engines by reference.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from lupa import lua54
@@ -27,6 +28,13 @@ class NotConvertible(ValueError):
 # took 0.7s on a loaded 2-core machine): the default of 100k values keeps it near 100 ms. Each
 # table walked runs a little Lua (classify), where the calling task's slice limit applies.
 NO_LIMIT = 1 << 62
+# Plain data (tables of strings, numbers and booleans, as JSON holds) is converted in two C calls
+# instead: the native codec's `plain` writes it as JSON text (wippy/native/json.c) and json.loads
+# reads that: records convert 2-3x faster than item by item through lupa, and a DAG the caps refuse
+# is counted in C in a few ms (the walk took 100+ ms; bench/convert.py). It runs no Lua code (raw
+# reads only) and its buffers are Lua userdata, so a memory error in it leaks nothing. Up to this
+# much text; beyond it, or for anything else, the walk below.
+MAX_PLAIN_BYTES = 8 * 1024 * 1024
 
 
 # leaves that need no conversion: tested inline so most values of a table cost no call
@@ -44,6 +52,14 @@ def to_python(engine, value: Any, _depth: int = 0, _count: list | None = None) -
     if _depth > 128:
         raise NotConvertible("value nested deeper than 128 levels")
     if _count is None:
+        plain = engine.plain
+        if plain is not None:
+            r = plain(value, MAX_PLAIN_BYTES, engine.max_convert_tables or NO_LIMIT,
+                      engine.max_convert_values or NO_LIMIT)
+            if r.__class__ is tuple:     # (False, "tables" | "values")
+                raise _too_large(engine, r[1])
+            if r is not False:
+                return json.loads(r)
         _count = [0, 0]
     _count[0] += 1
     if _count[0] > (engine.max_convert_tables or NO_LIMIT):

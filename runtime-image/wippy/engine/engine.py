@@ -19,7 +19,7 @@ from lupa import lua54
 
 from .convert import to_lua, to_python
 from .errors import WippyError, INTERNAL, NOT_FOUND, INVALID
-from .. import lang
+from .. import lang, native
 
 if TYPE_CHECKING:
     from .node import Node
@@ -126,6 +126,9 @@ class Engine:
         self.lua = lua54.LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
                                     attribute_filter=_deny_private, max_memory=memory_cap(max_memory))
         self.lua.execute("python = nil")
+        # the native json codec's `plain`, which convert.to_python uses for plain data (or None)
+        codec = native.load(self, "json")
+        self.plain = codec.plain if codec is not None else None
         self._scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None

@@ -20,6 +20,8 @@
  * which yields between members, takes the object. */
 #define MAX_MEMBERS 16384
 #define GIVE_UP 1
+#define TOO_MANY_TABLES 2
+#define TOO_MANY_VALUES 3
 
 /* ------------------------------------------------------------------------------ encoding */
 
@@ -28,6 +30,10 @@ typedef struct {
   char *b;          /* the output, a userdata at stack slot `slot` */
   size_t n, cap, max;
   int slot;
+  /* plain(): text Python's json.loads reads as exactly the values engine/convert.py builds
+   * (floats stay floats, no value dropped to null), within these counts */
+  int plain;
+  lua_Unsigned tables, values, max_tables, max_values;
 } Out;
 
 static int reserve(Out *o, size_t need) {
@@ -127,6 +133,14 @@ static int put_number(Out *o, lua_State *L, int idx) {
   int len;
   if (lua_isinteger(L, idx)) {
     len = snprintf(tmp, sizeof tmp, "%lld", (long long)lua_tointegerx(L, idx, NULL));
+  } else if (o->plain) {            /* a float as a float (json.loads reads NaN and Infinity) */
+    double f = lua_tonumberx(L, idx, NULL);
+    if (isnan(f)) len = snprintf(tmp, sizeof tmp, "NaN");
+    else if (isinf(f)) len = snprintf(tmp, sizeof tmp, f > 0 ? "Infinity" : "-Infinity");
+    else {
+      len = snprintf(tmp, sizeof tmp, "%.17g", f);
+      if (!strpbrk(tmp, ".en")) len += snprintf(tmp + len, sizeof tmp - (size_t)len, ".0");
+    }
   } else {
     double f = lua_tonumberx(L, idx, NULL);
     if (isnan(f) || isinf(f)) { PUT(o, "null", 4); return 0; }
@@ -166,10 +180,12 @@ static int put_table(Out *o, int t, int depth) {
   if (depth > MAX_DEPTH) return GIVE_UP;
   if (lua_getmetatable(L, t)) { lua_pop(L, 1); return GIVE_UP; }
   if (!lua_checkstack(L, 8)) return GIVE_UP;
+  if (o->plain && ++o->tables > o->max_tables) return TOO_MANY_TABLES;
   lua_Unsigned len = lua_rawlen(L, t);
   if (len > 0) {                  /* an array: its keys must be exactly 1..#t */
     lua_Unsigned count = 0;
     if (len > o->max - o->n) return GIVE_UP;   /* a byte an element at least: no count of 10M keys */
+    if (o->plain && (o->values += len) > o->max_values) return TOO_MANY_VALUES;
     lua_pushnil(L);
     while (lua_next(L, t)) { lua_pop(L, 1); count++; }
     if (count != len) return GIVE_UP;
@@ -177,7 +193,8 @@ static int put_table(Out *o, int t, int depth) {
     for (lua_Unsigned i = 1; i <= len; i++) {
       if (i > 1) PUTC(o, ',');
       lua_rawgeti(L, t, (lua_Integer)i);
-      if (put_value(o, lua_gettop(L), depth)) return GIVE_UP;
+      int r = put_value(o, lua_gettop(L), depth);
+      if (r) return r;
       lua_pop(L, 1);
     }
     PUTC(o, ']');
@@ -207,12 +224,14 @@ static int put_table(Out *o, int t, int depth) {
     lua_pushvalue(L, -2);        /* the key again, for lua_next */
   }
   if (nm == 0) { lua_settop(L, base); PUT(o, "[]", 2); return 0; }    /* the empty table is an array */
+  if (o->plain && (o->values += nm) > o->max_values) return TOO_MANY_VALUES;
   if (nm > 1) qsort(m, nm, sizeof(Member), member_cmp);
   for (size_t i = 0; i < nm; i++) {
     PUTC(o, i == 0 ? '{' : ',');
     if (put_string(o, m[i].s, m[i].n)) return GIVE_UP;
     PUTC(o, ':');
-    if (put_value(o, m[i].v, depth)) return GIVE_UP;
+    int r = put_value(o, m[i].v, depth);
+    if (r) return r;
   }
   PUTC(o, '}');
   lua_settop(L, base);
@@ -232,7 +251,10 @@ static int put_value(Out *o, int idx, int depth) {
       if (lua_toboolean(L, idx)) PUT(o, "true", 4); else PUT(o, "false", 5);
       return 0;
     case LUA_TTABLE: return put_table(o, idx, depth + 1);
-    default: PUT(o, "null", 4); return 0;    /* nil, functions, userdata, threads: as json.lua */
+    default:    /* nil, functions, userdata, threads: null as json.lua, not plain data */
+      if (o->plain) return GIVE_UP;
+      PUT(o, "null", 4);
+      return 0;
   }
 }
 
@@ -241,10 +263,36 @@ static int l_encode(lua_State *L) {
   size_t max = (size_t)lua_tointegerx(L, 2, NULL);
   lua_settop(L, 1);
   if (lua_type(L, 1) != LUA_TTABLE || max < 64) { lua_pushboolean(L, 0); return 1; }
-  Out o = {L, NULL, 0, 4096, max, 2};
+  Out o = {L, NULL, 0, 4096, max, 2, 0, 0, 0, 0, 0};
   if (o.cap > max) o.cap = max;
   o.b = lua_newuserdatauv(L, o.cap, 0);       /* slot 2 */
   if (put_table(&o, 1, 0)) { lua_pushboolean(L, 0); return 1; }
+  lua_pushlstring(L, o.b, o.n);
+  return 1;
+}
+
+/* plain(table, max_bytes, max_tables, max_values) -> JSON text that Python's json.loads turns
+ * into what engine/convert.py's to_python builds from the table; or false, "tables" / "values"
+ * past a count; or false when the value is not plain data (runtime types, functions, non-string
+ * keys outside an array, invalid UTF-8, more than MAX_DEPTH levels or max_bytes of text):
+ * convert.py then walks it itself, and words any error. */
+static int l_plain(lua_State *L) {
+  size_t max = (size_t)lua_tointegerx(L, 2, NULL);
+  lua_Unsigned max_tables = (lua_Unsigned)lua_tointegerx(L, 3, NULL);
+  lua_Unsigned max_values = (lua_Unsigned)lua_tointegerx(L, 4, NULL);
+  lua_settop(L, 1);
+  if (lua_type(L, 1) != LUA_TTABLE || max < 64) { lua_pushboolean(L, 0); return 1; }
+  Out o = {L, NULL, 0, 4096, max, 2, 1, 0, 0, max_tables, max_values};
+  if (o.cap > max) o.cap = max;
+  o.b = lua_newuserdatauv(L, o.cap, 0);       /* slot 2 */
+  int r = put_table(&o, 1, 0);
+  if (r) {
+    lua_settop(L, 0);
+    lua_pushboolean(L, 0);
+    if (r == GIVE_UP) return 1;
+    lua_pushstring(L, r == TOO_MANY_TABLES ? "tables" : "values");
+    return 2;
+  }
   lua_pushlstring(L, o.b, o.n);
   return 1;
 }
@@ -459,9 +507,11 @@ int luaopen_wippy_json(lua_State *L) {
   for (int c = 0; c < 0x20; c++) special[c] = 1;
   special['"'] = special['\\'] = 1;
   for (int c = 0x80; c < 0x100; c++) special[c] = 2;
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushcclosure(L, l_encode, 0);
   lua_setfield(L, -2, "encode");
+  lua_pushcclosure(L, l_plain, 0);
+  lua_setfield(L, -2, "plain");
   lua_pushcclosure(L, l_decode, 0);
   lua_setfield(L, -2, "decode");
   return 1;

@@ -36,6 +36,7 @@ void lua_pushnil(lua_State *L);
 void lua_pushboolean(lua_State *L, int b);
 void lua_pushnumber(lua_State *L, lua_Number n);
 const char *lua_pushlstring(lua_State *L, const char *s, size_t len);
+const char *lua_pushstring(lua_State *L, const char *s);
 void lua_pushcclosure(lua_State *L, lua_CFunction fn, int n);
 size_t lua_stringtonumber(lua_State *L, const char *s);
 
