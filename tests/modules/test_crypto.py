@@ -71,6 +71,27 @@ async def test_aead_round_trip_and_format(app, cipher, key_len, py):
     assert res[4:] == ["Internal", "Internal", "Invalid", "Invalid"]
 
 
+@pytest.mark.parametrize("cipher, py", [("aes", AESGCM), ("chacha20", ChaCha20Poly1305)])
+async def test_aead_large_data(app, cipher, py):
+    # ciphertexts from 32 KB are written in place, not assembled: the same format and content
+    res = await run(app, f"""
+    local key = string.rep("k", 32)
+    local parts = {{}}
+    for i = 0, 40 * 1024 - 1 do parts[#parts + 1] = string.char((i * 7) % 256) end
+    local data = table.concat(parts)
+    local c1 = crypto.encrypt.{cipher}(data, key)
+    local c2 = crypto.encrypt.{cipher}(data, key, "aad")
+    local p2 = crypto.decrypt.{cipher}(c2, key, "aad")
+    local _, e = crypto.decrypt.{cipher}(c2, key)
+    return {{#c1, crypto.decrypt.{cipher}(c1, key) == data, p2 == data, c1 ~= c2, hex(c2), e:kind()}}
+    """)
+    data = bytes((i * 7) % 256 for i in range(40 * 1024))
+    assert res[:4] == [12 + len(data) + 16, True, True, True]
+    blob = bytes.fromhex(res[4])
+    assert py(b"k" * 32).decrypt(blob[:12], blob[12:], b"aad") == data
+    assert res[5] == "Internal"
+
+
 async def test_jwt_hs256(app):
     now = int(time.time())
     res = await run(app, f"""

@@ -19,10 +19,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ..engine.errors import WippyError, INVALID, INTERNAL
 from . import offload
-from .binary import take, view
+from .binary import fresh, take, view
 
 _ALNUM = string.ascii_letters + string.digits
 _NONCE = 12
+_TAG = 16      # AES-GCM and ChaCha20-Poly1305 both
+_IN_PLACE = 32 * 1024   # ciphertexts from this size are written in place (binary.fresh)
 _HMAC_ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
 
@@ -48,7 +50,15 @@ def _cipher(name: str, key: bytes):
 def encrypt(name, dref, dn, kref, kn, aref=None, an=0) -> bytes:
     c = _cipher(name, take(kref, kn))
     nonce = os.urandom(_NONCE)
-    return nonce + c.encrypt(nonce, view(dref, dn), take(aref, an) if aref is not None else None)
+    data, aad = view(dref, dn), take(aref, an) if aref is not None else None
+    if dn < _IN_PLACE:
+        return nonce + c.encrypt(nonce, data, aad)
+    # written in place: `nonce + c.encrypt(...)` copies the whole ciphertext once more
+    out, buf = fresh(_NONCE + dn + _TAG)
+    with buf:
+        buf[:_NONCE] = nonce
+        c.encrypt_into(nonce, data, aad, buf[_NONCE:])
+    return out
 
 
 def decrypt(name, dref, dn, kref, kn, aref=None, an=0) -> bytes:
