@@ -10,7 +10,9 @@ invalid writes in luaL_unref from tb_dealloc)."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
+import struct
 
 from aiohttp import web
 
@@ -78,4 +80,75 @@ async def test_a_process_killed_during_a_module_call_keeps_its_coroutine_until_t
         assert seen.co is None                       # and let go once it has
     finally:
         release.set()
+        await runner.cleanup()
+
+
+def _held_through(state: int) -> int:
+    """How many Lua values Python holds that lupa would release through the lua_State at address
+    `state`. A lupa value (_LuaTable, _LuaFunction...) is, after its object header and vtable
+    pointer, {runtime, lua_State*, ref}: the pointer is read from the object's memory."""
+    gc.collect()
+    n = 0
+    for o in gc.get_objects():
+        if type(o).__module__ == "lupa.lua54" and type(o).__name__.startswith("_Lua"):
+            words = struct.unpack("6Q", ctypes.string_at(id(o), 48))
+            n += state in words[2:6]
+    return n
+
+
+async def test_a_websocket_connection_keeps_no_value_of_the_process_that_opened_it():
+    # The connection's reader fills the client's channel as long as the connection lasts, also
+    # after the process that connected ended without closing it: it must hold that channel
+    # through the engine's main state, not through the process's coroutine, which Lua frees.
+    arrived, release, closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    sockets: list[web.WebSocketResponse] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        arrived.set()
+        await release.wait()
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        sockets.append(ws)
+        await closed.wait()
+        await ws.send_str("late")
+        await ws.close()
+        return ws
+
+    web_app = web.Application()
+    web_app.router.add_get("/ws", handler)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]
+        app = LuaApp()
+        app.process("app:client", """
+        local websocket = require("websocket")
+        function main(url)
+          local client, err = websocket.connect(url)
+          assert(client, tostring(err))
+          return "connected"
+        end""", modules=["websocket"])
+        pid = app.node.spawn("app:client", HOST, [f"ws://127.0.0.1:{port}/ws"])
+        await asyncio.wait_for(arrived.wait(), 10)
+        lua = app.engine.lua
+        seen = lua.eval("setmetatable({}, {__mode = 'v'})")     # the client's coroutine, weakly
+        state = int(lua.eval("function(S, pid, seen) seen.co = S.procs[pid].main_task.co; "
+                             "return tostring(seen.co):match('0x%x+') end")(app.engine.S, pid, seen), 16)
+        release.set()
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            lua.execute("collectgarbage('collect')")
+            if not app.engine.has_process(pid) and seen.co is None:
+                break
+        assert sockets and not app.engine.has_process(pid)
+        assert seen.co is None                       # the process ended and Lua freed its coroutine
+        assert _held_through(state) == 0             # the open connection holds nothing through it
+        closed.set()                                 # its reader still delivers, then closes
+        await asyncio.sleep(0.2)
+        assert await app.run("function main() return 'alive' end") == "alive"
+    finally:
+        release.set()
+        closed.set()
         await runner.cleanup()

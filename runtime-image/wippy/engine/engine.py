@@ -159,6 +159,7 @@ class Engine:
             local mt = getmetatable(v)
             if mt == S.ERR then return 'error' elseif mt == S.PAYLOAD then return 'payload' end
             return nil end end""")(self.S)
+        self._same = self.lua.eval("function(v) return v end")
         # a call into Python is a preemption point: past half its slice, the task yields first
         self._wrap_py = self.lua.eval(
             "function(checkpoint) return function(f) return function(...) checkpoint(); return f(...) end end end")(
@@ -411,6 +412,14 @@ class Engine:
 
     def classify(self, value: Any) -> str | None:
         return self._classify(value)
+
+    def keep(self, value: Any) -> Any:
+        """The same Lua value, for Python to keep past the module call that received it. lupa
+        ties a value to the lua_State of the coroutine that handed it over, and releases (and
+        reads) it through that state, which Lua frees once that process has ended: a value
+        returned from a call made here is tied to the host's main state instead, which lives
+        as long as the engine."""
+        return self._same(value)
 
     def new_error(self, err: WippyError):
         e = self.S.new_error(err.kind, err.message, err.retryable, to_lua(self, err.details))

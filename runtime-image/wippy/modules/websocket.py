@@ -146,7 +146,9 @@ def install(engine):
             await session.close()
             raise WippyError(INTERNAL, f"websocket connection to {url} failed: {type(e).__name__}: {e}", True) from None
         h = next(ids)
-        conns[h] = c = Connection(engine, ws, session, channel, capacity, _timeout(opts, "read_timeout"),
+        # the connection outlives this call (and may outlive the calling process): it keeps
+        # the channel through the engine's main state (Engine.keep)
+        conns[h] = c = Connection(engine, ws, session, engine.keep(channel), capacity, _timeout(opts, "read_timeout"),
                                   _timeout(opts, "write_timeout"))
         # NO_CONTEXT: a per-frame compress level makes aiohttp deflate that message with a fresh
         # compressor, so no message refers back to an earlier one (only once the server agreed)
