@@ -151,7 +151,7 @@ async def test_code_loaded_at_run_time_cannot_name_the_yield_points(app):
 async def test_the_yield_point_table_gives_nothing_if_reached(make_app):
     # were a source ever to reach `__wy` (simulated here: load's scan lets every source through),
     # its metatable is locked, the flag and the checkpoint are not in it, and a process that
-    # keeps restoring `p` is still preempted and ended by its busy budget
+    # keeps restoring `p` is ended at its next budget hook
     app = make_app(busy_timeout=0.3)
     app.engine.S.with_yield_points = app.engine.lua.eval("function(src) return src end")
     r = await app.run("""
@@ -170,7 +170,8 @@ async def test_the_yield_point_table_gives_nothing_if_reached(make_app):
       while os.clock() - t0 < 0.2 do end
       while true do rawset(w, "p", true) end
     end""")
-    assert "exceeded the busy time limit of host app:host (busy_timeout: 0.3s)" in r["hog"], r
+    assert ("exceeded the slice time limit of host app:host (slice_timeout: 0.1s); it set its yield "
+            "points' field while preempted") in r["hog"], r
     assert r["pinger"]["n"] >= 5, r
 
 

@@ -56,12 +56,17 @@ end
 function process.send(dest, topic, ...)
   if type(topic) ~= "string" then return nil, new_error("Invalid", "topic must be a string") end
   if sbyte(topic, 1) == AT then return nil, new_error("Invalid", "topic '" .. topic .. "' is reserved") end
-  local pid, err = resolve_dest(dest)
-  if not pid then return nil, err end
+  local procs = S.procs
+  local pid, target = dest, procs[dest]   -- (a pid of this host, the usual case: nothing to resolve)
+  if not target then
+    local err
+    pid, err = resolve_dest(dest)
+    if not pid then return nil, err end
+    target = procs[pid]
+  end
   local task = current()
   local me = task and task.proc
   local from = me and me.pid
-  local target = S.procs[pid]
   if not target then   -- a process of another node: encoded and queued for it (wire.lua)
     local value = ...
     if select("#", ...) > 1 then value = pack(...) end

@@ -103,7 +103,7 @@ def install(engine):
             S = getattr(h, "S", None)
             out.append({"id": hid, "workers": 1,
                         "processes": h.process_count() if hasattr(h, "process_count") else 0,
-                        "executed": int(S.stats.steps) if S is not None else 0, "stolen": 0,
+                        "executed": int(S.steps()) if S is not None else 0, "stolen": 0,
                         "queue_depth": 0})
         return engine.to_lua(out)
 

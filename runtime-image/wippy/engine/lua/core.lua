@@ -18,7 +18,8 @@ S.procs = {}                 -- pid -> process record
 S.factories = {}             -- entry id -> compiled code (process.lua / function.lua / library.lua)
 S.modules = {}               -- module name -> module table (installed by Python and by Lua)
 S.protected = setmetatable({}, {__mode = "k"})   -- read-only proxies shared by every sandbox
-S.stats = {spawned = 0, exited = 0, messages = 0, steps = 0}   -- steps: coroutine resumes
+local stats = {spawned = 0, exited = 0, messages = 0}
+S.stats = stats
 S.strict = CFG.strict_security or false   -- deny checks that have no actor or scope
 
 -- Marker yielded by a task that parks on the scheduler; user coroutines never see it.
@@ -124,8 +125,12 @@ S.as_error = as_error
 local ready, rhead, rtail = {}, 1, 0
 local current = nil          -- the task being resumed
 local slice_start = 0      -- os.clock() when the current slice began
-local slice_instr = 0      -- instructions the current slice ran (counted by the budget hook)
-local slice_timed = false  -- the current task's tstart/wstart were read in this slice
+-- Slices are numbered (S.steps); what the budget hook keeps of a slice names its number, so a
+-- new slice starts with nothing to reset
+local slice_no = 0
+local slice_instr = 0      -- instructions slice `instr_slice` ran (counted by the budget hook)
+local instr_slice = -1
+local timed_slice = -1     -- the slice in which the current task's tstart/wstart were read
 
 -- Three run queues, so that processes that answer quickly never wait behind CPU-bound ones:
 --   ready  tasks woken by a message, a timer or an I/O completion, and ones preempted after a
@@ -178,7 +183,8 @@ S.suspend = suspend
 -- the chunk's local `__wy`, a name no source can use. While the flag is down `p` is set and the
 -- store is a plain assignment; raising the flag removes `p`, so the next store reaches POINT's
 -- __newindex, the checkpoint (a metamethod that Lua code triggers may yield). Were POINT ever
--- reached, its metatable is locked, and the flag, `stuck` and `y` are not in it.
+-- reached, its metatable is locked, the flag, `stuck` and `y` are not in it, and code that sets
+-- `p` while the flag is up is ended by the budget hook.
 -- A preempted task is CPU-bound: it goes to the slow queue. Its CPU since it last waited (for a
 -- message, a timer, I/O) adds up across preemptions and ends it past busy_timeout.
 local YIELD = {f = false, stuck = false}
@@ -196,7 +202,7 @@ local function checkpoint()
     local task = current
     if task and isyieldable() then   -- (not inside a sort comparator or a gsub callback)
       lower_flag()
-      if not slice_timed then   -- raised before the budget hook read the clocks (GC_PROBE)
+      if timed_slice ~= slice_no then   -- raised before the budget hook read the clocks (GC_PROBE)
         task.tstart = thread_time() - (clock() - slice_start)
       end
       local busy = (task.busy or 0) + (thread_time() - (task.tstart or 0))
@@ -456,21 +462,23 @@ local function budget_hook()
   local task = current
   if task == nil then return end
   if task.dead then error(KILL, 0) end
-  local used = slice_instr + HOOK_EVERY
+  local used = HOOK_EVERY
+  if instr_slice == slice_no then used = slice_instr + HOOK_EVERY else instr_slice = slice_no end
   slice_instr = used
   local max_instructions, slice_timeout = S.max_instructions, S.slice_timeout
   if max_instructions > 0 and used > max_instructions then
     limit_exceeded("instruction budget", max_instructions, "max_instructions", " per slice")
   end
   local elapsed = slice_timeout > 0 and clock() - slice_start
-  if elapsed and not slice_timed and (elapsed >= TIME_AFTER or elapsed >= slice_timeout * 0.25 or YIELD.f) then
+  local timed = timed_slice == slice_no
+  if elapsed and not timed and (elapsed >= TIME_AFTER or elapsed >= slice_timeout * 0.25 or YIELD.f) then
     -- a slice long enough to matter: when it started, on this thread's CPU clock and the wall
     -- clock (what it ran before, in C calls too, estimated from the process's CPU clock)
-    slice_timed = true
+    timed_slice, timed = slice_no, true
     task.tstart, task.wstart = thread_time() - elapsed, now() - elapsed
     wall_at = elapsed + WALL_EVERY
   end
-  if elapsed and slice_timed then
+  if elapsed and timed then
     -- preempted by the wall clock: on a loaded machine a slice's CPU time is a fraction of what
     -- its neighbours wait
     if not YIELD.f then
@@ -485,7 +493,12 @@ local function budget_hook()
         flagged_at = thread_time()
       end
     else
-      rawset(POINT, "p", nil)   -- (again, were it set by other means than lowering the flag)
+      if rawget(POINT, "p") ~= nil then
+        -- set while the flag is up: only code that reached `__wy` does that (see YIELD), to
+        -- escape preemption
+        limit_exceeded("slice time limit", sformat("%gs", slice_timeout), "slice_timeout",
+          "; it set its yield points' field while preempted")
+      end
       if flagged_at < 0 then
         flagged_at = thread_time()
       elseif YIELD.stuck and thread_time() - flagged_at > slice_timeout * NOYIELD_SHARE then
@@ -705,7 +718,7 @@ local function select_(cases)
   if type(cases) ~= "table" then error("channel.select expects a table of cases", 2) end
   local n = #cases
   -- Go picks uniformly among ready cases; start at a rotating offset to stay fair.
-  local start = n > 0 and (S.stats.messages % n) or 0
+  local start = n > 0 and (stats.messages % n) or 0
   for k = 1, n do
     local c = cases[(start + k - 1) % n + 1]
     if type(c) ~= "table" or getmetatable(c.ch) ~= CH then error("channel.select: case " .. k .. " is not a channel case", 2) end
@@ -834,16 +847,15 @@ local function deliver(proc, topic, from, value)
   local fq = ch.fq
   local n = ch.bt - ch.bh + 1
   if fq then n = n + fq.n end
-  local key = from or ""
-  if max > 0 and n >= max and (not fq or fq.q[key] or n >= max + max // 10) then
+  if max > 0 and n >= max and (not fq or fq.q[from or ""] or n >= max + max // 10) then
     return nil, new_error("LimitExceeded", sformat("mailbox of process %s (%s) is full: message dropped "
       .. "(max_mailbox: %d on host %s)", proc.pid, tostring(proc.entry), max, S.host))
   end
-  S.stats.messages = S.stats.messages + 1
+  stats.messages = stats.messages + 1
   local msg = value
   if not l or l.message then msg = setmetatable({topic, from, value}, MSG) end
   if n < FAIR_AT and not fq then S.channel_push(ch, msg)
-  elseif not ch.closed then fair_push(ch, key, msg) end
+  elseif not ch.closed then fair_push(ch, from or "", msg) end
   return true
 end
 S.deliver = deliver
@@ -975,7 +987,7 @@ end
 function S.run(budget)
   fire_timers()
   if memory_pending then memory_check() end
-  local n = 0
+  local budget_end = slice_no + budget
   local t = clock()
   local pass_time = S.pass_time
   local pass_end = t + pass_time
@@ -993,7 +1005,7 @@ function S.run(budget)
   local slow_open = shead <= stail and now() >= slow_after
   while true do
     local task
-    if rhead <= rtail and n < budget and t <= pass_end then
+    if rhead <= rtail and slice_no < budget_end and t <= pass_end then
       task = ready[rhead]; ready[rhead] = nil; rhead = rhead + 1
     elseif t > tail_end and tail_ran then
       break
@@ -1007,9 +1019,8 @@ function S.run(budget)
       break
     end
     if not task.dead then
-      n = n + 1
+      slice_no = slice_no + 1   -- (max_instructions is per slice)
       current = task
-      slice_instr, slice_timed = 0, false   -- max_instructions is per slice
       slice_start = t
       if YIELD.f then lower_flag() end
       local ok, a, b, c, d
@@ -1023,20 +1034,21 @@ function S.run(budget)
         ok, a, b, c, d = co_resume(task.co, x, y, z)
       end
       current = nil
-      local stats, proc = S.stats, task.proc
-      stats.steps = stats.steps + 1
+      local proc = task.proc
       if proc then proc.steps = proc.steps + 1 end
-      -- a run without waiting goes on across preemptions, and ends when the task parks
-      local preempted = task.preempted
-      if preempted then task.preempted = false elseif task.busy then task.busy = nil end
       local t1 = clock()
-      local long = preempted or t1 - t > SLOW_SLICE
+      local long = t1 - t > SLOW_SLICE
+      if task.busy then
+        -- a run without waiting goes on across preemptions (the checkpoint sets busy and
+        -- preempted), and ends when the task parks
+        if task.preempted then task.preempted, long = false, true else task.busy = nil end
+      end
       task.slow = long
       if long then
         -- the pass ends here and the slow queue closes for half the slice (its wall time when
         -- the hook saw it start)
         local t_now = now()
-        local wall = slice_timed and t_now - task.wstart or t1 - t
+        local wall = timed_slice == slice_no and t_now - task.wstart or t1 - t
         slow_after = t_now + math.min(wall, SLOW_GAP) * 0.5
         slow_open = false
         pass_end, tail_end = t1, t1
@@ -1095,6 +1107,7 @@ function S.run(budget)
 end
 
 function S.current() return current end
+function S.steps() return slice_no end   -- slices run on this host (coroutine resumes)
 
 -- Resources a module hands to Lua that must not outlive the process holding them (a command, an
 -- open transaction): `release(handle)` runs for each one still held when the process ends, however
@@ -1169,7 +1182,7 @@ exit_proc = function(proc, value, err)
   if proc.dead then return end
   proc.dead = true
   S.procs[proc.pid] = nil
-  S.stats.exited = S.stats.exited + 1
+  stats.exited = stats.exited + 1
   for task in pairs(proc.tasks) do kill_task(task) end
   proc.tasks = {}
   if proc.timers then   -- timers and tickers die with it
@@ -1246,7 +1259,7 @@ end
 
 -- create a process record and its main task; `main_fn(proc, ...)` is the body
 function S.create_process(entry_id, main_fn, args, opts)
-  if S.max_processes > 0 and S.stats.spawned - S.stats.exited >= S.max_processes then
+  if S.max_processes > 0 and stats.spawned - stats.exited >= S.max_processes then
     return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is at its limit of %d processes "
       .. "(max_processes)", tostring(entry_id), S.host, S.max_processes))
   end
@@ -1259,7 +1272,7 @@ function S.create_process(entry_id, main_fn, args, opts)
                 ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope,
                 steps = 0, born = now()}   -- born: monotonic seconds (system.hosts.processes)
   S.procs[pid] = proc
-  S.stats.spawned = S.stats.spawned + 1
+  stats.spawned = stats.spawned + 1
   proc.main_task = start_task(proc, main_fn, args, {main = true, ctx = proc.ctx, actor = proc.actor, scope = proc.scope})
   return proc
 end
