@@ -85,3 +85,16 @@ async def test_a_syntax_error_names_entry_and_line(app):
     with pytest.raises(WippyError) as e:
         await app.node.exec("app:bad", "app:host", [])
     assert "app:bad:4:" in e.value.message and "unexpected symbol near 'end'" in e.value.message
+
+
+@pytest.mark.parametrize("eol", ["\r", "\r\n", "\n\r"])
+async def test_every_lua_line_end_ends_a_comment_and_counts_a_line(app, eol):
+    # Lua ends a short comment (and a line) at \r as well as \n: the code after it runs
+    src = eol.join(["function main() -- the answer", "  local s = [[a", "b]]", "  return {42, s}",
+                    "end", "function broken()", "  error('here')", "end"])
+    assert await app.run(src) == [42, "a\nb"]
+    app.process("app:broken", src.replace("function main()", "function unused()").replace(
+        "function broken()", "function main()"))
+    with pytest.raises(WippyError) as e:
+        await app.node.exec("app:broken", "app:host", [])
+    assert "app:broken:7: here" in e.value.message

@@ -23,7 +23,14 @@ _SCAN = re.compile(r"""
 """, re.VERBOSE | re.DOTALL)
 
 
+# Lua ends a line at \n, \r, \r\n or \n\r (a comment, a line count), turns each into \n in a
+# long string, and refuses a raw one in a short string: the same once every end is \n
+_LINE_END = re.compile(r"\r\n|\n\r|\r")
+
+
 def tokenize(src: str, chunk: str = "?") -> tuple[list[str], list[str], list[int]]:
+    if "\r" in src:
+        src = _LINE_END.sub("\n", src)
     kinds: list[str] = []
     texts: list[str] = []
     lines: list[int] = []
