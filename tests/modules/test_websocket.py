@@ -1,6 +1,8 @@
 """websocket module (lua/http/websocket.md): a client against a real aiohttp WebSocket server."""
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -242,3 +244,18 @@ async def test_no_context_asks_the_server_for_no_context_takeover(app, server):
     client:send("x"); client:channel():receive(); client:close()
     """, url)
     assert "no_context_takeover" not in seen["extensions"] and seen["compress"]
+
+
+async def test_a_connection_left_open_closes_when_its_process_ends(app, server):
+    url, seen = server
+    res = await run(app, """
+    local client = websocket.connect(url)
+    client:send("hello")
+    return client:receive():receive().data
+    """, url)
+    assert res == "echo:hello"
+    for _ in range(100):        # the process has ended: the server sees the client go away
+        if "close_code" in seen:
+            break
+        await asyncio.sleep(0.05)
+    assert seen.get("close_code") is not None

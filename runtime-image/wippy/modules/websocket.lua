@@ -9,6 +9,8 @@ local LATIN1 = {}
 for i = 128, 255 do LATIN1[char(i)] = utf8char(i) end
 
 local state = setmetatable({}, {__mode = "k"})
+-- a connection goes with the process that opened it (GOING_AWAY), as a file or a command does
+local own, disown = S.process_resources(function(h) py.abandon(h) end)
 local CLIENT = {}
 local CLIENT_MT = {__index = CLIENT, __name = "websocket.Client", __metatable = false,
                    __newindex = function() error("websocket.Client is read-only", 2) end}
@@ -34,6 +36,7 @@ function CLIENT.close(self, code, reason)
   code = code or 1000
   if mtype(code) ~= "integer" or code < 1000 or code > 4999 then return nil, new_error("Invalid", "close code must be 1000-4999") end
   if reason ~= nil and type(reason) ~= "string" then return nil, new_error("Invalid", "reason must be a string") end
+  disown(st.handle)
   return py.close(st.handle, code, reason or "")
 end
 
@@ -62,6 +65,7 @@ function websocket.connect(url, opts)
   local ch = S.new_channel(0)
   local handle, err = py.connect(url, opts, ch)
   if not handle then return nil, err end
+  own(handle)
   local client = setmetatable({}, CLIENT_MT)
   state[client] = {handle = handle, ch = ch}
   return client, nil

@@ -194,4 +194,10 @@ def install(engine):
         await c.reader
         return True
 
-    return {"connect": connect, "send": send, "ping": ping, "close": close}
+    def abandon(h) -> None:
+        """The process that opened it ended without closing it (called from its exit)."""
+        c = conns.pop(h, None)
+        if c is not None and not c.ws.closed:
+            asyncio.ensure_future(c.ws.close(code=1001, message=b"process ended"))
+
+    return {"connect": connect, "send": send, "ping": ping, "close": close, "abandon": abandon}
