@@ -13,6 +13,8 @@ import asyncio
 import ctypes
 import gc
 import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 
@@ -30,6 +32,30 @@ def _lua_values() -> int:
     return sum(1 for o in gc.get_objects() if type(o).__module__ == "lupa.lua54" and type(o).__name__ == "_LuaTable")
 
 
+@asynccontextmanager
+async def _serving(handler) -> AsyncIterator[int]:
+    """An aiohttp server for every path, on a free loopback port (yielded)."""
+    web_app = web.Application()
+    web_app.router.add_route("*", "/{path:.*}", handler)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+def _main_coroutine(app: LuaApp, pid: str):
+    """A weak table whose `co` is the process's main coroutine until Lua frees it, and the
+    address of that coroutine's lua_State."""
+    lua = app.engine.lua
+    seen = lua.eval("setmetatable({}, {__mode = 'v'})")
+    address = lua.eval("function(S, pid, seen) seen.co = S.procs[pid].main_task.co; "
+                       "return tostring(seen.co):match('0x%x+') end")(app.engine.S, pid, seen)
+    return seen, int(address, 16)
+
+
 async def test_a_failed_module_call_keeps_no_value_of_its_caller():
     app = LuaApp()
     app.engine.set_work_limits(max_convert_tables=2, max_convert_values=0, max_html_bytes=0, max_schema_steps=0)
@@ -42,45 +68,38 @@ async def test_a_failed_module_call_keeps_no_value_of_its_caller():
     assert _lua_values() <= before
 
 
-
 async def test_a_process_killed_during_a_module_call_keeps_its_coroutine_until_the_call_has_ended():
     # The request's options table is held by the pending Python call; the process is killed
     # meanwhile. Its coroutine (whose lua_State lupa releases that table through) must outlive
     # the call's unwinding, whatever Lua collects in between.
     arrived, release = asyncio.Event(), asyncio.Event()
 
-    async def slow(_request: web.BaseRequest) -> web.Response:
+    async def slow(_request: web.Request) -> web.Response:
         arrived.set()
         await release.wait()
         return web.Response(text="late")
 
-    runner = web.ServerRunner(web.Server(slow))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
-        app = LuaApp()
-        app.process("app:caller", """
-        local http = require("http_client")
-        function main(url) return http.get(url, {headers = {["X-Test"] = "1"}}) end""", modules=["http_client"])
-        pid = app.node.spawn("app:caller", HOST, [f"http://127.0.0.1:{port}/"])
-        await asyncio.wait_for(arrived.wait(), 10)
-        lua = app.engine.lua
-        seen = lua.eval("setmetatable({}, {__mode = 'v'})")     # the caller's coroutine, weakly
-        lua.eval("function(S, pid, seen) seen.co = S.procs[pid].main_task.co end")(app.engine.S, pid, seen)
-        assert app.node.terminate(pid)
-        lua.execute("collectgarbage('collect')")
-        assert seen.co is not None                   # kept while Python unwinds the call
-        for _ in range(50):
-            await asyncio.sleep(0.01)
+    async with _serving(slow) as port:
+        try:
+            app = LuaApp()
+            app.process("app:caller", """
+            local http = require("http_client")
+            function main(url) return http.get(url, {headers = {["X-Test"] = "1"}}) end""", modules=["http_client"])
+            pid = app.node.spawn("app:caller", HOST, [f"http://127.0.0.1:{port}/"])
+            await asyncio.wait_for(arrived.wait(), 10)
+            seen, _ = _main_coroutine(app, pid)
+            lua = app.engine.lua
+            assert app.node.terminate(pid)
             lua.execute("collectgarbage('collect')")
-            if seen.co is None:
-                break
-        assert seen.co is None                       # and let go once it has
-    finally:
-        release.set()
-        await runner.cleanup()
+            assert seen.co is not None                   # kept while Python unwinds the call
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+                lua.execute("collectgarbage('collect')")
+                if seen.co is None:
+                    break
+            assert seen.co is None                       # and let go once it has
+        finally:
+            release.set()
 
 
 def _held_through(state: int) -> int:
@@ -97,9 +116,10 @@ def _held_through(state: int) -> int:
 
 
 async def test_a_websocket_connection_keeps_no_value_of_the_process_that_opened_it():
-    # The connection's reader fills the client's channel as long as the connection lasts, also
-    # after the process that connected ended without closing it: it must hold that channel
-    # through the engine's main state, not through the process's coroutine, which Lua frees.
+    # The connection's reader fills the client's channel until the connection has closed, which
+    # is after the process that connected ended without closing it (its end only starts the
+    # close): it must hold that channel through the engine's main state, not through the
+    # process's coroutine, which Lua frees.
     arrived, release, closed = asyncio.Event(), asyncio.Event(), asyncio.Event()
     sockets: list[web.WebSocketResponse] = []
 
@@ -114,41 +134,31 @@ async def test_a_websocket_connection_keeps_no_value_of_the_process_that_opened_
         await ws.close()
         return ws
 
-    web_app = web.Application()
-    web_app.router.add_get("/ws", handler)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = site._server.sockets[0].getsockname()[1]
-        app = LuaApp()
-        app.process("app:client", """
-        local websocket = require("websocket")
-        function main(url)
-          local client, err = websocket.connect(url)
-          assert(client, tostring(err))
-          return "connected"
-        end""", modules=["websocket"])
-        pid = app.node.spawn("app:client", HOST, [f"ws://127.0.0.1:{port}/ws"])
-        await asyncio.wait_for(arrived.wait(), 10)
-        lua = app.engine.lua
-        seen = lua.eval("setmetatable({}, {__mode = 'v'})")     # the client's coroutine, weakly
-        state = int(lua.eval("function(S, pid, seen) seen.co = S.procs[pid].main_task.co; "
-                             "return tostring(seen.co):match('0x%x+') end")(app.engine.S, pid, seen), 16)
-        release.set()
-        for _ in range(500):
-            await asyncio.sleep(0.01)
-            lua.execute("collectgarbage('collect')")
-            if not app.engine.has_process(pid) and seen.co is None:
-                break
-        assert sockets and not app.engine.has_process(pid)
-        assert seen.co is None                       # the process ended and Lua freed its coroutine
-        assert _held_through(state) == 0             # the open connection holds nothing through it
-        closed.set()                                 # its reader still delivers, then closes
-        await asyncio.sleep(0.2)
-        assert await app.run("function main() return 'alive' end") == "alive"
-    finally:
-        release.set()
-        closed.set()
-        await runner.cleanup()
+    async with _serving(handler) as port:
+        try:
+            app = LuaApp()
+            app.process("app:client", """
+            local websocket = require("websocket")
+            function main(url)
+              local client, err = websocket.connect(url)
+              assert(client, tostring(err))
+              return "connected"
+            end""", modules=["websocket"])
+            pid = app.node.spawn("app:client", HOST, [f"ws://127.0.0.1:{port}/ws"])
+            await asyncio.wait_for(arrived.wait(), 10)
+            seen, state = _main_coroutine(app, pid)
+            release.set()
+            for _ in range(500):
+                await asyncio.sleep(0.01)
+                app.engine.lua.execute("collectgarbage('collect')")
+                if not app.engine.has_process(pid) and seen.co is None:
+                    break
+            assert sockets and not app.engine.has_process(pid)
+            assert seen.co is None                       # the process ended and Lua freed its coroutine
+            assert _held_through(state) == 0             # the connection holds nothing through it
+            closed.set()                                 # its reader still delivers, then closes
+            await asyncio.sleep(0.2)
+            assert await app.run("function main() return 'alive' end") == "alive"
+        finally:
+            release.set()
+            closed.set()

@@ -458,17 +458,20 @@ class Engine:
         return self._wrap_py(call)
 
     def _start_async(self, fn, *args):
-        token = next(self._tokens)
         try:
             coro = fn(*args)
         except WippyError as e:
             return None, self.new_error(e)
-        task = self.loop.create_task(_detached(coro))
+        return self._track(self.loop.create_task(_detached(coro)))
+
+    def _track(self, task: asyncio.Future) -> int:
+        """A token the calling Lua task awaits (S.await_token) until `task` is done."""
+        token = next(self._tokens)
         self._pending[token] = task
         task.add_done_callback(lambda t: self._finish_async(token, t))
         return token
 
-    def _finish_async(self, token: int, task: asyncio.Task) -> None:
+    def _finish_async(self, token: int, task: asyncio.Future) -> None:
         self._pending.pop(token, None)
         if self.closed:
             return
@@ -535,24 +538,16 @@ class Engine:
         except WippyError as e:
             return None, self.new_error(e)
         if inspect.isawaitable(pid):   # a host on another node: the caller awaits the token
-            token = next(self._tokens)
-            task = asyncio.ensure_future(pid, loop=self.loop)
-            self._pending[token] = task
-            task.add_done_callback(lambda t: self._finish_async(token, t))
-            return token
+            return self._track(asyncio.ensure_future(pid, loop=self.loop))
         return pid
 
     def _exec_remote(self, entry_id, host, sp, args):
-        token = next(self._tokens)
         try:
             opts = self.py(sp) if sp is not None else {}
             coro = self.node.exec(entry_id, host, self.py_args(args), options=opts)
         except WippyError as e:
             return self.new_error(e)
-        task = self.loop.create_task(_detached(coro))
-        self._pending[token] = task
-        task.add_done_callback(lambda t: self._finish_async(token, t))
-        return token
+        return self._track(self.loop.create_task(_detached(coro)))
 
     def _link_remote(self, pid, other, on):
         try:
