@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import logging
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -162,3 +163,50 @@ async def test_a_websocket_connection_keeps_no_value_of_the_process_that_opened_
         finally:
             release.set()
             closed.set()
+
+
+class _Keeping(logging.Handler):
+    """Keeps every record, as pytest's log capture or a memory handler does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_failed_bridge_call_logs_no_value_of_its_caller():
+    # A Python bug in a bridge call (here the node's send, reached by a message to a process of
+    # another host) is logged with its traceback. A handler that keeps records keeps that
+    # traceback past the process: it must hold nothing through the process's coroutine.
+    app = LuaApp()
+
+    def broken(*_args):
+        raise RuntimeError("send is broken")
+
+    app.node.send = broken  # type: ignore[method-assign]
+    handler = _Keeping()
+    logging.getLogger("wippy.engine").addHandler(handler)
+    try:
+        app.process("app:sender", """
+        function main()
+          process.inbox():receive()
+          local ok, err = process.send("{test@app:elsewhere|0x00001}", "t", {x = {1, 2}})
+          return tostring(err)
+        end""")
+        pid = app.node.spawn("app:sender", HOST, [])
+        await asyncio.sleep(0.05)
+        seen, state = _main_coroutine(app, pid)
+        app.engine.deliver(pid, "go", None, True)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            app.engine.lua.execute("collectgarbage('collect')")
+            if not app.engine.has_process(pid) and seen.co is None:
+                break
+        assert not app.engine.has_process(pid) and seen.co is None
+        logged = [logging.Formatter().format(r) for r in handler.records]
+        assert any("bridge call send_remote failed" in t and "RuntimeError: send is broken" in t for t in logged)
+        assert _held_through(state) == 0
+    finally:
+        logging.getLogger("wippy.engine").removeHandler(handler)

@@ -224,7 +224,12 @@ class Engine:
             except WippyError as e:
                 return None, self.new_error(e)
             except Exception as e:
-                log.exception("engine %s: bridge call %s failed", self.host, name)
+                # logged as text: a handler that keeps records (a test's log capture) would keep
+                # the error, its arguments and its frames' Lua values past the calling coroutine
+                del args            # this frame stays in the traceback: see _detach
+                _detach(e)
+                log.error("engine %s: bridge call %s failed\n%s", self.host, name,
+                          "".join(traceback.format_exception(e)).rstrip())
                 return None, self.new_error(WippyError(INTERNAL, f"{name}: {type(e).__name__}: {e}"))
         return call
 
