@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
 from wippy.kube.app_history import APP_PIN_ANNOTATION, app_history, entry_key, version_base
-from wippy.kube.revisions import (CHANGED_BY, ENTRY_LABEL, HASH_LABEL, LATEST_HASH, PIN_ANNOTATION, RECORDED_AT,
+from wippy.kube.revisions import (CHANGED_BY, CHANGED_SPEC, ENTRY_LABEL, HASH_LABEL, LATEST_HASH, PIN_ANNOTATION, RECORDED_AT,
                                   History, changed_by, json_body, pinned_revision, revision_name, spec_hash)
 from wippy.registry.errors import format_validation_errors
 
@@ -46,7 +46,7 @@ from .coalesce import Coalescer, Later
 from .projection import Projector, Reports
 from .kubeapi import Api
 from .revcache import RevisionCache, index_key, slim
-from .state import AppKey, EntryKey, Group, State, entry_id
+from .state import AppCount, AppKey, EntryKey, Group, State, Summary, entry_id
 
 log = logging.getLogger("wippy.operator")
 PLURALS = kinds_by_crd_plural()
@@ -73,6 +73,8 @@ class Operator:
         # the lint of an entry against the libraries it imports, by the (uid, generation) of each
         self.linked: dict[EntryKey, tuple[tuple, checks.Problem | None]] = {}
         self.app_versions: dict[AppKey, tuple[str, str, int]] = {}  # last recorded: (app uid, hash, number)
+        # an app's version worked out from its entries as its tally stood: (app uid, tally stamp, number)
+        self.app_version_at: dict[AppKey, tuple[str | None, int, int]] = {}
         # an entry's active revision -> its spec hash ((uid, number) names one content for good)
         self.active_hashes: dict[EntryKey, tuple[tuple, str]] = {}
         self.versions_read: dict[tuple, dict] = {}  # (ns, app, uid, number) -> an app version's data
@@ -121,7 +123,7 @@ class Operator:
         self._api = api
 
 
-STATE = State()
+STATE = State(lambda body: _summary(body))   # defined below
 OP = Operator()
 
 
@@ -287,8 +289,27 @@ def _superseded(key: EntryKey, resource_version: str | None) -> bool:
     return False
 
 
+def _not_stale(plural: str):
+    """kopf's filter, called on its event loop before it hands an event to a thread: an event that
+    only echoes this operator's own status write (or that one has replaced) is dropped there (in a
+    burst, every other event). When the entry's lock is taken, the handler decides, under it."""
+    def when(event: dict, **_) -> bool:
+        meta = event["object"]["metadata"]
+        if event["type"] == "DELETED":
+            return True
+        key = (meta["namespace"], plural, meta["name"])
+        lock = STATE.object_lock(key)
+        if not lock.acquire(blocking=False):
+            return True
+        try:
+            return not (_superseded(key, meta.get("resourceVersion")) or _own_echo(key, meta.get("resourceVersion")))
+        finally:
+            lock.release()
+    return when
+
+
 for _plural in PLURALS:
-    kopf.on.event(GROUP, VERSION, _plural, id=f"entry-{_plural}")(_entry_event(_plural))
+    kopf.on.event(GROUP, VERSION, _plural, id=f"entry-{_plural}", when=_not_stale(_plural))(_entry_event(_plural))
 
 
 @kopf.on.event(GROUP, VERSION, "wippyapps")
@@ -301,6 +322,7 @@ def app_event(event: kopf.RawEvent, **_) -> None:
         moved, touched = STATE.put_app(key, None if deleted else obj)  # a deleted app's children are owned by it
         if deleted:
             OP.app_versions.pop(key, None)
+            OP.app_version_at.pop(key, None)
             OP.app_progress_written.pop(key, None)
             app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
             PROJECTOR.drop_app(key)
@@ -789,11 +811,9 @@ def _reconcile_app(key: AppKey) -> None:
     body = STATE.apps[key]
     meta, status = body["metadata"], body.get("status") or {}
     generation = meta.get("generation")
-    entries = [b for b in map(STATE.entries.get, STATE.members(Group(ns, app, True))) if b is not None]
-    http = {eid: (b.get("spec") or {}).get("addr", "")
-            for b in entries if _wippy_kind(b) == HTTP_SERVICE and (eid := entry_id(b)) is not None}
+    count = STATE.app_count(Group(ns, app, True))
     try:
-        wanted_children = children.render(body, http)
+        wanted_children = children.render(body, count.http)
     except ValidationError as e:
         message = "; ".join(format_validation_errors(e, WippyAppSpec))
         return _patch_app(key, "stalled", "InvalidSpec", message, body, generation)
@@ -812,24 +832,45 @@ def _reconcile_app(key: AppKey) -> None:
             message = f"{e.status} {e.reason}: {_api_message(e)}"
             kopf.warn(body, reason="ApplyFailed", message=message)
             return _patch_app(key, "stalled", "ApplyFailed", message, body, generation)
-    ready = sum(1 for b in entries if _ready_reason(b.get("status") or {}, "True"))
-    if ready == len(entries):
-        state, reason, message = "ready", "EntriesReady", f"{ready}/{len(entries)} entries ready"
-    else:
-        state, reason, message = "progressing", "WaitingForEntries", f"{ready}/{len(entries)} entries ready"
+    state = "ready" if count.ready == count.entries else "progressing"
+    reason = "EntriesReady" if state == "ready" else "WaitingForEntries"
+    message = f"{count.ready}/{count.entries} entries ready"
     try:
         pinned = pinned_revision(body, APP_PIN_ANNOTATION)
     except ValueError:
         pinned = None  # its entries are stalled with InvalidPin, saying why
     # while pinned the app serves that version: recording one would renumber (and lose) it
-    version = pinned if pinned is not None else _app_version(key, body, entries)
-    _patch_app(key, state, reason, message, body, generation, entries=len(entries), childrenHash=digest,
+    version = pinned if pinned is not None else _app_version(key, body, count)
+    _patch_app(key, state, reason, message, body, generation, entries=count.entries, childrenHash=digest,
                **({"version": version} if version is not None else {}))
 
 
-def _app_version(key: AppKey, body: dict, entries: list[dict]) -> int | None:
+def _summary(body: dict) -> Summary:
+    """What the app's status reads of an entry (state.Tally keeps it per app)."""
+    meta, status = body["metadata"], body.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    eid = entry_id(body)
+    return Summary(
+        ready=bool(_ready_reason(status, "True")),
+        observed=status.get("observedGeneration") == meta.get("generation"),
+        http=(eid, (body.get("spec") or {}).get("addr", "")) if eid is not None and _wippy_kind(body) == HTTP_SERVICE
+        else None,
+        version=(meta.get("uid"), meta.get("generation"), eid, status.get("activeRevision"),
+                 status.get("latestRevision"), status.get(LATEST_HASH), annotations.get(CHANGED_BY),
+                 annotations.get(CHANGED_SPEC)))
+
+
+def _app_version(key: AppKey, body: dict, count: AppCount) -> int | None:
     """The app's version number, recording a new version when what it has changed; None until
-    every entry's latest generation has been seen (a half-applied change is not a version)."""
+    every entry's latest generation has been seen (a half-applied change is not a version).
+    Worked out again only when an entry's part of it may have changed (the tally's stamp)."""
+    if count.unobserved:
+        return None
+    uid = body["metadata"].get("uid")
+    known = OP.app_version_at.get(key)
+    if known is not None and known[:2] == (uid, count.stamp):
+        return known[2]
+    entries = [b for b in map(STATE.entries.get, STATE.members(Group(*key, True))) if b is not None]
     content: dict[str, dict] = {}
     for b in entries:
         status = b.get("status") or {}
@@ -846,16 +887,18 @@ def _app_version(key: AppKey, body: dict, entries: list[dict]) -> int | None:
     if not content:
         return None
     version = {"entries": content}
-    uid, digest = body["metadata"].get("uid"), spec_hash(version)
-    known = OP.app_versions.get(key)
-    if known and known[:2] == (uid, digest):
-        return known[2]
-    try:
-        number = app_history(OP.api.apps, body, version).record(limit=OP.history_limit)
-    except kubernetes.client.ApiException as e:
-        log.warning("recording a version of app %s/%s: %s", key[0], key[1], e)
-        return None
-    OP.app_versions[key] = (uid, digest, number)
+    digest = spec_hash(version)
+    recorded = OP.app_versions.get(key)
+    if recorded and recorded[:2] == (uid, digest):
+        number = recorded[2]
+    else:
+        try:
+            number = app_history(OP.api.apps, body, version).record(limit=OP.history_limit)
+        except kubernetes.client.ApiException as e:
+            log.warning("recording a version of app %s/%s: %s", key[0], key[1], e)
+            return None
+        OP.app_versions[key] = (uid, digest, number)
+    OP.app_version_at[key] = (uid, count.stamp, number)
     return number
 
 

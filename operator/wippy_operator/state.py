@@ -13,8 +13,10 @@ holds at most one object lock at a time, so there is no lock order to get wrong.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import NamedTuple
 
 from pydantic import ValidationError
@@ -37,6 +39,62 @@ class Group(NamedTuple):
         if not self.app or self.name is None:
             raise ValueError(f"{self} is not the group of a WippyApp")
         return (self.namespace, self.name)
+
+
+class Summary(NamedTuple):
+    """What an app's status reads of one of its entries."""
+    ready: bool
+    observed: bool  # its status is of its current generation
+    http: tuple[str, str] | None  # (entry id, addr) of an http.service entry
+    version: tuple  # what its part of the app's version is computed from
+
+
+class Tally:
+    """An app's count of its entries, kept up to date as they come, change and go: a pass over
+    thousands of entries at each app status write was a tenth of the operator's CPU in a burst.
+    ``stamp`` moves whenever what an app version is made of may have changed (from one counter
+    for all tallies, so that a stamp is never seen twice)."""
+
+    _stamps = itertools.count(1)
+
+    def __init__(self) -> None:
+        self.members: dict[EntryKey, Summary] = {}
+        self.http: dict[EntryKey, tuple[str, str]] = {}
+        self.ready = 0
+        self.unobserved = 0
+        self.stamp = 0
+
+    def put(self, key: EntryKey, summary: Summary) -> None:
+        old = self.members.get(key)
+        if old is not None:
+            self._count(old, -1)
+        self.members[key] = summary
+        self._count(summary, 1)
+        if summary.http:
+            self.http[key] = summary.http
+        else:
+            self.http.pop(key, None)
+        if old is None or old.version != summary.version:
+            self.stamp = next(self._stamps)
+
+    def drop(self, key: EntryKey) -> None:
+        old = self.members.pop(key, None)
+        if old is not None:
+            self._count(old, -1)
+            self.http.pop(key, None)
+            self.stamp = next(self._stamps)
+
+    def _count(self, s: Summary, sign: int) -> None:
+        self.ready += sign * s.ready
+        self.unobserved += sign * (not s.observed)
+
+
+class AppCount(NamedTuple):
+    entries: int
+    ready: int
+    unobserved: int  # entries whose status is not of their current generation
+    http: dict[str, str]  # http.service entry id -> addr
+    stamp: int
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -75,7 +133,8 @@ def valid_spec(body: dict) -> WippyAppSpec | None:
 
 
 class State:
-    def __init__(self) -> None:
+    def __init__(self, summarize: Callable[[dict], Summary]) -> None:
+        self._summarize = summarize
         self._lock = threading.Lock()
         self._object_locks: dict[tuple, threading.Lock] = {}
         self.entries: dict[EntryKey, dict] = {}
@@ -98,6 +157,8 @@ class State:
         # an entry that comes or changes its id re-checks those of them that reference it, so a
         # check that looked before it came is redone (see `waiting_on`)
         self._unsettled: set[EntryKey] = set()
+        self._tallies: dict[Group, Tally] = defaultdict(Tally)  # of app groups
+        self._summaries: dict[EntryKey, Summary] = {}
 
     def object_lock(self, key: tuple) -> threading.Lock:
         with self._lock:
@@ -111,13 +172,17 @@ class State:
         """Store the newest body of an entry object; returns the one it replaces, and the groups
         the entry was in before and is in now."""
         body = essentials(body)
+        summary = self._summarize(body)
         with self._lock:
             old = self.entries.get(key)
             before: frozenset[Group] = frozenset()
             if old is not None:
                 before = self._unindex(key, old)
             self.entries[key] = body
-            return old, before, self._index(key, body)
+            self._summaries[key] = summary
+            after = self._index(key, body)
+            self._retally(key, before, after)
+            return old, before, after
 
     def drop_entry(self, key: EntryKey) -> frozenset[Group]:
         """Forget an entry object; returns the groups it was in."""
@@ -128,7 +193,28 @@ class State:
             self._object_locks.pop(key, None)
             self._set_references(key, frozenset())
             self._unsettled.discard(key)
-            return self._unindex(key, old)
+            groups = self._unindex(key, old)
+            self._retally(key, groups, frozenset())
+            self._summaries.pop(key, None)
+            return groups
+
+    def _retally(self, key: EntryKey, before: frozenset[Group], after: frozenset[Group]) -> None:
+        for group in before - after:
+            if group.app:
+                self._tallies[group].drop(key)
+                if not self._tallies[group].members:
+                    del self._tallies[group]
+        for group in after:
+            if group.app:
+                self._tallies[group].put(key, self._summaries[key])
+
+    def app_count(self, group: Group) -> AppCount:
+        with self._lock:
+            tally = self._tallies.get(group)
+            if tally is None:
+                return AppCount(0, 0, 0, {}, 0)
+            http = dict(v for _, v in sorted(tally.http.items()))
+            return AppCount(len(tally.members), tally.ready, tally.unobserved, http, tally.stamp)
 
     def groups_of(self, key: EntryKey) -> frozenset[Group]:
         with self._lock:
@@ -262,6 +348,8 @@ class State:
                 obj = self.entries[entry]
                 if self._select(ns, obj) != self._groups[entry]:
                     before = self._unindex(entry, obj)
-                    touched |= before | self._index(entry, obj)
+                    after = self._index(entry, obj)
+                    self._retally(entry, before, after)
+                    touched |= before | after
                     moved.append(entry)
             return moved, touched
