@@ -35,8 +35,8 @@ from pydantic import ValidationError
 from wippy.kube.crds import APP_LABEL, WippyAppSpec, kinds_by_crd_plural
 from wippy.kube.naming import API_VERSION, GROUP, VERSION, plural as plural_of
 from wippy.kube.app_history import APP_PIN_ANNOTATION, app_history, entry_key, version_base
-from wippy.kube.revisions import (CHANGED_BY, CHANGED_SPEC, ENTRY_LABEL, HASH_LABEL, LATEST_HASH, PIN_ANNOTATION, RECORDED_AT,
-                                  History, changed_by, json_body, pinned_revision, revision_name, spec_hash)
+from wippy.kube.revisions import (CHANGED_BY, CHANGED_SPEC, ENTRY_LABEL, HASH_LABEL, LATEST_HASH, PIN_ANNOTATION,
+                                  RECORDED_AT, History, changed_by, json_body, pinned_revision, revision_name, spec_hash)
 from wippy.registry.errors import format_validation_errors
 
 from wippy.kube import projection as maps
@@ -105,6 +105,9 @@ class Operator:
         # (each write is an event that brings another pass); the count held back is looked at again
         self.app_progress_written: dict[AppKey, float] = {}
         self.app_later: Later[AppKey] = Later(self._mark_apps_due, name="wippy-app-progress")
+        # maps of deleted apps, deleted once the entries that left them have their revision 1 written
+        self.maps_to_drop: Later[tuple[AppKey, tuple[EntryKey, ...]]] = Later(
+            lambda batch: _retry_drop_maps(batch), name="wippy-drop-maps")
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
 
@@ -168,6 +171,7 @@ def startup(settings: kopf.OperatorSettings, **kwargs) -> None:   # kopf passes 
     OP.release.start()
     OP.no_app_due.start()
     OP.app_later.start()
+    OP.maps_to_drop.start()
     OP.projected.start()
     PROJECTOR.writer.start()
 
@@ -212,6 +216,7 @@ def cleanup(**_) -> None:
     OP.release.stop()
     OP.no_app_due.stop()
     OP.app_later.stop()
+    OP.maps_to_drop.stop()
     OP.projected.stop()
     PROJECTOR.writer.stop()
 
@@ -325,15 +330,39 @@ def app_event(event: kopf.RawEvent, **_) -> None:
             OP.app_version_at.pop(key, None)
             OP.app_progress_written.pop(key, None)
             app_history(OP.api.apps, obj).delete_all()  # no garbage collector to count on
-            PROJECTOR.drop_app(key)
     # entries' readiness depends on the app's spec (replicas, selector) and its pin, not on its status
     if deleted or old is None or old.get("spec") != obj.get("spec") or _pin_value(old) != _pin_value(obj):
         moved_ids = {entry_id(b) for b in map(STATE.entries.get, moved) if b}
         _reevaluate(sorted(set(STATE.members(Group(*key, True))) | set(moved) | STATE.blocked(touched)
                            | STATE.referrers(key[0], moved_ids)))
         _mark_apps(touched)
-    if not deleted:
+    if deleted:
+        # after the re-evaluation above, which gave the entries that left it their revision 1
+        _drop_maps(key, tuple(moved))
+    else:
         OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
+
+
+def _drop_maps(key: AppKey, entries: tuple[EntryKey, ...]) -> None:
+    """Delete a deleted app's maps once the entries that left it have their revision 1 written:
+    until then a map may hold the only copy of it (should the operator stop and the entry's spec
+    change before it is back). Maps are kept, and the writes retried, while one fails."""
+    with STATE.object_lock(("wippyapps",) + key):
+        if key in STATE.apps:
+            return   # created again since: its maps are its own
+        unwritten = tuple(k for k in entries if k in OP.first_copies and not any(g.app for g in STATE.groups_of(k)))
+        if unwritten:
+            log.warning("keeping the maps of deleted app %s/%s until %d entries (%s, ...) have their revision 1 "
+                        "written", key[0], key[1], len(unwritten), unwritten[0][2])
+            OP.maps_to_drop.mark((key, unwritten), 5.0)
+            return
+        PROJECTOR.drop_app(key)
+
+
+def _retry_drop_maps(batch: list[tuple[tuple[AppKey, tuple[EntryKey, ...]], contextvars.Context]]) -> None:
+    for (key, entries), ctx in batch:
+        _reevaluate(list(entries), [ctx.copy() for _ in entries])
+        _drop_maps(key, entries)
 
 
 @kopf.on.event("v1", "pods", labels={APP_LABEL: kopf.PRESENT})

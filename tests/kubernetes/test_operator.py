@@ -438,6 +438,61 @@ def test_a_first_revision_is_written_when_the_app_map_lets_go_of_it(kube, operat
     assert obj["spec"] == first and obj["status"]["latestRevision"] == 1
 
 
+def test_a_first_revision_outlives_the_maps_of_its_deleted_app(kube, operator, ns):
+    """An app is deleted while its entry's revision 1 is only in the app's map (and the object).
+    The map goes only once revision 1 has its ControllerRevision; here that write is refused, the
+    operator stops before it succeeds, and the spec changes meanwhile: the restarted operator still
+    finds revision 1 in the map. (Deleting the map first lost it.)"""
+    apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "demo"},
+                     "spec": {"replicas": 0}})
+    wait_for(lambda: get(kube, ns, "wippyapp/demo").get("status", {}).get("observedGeneration"), what="the app seen")
+    first = _in_app(kube, ns, "return {f = function() return 'one' end}")["spec"]
+    assert revisions(kube, ns, "app.f") == []
+    refused = _refuse_revisions(kube, ns)
+    try:
+        kube.kubectl("delete", "-n", ns, "wippyapp/demo")
+        wait_for(lambda: refused in operator.log.read_text(), what="the refused write of revision 1")
+        operator.stop()
+        apply(kube, ns, function("app:f", "return {f = function() return 'two' end}"))
+    finally:
+        kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", f"refuse-{ns}")
+        operator.start()
+    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
+                   and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
+    assert obj["status"]["latestRevision"] == 2
+    revs = revisions(kube, ns, "app.f")
+    assert [r["revision"] for r in revs] == [1, 2] and revs[0]["data"] == first
+    assert [line.split()[0] for line in wippy("history", "app:f", "-n", ns, kube=kube).stdout.splitlines()[1:]] \
+        == ["1", "2"]
+
+
+def _refuse_revisions(kube, ns) -> str:
+    """A ValidatingAdmissionPolicy refusing every new ControllerRevision in the namespace (what a
+    failing API server would do to the operator's write); returns its message once in force."""
+    message = f"ControllerRevisions refused in {ns}"
+    kube.kubectl("apply", "-f", "-", input={"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": f"refuse-{ns}"},
+         "spec": {"failurePolicy": "Fail",
+                  "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                                          "operations": ["CREATE"], "resources": ["controllerrevisions"]}]},
+                  "validations": [{"expression": "false", "message": message}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": f"refuse-{ns}"},
+         "spec": {"policyName": f"refuse-{ns}", "validationActions": ["Deny"],
+                  "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}}}]})
+    probe = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "probe"}, "revision": 1,
+             "data": {}}
+
+    def in_force() -> bool:
+        made = kube.kubectl("create", "-n", ns, "-f", "-", input=probe, check=False)
+        if made.returncode == 0:
+            kube.kubectl("delete", "-n", ns, "controllerrevision/probe")
+        return message in made.stderr
+    wait_for(in_force, what="the policy in force")
+    return message
+
+
 def test_a_deleted_entry_takes_its_history_and_a_namesake_starts_afresh(kube, operator, ns):
     _set_source(kube, ns, "return {f = function() return 'one' end}")
     _set_source(kube, ns, "return {f = function() return 'two' end}")
