@@ -984,6 +984,10 @@ local function memory_check()
   if proc and not proc.dead then exit_proc(proc, nil, memory_error(proc)) end
 end
 
+-- the loop's clock when the current scheduler pass began (nil between passes): when a process
+-- born in a pass started, to within the pass, with no call into Python per spawn
+local pass_clock = nil
+
 function S.run(budget)
   fire_timers()
   if memory_pending then memory_check() end
@@ -999,6 +1003,7 @@ function S.run(budget)
   -- the same bounds in wall time, read after every WALL_CPU of slices: on a loaded machine a
   -- pass's CPU time is a fraction of what the rest of the node waits
   local w0 = now()
+  pass_clock = w0
   local wall_at = t + WALL_CPU
   local max_memory = S.max_memory
   heap_kib = max_memory > 0 and collectgarbage("count")   -- the last reading
@@ -1087,6 +1092,7 @@ function S.run(budget)
       end
     end
   end
+  pass_clock = nil
   gc_tune()
   if rhead > rtail then ready, rhead, rtail = {}, 1, 0 end
   if fhead > ftail then fresh, fhead, ftail = {}, 1, 0 end
@@ -1270,7 +1276,7 @@ function S.create_process(entry_id, main_fn, args, opts)
   local pid = opts and opts.pid or new_pid()
   local proc = {pid = pid, entry = entry_id, tasks = {}, inbox = new_channel(math.huge),
                 ctx = opts and opts.ctx, actor = opts and opts.actor, scope = opts and opts.scope,
-                steps = 0, born = now()}   -- born: monotonic seconds (system.hosts.processes)
+                steps = 0, born = pass_clock or now()}   -- born: monotonic seconds (system.hosts.processes)
   S.procs[pid] = proc
   stats.spawned = stats.spawned + 1
   proc.main_task = start_task(proc, main_fn, args, {main = true, ctx = proc.ctx, actor = proc.actor, scope = proc.scope})
