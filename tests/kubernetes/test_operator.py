@@ -331,6 +331,30 @@ def test_revisions_are_deduplicated_and_pruned(kube, operator, ns):
     assert obj["status"]["latestRevision"] == 13 and 6 not in numbers and numbers[-1] == 13
 
 
+def test_a_rollback_write_survives_a_status_write_but_not_a_spec_change(kube, operator, ns):
+    """The operator writes status between the CLI's read and its write (the resourceVersion moves,
+    the generation does not): the write goes through. A spec change in between is never overwritten."""
+    import kubernetes
+
+    from wippy.cli.commands import UsageError
+    from wippy.kube.revisions import replace_spec
+    custom = kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(str(kube.kubeconfig)))
+    apply(kube, ns, function("app:f", "return {f = function() return 1 end}"))
+    stale = get(kube, ns, "functionlua/app.f")
+    kube.kubectl("patch", "-n", ns, "functionlua/app.f", "--subresource=status", "--type=merge",
+                 "-p", json.dumps({"status": {"observedGeneration": 1}}))
+    wanted = {**stale["spec"], "source": "return {f = function() return 2 end}"}
+    replace_spec(custom, ns, "functionluas", stale, wanted)
+    assert get(kube, ns, "functionlua/app.f")["spec"]["source"] == wanted["source"]
+
+    stale = get(kube, ns, "functionlua/app.f")
+    kube.kubectl("patch", "-n", ns, "functionlua/app.f", "--type=merge",
+                 "-p", json.dumps({"spec": {"source": "return {f = function() return 3 end}"}}))
+    with pytest.raises(UsageError, match="was changed while rolling back"):
+        replace_spec(custom, ns, "functionluas", stale, {**stale["spec"], "source": "return {}"})
+    assert get(kube, ns, "functionlua/app.f")["spec"]["source"] == "return {f = function() return 3 end}"
+
+
 def test_rollback_with_the_cli_and_history(kube, operator, ns):
     _set_source(kube, ns, "return {f = function() return 'one' end}")
     _set_source(kube, ns, "return {f = function()\n  return 'two'\nend}")

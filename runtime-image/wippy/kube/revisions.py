@@ -360,13 +360,37 @@ def cmd_rollback(args) -> int:
         return 0
     ref = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
     warn_if_gitops(obj, f"kubectl annotate -n {namespace} {ref} {PIN_ANNOTATION}={args.to_revision}")
-    # a replace carries the resourceVersion read above, so a concurrent change is not overwritten
-    body = {k: v for k, v in obj.items() if k != "status"}
-    body["spec"] = rev["data"]
-    custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj["metadata"]["name"], body,
-                                            field_manager=FIELD_MANAGER, _preload_content=False)
+    replace_spec(custom, namespace, plural, obj, rev["data"])
     print(f"{ref} rolled back to revision {args.to_revision}")
     return 0
+
+
+def replace_spec(custom, namespace: str, plural: str, obj: dict, spec: dict, attempts: int = 5) -> None:
+    """Write `spec` over the object read as `obj`, unless someone changed its spec since.
+
+    A replace carries the resourceVersion it read, so a concurrent change is not overwritten; but
+    the operator's status writes move the resourceVersion too (the generation stays). On a conflict
+    the object is read again and, if its generation is the one read first, written again."""
+    from kubernetes.client import ApiException
+
+    from wippy.cli.commands import UsageError
+    name, generation = obj["metadata"]["name"], obj["metadata"].get("generation")
+    for attempt in range(attempts):
+        body = {k: v for k, v in obj.items() if k != "status"}
+        body["spec"] = spec
+        try:
+            custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, body,
+                                                    field_manager=FIELD_MANAGER, _preload_content=False)
+            return
+        except ApiException as e:
+            if e.status != 409 or attempt == attempts - 1:
+                raise
+        obj = json_body(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name,
+                                                            _preload_content=False))
+        if obj["metadata"].get("generation") != generation:
+            raise UsageError(f"{obj['kind'].lower()}/{name} was changed while rolling back (generation "
+                             f"{generation} -> {obj['metadata'].get('generation')}): nothing written; look "
+                             f"at its spec and run the rollback again")
 
 
 FIELD_MANAGER = "wippy"  # every write of the CLI and the operator
