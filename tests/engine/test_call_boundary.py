@@ -210,3 +210,44 @@ async def test_a_failed_bridge_call_logs_no_value_of_its_caller():
         assert _held_through(state) == 0
     finally:
         logging.getLogger("wippy.engine").removeHandler(handler)
+
+
+class _RefusingTasks:
+    """The engine's loop, refusing new tasks (as a closing loop, or a Temporal workflow's loop
+    that is tearing down, does)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def create_task(self, coro, **_kw):
+        coro.close()
+        raise RuntimeError("this loop takes no new tasks")
+
+    def __getattr__(self, name: str):
+        return getattr(self._loop, name)
+
+
+async def test_an_async_module_call_the_loop_refuses_keeps_no_value_of_its_caller():
+    # The Python error reaches lupa, which keeps it until the next one: neither the error's frames
+    # nor the unstarted call may hold the caller's arguments once the process has ended.
+    app = LuaApp()
+    app.process("app:caller", """
+    local http = require("http_client")
+    function main()
+      process.inbox():receive()
+      -- (a unix socket: the request is the first Python call, with the options table)
+      local ok, err = pcall(http.get, "http://x/", {unix_socket = "/nonexistent.sock", headers = {["X-Test"] = "1"}})
+      return tostring(err)
+    end""", modules=["http_client"])
+    pid = app.node.spawn("app:caller", HOST, [])
+    await asyncio.sleep(0.05)
+    seen, state = _main_coroutine(app, pid)
+    app.engine.loop = _RefusingTasks(app.engine.loop)  # type: ignore[assignment]
+    app.engine.deliver(pid, "go", None, True)
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        app.engine.lua.execute("collectgarbage('collect')")
+        if not app.engine.has_process(pid) and seen.co is None:
+            break
+    assert not app.engine.has_process(pid) and seen.co is None
+    assert _held_through(state) == 0

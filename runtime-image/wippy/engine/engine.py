@@ -463,11 +463,21 @@ class Engine:
         return self._wrap_py(call)
 
     def _start_async(self, fn, *args):
+        coro = None
         try:
             coro = fn(*args)
+            return self._track(self.loop.create_task(_detached(coro)))
         except WippyError as e:
             return None, self.new_error(e)
-        return self._track(self.loop.create_task(_detached(coro)))
+        except BaseException as e:
+            # (a loop that takes no new task: a closing one, a Temporal workflow's tearing down)
+            # lupa keeps this error until the next one: neither this frame nor the call that never
+            # started may keep the caller's arguments (see _detach)
+            if coro is not None:
+                coro.close()
+            del args, coro
+            _detach(e)
+            raise
 
     def _track(self, task: asyncio.Future) -> int:
         """A token the calling Lua task awaits (S.await_token) until `task` is done."""
