@@ -3,6 +3,7 @@ bodies, function entries, backward gotos), so a process busy in plain Lua is res
 its neighbours instead of holding the host for a whole slice; its budgets still end it."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -216,3 +217,27 @@ async def test_long_json_encode_and_decode_are_preempted_not_ended(make_app):
     assert r["a"][1:] == ["a", "99999", expect], r
     assert r["b"][1:] == ["b", "99999", expect.replace('"a"', '"b"')], r
     assert r["a"][0] > 0.3 and r["b"][0] > 0.3, r   # each ran longer than one slice
+
+
+async def test_a_host_without_time_or_instruction_limits_runs_its_processes_without_a_count_hook(make_app):
+    # the hook costs every Lua instruction of the process; a process Python starts is created on
+    # the main thread, whose hook (there for Lua that Python runs) it would inherit
+    app = make_app(slice_timeout=0, max_instructions=0)
+    app.process("app:child", "function main() process.inbox():receive() end")
+    app.process("app:parent", """
+    function main()
+      process.spawn("app:child", "app:host")
+      process.inbox():receive()
+    end""")
+    parent = app.node.spawn("app:parent", HOST, [])
+    await asyncio.sleep(0.05)
+    # the hook count (a thread that inherited a hook may have no hook function of its own)
+    gethook = app.engine.lua.eval("function(co) return select(3, debug.gethook(co)) end")
+    hooks = [gethook(proc.main_task.co) for proc in app.engine.S.procs.values()]
+    assert len(hooks) == 2 and hooks == [None, None], (parent, hooks)
+    limited = make_app(slice_timeout=1)
+    limited.process("app:idle", "function main() process.inbox():receive() end")
+    limited.node.spawn("app:idle", HOST, [])
+    await asyncio.sleep(0.05)
+    gethook = limited.engine.lua.eval("function(co) return select(3, debug.gethook(co)) end")
+    assert [gethook(proc.main_task.co) for proc in limited.engine.S.procs.values()] == [10000]

@@ -533,8 +533,9 @@ S.budget_hook = budget_hook
 
 local function new_co(fn)
   local co = co_create(fn)
-  -- the count hook roughly halves the speed of tight loops; hosts with no limits go without
-  if S.slice_timeout > 0 or S.max_instructions > 0 then sethook(co, budget_hook, "", HOOK_EVERY) end
+  -- the count hook roughly halves the speed of tight loops; hosts with no limits go without (a
+  -- thread inherits its creator's hook: the main thread's, for a process Python starts)
+  if S.slice_timeout > 0 or S.max_instructions > 0 then sethook(co, budget_hook, "", HOOK_EVERY) else sethook(co) end
   return co
 end
 S.new_co = new_co
