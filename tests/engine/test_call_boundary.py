@@ -103,6 +103,16 @@ async def test_a_process_killed_during_a_module_call_keeps_its_coroutine_until_t
             release.set()
 
 
+async def _until_ended_and_freed(app: LuaApp, pid: str, seen, tries: int = 200) -> None:
+    """Collects Lua garbage until the process has ended and Lua has freed its coroutine (or the
+    tries run out: the caller asserts)."""
+    for _ in range(tries):
+        await asyncio.sleep(0.01)
+        app.engine.lua.execute("collectgarbage('collect')")
+        if not app.engine.has_process(pid) and seen.co is None:
+            return
+
+
 def _held_through(state: int) -> int:
     """How many Lua values Python holds that lupa would release through the lua_State at address
     `state`. A lupa value (_LuaTable, _LuaFunction...) is, after its object header and vtable
@@ -149,11 +159,7 @@ async def test_a_websocket_connection_keeps_no_value_of_the_process_that_opened_
             await asyncio.wait_for(arrived.wait(), 10)
             seen, state = _main_coroutine(app, pid)
             release.set()
-            for _ in range(500):
-                await asyncio.sleep(0.01)
-                app.engine.lua.execute("collectgarbage('collect')")
-                if not app.engine.has_process(pid) and seen.co is None:
-                    break
+            await _until_ended_and_freed(app, pid, seen, tries=500)
             assert sockets and not app.engine.has_process(pid)
             assert seen.co is None                       # the process ended and Lua freed its coroutine
             assert _held_through(state) == 0             # the connection holds nothing through it
@@ -199,11 +205,7 @@ async def test_a_failed_bridge_call_logs_no_value_of_its_caller():
         await asyncio.sleep(0.05)
         seen, state = _main_coroutine(app, pid)
         app.engine.deliver(pid, "go", None, True)
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            app.engine.lua.execute("collectgarbage('collect')")
-            if not app.engine.has_process(pid) and seen.co is None:
-                break
+        await _until_ended_and_freed(app, pid, seen)
         assert not app.engine.has_process(pid) and seen.co is None
         logged = [logging.Formatter().format(r) for r in handler.records]
         assert any("bridge call send_remote failed" in t and "RuntimeError: send is broken" in t for t in logged)
@@ -244,10 +246,6 @@ async def test_an_async_module_call_the_loop_refuses_keeps_no_value_of_its_calle
     seen, state = _main_coroutine(app, pid)
     app.engine.loop = _RefusingTasks(app.engine.loop)  # type: ignore[assignment]
     app.engine.deliver(pid, "go", None, True)
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        app.engine.lua.execute("collectgarbage('collect')")
-        if not app.engine.has_process(pid) and seen.co is None:
-            break
+    await _until_ended_and_freed(app, pid, seen)
     assert not app.engine.has_process(pid) and seen.co is None
     assert _held_through(state) == 0

@@ -305,11 +305,25 @@ def test_schema_refuses_a_wrong_entry_with_a_clear_message(kube, operator, ns):
 
 
 # ---------------------------------------------------------------------- history and rollback
-def _set_source(kube, ns, text):
-    apply(kube, ns, function("app:f", text))
+def _observed(kube, ns) -> dict:
+    """app:f once the operator has seen its current spec."""
     return wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
                     and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o,
                     what="observed")
+
+
+def _set_source(kube, ns, text):
+    apply(kube, ns, function("app:f", text))
+    return _observed(kube, ns)
+
+
+def _assert_revision_one_kept_beside_two(kube, ns, first: dict) -> None:
+    """app:f, observed at its second spec, has revision 1 (`first`) and 2 in its history."""
+    assert _observed(kube, ns)["status"]["latestRevision"] == 2
+    revs = revisions(kube, ns, "app.f")
+    assert [r["revision"] for r in revs] == [1, 2] and revs[0]["data"] == first
+    lines = wippy("history", "app:f", "-n", ns, kube=kube).stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["1", "2"]
 
 
 def test_revisions_are_deduplicated_and_pruned(kube, operator, ns):
@@ -387,9 +401,7 @@ def test_history_continues_across_an_operator_restart(kube, operator, ns):
     operator.stop()
     apply(kube, ns, function("app:f", "return {f = function() return 'three' end}"))  # while it is down
     operator.start()
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
-                   and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
-    assert obj["status"]["latestRevision"] == 3
+    assert _observed(kube, ns)["status"]["latestRevision"] == 3
     obj = _set_source(kube, ns, "return {f = function() return 'one' end}")  # as revision 1: renumbered
     assert obj["status"]["latestRevision"] == 4
     assert [r["revision"] for r in revisions(kube, ns, "app.f")] == [2, 3, 4]
@@ -435,13 +447,7 @@ def test_a_first_revision_kept_by_the_object_survives_a_change_while_the_operato
     apply(kube, ns, function("app:f", "return {f = function() return 'two' end}"))
     operator.start()
     # the operator finds revision 1 in the app's map, which holds what the pods were to serve
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
-                   and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
-    assert obj["status"]["latestRevision"] == 2
-    revs = revisions(kube, ns, "app.f")
-    assert [r["revision"] for r in revs] == [1, 2] and revs[0]["data"] == first
-    lines = wippy("history", "app:f", "-n", ns, kube=kube).stdout.splitlines()
-    assert [line.split()[0] for line in lines[1:]] == ["1", "2"]
+    _assert_revision_one_kept_beside_two(kube, ns, first)
 
     kube.kubectl("annotate", "-n", ns, "functionlua/app.f", "wippy.ai/pin-revision=1")
     wait_for(lambda: get(kube, ns, "functionlua/app.f").get("status", {}).get("activeRevision") == 1, what="pinned to 1")
@@ -481,13 +487,7 @@ def test_a_first_revision_outlives_the_maps_of_its_deleted_app(kube, operator, n
     finally:
         kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", f"refuse-{ns}")
         operator.start()
-    obj = wait_for(lambda: (o := get(kube, ns, "functionlua/app.f"))
-                   and o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] and o, what="observed")
-    assert obj["status"]["latestRevision"] == 2
-    revs = revisions(kube, ns, "app.f")
-    assert [r["revision"] for r in revs] == [1, 2] and revs[0]["data"] == first
-    assert [line.split()[0] for line in wippy("history", "app:f", "-n", ns, kube=kube).stdout.splitlines()[1:]] \
-        == ["1", "2"]
+    _assert_revision_one_kept_beside_two(kube, ns, first)
 
 
 def _refuse_revisions(kube, ns) -> str:
