@@ -1,9 +1,12 @@
 """kopf wiring. Level-triggered: every watch event of an entry, a WippyApp or a runtime pod
 recomputes the affected objects' status from what is known, and patches only what differs.
 
-Only `@kopf.on.event` is used: it keeps no state on the objects (no annotations, no finalizers,
-so deletes never wait for the operator) and it sees status changes, which is how runtime pods'
-reports (`status.applied`) reach the Ready condition. The operator never writes `spec`.
+Only `@kopf.on.event` is used: it keeps no state on the objects (no annotations, no finalizers
+but one on each WippyApp, so deleting an entry never waits for the operator) and it sees status
+changes, which is how runtime pods' reports (`status.applied`) reach the Ready condition. The
+operator never writes `spec`. A WippyApp's finalizer (FINALIZER) keeps it, and through it its maps
+(the garbage collector leaves an owner's dependents while the owner is there), until the entries
+that left it have their revision 1 written, which its maps may hold alone.
 
 Objects are reconciled in parallel (kopf's thread pool), each under its own lock (state.py). A
 status is written with the resourceVersion it was computed from, so a decision made from an older
@@ -57,6 +60,9 @@ FANOUT_WORKERS = 16  # re-evaluations of many entries wait mostly on the API ser
 HOLD = 2.0  # seconds a new generation's "in progress" status waits for the pods' report
 HOLD_PER_HELD = 0.05  # and this much longer for each status held already (a burst), up to HOLD_MOVING
 HOLD_MOVING = 15.0  # seconds an "in progress" status that only changes its message waits
+# on every WippyApp: the operator lets a deleted app go once the entries that left it have their
+# revision 1 written, which until then its maps (owned by it, for the garbage collector) may hold alone
+FINALIZER = f"{GROUP}/first-revisions"
 APP_PROGRESS_EVERY = 5.0  # seconds between writes of an app's status that only count its entries on the way
 
 
@@ -106,8 +112,10 @@ class Operator:
         self.app_progress_written: dict[AppKey, float] = {}
         self.app_later: Later[AppKey] = Later(self._mark_apps_due, name="wippy-app-progress")
         # maps of deleted apps, deleted once the entries that left them have their revision 1 written
-        self.maps_to_drop: Later[tuple[AppKey, tuple[EntryKey, ...]]] = Later(
+        self.maps_to_drop: Later[tuple[AppKey, str | None, tuple[EntryKey, ...]]] = Later(
             lambda batch: _retry_drop_maps(batch), name="wippy-drop-maps")
+        # apps being deleted (a deletionTimestamp) whose deletion this operator has begun: their uid
+        self.apps_deleting: dict[AppKey, str | None] = {}
         # re-evaluating many entries at once (an app or its pods changed) is spread over threads
         self.fanout = ThreadPoolExecutor(max_workers=FANOUT_WORKERS, thread_name_prefix="wippy-fanout")
 
@@ -320,8 +328,23 @@ for _plural in PLURALS:
 @kopf.on.event(GROUP, VERSION, "wippyapps")
 def app_event(event: kopf.RawEvent, **_) -> None:
     obj = cast(dict, event["object"])   # the object as JSON
-    key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-    deleted = event["type"] == "DELETED"
+    meta = obj["metadata"]
+    key = (meta["namespace"], meta["name"])
+    # an app being deleted waits for FINALIZER (its maps with it: the garbage collector leaves the
+    # dependents of an owner that is still there) until its entries' revision 1 are written
+    deleted = event["type"] == "DELETED" or bool(meta.get("deletionTimestamp"))
+    if deleted:
+        with STATE.object_lock(("wippyapps",) + key):
+            under_way = OP.apps_deleting.pop(key, None) if event["type"] == "DELETED" else OP.apps_deleting.get(key)
+            if under_way == meta.get("uid"):
+                return   # its deletion is under way or done already
+            if event["type"] != "DELETED":
+                OP.apps_deleting[key] = meta.get("uid")
+    elif FINALIZER not in (meta.get("finalizers") or []):
+        try:
+            OP.api.finalize(_app_path(key), FINALIZER, True, meta.get("uid"))
+        except kubernetes.client.ApiException as e:   # (RBAC without patch on wippyapps; a webhook)
+            log.warning("adding the finalizer %s to app %s/%s: %s %s", FINALIZER, key[0], key[1], e.status, e.reason)
     with STATE.object_lock(("wippyapps",) + key):
         old = STATE.apps.get(key)
         moved, touched = STATE.put_app(key, None if deleted else obj)  # a deleted app's children are owned by it
@@ -338,31 +361,75 @@ def app_event(event: kopf.RawEvent, **_) -> None:
         _mark_apps(touched)
     if deleted:
         # after the re-evaluation above, which gave the entries that left it their revision 1
-        _drop_maps(key, tuple(moved))
+        # (an operator started since the deletion began finds them by the maps' items)
+        _drop_maps(key, meta.get("uid"), tuple(moved))
     else:
         OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
 
 
-def _drop_maps(key: AppKey, entries: tuple[EntryKey, ...]) -> None:
-    """Delete a deleted app's maps once the entries that left it have their revision 1 written:
-    until then a map may hold the only copy of it (should the operator stop and the entry's spec
-    change before it is back). Maps are kept, and the writes retried, while one fails."""
+def _app_path(key: AppKey) -> str:
+    return f"/apis/{API_VERSION}/namespaces/{key[0]}/wippyapps/{key[1]}"
+
+
+def _drop_maps(key: AppKey, uid: str | None, entries: tuple[EntryKey, ...]) -> None:
+    """Delete a deleted app's maps once the entries that left it have their revision 1 written
+    (then let the app go: FINALIZER): until then a map may hold the only copy of it (should the
+    operator stop and the entry's spec change before it is back). Maps are kept, and the writes
+    retried, while one fails."""
     with STATE.object_lock(("wippyapps",) + key):
         if key in STATE.apps:
             return   # created again since: its maps are its own
-        unwritten = tuple(k for k in entries if k in OP.first_copies and not any(g.app for g in STATE.groups_of(k)))
+        try:
+            unwritten = tuple(sorted(_needing_maps(key, entries)))
+        except kubernetes.client.ApiException as e:
+            log.warning("reading the maps of deleted app %s/%s: %s %s; again in 5s", key[0], key[1], e.status, e.reason)
+            unwritten = entries
         if unwritten:
             log.warning("keeping the maps of deleted app %s/%s until %d entries (%s, ...) have their revision 1 "
                         "written", key[0], key[1], len(unwritten), unwritten[0][2])
-            OP.maps_to_drop.mark((key, unwritten), 5.0)
+            OP.maps_to_drop.mark((key, uid, unwritten), 5.0)
             return
         PROJECTOR.drop_app(key)
+        if uid is not None:
+            try:
+                OP.api.finalize(_app_path(key), FINALIZER, False, uid)
+            except kubernetes.client.ApiException as e:
+                log.warning("removing the finalizer %s of app %s/%s: %s %s; again in 5s", FINALIZER, key[0], key[1],
+                            e.status, e.reason)
+                OP.maps_to_drop.mark((key, uid, ()), 5.0)
 
 
-def _retry_drop_maps(batch: list[tuple[tuple[AppKey, tuple[EntryKey, ...]], contextvars.Context]]) -> None:
-    for (key, entries), ctx in batch:
+def _needing_maps(key: AppKey, entries: tuple[EntryKey, ...]) -> set[EntryKey]:
+    """The entries that left the app (or whose revision 1 its maps hold) whose revision 1 has no
+    ControllerRevision yet: the object exists (the same one), and is in no other app."""
+    found = {e: uid for e, uid in PROJECTOR.first_revisions(key)}
+    needing = set()
+    for k in set(entries) | set(found):
+        body = STATE.entries.get(k)
+        if body is None:   # not seen (yet) by this operator: the object, if there
+            try:
+                body = OP.api.get(f"/apis/{API_VERSION}/namespaces/{k[0]}/{k[1]}/{k[2]}")
+            except kubernetes.client.ApiException as e:
+                if e.status == 404:
+                    continue
+                raise
+            if k in found and body["metadata"].get("uid") != found[k]:
+                continue   # another object of that name: the map's copy is none of its history
+            needing.add(k)   # its own event brings it here, and its revision 1 is written then
+        elif k in found and body["metadata"].get("uid") != found[k]:
+            continue
+        elif any(g.app for g in STATE.groups_of(k)):
+            continue   # another app's maps hold it
+        elif k in OP.first_copies or (k in found and (body.get("status") or {}).get("latestRevision") in (None, 1)
+                                      and not History(OP.api.apps, body, OP.revisions).written(1)):
+            needing.add(k)   # (an entry past revision 1 without its ControllerRevision had it pruned)
+    return needing
+
+
+def _retry_drop_maps(batch: list[tuple[tuple[AppKey, str | None, tuple[EntryKey, ...]], contextvars.Context]]) -> None:
+    for (key, uid, entries), ctx in batch:
         _reevaluate(list(entries), [ctx.copy() for _ in entries])
-        _drop_maps(key, entries)
+        _drop_maps(key, uid, entries)
 
 
 @kopf.on.event("v1", "pods", labels={APP_LABEL: kopf.PRESENT})

@@ -105,6 +105,36 @@ class Api:
             if e.status != 404:
                 raise
 
+    def finalize(self, path: str, finalizer: str, present: bool, uid: str | None = None) -> bool:
+        """Add (present) or remove a finalizer of the object at `path` (of that uid, when given),
+        by a merge patch of its list at the resourceVersion read (another writer's change between
+        is read again). False when the object is gone (or is another one by now)."""
+        for _ in range(10):
+            try:
+                obj = self.get(path)
+            except kubernetes.client.ApiException as e:
+                if e.status == 404:
+                    return False
+                raise
+            meta = obj["metadata"]
+            if uid is not None and meta.get("uid") != uid:
+                return False
+            have = list(meta.get("finalizers") or [])
+            if (finalizer in have) == present:
+                return True
+            want = have + [finalizer] if present else [f for f in have if f != finalizer]
+            try:
+                self._call("PATCH", path, {"metadata": {"finalizers": want, "resourceVersion": meta["resourceVersion"]}},
+                           "application/merge-patch+json", {"fieldManager": FIELD_MANAGER})
+                return True
+            except kubernetes.client.ApiException as e:
+                if e.status == 404 or (e.status == 422 and present):   # 422: being deleted meanwhile
+                    return False
+                if e.status != 409:
+                    raise
+        raise RuntimeError(f"{path}: its finalizers kept changing while {finalizer} was being "
+                           f"{'added' if present else 'removed'}")
+
     def patch_status(self, api_version: str, plural: str, namespace: str, name: str, status: dict,
                      resource_version: str | None = None) -> dict:
         """Merge-patch the status; with `resource_version`, only if the object has not changed

@@ -106,6 +106,18 @@ class Projector:
                 found.append(decoded)
         return found
 
+    def first_revisions(self, app: AppKey) -> list[tuple[EntryKey, str | None]]:
+        """The entries (and their uid) whose revision 1 the app's maps on the server hold."""
+        maps = self._api().list("v1", "ConfigMap", app[0],
+                                f"{APP_LABEL}={app[1]},{projection.KIND_LABEL}={projection.ENTRIES}")
+        found = []
+        for m in maps:
+            for item, text in (m.get("data") or {}).items():
+                decoded = projection.decode(text) or {}
+                if decoded.get("revision") == 1 and decoded.get("name"):
+                    found.append(((app[0], item.partition(".")[0], decoded["name"]), decoded.get("uid")))
+        return found
+
     def entry_of(self, app: AppKey, item: str) -> EntryKey | None:
         with self._lock:
             return self._entries.get((app, item))

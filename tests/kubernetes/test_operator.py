@@ -468,11 +468,51 @@ def test_a_first_revision_is_written_when_the_app_map_lets_go_of_it(kube, operat
     assert obj["spec"] == first and obj["status"]["latestRevision"] == 1
 
 
-def test_a_first_revision_outlives_the_maps_of_its_deleted_app(kube, operator, ns):
-    """An app is deleted while its entry's revision 1 is only in the app's map (and the object).
-    The map goes only once revision 1 has its ControllerRevision; here that write is refused, the
-    operator stops before it succeeds, and the spec changes meanwhile: the restarted operator still
-    finds revision 1 in the map. (Deleting the map first lost it.)"""
+@pytest.fixture
+def garbage_collector(kube, tmp_path):
+    """kube-controller-manager running its garbage collector only, as in a real cluster: the
+    dependents (ownerReferences) of an object deleted are deleted after it."""
+    from tests.harness.cluster_node import ensure_node_tools
+    from tests.harness.kube_cluster import free_port
+    log = open(tmp_path / "kube-controller-manager.log", "wb")   # noqa: SIM115 - closed below
+    proc = subprocess.Popen([str(ensure_node_tools() / "kube-controller-manager"), f"--kubeconfig={kube.kubeconfig}",
+                             f"--authentication-kubeconfig={kube.kubeconfig}",
+                             f"--authorization-kubeconfig={kube.kubeconfig}", "--controllers=garbagecollector",
+                             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+                             f"--cert-dir={tmp_path / 'kcm-certs'}", "--use-service-account-credentials=false"],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield _collected_once(kube)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _collected_once(kube):
+    """A function that returns once the garbage collector has deleted the dependent of an owner
+    deleted now (so it has also seen what was deleted before)."""
+    def collected() -> None:
+        ns = "default"
+        name = f"gc-probe-{os.getpid()}-{next(_namespaces)}"
+        owner = json.loads(kube.kubectl("create", "configmap", name, "-n", ns, "-o", "json").stdout)
+        kube.kubectl("apply", "-n", ns, "-f", "-", input={
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name + "-dependent", "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": name, "uid": owner["metadata"]["uid"]}]}})
+        kube.kubectl("delete", "-n", ns, f"configmap/{name}")
+        wait_for(lambda: kube.kubectl("get", "-n", ns, f"configmap/{name}-dependent", check=False).returncode != 0,
+                 what="the garbage collector to delete a dependent", timeout=120)
+    collected()   # the collector has its graph of the cluster
+    return collected
+
+
+def test_a_first_revision_outlives_the_maps_of_its_deleted_app(kube, operator, ns, garbage_collector):
+    """An app is deleted while its entry's revision 1 is only in the app's map (and the object),
+    with a garbage collector running, as in a real cluster. The app (and through it the map it
+    owns) goes only once revision 1 has its ControllerRevision; here that write is refused, the
+    operator stops before it succeeds, the garbage collector runs, and the spec changes meanwhile:
+    the restarted operator still finds revision 1 in the map. (Deleting the map first lost it, and
+    so did an app that went at once, its maps collected after it.)"""
     apply(kube, ns, {"apiVersion": "wippy.ai/v1alpha1", "kind": "WippyApp", "metadata": {"name": "demo"},
                      "spec": {"replicas": 0}})
     wait_for(lambda: get(kube, ns, "wippyapp/demo").get("status", {}).get("observedGeneration"), what="the app seen")
@@ -480,14 +520,19 @@ def test_a_first_revision_outlives_the_maps_of_its_deleted_app(kube, operator, n
     assert revisions(kube, ns, "app.f") == []
     refused = _refuse_revisions(kube, ns)
     try:
-        kube.kubectl("delete", "-n", ns, "wippyapp/demo")
+        kube.kubectl("delete", "-n", ns, "wippyapp/demo", "--wait=false")
         wait_for(lambda: refused in operator.log.read_text(), what="the refused write of revision 1")
         operator.stop()
+        garbage_collector()
         apply(kube, ns, function("app:f", "return {f = function() return 'two' end}"))
     finally:
         kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", f"refuse-{ns}")
         operator.start()
     _assert_revision_one_kept_beside_two(kube, ns, first)
+    # then the app goes, and its maps with it
+    wait_for(lambda: kube.kubectl("get", "-n", ns, "wippyapp/demo", check=False).returncode != 0, what="the app gone")
+    wait_for(lambda: not json.loads(kube.kubectl("get", "configmaps", "-n", ns, "-l", "wippy.ai/app=demo",
+                                                 "-o", "json").stdout)["items"], what="its maps gone")
 
 
 def _refuse_revisions(kube, ns) -> str:
