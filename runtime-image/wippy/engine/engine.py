@@ -184,9 +184,6 @@ class Engine:
         from ..modules.binary import take
         node = self.node
         fns: dict[str, Callable] = {
-            "monotonic": self.loop.time,
-            "loop_idle": self._loop_idle,
-            "thread_time": time.thread_time,
             "arm": self._arm,
             "compile": self._compile,
             "signature": lang.signature_lua,
@@ -213,7 +210,13 @@ class Engine:
             "format_duration": _format_duration_ns,
             "wall_ns": node.wall_ns,
         }
-        return self.lua.table_from({name: self._guarded(name, fn) for name, fn in fns.items()})
+        bridge = self.lua.table_from({name: self._guarded(name, fn) for name, fn in fns.items()})
+        # read on every pass and by the budget hook, and they cannot raise: called unguarded (a
+        # guard is one more Python frame per call)
+        bridge.monotonic = time.monotonic if type(self.loop).time is asyncio.BaseEventLoop.time else self.loop.time
+        bridge.loop_idle = self._loop_idle_fn()
+        bridge.thread_time = time.thread_time
+        return bridge
 
     def _guarded(self, name: str, fn: Callable) -> Callable:
         """A Python error must not unwind through the scheduler (it would drop the whole pass):
@@ -252,11 +255,13 @@ class Engine:
                      "result": {"error": WippyError(INTERNAL, f"result could not be delivered: {e}")}}
         self.node.route_event(pid, event)
 
-    def _loop_idle(self) -> bool:
-        # no other callback waits on the loop (asyncio keeps them in the private `_ready`; a loop
-        # without it counts as busy)
+    def _loop_idle_fn(self) -> Callable[[], bool]:
+        # whether no other callback waits on the loop (asyncio keeps them in the private `_ready`,
+        # made once with the loop; a loop without it counts as busy)
         ready = getattr(self.loop, "_ready", None)
-        return ready is not None and not ready
+        if ready is None:
+            return lambda: False
+        return lambda: not ready
 
     def _arm(self, at: float) -> None:
         if self._timer_at is not None and self._timer_at <= at:

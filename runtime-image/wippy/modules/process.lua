@@ -95,11 +95,15 @@ end
 -- spawning
 ---------------------------------------------------------------------------
 local function main_of(fac)
-  return function(...)
-    local env, value = S.instantiate(fac)
-    local main = S.entry_callable(fac, env, value)
-    return main(...)
+  local main = fac.main_of   -- one closure per factory, not per spawn
+  if main == nil then
+    main = function(...)
+      local env, value = S.instantiate(fac)
+      return S.entry_callable(fac, env, value)(...)
+    end
+    fac.main_of = main
   end
+  return main
 end
 S.main_of = main_of
 
@@ -119,18 +123,34 @@ local function split_node(host)
   return nil, host
 end
 
+-- this engine's host id when split_node and resolve_id leave it as it is: a spawn naming it, the
+-- usual case, skips both
+local THIS_HOST = sfind(S.host, ":", 1, true) and not sfind(S.host, "@", 1, true) and S.host
+
 -- spawner: immutable options {ctx, opts, actor, scope, name, messages}
 local function spawn_with(sp, id, host, monitored, linked, ...)
   if YIELD.f then checkpoint() end   -- a spawn loop is preempted like any loop
   id = resolve_id(id, "process id")
-  local on_node, bare = split_node(host)
-  host = resolve_id(bare, "host")
+  local on_node
+  if host ~= THIS_HOST then
+    local bare
+    on_node, bare = split_node(host)
+    host = resolve_id(bare, "host")
+  end
   if not S.check("process.spawn", id) then return nil, S.denied("process.spawn", id) end
   if not S.check("process.host", host) then return nil, S.denied("process.host", host) end
   local me = self_proc()
-  local args = pack(...)
-  local ok, cargs = pcall(copy, args)
-  if not ok then return nil, new_error("Invalid", tostring(cargs)) end
+  -- pack's table is the child's own: only tables and values that cannot cross need copy's work
+  local cargs = pack(...)
+  for i = 1, cargs.n do
+    local tv = type(cargs[i])
+    if tv == "table" or tv == "function" or tv == "thread" or tv == "userdata" then
+      local ok
+      ok, cargs = pcall(copy, cargs)
+      if not ok then return nil, new_error("Invalid", tostring(cargs)) end
+      break
+    end
+  end
   if on_node then   -- a host of another node: the cluster spawns it there
     local r, rerr = P.spawn_remote(id, on_node .. "@" .. host, S.plain_spawner(sp), me and me.pid, monitored, linked, cargs)
     if type(r) == "number" then return S.await_token(r) end

@@ -696,6 +696,7 @@ end
 function CH:close()
   if self.closed then return true end
   self.closed = true
+  if self.recvq[1] == nil and self.sendq[1] == nil then return true end   -- no one waits (an exit's inbox)
   local w = take_waiter(self.recvq)
   while w do
     complete_waiter(w, self, nil, false)
@@ -887,9 +888,10 @@ S.deliver_event = deliver_event
 -- tasks and the run loop
 ---------------------------------------------------------------------------
 local pid_seq = 0
+local PID_FORMAT = ("{" .. S.node .. "@" .. S.host .. "|"):gsub("%%", "%%%%") .. "0x%05x}"
 local function new_pid()
   pid_seq = pid_seq + 1
-  return sformat("{%s@%s|0x%05x}", S.node, S.host, pid_seq)
+  return sformat(PID_FORMAT, pid_seq)
 end
 S.new_pid = new_pid
 
@@ -928,7 +930,7 @@ local function task_done(task, ok, ...)
   if task.main then
     if ok then
       local v, e = ...
-      if type(v) == "table" and proc.monitors and proc.exit_copies == nil then
+      if proc.monitors and type(v) == "table" and proc.exit_copies == nil then
         -- its watchers' copies are made by the process itself, in one more task: a large value
         -- costs its own budget (the copy is preempted like any loop), not a stall of the node
         proc.exit_copies = false
@@ -1190,8 +1192,11 @@ exit_proc = function(proc, value, err)
   proc.dead = true
   S.procs[proc.pid] = nil
   stats.exited = stats.exited + 1
-  for task in pairs(proc.tasks) do kill_task(task) end
-  proc.tasks = {}
+  local tasks = proc.tasks   -- (usually empty: an ended main task has left it)
+  if next(tasks) ~= nil then
+    for task in next, tasks do kill_task(task) end
+    proc.tasks = {}
+  end
   if proc.timers then   -- timers and tickers die with it
     for t in next, proc.timers do if type(t) == "table" then t.cancelled = true end end
   end
@@ -1270,7 +1275,8 @@ function S.create_process(entry_id, main_fn, args, opts)
     return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is at its limit of %d processes "
       .. "(max_processes)", tostring(entry_id), S.host, S.max_processes))
   end
-  if over_memory() then   -- no collection here: the slice's end collects, once
+  local max_memory = S.max_memory   -- (over_memory, inline: a spawn's path is hot)
+  if max_memory > 0 and collectgarbage("count") * 1024 > max_memory then   -- no collection here: the slice's end collects, once
     return nil, new_error("LimitExceeded", sformat("cannot spawn %s: host %s is over its memory limit "
       .. "(max_memory: %d bytes)", tostring(entry_id), S.host, S.max_memory))
   end
