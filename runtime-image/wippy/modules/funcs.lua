@@ -7,6 +7,7 @@ local type, error, tostring, pairs, setmetatable, pcall = type, error, tostring,
 local pack, unpack = table.pack, table.unpack
 local new_error, as_error, copy, current, KILL = S.new_error, S.as_error, S.copy, S.current, S.KILL
 local YIELD, checkpoint = S.YIELD, S.checkpoint
+local pack_copy = S.pack_copy
 
 S.function_pools = {}
 
@@ -52,6 +53,8 @@ end
 local function outcome(ok, v, e)
   if not ok then return nil, as_error(v) end
   if v == nil and e ~= nil then return nil, as_error(e) end
+  local tv = type(v)
+  if tv ~= "table" and tv ~= "function" and tv ~= "thread" and tv ~= "userdata" then return v end   -- (as copy)
   local okc, cv = pcall(copy, v)
   if not okc then return nil, new_error("Internal", "function result: " .. tostring(cv)) end
   return cv
@@ -60,7 +63,7 @@ end
 local function prepare(id, ...)
   local fac, err = S.get_factory(id, "function.lua")
   if not fac then return nil, err end
-  local ok, args = pcall(copy, pack(...))
+  local ok, args = pack_copy(...)
   if not ok then return nil, new_error("Invalid", tostring(args)) end
   return fac, args
 end

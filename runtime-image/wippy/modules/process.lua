@@ -6,6 +6,7 @@ local pack, unpack = table.pack, table.unpack
 -- the C functions: `s:match` reaches the sandbox's budgeted matcher (Lua, for costly patterns)
 local sfind, smatch = string.find, string.match
 local new_error, copy, deliver, suspend, wake = S.new_error, S.copy, S.deliver, S.suspend, S.wake
+local pack_copy = S.pack_copy
 local remote_send = S.remote_send
 local current = S.current
 local YIELD, checkpoint = S.YIELD, S.checkpoint
@@ -140,17 +141,8 @@ local function spawn_with(sp, id, host, monitored, linked, ...)
   if not S.check("process.spawn", id) then return nil, S.denied("process.spawn", id) end
   if not S.check("process.host", host) then return nil, S.denied("process.host", host) end
   local me = self_proc()
-  -- pack's table is the child's own: only tables and values that cannot cross need copy's work
-  local cargs = pack(...)
-  for i = 1, cargs.n do
-    local tv = type(cargs[i])
-    if tv == "table" or tv == "function" or tv == "thread" or tv == "userdata" then
-      local ok
-      ok, cargs = pcall(copy, cargs)
-      if not ok then return nil, new_error("Invalid", tostring(cargs)) end
-      break
-    end
-  end
+  local ok, cargs = pack_copy(...)
+  if not ok then return nil, new_error("Invalid", tostring(cargs)) end
   if on_node then   -- a host of another node: the cluster spawns it there
     local r, rerr = P.spawn_remote(id, on_node .. "@" .. host, S.plain_spawner(sp), me and me.pid, monitored, linked, cargs)
     if type(r) == "number" then return S.await_token(r) end

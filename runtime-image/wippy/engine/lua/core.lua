@@ -809,6 +809,17 @@ copy = function(v, seen, depth)
 end
 S.copy = copy
 
+-- A call's arguments for another process or function: pack's table is already theirs, so only a
+-- table (copied) or a value that cannot cross (copy raises) needs copy. Returns ok, args | error.
+function S.pack_copy(...)
+  local args = pack(...)
+  for i = 1, args.n do
+    local t = type(args[i])
+    if t == "table" or t == "function" or t == "thread" or t == "userdata" then return pcall(copy, args) end
+  end
+  return true, args
+end
+
 function PAYLOAD:data() return copy(self.v) end
 function PAYLOAD:get_format() return self.format or "lua/any" end
 function PAYLOAD:unmarshal() return copy(self.v) end
