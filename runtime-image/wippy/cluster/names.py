@@ -39,6 +39,7 @@ log = logging.getLogger("wippy.cluster.names")
 
 LOCAL, CONSISTENT, EVENTUAL, STRONG = 0, 1, 2, 3
 OBJECT_LABEL = "wippy.ai/cluster-object"
+_GONE_KEPT = 4096   # deleted Leases' uids remembered, so that a read from before a deletion is not cached
 NAME_ANNOTATION = "wippy.ai/name"
 INCARNATION_ANNOTATION = "wippy.ai/incarnation"
 STRONG_DEADLINE = 10.0
@@ -67,6 +68,7 @@ class Names:
         self._ack_ids = 0
         self.node_leases: dict[str, tuple[tuple, float]] = {}   # node -> ((holder, renewTime), seen changing at)
         self._deleting: set[str] = set()                         # uids this node is deleting
+        self._gone: dict[str, None] = {}   # uids of Leases whose deletion the watch showed (the latest ones)
         self._reaper: asyncio.Task | None = None
 
     @property
@@ -99,6 +101,8 @@ class Names:
         if key is None:
             self._saw_node_lease(lease)
             return
+        if lease["metadata"].get("uid") in self._gone:
+            return   # read before its deletion, which the watch has shown since
         old = self.leases.get(key)
         if old is not None:
             old_rv = int((old.get("metadata") or {}).get("resourceVersion") or 0)
@@ -119,6 +123,11 @@ class Names:
                 del self.by_pid[pid]
 
     def _drop(self, lease: dict) -> None:
+        uid = lease["metadata"].get("uid")
+        if uid:
+            self._gone[uid] = None
+            if len(self._gone) > _GONE_KEPT:
+                del self._gone[next(iter(self._gone))]
         key = self._key(lease)
         cur = self.leases.get(key) if key else None
         if key and cur is not None and cur["metadata"].get("uid") == lease["metadata"].get("uid"):
@@ -214,6 +223,9 @@ class Names:
                     if e2.status == 404:   # released meanwhile: try again
                         return await self._create(kind, name, pid, squatted)
                     raise _unavailable(e2) from None
+                if (cur.get("metadata") or {}).get("uid") in self._gone:
+                    # released while it was being read (the watch showed its deletion meanwhile)
+                    return await self._create(kind, name, pid, squatted)
                 owner = ((cur.get("metadata") or {}).get("labels") or {}).get("wippy.ai/app")
                 if owner is None:
                     # not written by this app (its Leases are always labelled), but by someone
