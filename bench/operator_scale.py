@@ -51,13 +51,18 @@ def entries(n: int, tag: str, ns: str, app_last: bool = False) -> str:
 
 
 def api_requests(kube: KubeCluster) -> dict[str, float]:
-    """Requests the API server has answered so far (its apiserver_request_total), by verb and resource."""
+    """Requests the API server has answered so far (its apiserver_request_total), by verb and
+    resource; and under "time: ..." the seconds they took (apiserver_request_duration_seconds_sum,
+    watches left out: they last)."""
     text = kube.kubectl("get", "--raw", "/metrics").stdout
     out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("apiserver_request_total{"):
+        total = line.startswith("apiserver_request_total{")
+        if total or line.startswith("apiserver_request_duration_seconds_sum{"):
             labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            what = f"{labels.get('verb')} {labels.get('resource')}" + \
+            if not total and labels.get("verb") in ("WATCH", "CONNECT"):
+                continue
+            what = ("" if total else "time: ") + f"{labels.get('verb')} {labels.get('resource')}" + \
                 (f"/{labels['subresource']}" if labels.get("subresource") else "") + \
                 ("" if labels.get("code", "200").startswith("2") else f" ({labels.get('code')})")
             out[what] = out.get(what, 0.0) + float(line.rsplit(" ", 1)[1])
@@ -175,10 +180,13 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
         cpu = {"operator": cpu_seconds(operator.pid), "pod": cpu_seconds(pod.pid), "cluster": cluster_cpu(kube)}
         cpu = {k: v - cpu_before[k] for k, v in cpu.items()}
         after = api_requests(kube)
-        by_kind = {k: (v - requests_before.get(k, 0.0)) / n for k, v in after.items()}
+        by_kind = {k: (v - requests_before.get(k, 0.0)) / n for k, v in after.items() if not k.startswith("time: ")}
+        took = {k[6:]: v - requests_before.get(k, 0.0) for k, v in after.items() if k.startswith("time: ")}
         requests = sum(by_kind.values()) * n
         print(f"  {tag} {n}: API requests per entry by verb and resource (and status when not 2xx): " + ", ".join(
             f"{k} {v:.2f}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]) if v >= 0.01), file=sys.stderr)
+        print(f"  {tag} {n}: API server seconds spent answering them (request durations summed): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in sorted(took.items(), key=lambda kv: -kv[1]) if v >= 0.05), file=sys.stderr)
     finally:
         for p in (*spies, pod, operator):
             p.send_signal(signal.SIGINT)

@@ -106,8 +106,12 @@ class Later(_Worker, Generic[K]):
         with self._cond:
             if key not in self._due:
                 self._due[key] = contextvars.copy_context()
-                heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), key))
-                self._cond.notify()
+                due = (time.monotonic() + delay, next(self._order), key)
+                heapq.heappush(self._heap, due)
+                # the worker sleeps until the first key is due: woken only when that is this one
+                # (a burst marks thousands of keys due later, and each wake-up took the GIL)
+                if self._heap[0] is due:
+                    self._cond.notify()
 
     def _run(self) -> None:
         while True:
