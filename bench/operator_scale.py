@@ -5,10 +5,12 @@ operator's peak memory and the API requests per entry. Beside it, in the same ru
 `kubectl apply` alone takes to store the objects. Each size runs in fresh namespaces, and the
 baseline's objects are deleted before the operator starts, so it carries only what it measures.
 
-    .venv/bin/python bench/operator_scale.py [--entries 2000,10000] [--compare /work/main] [--profile DIR]
+    .venv/bin/python bench/operator_scale.py [--entries 2000,10000] [--compare /work/main] [--profile DIR] [--rounds R]
 
 --compare runs the same sizes with the operator and pod of another checkout (for example an
 earlier commit, `git archive`d) in the same run, beside this one; --profile records py-spy folded stacks of the operator and the pod during the burst.
+--rounds repeats each measurement (baseline and operator, in turn): on a shared machine the load
+drifts between a baseline and its operator run, so the target is judged on the median ratio.
 
 Targets at 2,000: every entry Ready within 2x the baseline apply, operator memory <= 200 MB.
 """
@@ -19,6 +21,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -201,7 +204,7 @@ def measure(kube: KubeCluster, n: int, tmp: Path, code: Path, tag: str, profile:
     return result
 
 
-def main(sizes: list[int], compare: Path | None, profile: Path | None, app_last: bool) -> int:
+def main(sizes: list[int], compare: Path | None, profile: Path | None, app_last: bool, rounds: int) -> int:
     ensure_tools(quiet=True)
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
@@ -210,7 +213,8 @@ def main(sizes: list[int], compare: Path | None, profile: Path | None, app_last:
         kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "-l",
                      "app.kubernetes.io/part-of=wippy")
-        results = [measure(kube, n, Path(tmp), code, tag, profile, app_last) for n in sizes for tag, code in codes]
+        results = [measure(kube, n, Path(tmp), code, tag + (f"-r{r}" if rounds > 1 else ""), profile, app_last)
+                   | {"code": tag} for n in sizes for r in range(1, rounds + 1) for tag, code in codes]
     ok = True
     print(f"{'figure':<48}" + "".join(f"{r['code'] + ' ' + format(r['entries'], ','):>16}" for r in results))
     print("-" * (48 + 16 * len(results)))
@@ -225,11 +229,18 @@ def main(sizes: list[int], compare: Path | None, profile: Path | None, app_last:
                             ("operator CPU, s", "operator cpu", ".1f"),
                             ("runtime pod CPU, s", "pod cpu", ".1f")]:
         print(f"{label:<48}" + "".join(f"{r[key]:>16{fmt}}" for r in results))
-    for r in results:
-        if r["entries"] == 2000 and r["code"] == "this":
-            ok = r["all ready"] <= 2 * r["apply alone"] and r["rss"] <= 200
-            print(f"targets at 2,000 (all Ready within 2x apply alone, operator <= 200 MB): "
-                  f"{'met' if ok else 'MISSED'}")
+    print(f"{'all Ready / apply alone':<48}" + "".join(f"{r['all ready'] / r['apply alone']:>15.2f}x" for r in results))
+    for tag, _ in codes:
+        for n in sizes:
+            mine = [r for r in results if r["code"] == tag and r["entries"] == n]
+            ratio = statistics.median(r["all ready"] / r["apply alone"] for r in mine)
+            rss = max(r["rss"] for r in mine)
+            print(f"{tag} {n:,}: median all Ready / apply alone {ratio:.2f}x over {len(mine)} round(s), "
+                  f"operator peak {rss:.0f} MB")
+            if n == 2000 and tag == "this":
+                ok = ratio <= 2 and rss <= 200
+                print(f"targets at 2,000 (all Ready within 2x apply alone, operator <= 200 MB): "
+                      f"{'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 
 
@@ -240,5 +251,6 @@ if __name__ == "__main__":
     ap.add_argument("--profile", type=Path, help="directory for py-spy folded stacks of the operator and the pod (the burst only)")
     ap.add_argument("--app-last", action="store_true", help="apply the WippyApp after its entries (default: first, "
                     "as `wippy manifests` writes it); its entries wait in no app until it comes")
+    ap.add_argument("--rounds", type=int, default=1, help="measurements per size and checkout, in turn (median ratio)")
     args = ap.parse_args()
-    sys.exit(main([int(x) for x in args.entries.split(",")], args.compare, args.profile, args.app_last))
+    sys.exit(main([int(x) for x in args.entries.split(",")], args.compare, args.profile, args.app_last, args.rounds))
