@@ -371,11 +371,6 @@ def app_event(event: kopf.RawEvent, **_) -> None:
                 return   # its deletion is under way or done already
             if event["type"] != "DELETED":
                 OP.apps_deleting[key] = meta.get("uid")
-    elif FINALIZER not in (meta.get("finalizers") or []):
-        try:
-            OP.api.finalize(_app_path(key), FINALIZER, True, meta.get("uid"))
-        except kubernetes.client.ApiException as e:   # (RBAC without patch on wippyapps; a webhook)
-            log.warning("adding the finalizer %s to app %s/%s: %s %s", FINALIZER, key[0], key[1], e.status, e.reason)
     with STATE.object_lock(("wippyapps",) + key):
         old = STATE.apps.get(key)
         moved, touched = STATE.put_app(key, None if deleted else obj)  # a deleted app's children are owned by it
@@ -396,6 +391,13 @@ def app_event(event: kopf.RawEvent, **_) -> None:
         _drop_maps(key, meta.get("uid"), tuple(moved))
     else:
         OP.app_status.mark(key)  # also after its own status writes: one pass over its entries per interval
+        if FINALIZER not in (meta.get("finalizers") or []):
+            # after the app is known: its entries' events meanwhile find it (without it, an entry's
+            # revision 1 goes to a ControllerRevision at once, no app map being there to hold it)
+            try:
+                OP.api.finalize(_app_path(key), FINALIZER, True, meta.get("uid"))
+            except kubernetes.client.ApiException as e:   # (RBAC without patch on wippyapps; a webhook)
+                log.warning("adding the finalizer %s to app %s/%s: %s %s", FINALIZER, key[0], key[1], e.status, e.reason)
 
 
 def _app_path(key: AppKey) -> str:
