@@ -98,9 +98,7 @@ class Projector:
                 text = next((data[item] for data in list(written.values()) if item in data), None)
             else:
                 if app not in self._listed:
-                    maps = self._api().list("v1", "ConfigMap", app[0],
-                                            f"{APP_LABEL}={app[1]},{projection.KIND_LABEL}={projection.ENTRIES}")
-                    self._listed[app] = {k: v for m in maps for k, v in (m.get("data") or {}).items()}
+                    self._listed[app] = self._items_on_server(app)
                 text = self._listed[app].get(item)
             if text and (decoded := projection.decode(text)):
                 found.append(decoded)
@@ -108,15 +106,18 @@ class Projector:
 
     def first_revisions(self, app: AppKey) -> list[tuple[EntryKey, str | None]]:
         """The entries (and their uid) whose revision 1 the app's maps on the server hold."""
+        found = []
+        for item, text in self._items_on_server(app).items():
+            decoded = projection.decode(text) or {}
+            if decoded.get("revision") == 1 and decoded.get("name"):
+                found.append(((app[0], item.partition(".")[0], decoded["name"]), decoded.get("uid")))
+        return found
+
+    def _items_on_server(self, app: AppKey) -> dict[str, str]:
+        """Every item of the app's entry maps, as the server holds them (one list request)."""
         maps = self._api().list("v1", "ConfigMap", app[0],
                                 f"{APP_LABEL}={app[1]},{projection.KIND_LABEL}={projection.ENTRIES}")
-        found = []
-        for m in maps:
-            for item, text in (m.get("data") or {}).items():
-                decoded = projection.decode(text) or {}
-                if decoded.get("revision") == 1 and decoded.get("name"):
-                    found.append(((app[0], item.partition(".")[0], decoded["name"]), decoded.get("uid")))
-        return found
+        return {k: v for m in maps for k, v in (m.get("data") or {}).items()}
 
     def entry_of(self, app: AppKey, item: str) -> EntryKey | None:
         with self._lock:

@@ -7,7 +7,7 @@ local type, error, tostring, pairs, setmetatable, pcall = type, error, tostring,
 local pack, unpack = table.pack, table.unpack
 local new_error, as_error, copy, current, KILL = S.new_error, S.as_error, S.copy, S.current, S.KILL
 local YIELD, checkpoint = S.YIELD, S.checkpoint
-local pack_copy = S.pack_copy
+local pack_copy, NEEDS_COPY = S.pack_copy, S.NEEDS_COPY
 
 S.function_pools = {}
 
@@ -53,8 +53,7 @@ end
 local function outcome(ok, v, e)
   if not ok then return nil, as_error(v) end
   if v == nil and e ~= nil then return nil, as_error(e) end
-  local tv = type(v)
-  if tv ~= "table" and tv ~= "function" and tv ~= "thread" and tv ~= "userdata" then return v end   -- (as copy)
+  if not NEEDS_COPY[type(v)] then return v end
   local okc, cv = pcall(copy, v)
   if not okc then return nil, new_error("Internal", "function result: " .. tostring(cv)) end
   return cv

@@ -811,11 +811,13 @@ S.copy = copy
 
 -- A call's arguments for another process or function: pack's table is already theirs, so only a
 -- table (copied) or a value that cannot cross (copy raises) needs copy. Returns ok, args | error.
+-- the types copy works on (copies or refuses); any other value crosses as it is
+local NEEDS_COPY = {table = true, ["function"] = true, thread = true, userdata = true}
+S.NEEDS_COPY = NEEDS_COPY
 function S.pack_copy(...)
   local args = pack(...)
   for i = 1, args.n do
-    local t = type(args[i])
-    if t == "table" or t == "function" or t == "thread" or t == "userdata" then return pcall(copy, args) end
+    if NEEDS_COPY[type(args[i])] then return pcall(copy, args) end
   end
   return true, args
 end
